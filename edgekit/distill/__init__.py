@@ -1,0 +1,13 @@
+"""Distillation of BERT-family teachers into half-depth DistilBERT students.
+
+Modules (import them directly; this package imports nothing heavy so that ``edgekit --help`` stays fast):
+
+* :mod:`edgekit.distill.student`  teacher -> DistilBERT student with copied weights (``edgekit distill init``)
+* :mod:`edgekit.distill.losses`   the triple loss, encoder-only losses, task losses
+* :mod:`edgekit.distill.data`     text -> Arrow token cache, dynamic masking, length-grouped batches
+* :mod:`edgekit.distill.train`    Accelerate training loop with checkpoints and exact resume
+* :mod:`edgekit.distill.task`     task-specific distillation (question answering, sequence classification)
+* :mod:`edgekit.distill.compare`  student vs teacher embedding agreement
+* :mod:`edgekit.distill.card`     the distillation card
+* :mod:`edgekit.distill.cli`      ``edgekit distill`` sub-commands
+"""

@@ -1,0 +1,145 @@
+"""One distillation step's forward passes and loss terms.
+
+The vocabulary projection (hidden -> 30k logits) costs more per token than a transformer layer, so it runs only
+on the rows a loss reads: the hidden states of those positions are gathered *before* the projection, for
+student and teacher alike. With the KL restricted to masked positions that is ~15% of the tokens; otherwise it
+is the non-pad tokens. :func:`full_logits_terms` is the straightforward version (project every position, then
+select) used by the benchmark and the tests to prove both give the same losses.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from .data import Batch
+from .losses import LossWeights, cos_sum, kl_sum, mean_pool, mlm_sum, mse_sum
+from .student import ENCODER, MLM, DistilBertMLMHead, Teacher
+
+TERMS = ("ce", "mlm", "cos", "mse")
+
+
+class StudentStep(nn.Module):
+    """Wraps the student so that DDP/FSDP see one forward: hidden states plus logits at chosen rows only."""
+
+    def __init__(self, student: nn.Module) -> None:
+        super().__init__()
+        self.student = student
+        self.kind = MLM if hasattr(student, "vocab_projector") else ENCODER
+
+    def encoder(self) -> nn.Module:
+        return self.student.distilbert if self.kind == MLM else self.student
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                rows: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        hidden = self.encoder()(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        logits = None
+        if rows is not None and self.kind == MLM:
+            sel = hidden.reshape(-1, hidden.shape[-1]).index_select(0, rows)
+            logits = DistilBertMLMHead(self.student)(sel)
+        return hidden, logits
+
+
+def rows_for(batch: Batch, weights: LossWeights, kind: str) -> torch.Tensor | None:
+    """Flat indices of the positions whose logits a loss needs (None: no logits needed)."""
+    if kind != MLM or (weights.ce == 0 and weights.mlm == 0):
+        return None
+    if weights.restrict_ce_to_mask or weights.ce == 0:
+        sel = batch.labels.reshape(-1) != -100
+    else:
+        sel = batch.attention_mask.reshape(-1).bool()
+    return sel.nonzero().squeeze(1)
+
+
+@torch.inference_mode()
+def _teacher_outputs(teacher: Teacher, batch: Batch, rows: torch.Tensor | None,
+                     kind: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+    ids = batch.input_ids if kind == MLM else batch.clean_ids
+    hidden = teacher.hidden(ids, batch.attention_mask)
+    logits = None
+    if rows is not None:
+        head = teacher.mlm_head()
+        logits = head(hidden.reshape(-1, hidden.shape[-1]).index_select(0, rows))
+    return hidden, logits
+
+
+def teacher_outputs(teacher: Teacher, batch: Batch, rows: torch.Tensor | None,
+                    kind: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Teacher hidden states and row logits, computed under inference mode.
+
+    Inference tensors cannot be saved for backward, so the (small) results are cloned into normal tensors.
+    """
+    h, lg = _teacher_outputs(teacher, batch, rows, kind)
+    return h.clone(), (lg.clone() if lg is not None else None)
+
+
+def loss_terms(s_hidden: torch.Tensor, s_logits: torch.Tensor | None, t_hidden: torch.Tensor,
+               t_logits: torch.Tensor | None, batch: Batch, rows: torch.Tensor | None, weights: LossWeights,
+               kind: str) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Per-term ``(sum, count)``; ``*_logits`` hold only the ``rows`` positions (see :func:`rows_for`)."""
+    dev = s_hidden.device
+    out: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+    real = batch.attention_mask.reshape(-1).bool()
+    D = s_hidden.shape[-1]
+    sh, th = s_hidden.reshape(-1, D)[real], t_hidden.reshape(-1, D)[real]
+    out["cos"] = (cos_sum(sh, th), real.sum())
+    if kind == MLM:
+        if rows is not None:
+            labels = batch.labels.reshape(-1).index_select(0, rows)
+            masked = labels != -100
+            if weights.ce > 0:
+                out["ce"] = (kl_sum(s_logits, t_logits, weights.temperature), torch.tensor(len(rows), device=dev))
+            if weights.mlm > 0:
+                out["mlm"] = (mlm_sum(s_logits[masked], labels[masked]), masked.sum())
+    else:
+        se = mean_pool(s_hidden, batch.attention_mask)
+        te = mean_pool(t_hidden, batch.attention_mask)
+        out["mse"] = (mse_sum(se, te), torch.tensor(se.shape[0], device=dev))
+    return out
+
+
+def combine(terms: dict[str, tuple[torch.Tensor, torch.Tensor]], weights: LossWeights,
+            counts: dict[str, float] | None = None, scale: float = 1.0) -> torch.Tensor:
+    """Weighted total: each sum divided by its count (``counts`` overrides it with a global count)."""
+    total = None
+    for name, (s, n) in terms.items():
+        denom = max(float(counts[name] if counts else n), 1.0)
+        part = getattr(weights, name) * s / denom
+        total = part if total is None else total + part
+    return total * scale
+
+
+def step_terms(model: nn.Module, teacher: Teacher, batch: Batch, weights: LossWeights,
+               kind: str) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Our step: teacher and student forward with the projection only at the needed rows."""
+    rows = rows_for(batch, weights, kind)
+    t_hidden, t_logits = teacher_outputs(teacher, batch, rows, kind)
+    ids = batch.input_ids if kind == MLM else batch.clean_ids
+    s_hidden, s_logits = model(ids, batch.attention_mask, rows)
+    return loss_terms(s_hidden, s_logits, t_hidden, t_logits, batch, rows, weights, kind)
+
+
+def full_logits_terms(student: nn.Module, teacher: Teacher, batch: Batch,
+                      weights: LossWeights) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Reference: full models' forward with logits for every position, then select rows for the losses."""
+    with torch.no_grad():
+        t_out = teacher.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                              output_hidden_states=True)
+    s_out = student(input_ids=batch.input_ids, attention_mask=batch.attention_mask, output_hidden_states=True)
+    D = s_out.hidden_states[-1].shape[-1]
+    V = s_out.logits.shape[-1]
+    real = batch.attention_mask.reshape(-1).bool()
+    labels = batch.labels.reshape(-1)
+    masked = labels != -100
+    s_lg, t_lg = s_out.logits.reshape(-1, V), t_out.logits.reshape(-1, V)
+    ce_sel = masked if weights.restrict_ce_to_mask else real
+    out: dict[str, Any] = {
+        "cos": (cos_sum(s_out.hidden_states[-1].reshape(-1, D)[real], t_out.hidden_states[-1].reshape(-1, D)[real]),
+                real.sum()),
+    }
+    if weights.ce > 0:
+        out["ce"] = (kl_sum(s_lg[ce_sel], t_lg[ce_sel], weights.temperature), ce_sel.sum())
+    if weights.mlm > 0:
+        out["mlm"] = (mlm_sum(s_lg[masked], labels[masked]), masked.sum())
+    return out

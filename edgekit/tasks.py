@@ -1,0 +1,60 @@
+"""The tasks edgekit exports, with the output names and shapes each one produces."""
+from __future__ import annotations
+
+from enum import Enum
+
+from .errors import unknown_choice
+
+
+class Task(str, Enum):
+    MASKED_LM = "masked-lm"
+    FEATURE_EXTRACTION = "feature-extraction"
+    SEQUENCE_CLASSIFICATION = "sequence-classification"
+    QUESTION_ANSWERING = "question-answering"
+    TOKEN_CLASSIFICATION = "token-classification"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @classmethod
+    def parse(cls, name: str | Task) -> Task:
+        if isinstance(name, Task):
+            return name
+        try:
+            return cls(name)
+        except ValueError:
+            raise unknown_choice("task", name, [t.value for t in cls]) from None
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        return _OUTPUTS[self]
+
+    def output_shape(self, name: str, batch: int, seq: int, hidden: int, vocab: int, labels: int) -> tuple[int, ...]:
+        """Shape of one output for a [batch, seq] input."""
+        return {
+            "logits": {
+                Task.MASKED_LM: (batch, seq, vocab),
+                Task.SEQUENCE_CLASSIFICATION: (batch, labels),
+                Task.TOKEN_CLASSIFICATION: (batch, seq, labels),
+            }.get(self),
+            "last_hidden_state": (batch, seq, hidden),
+            "embedding": (batch, hidden),
+            "start_logits": (batch, seq),
+            "end_logits": (batch, seq),
+        }[name]
+
+
+_OUTPUTS: dict[Task, tuple[str, ...]] = {
+    Task.MASKED_LM: ("logits",),
+    Task.FEATURE_EXTRACTION: ("last_hidden_state", "embedding"),
+    Task.SEQUENCE_CLASSIFICATION: ("logits",),
+    Task.QUESTION_ANSWERING: ("start_logits", "end_logits"),
+    Task.TOKEN_CLASSIFICATION: ("logits",),
+}
+
+# Outputs that have one row per token: parity compares them on real (non-pad) tokens only.
+PER_TOKEN_OUTPUTS = frozenset({"last_hidden_state", "start_logits", "end_logits"})
+
+
+def is_per_token(task: Task, output: str) -> bool:
+    return output in PER_TOKEN_OUTPUTS or (output == "logits" and task in (Task.MASKED_LM, Task.TOKEN_CLASSIFICATION))
