@@ -6,7 +6,9 @@ dispatch, caches and boolean masks change between releases). This file is writte
 
 * inputs are int32 (``input_ids``, ``attention_mask``, optionally ``token_type_ids``), the dtype
   every mobile runtime accepts for index tensors;
-* the attention mask is turned into an explicit additive bias (-1e4, safe in fp16);
+* the attention mask is explicit: masked scores are replaced by -1e4 (safe in fp16) with a
+  select, not added as a bias: a quantiser that sees ``scores + bias`` stretches one int8 range
+  over [-1e4, scores] and erases the scores (measured: static-int8 embedding cosine 0.22 -> 0.82);
 * no data-dependent control flow: the sequence length comes from the input shape only;
 * outputs are a tuple in the fixed order of ``Task.output_names``.
 
@@ -30,7 +32,7 @@ from .tasks import Task
 
 log = logging.getLogger(__name__)
 
-MASK_BIAS = -1e4  # large enough to zero a softmax term, small enough for fp16 (max 65504)
+MASK_VALUE = -1e4  # large enough to zero a softmax term, small enough for fp16 (max 65504)
 
 _ACTIVATIONS = {
     "gelu": lambda x: F.gelu(x),
@@ -160,12 +162,14 @@ class Layer(nn.Module):
         self.ffn_norm = nn.LayerNorm(h, eps=cfg.layer_norm_eps)
         self.act = _ACTIVATIONS[cfg.activation]
 
-    def forward(self, x: torch.Tensor, mask_bias: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        """``keep``: bool [B, 1, 1, S], True for real tokens."""
         b, s, h = x.shape
         def heads(t: torch.Tensor) -> torch.Tensor:
             return t.reshape(b, s, self.num_heads, self.head_dim).transpose(1, 2)
         q, k, v = heads(self.q(x)), heads(self.k(x)), heads(self.v(x))
-        scores = torch.matmul(q, k.transpose(-1, -2)) * (1.0 / math.sqrt(self.head_dim)) + mask_bias
+        scores = torch.matmul(q, k.transpose(-1, -2)) * (1.0 / math.sqrt(self.head_dim))
+        scores = torch.where(keep, scores, MASK_VALUE)
         ctx = torch.matmul(torch.softmax(scores, dim=-1), v).transpose(1, 2).reshape(b, s, h)
         x = self.attn_norm(x + self.o(ctx))
         return self.ffn_norm(x + self.ffn_out(self.act(self.ffn_in(x))))
@@ -284,11 +288,10 @@ class EdgeModel(nn.Module):
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, ...]:
         x = self.embeddings(input_ids, token_type_ids)
-        mask = attention_mask.to(x.dtype)
-        bias = (1.0 - mask)[:, None, None, :] * MASK_BIAS
+        keep = (attention_mask > 0)[:, None, None, :]
         for layer in self.layers:
-            x = layer(x, bias)
-        return self.head(x, mask)
+            x = layer(x, keep)
+        return self.head(x, attention_mask.to(x.dtype))
 
     # ---- weight loading -------------------------------------------------------------------
     @classmethod

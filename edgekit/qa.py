@@ -118,7 +118,8 @@ def tokenize(tokenizer: Any, text: str) -> TokenizedText:
     """Tokenise ``text`` with a Hugging Face *fast* tokenizer, keeping offsets and word spans."""
     if not getattr(tokenizer, "is_fast", False):
         raise UsageError("the QA pipeline needs a fast (tokenizers-backed) tokenizer for character offsets")
-    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, truncation=False, padding=False)
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, truncation=False, padding=False,
+                    verbose=False)
     ids = list(enc["input_ids"])
     offsets = [(int(s), int(e)) for s, e in enc["offset_mapping"]]
     word_ids = enc.word_ids()
@@ -273,27 +274,31 @@ def torch_logits_fn(model: Any) -> LogitsFn:
     def run(input_ids: np.ndarray, attention_mask: np.ndarray, token_type_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ids = torch.from_numpy(np.ascontiguousarray(input_ids))
         mask = torch.from_numpy(np.ascontiguousarray(attention_mask))
+        types = torch.from_numpy(np.ascontiguousarray(token_type_ids))
         with torch.inference_mode():
             if hasattr(model, "config") and hasattr(model.config, "model_type"):  # transformers model
                 kwargs = {"input_ids": ids.long(), "attention_mask": mask.long()}
-                if model.config.model_type not in ("distilbert",):
-                    kwargs["token_type_ids"] = torch.from_numpy(np.ascontiguousarray(token_type_ids)).long()
+                if model.config.model_type != "distilbert":
+                    kwargs["token_type_ids"] = types.long()
                 out = model(**kwargs)
                 return out.start_logits.float().numpy(), out.end_logits.float().numpy()
-            out = model(ids, mask)
+            # edgekit EdgeModel: int32 inputs; token types only when the model keeps them.
+            keep = "token_type_ids" in getattr(model, "input_names", ())
+            out = model(ids.int(), mask.int(), types.int() if keep else None)
             return out[0].float().numpy(), out[1].float().numpy()
 
     return run
 
 
 def artifact_logits_fn(runner: Any) -> LogitsFn:
-    """Wrap an ``edgekit.artifacts`` runner (``runner.run(dict) -> dict``) of a question-answering export."""
-    names = {i if isinstance(i, str) else getattr(i, "name", str(i)) for i in getattr(runner.record, "inputs", [])}
+    """Wrap an exported artifact's runner (``runner.run(dict) -> dict``) of a question-answering export."""
+    names = tuple(getattr(runner, "input_names", ("input_ids", "attention_mask")))
 
     def run(input_ids: np.ndarray, attention_mask: np.ndarray, token_type_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         feed = {"input_ids": input_ids.astype(np.int32), "attention_mask": attention_mask.astype(np.int32)}
-        if "token_type_ids" in names:
-            feed["token_type_ids"] = token_type_ids.astype(np.int32)
+        for n in ("token_type_ids", "segment_ids"):  # TFLite files call token types segment_ids
+            if n in names:
+                feed[n] = token_type_ids.astype(np.int32)
         out = runner.run(feed)
         return np.asarray(out["start_logits"]), np.asarray(out["end_logits"])
 

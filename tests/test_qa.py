@@ -153,3 +153,17 @@ def test_windows_cover_context_with_stride(tokenizer):
     assert all(b.context_first - a.context_first == 15 - 5 for a, b in zip(wins, wins[1:]))
     with pytest.raises(UsageError, match="question is too long"):
         make_windows(list(range(15)), ctx, ids, cfg)
+
+
+def test_edgekit_model_gives_the_same_answers(model, tokenizer, tmp_path):
+    """The exportable EdgeModel (int32 inputs, token types kept for QA) answers like transformers."""
+    from edgekit.modeling import load_model
+
+    model.save_pretrained(tmp_path)
+    edge = load_model(tmp_path, "question-answering")
+    cfg = QAConfig(max_seq_len=96, doc_stride=24, top_k=3, pad_to=128)
+    question, context = "How tall is it?", LONG_CONTEXT
+    ours = QAPipeline(tokenizer, torch_logits_fn(edge), cfg)(question, context)
+    ref = QAPipeline(tokenizer, torch_logits_fn(model), cfg)(question, context)
+    assert [(a.start, a.end) for a in ours] == [(a.start, a.end) for a in ref]
+    assert [a.score for a in ours] == pytest.approx([a.score for a in ref], rel=1e-3)

@@ -331,8 +331,14 @@ def save_student(student: nn.Module, out_dir: str | os.PathLike, tokenizer: Any 
         student.save_pretrained(str(tmp), safe_serialization=True)
         if tokenizer is not None:
             # DistilBERT takes no token_type_ids; a saved BERT tokenizer would emit them and break `model(**enc)`.
-            tokenizer.model_input_names = ["input_ids", "attention_mask"]
             tokenizer.save_pretrained(str(tmp))
+            tc = tmp / "tokenizer_config.json"
+            if tc.is_file():
+                conf = json.loads(tc.read_text())
+                if conf.get("tokenizer_class") in ("BertTokenizer", "BertTokenizerFast"):
+                    # Same WordPiece vocabulary; the DistilBERT class just does not emit token_type_ids.
+                    conf["tokenizer_class"] = "DistilBertTokenizer"
+                    tc.write_text(json.dumps(conf, indent=2))
         if meta is not None:
             (tmp / "edgekit_student.json").write_text(json.dumps(meta, indent=2))
         for f in sorted(tmp.iterdir()):

@@ -61,12 +61,12 @@ class BertTokenizer(
             val c = cps[i]
             if (c == 0 || c == 0xFFFD || isControl(c)) continue
             if (isWhitespace(c)) {
-                norm.add(' '.toInt()); orig.add(i); continue
+                norm.add(SPACE); orig.add(i); continue
             }
             if (handleChineseChars && isChinese(c)) {
-                norm.add(' '.toInt()); orig.add(i)
+                norm.add(SPACE); orig.add(i)
                 addNormalized(c, i, norm, orig)
-                norm.add(' '.toInt()); orig.add(i)
+                norm.add(SPACE); orig.add(i)
                 continue
             }
             addNormalized(c, i, norm, orig)
@@ -74,7 +74,7 @@ class BertTokenizer(
         // Pre-tokenise: split on whitespace, isolate punctuation; then WordPiece each word.
         var wordStart = -1
         for (k in 0..norm.size) {
-            val c = if (k < norm.size) norm[k] else ' '.toInt()
+            val c = if (k < norm.size) norm[k] else SPACE
             val boundary = isWhitespace(c) || isPunctuation(c)
             if (boundary && wordStart >= 0) {
                 wordPiece(norm, orig, wordStart, k, out)
@@ -134,6 +134,8 @@ class BertTokenizer(
     }
 
     companion object {
+        private const val SPACE = 0x20
+
         /** Build from the lines of vocab.txt (line number = id). */
         fun fromVocabLines(lines: List<String>, lowercase: Boolean = true): BertTokenizer {
             val vocab = HashMap<String, Int>()

@@ -1,0 +1,2 @@
+package org.tensorflow.lite;
+public interface Tensor { int[] shape(); }

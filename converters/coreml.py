@@ -1,0 +1,348 @@
+"""Core ML: ``.mlpackage`` ML Programs, fp32/fp16 compute, compressed weights, an ANE layout.
+
+Conversion path: ``torch.jit.trace`` of the EdgeModel (or of its ANE-layout twin, ``--ane``) ->
+``coremltools.convert(convert_to="mlprogram")`` -> optional weight compression with
+``coremltools.optimize.coreml`` -> metadata -> save.
+
+Validation: Core ML only runs on Apple hardware, so ``load`` returns edgekit's reference
+interpreter (``edgekit.mil``), which reads the saved package back from disk and evaluates it op by
+op in numpy with fp16 rounding. On macOS the real runtime is run as well (see ``MacRunner``).
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+import os
+import platform
+import shutil
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgekit.config import ExportOptions, SeqLen
+from edgekit.converter import ConvertResult, Converter, Tolerance
+from edgekit.errors import ExportError, UsageError
+from edgekit.modeling import EdgeModel
+from edgekit.precision import Precision
+from edgekit.record import ArtifactRecord
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TARGET = "iOS16"
+# ML Programs need iOS 15; int4 block-wise weights (constexpr_blockwise_shift_scale) need iOS 18.
+MIN_TARGET, INT4_TARGET = 15, 18
+# Before iOS 18 only one input of a model may have enumerated shapes; ours have two or three.
+ENUMERATED_MULTI_INPUT_TARGET = 18
+
+TOLERANCES = {
+    Precision.FP32: Tolerance(max_abs=1e-4, min_agreement=0.99),
+    # 60 dB is the bar apple/ml-ane-transformers sets for its fp16 ANE models.
+    Precision.FP16: Tolerance(min_psnr=60.0, min_agreement=0.99),
+    **{p: Tolerance(min_agreement=0.98) for p in (
+        Precision.INT8_WEIGHT, Precision.PALETTIZE8, Precision.PALETTIZE6, Precision.PALETTIZE4, Precision.INT4_WEIGHT)},
+}
+
+PALETTE_BITS = {Precision.PALETTIZE8: 8, Precision.PALETTIZE6: 6, Precision.PALETTIZE4: 4}
+INT4_BLOCK = 32
+
+# Compress every weight matrix (Linear / 1x1 conv / embedding table); leave 1-D biases and
+# LayerNorm parameters in fp16: they are tiny and sensitive.
+MIN_COMPRESSED_RANK = 2
+
+
+def target_version(name: str | None) -> tuple[str, int]:
+    """``"iOS16"`` -> (canonical name, major). Accepts iOS15 and later; rejects anything else."""
+    name = name or DEFAULT_TARGET
+    text = name.strip()
+    digits = text[3:] if text.lower().startswith("ios") else text
+    if not digits.isdigit():
+        raise UsageError(f"--deployment-target must look like iOS16 (iOS{MIN_TARGET} or later), not {name!r}")
+    major = int(digits)
+    if major < MIN_TARGET:
+        raise UsageError(f"ML Programs need iOS {MIN_TARGET} or later; --deployment-target {name} is too old")
+    return f"iOS{major}", major
+
+
+def _ct_target(ct: Any, name: str) -> Any:
+    member = getattr(ct.target, name, None)
+    if member is None:
+        known = ", ".join(t.name for t in ct.target if t.name.startswith("iOS") and int(t.name[3:]) >= MIN_TARGET)
+        raise UsageError(f"coremltools {ct.__version__} does not know deployment target {name}; choose one of: {known}")
+    return member
+
+
+def check_options(options: ExportOptions, n_inputs: int = 2) -> None:
+    """Reject combinations Core ML cannot honour on the chosen deployment target, before converting."""
+    _, major = target_version(options.deployment_target)
+    if options.precision == Precision.INT4_WEIGHT and major < INT4_TARGET:
+        raise UsageError(
+            f"int4-weight needs block-wise quantisation, which Core ML supports from iOS {INT4_TARGET}: "
+            f"add --deployment-target iOS{INT4_TARGET}, or use palettize4 for 4-bit weights on older iOS")
+    if options.seq_len.kind == "enumerated" and n_inputs > 1 and major < ENUMERATED_MULTI_INPUT_TARGET:
+        raise UsageError(
+            f"enumerated sequence lengths on a model with {n_inputs} inputs need iOS "
+            f"{ENUMERATED_MULTI_INPUT_TARGET} (before that Core ML allows enumerated shapes on one input only): "
+            f"add --deployment-target iOS{ENUMERATED_MULTI_INPUT_TARGET}, or export one fixed length per file, "
+            "or a range LO:HI (ranges do not run on the Neural Engine)")
+
+
+def _shape_for(ct: Any, seq: SeqLen) -> Any:
+    if seq.kind == "fixed":
+        return (1, seq.values[0])
+    if seq.kind == "enumerated":
+        return ct.EnumeratedShapes(shapes=[(1, s) for s in seq.values], default=(1, seq.default))
+    lo, hi = seq.values
+    return (1, ct.RangeDim(lower_bound=lo, upper_bound=hi, default=seq.default))
+
+
+def _example_args(model: EdgeModel, seq: int) -> tuple[Any, ...]:
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, model.config.vocab_size, (1, seq), dtype=torch.int32, generator=g)
+    mask = torch.ones(1, seq, dtype=torch.int32)
+    mask[0, seq - seq // 4:] = 0  # trace with padding so nothing specialises on an all-ones mask
+    extra = (torch.zeros(1, seq, dtype=torch.int32),) if "token_type_ids" in model.input_names else ()
+    return (ids, mask) + extra
+
+
+def vocab_sha256(source: str) -> str | None:
+    """sha256 of the source checkpoint's vocabulary (vocab.txt, else tokenizer.json), if it is a folder."""
+    folder = Path(source)
+    for name in ("vocab.txt", "tokenizer.json"):
+        f = folder / name
+        if f.is_file():
+            return hashlib.sha256(f.read_bytes()).hexdigest()
+    return None
+
+
+def _license_of(source: str) -> str:
+    """The model card's ``license:`` front-matter entry, when the source folder has a README."""
+    readme = Path(source) / "README.md"
+    if readme.is_file():
+        text = readme.read_text(errors="replace")
+        if text.startswith("---"):
+            for line in text.split("---", 2)[1].splitlines():
+                if line.strip().startswith("license:"):
+                    return line.split(":", 1)[1].strip()
+    return "see the source model's license"
+
+
+def compression_config(precision: Precision, ml: Any) -> tuple[Any, dict[str, Any]] | None:
+    """The ``coremltools.optimize.coreml`` config for ``precision`` (None: nothing to compress)."""
+    if precision.is_float:
+        return None
+    import coremltools.optimize.coreml as cto
+
+    if precision == Precision.INT8_WEIGHT:
+        op_cfg = cto.OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int8", granularity="per_channel",
+                                             weight_threshold=0)
+        desc = {"method": "linear_symmetric", "dtype": "int8", "granularity": "per_channel"}
+    elif precision == Precision.INT4_WEIGHT:
+        op_cfg = cto.OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int4", granularity="per_block",
+                                             block_size=INT4_BLOCK, weight_threshold=0)
+        desc = {"method": "linear_symmetric", "dtype": "int4", "granularity": "per_block", "block_size": INT4_BLOCK}
+    elif precision in PALETTE_BITS:
+        op_cfg = cto.OpPalettizerConfig(mode="kmeans", nbits=PALETTE_BITS[precision], granularity="per_tensor",
+                                        weight_threshold=0)
+        desc = {"method": "palettize_kmeans", "nbits": PALETTE_BITS[precision], "granularity": "per_tensor"}
+    else:
+        raise UsageError(f"coreml does not export {precision}")
+    names = []
+    for op in ml._mil_program.functions["main"].find_ops(op_type="const"):  # noqa: SLF001 - the public way to pick tensors
+        val = op.outputs[0].val
+        if isinstance(val, np.ndarray) and val.ndim >= MIN_COMPRESSED_RANK and val.dtype.kind == "f":
+            names.append(op.name)
+    desc["tensors"] = len(names)
+    return cto.OptimizationConfig(op_name_configs={n: op_cfg for n in names}), desc
+
+
+def _compress(precision: Precision, ml: Any) -> tuple[Any, dict[str, Any]]:
+    cfg = compression_config(precision, ml)
+    if cfg is None:
+        return ml, {}
+    import coremltools.optimize.coreml as cto
+
+    config, desc = cfg
+    fn = cto.linear_quantize_weights if precision in (Precision.INT8_WEIGHT, Precision.INT4_WEIGHT) else cto.palettize_weights
+    return fn(ml, config), desc
+
+
+class CoreMLConverter(Converter):
+    name = "coreml"
+    suffix = ".mlpackage"
+    extra = "coreml"
+    requires = ("coremltools",)
+    # int8-weight first: the CLI alias ``int8`` resolves to the first int8 member.
+    precisions = (Precision.FP32, Precision.FP16, Precision.INT8_WEIGHT, Precision.PALETTIZE8,
+                  Precision.PALETTIZE6, Precision.PALETTIZE4, Precision.INT4_WEIGHT)
+    tolerances = TOLERANCES
+    seq_kinds = ("fixed", "enumerated", "range")
+    flags = frozenset({"ane", "deployment_target"})
+    description = "Core ML ML Program (.mlpackage); validated on Linux by edgekit's MIL interpreter"
+
+    def convert(self, model: EdgeModel, options: ExportOptions, dest: Path) -> ConvertResult:
+        import coremltools as ct
+        import torch
+
+        check_options(options, len(model.input_names))
+        target_name, _ = target_version(options.deployment_target)
+        target = _ct_target(ct, target_name)
+        src: torch.nn.Module = copy.deepcopy(model).eval()
+        notes: list[str] = []
+        if options.ane:
+            from edgekit.ane import ANEModel
+
+            src = ANEModel.from_edge_model(model).eval()
+            notes.append("ANE layout: (B, C, 1, S) tensors, 1x1 convolutions, per-head attention "
+                         f"(apple/ml-ane-transformers), LayerNorm epsilon {src.eps:g}")
+        seq = options.seq_len
+        if options.ane and seq.kind == "range":
+            notes.append("a sequence-length range cannot run on the Neural Engine; use fixed or enumerated lengths")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            traced = torch.jit.trace(src, _example_args(model, seq.default), strict=False, check_trace=False)
+            shape = _shape_for(ct, seq)
+            inputs = [ct.TensorType(name=n, shape=shape, dtype=np.int32) for n in model.input_names]
+            outputs = [ct.TensorType(name=n, dtype=np.float32) for n in model.output_names]
+            fp16 = options.precision != Precision.FP32
+            ml = ct.convert(
+                traced, convert_to="mlprogram", inputs=inputs, outputs=outputs,
+                compute_precision=ct.precision.FLOAT16 if fp16 else ct.precision.FLOAT32,
+                minimum_deployment_target=target, compute_units=ct.ComputeUnit.ALL,
+            )
+            ml, compression = _compress(options.precision, ml)
+        self._metadata(ml, model, options, target_name)
+        _save(ml, dest)
+        opts: dict[str, Any] = {
+            "deployment_target": target_name,
+            "compute_precision": "fp16" if fp16 else "fp32",
+            "ane_layout": options.ane,
+            "shapes": {"kind": seq.kind, "values": list(seq.values)},
+        }
+        if compression:
+            opts["compression"] = compression
+        return ConvertResult(versions={"coremltools": ct.__version__}, options=opts, notes=notes)
+
+    @staticmethod
+    def _metadata(ml: Any, model: EdgeModel, options: ExportOptions, target: str) -> None:
+        from edgekit import __version__
+
+        info = model.info
+        ml.short_description = (f"{info.arch} {options.task} model ({info.num_layers} layers, hidden {info.hidden_size}), "
+                                f"{options.precision}{' ANE layout' if options.ane else ''}, exported by edgekit")
+        ml.author = f"edgekit {__version__} (source: {info.source})"
+        ml.license = _license_of(info.source)
+        ml.version = __version__
+        meta = {
+            "edgekit.version": __version__,
+            "edgekit.source": info.source,
+            "edgekit.task": str(options.task),
+            "edgekit.precision": str(options.precision),
+            "edgekit.seq_len": str(options.seq_len),
+            "edgekit.seq_kind": options.seq_len.kind,
+            "edgekit.deployment_target": target,
+            "edgekit.ane": str(options.ane).lower(),
+            "edgekit.inputs": ",".join(model.input_names),
+            "edgekit.outputs": ",".join(model.output_names),
+            "edgekit.vocab_sha256": vocab_sha256(info.source) or "unknown",
+        }
+        if model.config.labels:
+            meta["edgekit.labels"] = json.dumps(list(model.config.labels))
+        ml.user_defined_metadata.update(meta)
+        for name in model.input_names:
+            ml.input_description[name] = {
+                "input_ids": "WordPiece token ids, int32 [1, seq]",
+                "attention_mask": "1 for real tokens, 0 for padding, int32 [1, seq]",
+                "token_type_ids": "segment ids (0 question, 1 context), int32 [1, seq]",
+            }[name]
+        labels = f" over labels {', '.join(model.config.labels)}" if model.config.labels else ""
+        for name in model.output_names:
+            ml.output_description[name] = {
+                "logits": f"logits{labels}",
+                "last_hidden_state": "token embeddings [1, seq, hidden]",
+                "embedding": "mean-pooled sentence embedding [1, hidden]",
+                "start_logits": "answer-start logits per token [1, seq]",
+                "end_logits": "answer-end logits per token [1, seq]",
+            }[name]
+
+    def load(self, path: Path, record: ArtifactRecord, threads: int | None = None) -> Any:
+        from edgekit.mil import Interpreter
+
+        interp = InterpreterRunner(Interpreter(path), record)
+        if platform.system() == "Darwin":
+            return MacRunner(path, interp, record)
+        return interp
+
+
+def _save(ml: Any, dest: Path) -> None:
+    """coremltools insists on a ``.mlpackage`` name: save beside ``dest``, then rename into it."""
+    dest = Path(dest)
+    tmp = dest.with_name(dest.name + ".tmp.mlpackage")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        ml.save(str(tmp))
+        if dest.exists():
+            shutil.rmtree(dest)
+        os.replace(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if not (dest / "Manifest.json").is_file():
+        raise ExportError(f"coremltools wrote no Manifest.json into {dest}")
+
+
+class InterpreterRunner:
+    """Runs a package with edgekit's numpy MIL interpreter (any OS)."""
+
+    backend = "edgekit-mil-interpreter"
+
+    def __init__(self, interp: Any, record: ArtifactRecord) -> None:
+        self.interp = interp
+        self.input_names = interp.input_names
+        self.output_names = interp.output_names
+        self.record = record
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        out = self.interp.run({n: np.ascontiguousarray(feeds[n], dtype=np.int32) for n in self.input_names})
+        return {n: np.asarray(v, dtype=np.float32) for n, v in out.items()}
+
+
+class MacRunner:
+    """macOS only, UNTESTED in CI (no Apple hardware there): interpreter plus the real runtime.
+
+    ``run`` returns the interpreter's outputs (so parity means the same on every OS) and also runs
+    ``MLModel.predict`` with CPU_ONLY and ALL compute units, recording the worst absolute difference
+    of each against the PyTorch-free interpreter in ``record.options["macos_runtime"]`` and a note.
+    """
+
+    def __init__(self, path: Path, interp: InterpreterRunner, record: ArtifactRecord) -> None:
+        import coremltools as ct
+
+        self.interp, self.record = interp, record
+        self.input_names, self.output_names = interp.input_names, interp.output_names
+        self.models = {
+            unit: ct.models.MLModel(str(path), compute_units=getattr(ct.ComputeUnit, unit))
+            for unit in ("CPU_ONLY", "ALL")
+        }
+        self.worst: dict[str, float] = {u: 0.0 for u in self.models}
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        ref = self.interp.run(feeds)
+        for unit, m in self.models.items():
+            try:
+                got = m.predict({n: np.ascontiguousarray(feeds[n], dtype=np.int32) for n in self.input_names})
+                diff = max(float(np.abs(np.asarray(got[n], np.float32) - ref[n]).max()) for n in self.output_names)
+                self.worst[unit] = max(self.worst[unit], diff)
+            except Exception as e:  # record the runtime failure; the interpreter verdict still stands
+                self.worst[unit] = float("nan")
+                self.record.notes.append(f"Core ML runtime {unit} failed: {type(e).__name__}: {e}")
+        self.record.options["macos_runtime"] = {u: {"max_abs_vs_interpreter": w} for u, w in self.worst.items()}
+        return ref
+
+
+CONVERTER = CoreMLConverter()

@@ -1,0 +1,499 @@
+"""TFLite (LiteRT) target: builtin-op ``.tflite`` files at fp32 / fp16 / int8, with Task Library metadata.
+
+Conversion: litert-torch (PyTorch -> LiteRT, no TensorFlow) writes the float model; ai-edge-quantizer
+rewrites it for the other precisions:
+
+* ``fp16``: fp16 weights (FLOAT_CASTING on every supported op), fp32 compute where the runtime wants it;
+* ``int8-dynamic``: int8 per-tensor weights for fully-connected layers and the embedding tables,
+  activations quantised on the fly by the kernels (per-channel hybrid kernels give wrong numbers
+  in the Task Library's bundled runtime);
+* ``int8-static``: fully-connected layers run int8 x int8 with activation ranges calibrated on
+  representative text; the embedding tables are int8 weights; softmax, layer norm, GELU and the
+  attention matmuls stay float. Quantising *every* op (the all-int8 recipe) collapses BERT
+  (measured: start-logit error ~100 on logits of magnitude ~1 for a tiny DistilBERT), the failure
+  tflite-android-transformers#10 reports as SST-2 at 50 %.
+
+Every file is checked for Flex (SELECT_TF_OPS) and custom ops: a model that needs them does not
+run on a stock Android interpreter, so the export fails instead of shipping it.
+
+Signature: ``input_ids``, ``attention_mask`` and, for question answering and classification (the
+Task Library feeds three tensors even for DistilBERT) or models that use token types,
+``segment_ids``; int32 ``[1, S]``. Outputs are named per task. The Task Library's
+``BertQuestionAnswerer`` always feeds 384 tokens: export QA with ``--seq-len 384`` for it.
+
+Metadata (the BERT tokenizer process unit with ``vocab.txt`` packed in, tensor metadata, labels)
+is written by tflite-support's metadata writers, which live in a separate environment
+(``edgekit.tasklib``); without it the file is written without metadata and the record says so.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import logging
+import os
+import tempfile
+from collections import OrderedDict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from edgekit.converter import ConvertResult, Converter, Tolerance
+from edgekit.errors import ExportError, UnsupportedOpError, UsageError
+from edgekit.precision import Precision
+from edgekit.record import TensorSpec
+from edgekit.tasks import Task
+
+if TYPE_CHECKING:
+    from edgekit.config import ExportOptions
+    from edgekit.modeling import EdgeModel
+    from edgekit.record import ArtifactRecord
+
+log = logging.getLogger(__name__)
+
+SIGNATURE = "serving_default"
+SEGMENT = "segment_ids"
+#: The sequence length the Task Library's BertQuestionAnswerer feeds (kMaxSeqLen).
+TASK_LIBRARY_QA_SEQ_LEN = 384
+#: Fewer calibration samples than this give unreliable activation ranges.
+MIN_CALIBRATION_SAMPLES = 100
+#: Tasks the Task Library has a BERT API for (and therefore metadata is written for).
+#: Tensor names of encoder-layer ops (litert-torch keeps the module path in them).
+ENCODER_SCOPE = r"\.Layer_\d+/"
+METADATA_TASKS = {Task.QUESTION_ANSWERING: "qa", Task.SEQUENCE_CLASSIFICATION: "classifier"}
+
+
+_FLOAT_CACHE: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
+
+
+def _model_key(model: EdgeModel, sample: dict[str, Any]) -> tuple[Any, ...]:
+    """Identity of a conversion: architecture, io and a digest of every weight."""
+    h = hashlib.sha256()
+    for name, t in model.state_dict().items():
+        h.update(name.encode())
+        h.update(t.detach().contiguous().cpu().numpy().tobytes())
+    shapes = tuple((n, tuple(v.shape)) for n, v in sample.items())
+    return (repr(model.config), str(model.task), shapes, h.hexdigest())
+
+
+def needs_segment_ids(model: EdgeModel) -> bool:
+    """Whether the file gets a ``segment_ids`` input (the Task Library's BERT APIs feed three tensors)."""
+    return model.config.token_types == "keep" or model.task in METADATA_TASKS
+
+
+def file_input_names(model: EdgeModel) -> tuple[str, ...]:
+    return ("input_ids", "attention_mask") + ((SEGMENT,) if needs_segment_ids(model) else ())
+
+
+def _wrapper(model: EdgeModel) -> Any:
+    """The module litert-torch traces: keyword inputs named as in the file, dict outputs named per task."""
+    import torch
+
+    use_types = model.config.token_types == "keep"
+    names = model.output_names
+
+    class Export(torch.nn.Module):
+        def __init__(self, inner: torch.nn.Module) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                    segment_ids: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+            out = self.inner(input_ids, attention_mask, segment_ids if use_types else None)
+            return dict(zip(names, out))
+
+    return Export(model).eval()
+
+
+def op_report(model_content: bytes) -> dict[str, Any]:
+    """Operators a .tflite file uses, read from its flatbuffer operator codes.
+
+    ``ops``: builtin names; ``flex``: SELECT_TF_OPS kernels (``Flex*`` custom codes); ``custom``:
+    any other custom op. Both of the latter need runtimes a stock Android app does not ship.
+    """
+    from ai_edge_litert import schema_py_generated as schema
+
+    m = schema.Model.GetRootAsModel(bytearray(model_content), 0)
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    builtin, flex, custom = set(), set(), set()
+    for i in range(m.OperatorCodesLength()):
+        code = m.OperatorCodes(i)
+        # Codes < 127 live in the deprecated int8 field; newer ones only in the int32 field.
+        op = max(int(code.BuiltinCode()), int(code.DeprecatedBuiltinCode()))
+        if op == schema.BuiltinOperator.CUSTOM:
+            name = (code.CustomCode() or b"").decode("utf-8", "replace")
+            (flex if name.startswith("Flex") else custom).add(name)
+        else:
+            builtin.add(names.get(op, f"BUILTIN_{op}"))
+    # Which ops compute on int8 activations (their first input is an int8 tensor), and how many.
+    int8: dict[str, int] = {}
+    for g in range(m.SubgraphsLength()):
+        sg = m.Subgraphs(g)
+        for k in range(sg.OperatorsLength()):
+            op = sg.Operators(k)
+            if op.InputsLength() == 0 or op.Inputs(0) < 0:
+                continue
+            if sg.Tensors(op.Inputs(0)).Type() == schema.TensorType.INT8:
+                code = m.OperatorCodes(op.OpcodeIndex())
+                name = names.get(max(int(code.BuiltinCode()), int(code.DeprecatedBuiltinCode())), "?")
+                int8[name] = int8.get(name, 0) + 1
+    return {"ops": sorted(builtin), "flex": sorted(flex), "custom": sorted(custom), "int8_activation_ops": int8}
+
+
+def signature_tensors(model_content: bytes) -> dict[str, dict[str, str]]:
+    """Signature input/output names -> tensor names (what the metadata writers key on).
+
+    Tensor names are not stable across rewrites (the quantizer renames outputs ``..._dequant``);
+    the signature maps are.
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    runner = Interpreter(model_content=bytes(model_content)).get_signature_runner(SIGNATURE)
+    return {"inputs": {k: d["name"] for k, d in runner.get_input_details().items()},
+            "outputs": {k: d["name"] for k, d in runner.get_output_details().items()}}
+
+
+def read_calibration_texts(path: Path) -> list[str]:
+    """One sample per non-empty line of a UTF-8 text file."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError(f"cannot read calibration file {path}: {e}; give a UTF-8 text file, one sample per line") from None
+    texts = [ln.strip() for ln in lines if ln.strip()]
+    if not texts:
+        raise UsageError(f"calibration file {path} has no text: give one sample per line")
+    return texts
+
+
+def vocab_file(model: EdgeModel, folder: Path) -> Path | None:
+    """The WordPiece vocabulary of the model's checkpoint, as the ``vocab.txt`` the Task Library reads."""
+    source = Path(model.info.source)
+    if (source / "vocab.txt").is_file():
+        return source / "vocab.txt"
+    try:
+        from edgekit.modeling import load_tokenizer
+
+        vocab = load_tokenizer(source).get_vocab()
+    except Exception:  # noqa: BLE001 - no tokenizer means no metadata, which the record notes
+        return None
+    by_id = sorted(vocab.items(), key=lambda kv: kv[1])
+    if [i for _, i in by_id] != list(range(len(by_id))):
+        return None
+    path = folder / "vocab.txt"
+    path.write_text("\n".join(t for t, _ in by_id) + "\n", encoding="utf-8")
+    return path
+
+
+class TFLiteConverter(Converter):
+    name = "tflite"
+    suffix = ".tflite"
+    extra = "tflite"
+    requires = ("litert_torch", "ai_edge_litert", "ai_edge_quantizer")
+    precisions = (Precision.FP32, Precision.FP16, Precision.INT8_DYNAMIC, Precision.INT8_STATIC)
+    tolerances = {
+        Precision.FP32: Tolerance(max_abs=1e-4),
+        Precision.FP16: Tolerance(min_cosine=0.999, min_agreement=0.99),
+        Precision.INT8_DYNAMIC: Tolerance(min_agreement=0.97),
+        Precision.INT8_STATIC: Tolerance(min_agreement=0.97),
+    }
+    seq_kinds = ("fixed",)
+    flags = frozenset({"calibration", "metadata"})
+    description = "LiteRT/TFLite builtin-op model (Android); Task Library metadata for QA and classifiers"
+
+    # ---- conversion ---------------------------------------------------------------------------
+    def convert(self, model: EdgeModel, options: ExportOptions, dest: Path) -> ConvertResult:
+        import torch
+
+        from edgekit.console import console
+
+        seq = options.seq_len.values[0]
+        notes: list[str] = []
+        opts: dict[str, Any] = {"signature": SIGNATURE}
+        if model.task == Task.QUESTION_ANSWERING and seq != TASK_LIBRARY_QA_SEQ_LEN:
+            notes.append(f"sequence length {seq}: the Task Library's BertQuestionAnswerer feeds "
+                         f"{TASK_LIBRARY_QA_SEQ_LEN} tokens and will not run this file (LiteRT interpreter only)")
+        model = copy.deepcopy(model).eval()  # never touch the caller's model
+        names = file_input_names(model)
+        sample = {n: torch.zeros(1, seq, dtype=torch.int32) for n in names}
+        sample["input_ids"][0, :4] = torch.tensor([2, 5, 6, 3], dtype=torch.int32)
+        sample["attention_mask"][0, :4] = 1
+        console.print(f"    litert-torch: converting {model.config.arch} {model.task} at [1, {seq}]")
+        buf = self._float_model(model, sample)
+        opts["quantization"] = self._quantization_recipe(options.precision)
+        if options.precision != Precision.FP32:
+            calib = None
+            if options.precision == Precision.INT8_STATIC:
+                calib = self._calibration_data(model, options, seq, names, notes)
+                opts["calibration_samples"] = len(calib)
+                opts["calibration_source"] = str(options.calibration) if options.calibration else "embedded default"
+            console.print(f"    ai-edge-quantizer: {options.precision}")
+            buf = self._quantize(buf, options.precision, calib)
+        ops = op_report(buf)
+        opts["ops"] = ops["ops"]
+        opts["int8_activation_ops"] = ops["int8_activation_ops"]
+        if ops["flex"] or ops["custom"]:
+            raise ExportError(
+                f"the model needs non-builtin ops (Flex: {ops['flex']}, custom: {ops['custom']}); stock LiteRT "
+                "interpreters cannot run it. Report the layer that produced them."
+            )
+        io = signature_tensors(buf)
+        if set(io["inputs"]) != set(names) or set(io["outputs"]) != set(model.output_names):
+            raise ExportError(f"the converted signature is {io}, expected inputs {names} and outputs {model.output_names}")
+        opts["tensors"] = io
+        opts["metadata"] = self._write(buf, model, options, dest, io, notes)
+        inputs = [TensorSpec(n, [1, seq], "int32") for n in names]
+        cfg = model.config
+        outputs = [TensorSpec(n, list(model.task.output_shape(n, 1, seq, cfg.hidden_size, cfg.vocab_size, cfg.num_labels)),
+                              "float32") for n in model.output_names]
+        return ConvertResult(versions=self.versions(), options=opts, notes=notes, inputs=inputs, outputs=outputs)
+
+    @staticmethod
+    def versions() -> dict[str, str]:
+        from importlib.metadata import PackageNotFoundError, version
+
+        out = {}
+        for dist in ("litert-torch", "ai-edge-litert", "ai-edge-quantizer"):
+            try:
+                out[dist] = version(dist)
+            except PackageNotFoundError:
+                pass
+        return out
+
+    @staticmethod
+    def _float_model(model: EdgeModel, sample: dict[str, Any]) -> bytes:
+        """The fp32 .tflite bytes; memoised so exporting several precisions converts once."""
+        key = _model_key(model, sample)
+        if key in _FLOAT_CACHE:
+            _FLOAT_CACHE.move_to_end(key)
+            return _FLOAT_CACHE[key]
+        buf = TFLiteConverter._convert_float(model, sample)
+        _FLOAT_CACHE[key] = buf
+        while len(_FLOAT_CACHE) > 2:
+            _FLOAT_CACHE.popitem(last=False)
+        return buf
+
+    @staticmethod
+    def _convert_float(model: EdgeModel, sample: dict[str, Any]) -> bytes:
+        import litert_torch
+
+        try:
+            edge = litert_torch.convert(_wrapper(model), sample_kwargs=sample)
+        except Exception as e:
+            raise ExportError(f"litert-torch could not convert the model: {type(e).__name__}: {e}") from e
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "model.tflite"
+            edge.export(str(path))
+            return path.read_bytes()
+
+    @staticmethod
+    def _quantization_recipe(precision: Precision) -> dict[str, Any]:
+        """What each precision does, as recorded in the sidecar."""
+        return {
+            Precision.FP32: {"weights": "fp32", "compute": "fp32"},
+            Precision.FP16: {"weights": "fp16 (all supported ops)", "compute": "fp32 (dequantised weights)"},
+            Precision.INT8_DYNAMIC: {"weights": "int8 per-tensor (FULLY_CONNECTED, EMBEDDING_LOOKUP)",
+                                     "compute": "int8 with activations quantised at run time; other ops fp32"},
+            Precision.INT8_STATIC: {"weights": "int8 per-channel (FULLY_CONNECTED, EMBEDDING_LOOKUP)",
+                                    "compute": "encoder FULLY_CONNECTED int8 x int8 (calibrated activations); task "
+                                               "head, softmax, layer norm, GELU, attention matmuls fp32"},
+        }[precision]
+
+    @staticmethod
+    def _quantize(buf: bytes, precision: Precision, calibration: list[dict[str, np.ndarray]] | None) -> bytes:
+        from ai_edge_quantizer import quantizer, qtyping
+        from ai_edge_quantizer.algorithm_manager import AlgorithmName
+
+        ops = qtyping.TFLOperationName
+        q = quantizer.Quantizer(bytearray(buf))
+        if precision == Precision.FP16:
+            q.add_weight_only_config(regex=".*", operation_name=ops.ALL_SUPPORTED, num_bits=16,
+                                     algorithm_key=AlgorithmName.FLOAT_CASTING)
+        elif precision == Precision.INT8_DYNAMIC:
+            # Per-tensor, not per-channel: the Task Library's runtime (tflite-support 0.4.4, as on
+            # Android) runs per-channel hybrid kernels without an error but with wrong numbers
+            # (measured: no answer at all where LiteRT 2.x answers correctly).
+            for op in (ops.FULLY_CONNECTED, ops.EMBEDDING_LOOKUP):
+                q.add_dynamic_config(regex=".*", operation_name=op, num_bits=8,
+                                     granularity=qtyping.QuantGranularity.TENSORWISE)
+        elif precision == Precision.INT8_STATIC:
+            # Later scopes override earlier ones: every FC gets int8 weights, then the encoder's FCs
+            # (tensor names carry the module path ``...Layer_<i>/...``) also get int8 activations.
+            # The task head keeps float activations: its outputs are the logits parity is about.
+            q.add_weight_only_config(regex=".*", operation_name=ops.FULLY_CONNECTED, num_bits=8)
+            q.add_weight_only_config(regex=".*", operation_name=ops.EMBEDDING_LOOKUP, num_bits=8)
+            q.add_static_config(regex=ENCODER_SCOPE, operation_name=ops.FULLY_CONNECTED, activation_num_bits=8,
+                                weight_num_bits=8)
+        else:
+            raise UsageError(f"tflite has no {precision} recipe")
+        result = None
+        if q.need_calibration:
+            if not calibration:
+                raise UsageError("int8-static needs calibration samples")
+            result = q.calibrate({SIGNATURE: calibration}, num_threads=max(1, min(4, os.cpu_count() or 1)))
+        try:
+            return bytes(q.quantize(result, enable_progress_report=False).quantized_model)
+        except Exception as e:
+            raise ExportError(f"ai-edge-quantizer failed for {precision}: {type(e).__name__}: {e}") from e
+
+    @staticmethod
+    def _calibration_data(model: EdgeModel, options: ExportOptions, seq: int, names: tuple[str, ...],
+                          notes: list[str]) -> list[dict[str, np.ndarray]]:
+        """Tokenised representative text, keyed by the file's input names."""
+        from edgekit.inputs import calibration_feeds
+        from edgekit.modeling import load_tokenizer
+
+        try:
+            tokenizer = load_tokenizer(model.info.source)
+        except Exception as e:  # noqa: BLE001
+            raise UsageError(f"int8-static calibrates on tokenised text but the model has no tokenizer: {e}") from None
+        texts = read_calibration_texts(options.calibration) if options.calibration else None
+        feeds = calibration_feeds(tokenizer, model.task, seq, model.input_names, texts)
+        if len(feeds) < MIN_CALIBRATION_SAMPLES:
+            msg = (f"int8-static calibrated on only {len(feeds)} samples "
+                   f"({'from ' + str(options.calibration) if texts else 'embedded default set'}); "
+                   f"give at least {MIN_CALIBRATION_SAMPLES} representative lines with --calibration FILE")
+            log.warning(msg)
+            from edgekit.console import console
+
+            console.print(f"    [yellow]warning[/]: {msg}")
+            notes.append(msg)
+        out = []
+        for f in feeds:
+            d = {"input_ids": f["input_ids"], "attention_mask": f["attention_mask"]}
+            if SEGMENT in names:
+                d[SEGMENT] = f.get("token_type_ids", np.zeros_like(f["input_ids"])).astype(np.int32)
+            out.append(d)
+        return out
+
+    def _write(self, buf: bytes, model: EdgeModel, options: ExportOptions, dest: Path,
+               io: dict[str, dict[str, str]], notes: list[str]) -> dict[str, Any]:
+        """Write the file at ``dest``, with Task Library metadata when possible; say what happened."""
+        from edgekit import tasklib
+
+        kind = METADATA_TASKS.get(model.task)
+        info: dict[str, Any] = {"written": False}
+        plain = Path(dest)
+        if not options.metadata:
+            info["reason"] = "disabled (--no-metadata)"
+        elif kind is None:
+            info["reason"] = f"the Task Library has no BERT API for {model.task}"
+        else:
+            reason = tasklib.unavailable()
+            if reason:
+                info["reason"] = reason
+                notes.append(f"Task Library metadata not written: {reason}")
+            else:
+                with tempfile.TemporaryDirectory() as tmp:
+                    src = Path(tmp) / "plain.tflite"
+                    src.write_bytes(buf)
+                    vocab = vocab_file(model, Path(tmp))
+                    if vocab is None:
+                        info["reason"] = f"no WordPiece vocab.txt or tokenizer in {model.info.source}"
+                        notes.append(f"Task Library metadata not written: {info['reason']}")
+                    else:
+                        outputs = ({"probability": io["outputs"]["logits"]} if kind == "classifier"
+                                   else {n: io["outputs"][n] for n in ("start_logits", "end_logits")})
+                        meta = tasklib.write_metadata(
+                            src, plain, kind=kind, vocab=vocab, labels=list(model.config.labels),
+                            inputs={"ids": io["inputs"]["input_ids"], "mask": io["inputs"]["attention_mask"],
+                                    "segment_ids": io["inputs"][SEGMENT]},
+                            outputs=outputs, name=f"{Path(model.info.source).name} {model.task}",
+                            description=f"edgekit {model.config.arch} {model.task} export",
+                        )
+                        info = {"written": True, "kind": kind, "packed_files": ["vocab.txt"]
+                                + (["labels.txt"] if kind == "classifier" else []),
+                                "input_tensor_metadata": ["ids", "mask", "segment_ids"],
+                                "output_tensor_metadata": list(outputs), **meta}
+                        return info
+        plain.write_bytes(buf)
+        return info
+
+    # ---- second client: the Task Library ------------------------------------------------------
+    def extra_validation(self, path: Path, record: ArtifactRecord, model: EdgeModel, tokenizer: Any = None,
+                         verbose: bool = True) -> None:
+        """Run the Task Library on the file and compare with edgekit's answers/labels on the same file.
+
+        Writes ``record.options["task_library"]``; a disagreement turns a validated record into
+        parity-failed, a missing environment or missing metadata is noted as skipped with the reason.
+        """
+        from edgekit.console import console
+        from edgekit.record import Status
+        from edgekit.tasklib import TFLITE_SUPPORT
+        from edgekit.tasklib.check import ClientCheck, check_classification, check_question_answering
+
+        task = Task.parse(record.task)
+        kind = METADATA_TASKS.get(task)
+        if kind is None:
+            return
+        client = f"{TFLITE_SUPPORT} {'BertQuestionAnswerer' if kind == 'qa' else 'BertNLClassifier'}"
+        meta = record.options.get("metadata") or {}
+        seq = int(record.seq_len) if record.seq_len.isdigit() else None
+        if not meta.get("written"):
+            result = ClientCheck(client, "skipped", reason=f"no Task Library metadata in the file ({meta.get('reason')})")
+        elif kind == "qa" and seq != TASK_LIBRARY_QA_SEQ_LEN:
+            result = ClientCheck(client, "skipped", reason=f"BertQuestionAnswerer feeds {TASK_LIBRARY_QA_SEQ_LEN} "
+                                 f"tokens; this file takes {seq}")
+        else:
+            try:
+                if tokenizer is None:
+                    from edgekit.modeling import load_tokenizer
+
+                    tokenizer = load_tokenizer(record.source.get("source", ""))
+                runner = self.load(path, record)
+                if kind == "qa":
+                    result = check_question_answering(path, runner, tokenizer, seq)
+                else:
+                    result = check_classification(path, runner, tokenizer, model.config.labels, seq)
+            except Exception as e:  # noqa: BLE001 - a client that cannot run the file is a finding
+                result = ClientCheck(client, "error", reason=f"{type(e).__name__}: {e}")
+        record.options["task_library"] = result.to_dict()
+        if result.status == "skipped":
+            record.notes.append(f"Task Library validation skipped: {result.reason}")
+        elif result.status in ("disagreed", "error") and record.status == Status.VALIDATED:
+            record.status = Status.PARITY_FAILED
+            record.reason = f"{client}: {result.reason}"
+        if verbose:
+            mark = {"agreed": "[green]✓[/]", "skipped": "[yellow]-[/]"}.get(result.status, "[red]✗[/]")
+            detail = f"{result.agreement:.0%} agreement" if result.agreement is not None else result.reason
+            console.print(f"    {mark} Task Library ({client}): {result.status}: {detail}")
+
+    # ---- loading ------------------------------------------------------------------------------
+    def load(self, path: Path, record: ArtifactRecord, threads: int | None = None) -> LiteRTRunner:
+        return LiteRTRunner(Path(path), record, threads)
+
+
+class LiteRTRunner:
+    """Runs a .tflite file in the LiteRT interpreter through its signature runner."""
+
+    def __init__(self, path: Path, record: ArtifactRecord | None = None, threads: int | None = None) -> None:
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.record = record
+        try:
+            self.interpreter = Interpreter(model_path=str(path), num_threads=threads or 1)
+            self._runner = self.interpreter.get_signature_runner(SIGNATURE)
+        except (RuntimeError, ValueError) as e:
+            msg = str(e)
+            if "Flex" in msg or "custom" in msg.lower() or "Didn't find op" in msg:
+                raise UnsupportedOpError(f"LiteRT cannot run {path.name}: {msg}") from None
+            raise
+        sig = self.interpreter.get_signature_list()[SIGNATURE]
+        self.file_inputs = tuple(sig["inputs"])
+        self.output_names = tuple(sig["outputs"])
+        self.seq_len = int(self._runner.get_input_details()["input_ids"]["shape"][-1])
+        # The file calls token types segment_ids (the Task Library's name); edgekit calls them token_type_ids.
+        self.input_names = tuple("token_type_ids" if n == SEGMENT else n for n in self.file_inputs)
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        ids = np.asarray(feeds["input_ids"], dtype=np.int32)
+        args = {"input_ids": ids, "attention_mask": np.asarray(feeds["attention_mask"], dtype=np.int32)}
+        if SEGMENT in self.file_inputs:
+            types = feeds.get("token_type_ids", feeds.get(SEGMENT))
+            args[SEGMENT] = np.zeros_like(ids) if types is None else np.asarray(types, dtype=np.int32)
+        if ids.shape[-1] != self.seq_len:
+            raise UsageError(f"this file takes [1, {self.seq_len}] inputs, got {list(ids.shape)}; pad to {self.seq_len}")
+        out = self._runner(**args)
+        return {n: np.asarray(out[n]) for n in self.output_names}
+
+
+CONVERTER = TFLiteConverter()

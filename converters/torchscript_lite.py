@@ -1,0 +1,45 @@
+"""TorchScript for the PyTorch Mobile lite interpreter: ``.ptl``.
+
+``optimize_for_mobile`` is not applied: it asserts on CPU wheels built without XNNPACK (such as
+the one CI uses), and the lite interpreter runs the plain trace.
+"""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import torch
+
+from edgekit.config import ExportOptions
+from edgekit.converter import ConvertResult, Converter
+from edgekit.modeling import EdgeModel
+from edgekit.record import ArtifactRecord
+
+from .torchscript import MOBILE_QENGINE, TOLERANCES, TorchRunner, quantized_engine, runner_engine, trace
+
+
+class TorchScriptLiteConverter(Converter):
+    name = "torchscript-lite"
+    suffix = ".ptl"
+    extra = "torchscript"
+    requires = ()
+    precisions = tuple(TOLERANCES)
+    tolerances = TOLERANCES
+    seq_kinds = ("fixed", "range")
+    description = "TorchScript for the PyTorch Mobile lite interpreter"
+
+    def convert(self, model: EdgeModel, options: ExportOptions, dest: Path) -> ConvertResult:
+        with quantized_engine(MOBILE_QENGINE), warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # "Lite Interpreter is deprecated"
+            trace(model, options)._save_for_lite_interpreter(str(dest))
+        return ConvertResult(versions={"torch": torch.__version__},
+                             options={"quantized_engine": MOBILE_QENGINE} if options.precision.is_int8 else {})
+
+    def load(self, path: Path, record: ArtifactRecord, threads: int | None = None) -> TorchRunner:
+        from torch.jit.mobile import _load_for_lite_interpreter
+
+        with runner_engine(record):
+            return TorchRunner(_load_for_lite_interpreter(str(path)), record, threads)
+
+
+CONVERTER = TorchScriptLiteConverter()

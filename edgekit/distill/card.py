@@ -1,0 +1,108 @@
+"""The distillation card: what was distilled from what, how, and how well (Markdown + JSON + loss curve)."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+CARD_MD = "DISTILLATION.md"
+CARD_JSON = "distillation_card.json"
+CURVE_PNG = "loss_curve.png"
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def plot_losses(history: list[dict], path: Path) -> bool:
+    """Loss curves (total and each term) to a PNG; False if matplotlib is missing or there is no history."""
+    if not history:
+        return False
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    steps = [h["step"] for h in history]
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    ax.plot(steps, [h["loss"] for h in history], label="total", linewidth=2)
+    for k in sorted(k for k in history[0] if k.startswith("loss_")):
+        ax.plot(steps, [h.get(k, float("nan")) for h in history], label=k[5:], linewidth=1)
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("loss")
+    ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
+    os.close(fd)
+    fig.savefig(tmp)
+    plt.close(fig)
+    os.replace(tmp, path)
+    return True
+
+
+def write_card(out_dir: str | os.PathLike, info: dict[str, Any], history: list[dict],
+               comparison: dict | None = None) -> Path:
+    """Write ``DISTILLATION.md``, ``distillation_card.json`` and ``loss_curve.png`` into ``out_dir``.
+
+    An existing card's comparison is kept when none is given (training writes the card, compare adds to it).
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    old = out / CARD_JSON
+    if comparison is None and old.is_file():
+        comparison = json.loads(old.read_text()).get("comparison")
+    has_curve = plot_losses(history, out / CURVE_PNG)
+    card = {**info, "comparison": comparison, "loss_curve": CURVE_PNG if has_curve else None}
+    _atomic_write(out / CARD_JSON, json.dumps(card, indent=2, default=str).encode())
+    w = info.get("loss_weights") or {}
+    fin = info.get("final") or {}
+    lines = [
+        "# Distillation card",
+        "",
+        f"- Teacher: `{info.get('teacher')}` ({info.get('teacher_type')}, {info.get('teacher_layers')} layers, "
+        f"{'masked-LM head' if info.get('teacher_kind') == 'mlm' else 'encoder without MLM head'})",
+        f"- Student: DistilBERT, {info.get('student_layers')} layers; teacher layers copied: "
+        f"{info.get('layer_map')}",
+        "- Objective: " + (
+            f"{w.get('ce')} x KL(T={w.get('temperature')}){' on masked tokens' if w.get('restrict_ce_to_mask') else ''}"
+            f" + {w.get('mlm')} x MLM + {w.get('cos')} x hidden cosine"
+            if info.get("teacher_kind") == "mlm" else
+            f"{w.get('cos')} x hidden cosine + {w.get('mse')} x MSE(mean-pooled embeddings)"),
+        f"- Steps: {info.get('steps')}, global batch {info.get('global_batch')} sequences of at most "
+        f"{info.get('max_len')} tokens, lr {info.get('lr')}, {info.get('processes')} process(es), "
+        f"mixed precision {info.get('mixed_precision')}",
+        f"- Tokens seen: {info.get('tokens_seen'):,}; throughput {info.get('tokens_per_s', 0):,.0f} tokens/s; "
+        f"wall time {info.get('elapsed_s', 0):.0f} s",
+        "- Final losses: " + ", ".join(f"{k} {v:.4f}" for k, v in fin.items() if k.startswith("loss")),
+    ]
+    corpus = info.get("corpus") or {}
+    if corpus:
+        lines.append(f"- Corpus: {corpus.get('texts')} texts -> {corpus.get('sequences')} sequences, "
+                     f"{corpus.get('tokens'):,} tokens ({corpus.get('dropped_short')} too short, dropped)")
+    if comparison:
+        lines += ["", "## Student vs teacher (held-out text)", "",
+                  f"- Mean cosine between student and teacher sentence embeddings: "
+                  f"{comparison['mean_cosine']:.4f}",
+                  f"- Spearman correlation of their pairwise similarity scores: {comparison['spearman']:.4f} "
+                  f"({comparison['pairs']} pairs of {comparison['sentences']} sentences)"]
+        if "initial" in comparison:
+            ini = comparison["initial"]
+            lines.append(f"- Before training (copied layers only): mean cosine {ini['mean_cosine']:.4f}, "
+                         f"Spearman {ini['spearman']:.4f}")
+    if has_curve:
+        lines += ["", f"![loss curve]({CURVE_PNG})"]
+    _atomic_write(out / CARD_MD, ("\n".join(lines) + "\n").encode())
+    return out / CARD_MD

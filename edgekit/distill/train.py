@@ -1,0 +1,536 @@
+"""The distillation training loop (Hugging Face Accelerate): one CPU, one GPU, or many processes.
+
+Run it directly, under ``accelerate launch`` or under ``torchrun``; the same flags work everywhere::
+
+    python -m edgekit.distill.train --teacher T --student S --data corpus.txt --out OUT
+    accelerate launch --num_processes 2 --cpu -m edgekit.distill.train ...   # 2 CPU processes, gloo
+    torchrun --nproc_per_node 8 -m edgekit.distill.train ... --mixed-precision bf16
+
+``--batch-size`` is per process and micro-step; one optimizer step sees
+``batch-size x processes x grad-accum`` sequences (the paper used ~4K). Each loss term is a sum divided by
+the *global* count of its rows (all-reduced), so N processes on a global batch compute the same loss and
+gradient as one process on that batch. Checkpoints hold model, optimizer, scheduler, RNG states and the data
+position; ``--resume`` continues exactly where the checkpoint left off.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import EdgekitError, MissingDependencyError, UsageError
+from .weights import LossWeights
+
+DEFAULT_CACHE = Path(os.environ.get("EDGEKIT_CACHE", Path.home() / ".cache" / "edgekit")) / "distill"
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run depends on; stored in checkpoints and the card."""
+
+    teacher: str
+    student: str                      # folder written by `edgekit distill init` (or any DistilBERT folder)
+    out: str
+    data: list[str] = field(default_factory=list)
+    dataset: dict | None = None       # {"name", "config", "split", "text_column", "streaming", "data_files"}
+    cache_dir: str = str(DEFAULT_CACHE)
+    max_texts: int | None = None
+    max_len: int = 128
+    min_tokens: int = 12
+    batch_size: int = 32              # per process and micro-step
+    grad_accum: int = 1
+    steps: int = 1000                 # optimizer steps
+    lr: float = 5e-4
+    warmup: float = 0.05              # fraction of steps with linear warm-up
+    weight_decay: float = 0.0
+    adam_eps: float = 1e-6
+    max_grad_norm: float = 5.0
+    seed: int = 56
+    weights: LossWeights = field(default_factory=LossWeights)
+    mlm_prob: float = 0.15
+    mlm_smoothing: float = 0.7
+    group_by_length: bool = True
+    checkpoint_every: int = 0         # 0: only at the end
+    keep_checkpoints: int = 2
+    resume: str | None = None         # a checkpoint folder or "auto" (latest under out/checkpoints)
+    stop_after: int | None = None     # leave after this many steps of this session, with a checkpoint (time slices)
+    mixed_precision: str = "auto"     # auto | no | fp16 | bf16
+    cpu: bool = False                 # train on CPU even if a GPU is present
+    dropout: float | None = None
+    log_every: int = 1
+    progress: bool = True
+    card: bool = True
+    teacher_kind: str | None = None
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> TrainConfig:
+        d = dict(d)
+        d["weights"] = LossWeights(**d.get("weights", {}))
+        return cls(**d)
+
+
+@dataclass
+class TrainResult:
+    out: Path
+    steps: int
+    tokens_seen: int
+    tokens_per_s: float
+    history: list[dict]
+    final: dict
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+def _accelerator(cfg: TrainConfig) -> Any:
+    try:
+        from accelerate import Accelerator
+    except ImportError as e:
+        raise MissingDependencyError("distillation training", "distill", "accelerate") from e
+    import torch
+
+    mp = cfg.mixed_precision
+    if mp == "auto":
+        gpu = torch.cuda.is_available() and not cfg.cpu
+        mp = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if gpu else "no"
+    if mp not in ("no", "fp16", "bf16"):
+        raise UsageError(f"--mixed-precision must be auto, no, fp16 or bf16, not {cfg.mixed_precision!r}")
+    if mp != "no" and (cfg.cpu or not torch.cuda.is_available()):
+        raise UsageError(f"--mixed-precision {mp} needs a GPU; use --mixed-precision no on CPU")
+    # Without cpu=True Accelerate ignores torchrun's environment on GPU-less machines (no gloo process group).
+    cpu = cfg.cpu or not torch.cuda.is_available()
+    # Gradient accumulation is done by hand (exact loss normalisation), so Accelerate sees 1.
+    return Accelerator(mixed_precision=mp, gradient_accumulation_steps=1, cpu=cpu)
+
+
+def _lr_lambda(total: int, warmup_steps: int):
+    def f(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / max(1, warmup_steps)
+        return max(0.0, (total - step) / max(1, total - warmup_steps))
+    return f
+
+
+def _latest_checkpoint(ckdir: Path) -> Path | None:
+    cands = sorted(p for p in ckdir.glob("step-*") if (p / "state.json").is_file())
+    return cands[-1] if cands else None
+
+
+def _rng_state() -> dict:
+    import torch
+
+    s = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        s["cuda"] = torch.cuda.get_rng_state_all()
+    return s
+
+
+def _set_rng_state(s: dict) -> None:
+    import torch
+
+    torch.set_rng_state(s["cpu"])
+    if "cuda" in s and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(s["cuda"])
+
+
+def save_checkpoint(acc: Any, model: Any, optimizer: Any, scheduler: Any, ckdir: Path, step: int,
+                    state: dict, keep: int) -> Path:
+    """Write ``ckdir/step-N`` atomically: safetensors model, optimizer/scheduler/RNG tensors, JSON state.
+
+    Nothing is pickled: everything is loaded back with ``torch.load(weights_only=True)`` or safetensors.
+    """
+    import torch
+    from safetensors.torch import save_model
+
+    final = ckdir / f"step-{step:08d}"
+    tmp = ckdir / f".tmp-step-{step:08d}"
+    if acc.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+    acc.wait_for_everyone()
+    from accelerate.utils import DistributedType
+
+    if acc.distributed_type == DistributedType.FSDP:
+        acc.save_state(str(tmp / "fsdp"))  # sharded model + optimizer; Accelerate knows the FSDP layout
+    elif acc.is_main_process:
+        save_model(acc.unwrap_model(model).student, str(tmp / "student.safetensors"))
+        torch.save(optimizer.optimizer.state_dict() if hasattr(optimizer, "optimizer") else optimizer.state_dict(),
+                   tmp / "optimizer.pt")
+    if acc.is_main_process:
+        torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
+        (tmp / "state.json").write_text(json.dumps(state))
+    torch.save(_rng_state(), tmp / f"rng-{acc.process_index}.pt")
+    acc.wait_for_everyone()
+    if acc.is_main_process:
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+        old = sorted(p for p in ckdir.glob("step-*") if p != final)
+        for p in old[:max(0, len(old) - (keep - 1))] if keep > 0 else []:
+            shutil.rmtree(p, ignore_errors=True)
+    acc.wait_for_everyone()
+    return final
+
+
+def load_checkpoint(acc: Any, model: Any, optimizer: Any, scheduler: Any, path: Path) -> dict:
+    """Restore a checkpoint written by :func:`save_checkpoint`; returns its JSON state."""
+    import torch
+    from accelerate.utils import DistributedType
+    from safetensors.torch import load_model
+
+    if not (path / "state.json").is_file():
+        raise UsageError(f"{path} is not an edgekit distillation checkpoint (no state.json)")
+    if acc.distributed_type == DistributedType.FSDP:
+        acc.load_state(str(path / "fsdp"))
+    else:
+        load_model(acc.unwrap_model(model).student, str(path / "student.safetensors"), device=str(acc.device))
+        opt = optimizer.optimizer if hasattr(optimizer, "optimizer") else optimizer
+        opt.load_state_dict(torch.load(path / "optimizer.pt", map_location=acc.device, weights_only=True))
+    scheduler.load_state_dict(torch.load(path / "scheduler.pt", weights_only=True))
+    rng = path / f"rng-{acc.process_index}.pt"
+    if not rng.is_file():
+        raise UsageError(f"{path} was written by fewer processes; resume with the same number of processes")
+    _set_rng_state(torch.load(rng, weights_only=True))
+    return json.loads((path / "state.json").read_text())
+
+
+# ---------------------------------------------------------------------------------------------- training
+
+
+def train(cfg: TrainConfig) -> TrainResult:
+    """Distil ``cfg.teacher`` into ``cfg.student`` and save the result to ``cfg.out``."""
+    import numpy as np
+    import torch
+    from tqdm.auto import tqdm
+
+    from . import data as D
+    from .objective import TERMS, StudentStep, combine, step_terms
+    from .student import ENCODER, MLM, load_teacher, load_tokenizer, save_student
+
+    if cfg.steps < 1 or cfg.batch_size < 1 or cfg.grad_accum < 1:
+        raise UsageError("--steps, --batch-size and --grad-accum must be at least 1")
+    acc = _accelerator(cfg)
+    world, rank = acc.num_processes, acc.process_index
+    torch.manual_seed(cfg.seed + rank)
+
+    from transformers import AutoModel, AutoModelForMaskedLM
+
+    teacher = load_teacher(cfg.teacher, kind=cfg.teacher_kind)
+    teacher.model.to(acc.device).eval()
+    for p in teacher.model.parameters():
+        p.requires_grad_(False)
+    spath = Path(cfg.student)
+    if not (spath / "config.json").is_file():
+        raise UsageError(f"student {spath} is not a model folder; create it with `edgekit distill init`")
+    student_cls = AutoModelForMaskedLM if teacher.kind == MLM else AutoModel
+    kw = {}
+    if cfg.dropout is not None:
+        kw = {"dropout": cfg.dropout, "attention_dropout": cfg.dropout}
+    student = student_cls.from_pretrained(str(spath), **kw)
+    if getattr(student.config, "model_type", None) != "distilbert":
+        raise UsageError(f"student {spath} is a {student.config.model_type!r} model; expected a DistilBERT folder")
+    if teacher.kind == MLM and not hasattr(student, "vocab_projector"):
+        raise UsageError("the teacher has an MLM head but the student has none; re-create it with distill init")
+    tok = load_tokenizer(spath if (spath / "tokenizer.json").is_file() or (spath / "vocab.txt").is_file()
+                         else cfg.teacher)
+
+    # Data: tokenised once (main process first, the others then read the same cache).
+    with acc.main_process_first():
+        cache_path = D.build_cache(tok, cfg.cache_dir, cfg.data or None, cfg.dataset, cfg.max_len, cfg.min_tokens,
+                                   cfg.max_texts, show_progress=cfg.progress and acc.is_main_process)
+    cache = D.TokenCache(cache_path)
+    vocab = int(student.config.vocab_size)
+    mcfg = D.MaskingConfig(mlm_prob=cfg.mlm_prob, smoothing=cfg.mlm_smoothing)
+    probs = None
+    if teacher.kind == MLM:
+        counts = np.zeros(vocab, dtype=np.int64)
+        counts[:min(vocab, len(cache.counts))] = cache.counts[:vocab]
+        probs = D.token_probs(counts, cfg.mlm_smoothing, tok.all_special_ids)
+    global_bs = cfg.batch_size * world
+    plan_cache: dict[int, list] = {}
+
+    def plan(epoch: int) -> list:
+        if epoch not in plan_cache:
+            plan_cache.clear()
+            plan_cache[epoch] = D.batch_plan(cache.lengths, global_bs, cfg.seed, epoch, cfg.group_by_length)
+        return plan_cache[epoch]
+
+    model = StudentStep(student)
+    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
+    groups = [
+        {"params": [p for n, p in model.named_parameters() if not any(k in n for k in no_decay)],
+         "weight_decay": cfg.weight_decay},
+        {"params": [p for n, p in model.named_parameters() if any(k in n for k in no_decay)], "weight_decay": 0.0},
+    ]
+    optimizer = torch.optim.AdamW(groups, lr=cfg.lr, eps=cfg.adam_eps, betas=(0.9, 0.98))
+    model, optimizer = acc.prepare(model, optimizer)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(cfg.steps, int(cfg.warmup * cfg.steps)))
+
+    out = Path(cfg.out)
+    ckdir = out / "checkpoints"
+    state = {"step": 0, "epoch": 0, "batch": 0, "tokens_seen": 0, "elapsed": 0.0, "history": [],
+             "world_size": world, "config": cfg.to_json()}
+    if cfg.resume:
+        ck = _latest_checkpoint(ckdir) if cfg.resume == "auto" else Path(cfg.resume)
+        if ck is not None:
+            state = load_checkpoint(acc, model, optimizer, scheduler, ck)
+            if state.get("world_size") != world and acc.distributed_type.name == "FSDP":
+                raise UsageError("an FSDP checkpoint must be resumed with the same number of processes")
+            acc.print(f"resumed from {ck} at step {state['step']}")
+        elif cfg.resume != "auto":
+            raise UsageError(f"checkpoint {cfg.resume} not found")
+
+    weights = cfg.weights
+    kind = teacher.kind
+    step, epoch, bidx = state["step"], state["epoch"], state["batch"]
+    tokens_seen = state["tokens_seen"]
+    history: list[dict] = state["history"]
+    model.train()
+    bar = tqdm(total=cfg.steps, initial=step, desc="distilling", unit="step",
+               disable=not (cfg.progress and acc.is_main_process), dynamic_ncols=True)
+    t0 = time.perf_counter()
+    elapsed0 = state["elapsed"]
+    tokens_at_start = tokens_seen
+
+    def next_batch() -> Any:
+        nonlocal epoch, bidx
+        while bidx >= len(plan(epoch)):
+            epoch, bidx = epoch + 1, 0
+        gb = plan(epoch)[bidx]
+        mine = D.shard(gb, rank, world)
+        b = D.collate(cache, mine, epoch, cfg.seed, probs, mcfg, tok.mask_token_id, tok.pad_token_id or 0, vocab)
+        bidx += 1
+        return b.to(acc.device), len(gb)
+
+    stop_at = cfg.steps if cfg.stop_after is None else min(cfg.steps, step + cfg.stop_after)
+    while step < stop_at:
+        sums = {k: 0.0 for k in TERMS}
+        step_tokens = 0
+        for micro in range(cfg.grad_accum):
+            batch, _ = next_batch()
+            ctx = acc.no_sync(model) if micro < cfg.grad_accum - 1 else _null()
+            with ctx, acc.autocast():
+                terms = step_terms(model, teacher, batch, weights, kind)
+                names = sorted(terms)
+                local = torch.stack([terms[n][1].to(torch.float64) for n in names]
+                                    + [torch.tensor(batch.n_tokens, dtype=torch.float64, device=acc.device)])
+                glob = acc.reduce(local.clone(), reduction="sum") if world > 1 else local
+                counts = {n: float(glob[i]) for i, n in enumerate(names)}
+                # DDP averages gradients over processes, hence x world to get the global-batch gradient.
+                loss = combine(terms, weights, counts, scale=world / cfg.grad_accum)
+            acc.backward(loss)
+            step_tokens += int(glob[-1])
+            detached = torch.stack([terms[n][0].detach().to(torch.float64) for n in names])
+            detached = acc.reduce(detached, reduction="sum") if world > 1 else detached
+            for i, n in enumerate(names):
+                sums[n] += float(detached[i]) / max(counts[n], 1.0) / cfg.grad_accum
+        if cfg.max_grad_norm > 0:
+            acc.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        tokens_seen += step_tokens
+        parts = {n: sums[n] for n in names}
+        total = sum(getattr(weights, n) * v for n, v in parts.items())
+        run_s = time.perf_counter() - t0
+        tps = (tokens_seen - tokens_at_start) / max(run_s, 1e-9)
+        rec = {"step": step, "loss": total, **{f"loss_{n}": v for n, v in parts.items()},
+               "lr": scheduler.get_last_lr()[0], "tokens_seen": tokens_seen, "tokens_per_s": tps}
+        history.append(rec)
+        if acc.is_main_process and (step % max(1, cfg.log_every) == 0 or step == cfg.steps):
+            bar.set_postfix(loss=f"{total:.4f}", tok_s=f"{tps:,.0f}", refresh=False)
+        bar.update(1)
+        periodic = cfg.checkpoint_every and step % cfg.checkpoint_every == 0
+        if step < cfg.steps and (periodic or step == stop_at):
+            st = {"step": step, "epoch": epoch, "batch": bidx, "tokens_seen": tokens_seen,
+                  "elapsed": elapsed0 + run_s, "history": history, "world_size": world, "config": cfg.to_json()}
+            save_checkpoint(acc, model, optimizer, scheduler, ckdir, step, st, cfg.keep_checkpoints)
+    bar.close()
+    run_s = time.perf_counter() - t0
+    elapsed = elapsed0 + run_s
+    tps = (tokens_seen - tokens_at_start) / max(run_s, 1e-9)
+    final = history[-1] if history else {}
+    if step < cfg.steps:
+        acc.print(f"stopped at step {step} of {cfg.steps}; continue with --resume auto")
+        return TrainResult(ckdir, step, tokens_seen, tps, history, final)
+    acc.wait_for_everyone()
+    if acc.is_main_process:
+        meta_in = {}
+        mp = spath / "edgekit_student.json"
+        if mp.is_file():
+            meta_in = json.loads(mp.read_text())
+        meta = {**meta_in, "teacher": cfg.teacher, "teacher_kind": kind, "steps": step, "tokens_seen": tokens_seen,
+                "loss_weights": weights.as_dict(), "final": final}
+        save_student(acc.unwrap_model(model).student, out, tok, meta)
+        if cfg.card:
+            from .card import write_card
+
+            write_card(out, {"teacher": cfg.teacher, "teacher_kind": kind, "teacher_type": teacher.model_type,
+                             "teacher_layers": teacher.num_layers, "layer_map": meta_in.get("layer_map"),
+                             "student_layers": int(student.config.n_layers), "loss_weights": weights.as_dict(),
+                             "steps": step, "tokens_seen": tokens_seen, "tokens_per_s": tps,
+                             "elapsed_s": elapsed, "processes": world,
+                             "global_batch": global_bs * cfg.grad_accum, "max_len": cfg.max_len, "lr": cfg.lr,
+                             "corpus": cache.meta, "final": final, "mixed_precision": str(acc.mixed_precision)},
+                       history)
+        (out / "train_history.json").write_text(json.dumps(history))
+    acc.wait_for_everyone()
+    return TrainResult(out, step, tokens_seen, tps, history, final)
+
+
+class _null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *a: Any) -> None:
+        return None
+
+
+# ---------------------------------------------------------------------------------------------- arguments
+
+
+def add_train_args(p: argparse.ArgumentParser, defaults: dict | None = None) -> None:
+    """Flags shared by ``edgekit distill train`` and ``python -m edgekit.distill.train``."""
+    d = TrainConfig(teacher="", student="", out="")
+    w = LossWeights()
+    defaults = defaults or {}
+    g = p.add_argument_group("model")
+    g.add_argument("--teacher", required="teacher" not in defaults, default=defaults.get("teacher"),
+                   help="teacher model folder (BERT masked-LM, BERT encoder or DistilBERT)")
+    g.add_argument("--student", default=defaults.get("student"),
+                   help="student folder from `edgekit distill init` (default: initialise one from the teacher)")
+    g.add_argument("--student-layers", type=int, default=None, help="layers of a student initialised here")
+    g.add_argument("--layers", default=None, help="teacher layers to copy, e.g. 0,2,4,7,9,11")
+    g.add_argument("--out", required="out" not in defaults, default=defaults.get("out"), help="output folder")
+    g = p.add_argument_group("data")
+    g.add_argument("--data", nargs="+", default=None, help="text files, one text per line")
+    g.add_argument("--dataset", default=None, help="a `datasets` dataset name or local path")
+    g.add_argument("--dataset-config", default=None)
+    g.add_argument("--dataset-split", default="train")
+    g.add_argument("--text-column", default="text")
+    g.add_argument("--streaming", action="store_true", help="stream the dataset (corpora bigger than RAM)")
+    g.add_argument("--cache-dir", default=d.cache_dir, help="token cache folder (Arrow)")
+    g.add_argument("--max-texts", type=int, default=defaults.get("max_texts"), help="use only the first N texts")
+    g.add_argument("--max-len", type=int, default=defaults.get("max_len", d.max_len))
+    g.add_argument("--min-tokens", type=int, default=d.min_tokens, help="drop sequences shorter than this")
+    g.add_argument("--no-group-by-length", action="store_true")
+    g = p.add_argument_group("optimisation")
+    g.add_argument("--batch-size", type=int, default=defaults.get("batch_size", d.batch_size),
+                   help="sequences per process per micro-step")
+    g.add_argument("--grad-accum", type=int, default=d.grad_accum, help="micro-steps per optimizer step")
+    g.add_argument("--steps", type=int, default=defaults.get("steps", d.steps), help="optimizer steps")
+    g.add_argument("--lr", type=float, default=defaults.get("lr", d.lr))
+    g.add_argument("--warmup", type=float, default=d.warmup, help="warm-up fraction of the steps")
+    g.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    g.add_argument("--max-grad-norm", type=float, default=d.max_grad_norm)
+    g.add_argument("--seed", type=int, default=d.seed)
+    g.add_argument("--dropout", type=float, default=None, help="override the student's dropout")
+    g.add_argument("--mixed-precision", default=d.mixed_precision, choices=["auto", "no", "fp16", "bf16"])
+    g.add_argument("--cpu", action="store_true", help="train on CPU even if a GPU is present")
+    g = p.add_argument_group("loss")
+    g.add_argument("--alpha-ce", type=float, default=w.ce)
+    g.add_argument("--alpha-mlm", type=float, default=w.mlm)
+    g.add_argument("--alpha-cos", type=float, default=w.cos)
+    g.add_argument("--alpha-mse", type=float, default=w.mse, help="encoder-only teachers: pooled-embedding MSE")
+    g.add_argument("--temperature", type=float, default=w.temperature)
+    g.add_argument("--restrict-ce-to-mask", action="store_true", help="KL only at masked positions (faster)")
+    g.add_argument("--mlm-prob", type=float, default=d.mlm_prob)
+    g.add_argument("--mlm-smoothing", type=float, default=d.mlm_smoothing)
+    g = p.add_argument_group("checkpoints")
+    g.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every, help="steps between checkpoints")
+    g.add_argument("--keep-checkpoints", type=int, default=d.keep_checkpoints)
+    g.add_argument("--resume", default=None, help="checkpoint folder, or 'auto' for the latest in OUT/checkpoints")
+    g.add_argument("--stop-after", type=int, default=None,
+                   help="leave after N steps of this session with a checkpoint (for time-limited jobs)")
+    g.add_argument("--no-progress", action="store_true")
+    g.add_argument("--no-card", action="store_true")
+
+
+def _layers(s: str | None) -> list[int] | None:
+    if not s:
+        return None
+    try:
+        return [int(x) for x in s.replace(" ", "").split(",") if x]
+    except ValueError:
+        raise UsageError(f"--layers must be comma-separated integers like 0,2,4, not {s!r}") from None
+
+
+def config_from_args(ns: argparse.Namespace) -> TrainConfig:
+    """TrainConfig from parsed flags. Without --student a student is initialised into OUT/init first."""
+    dataset = None
+    if ns.dataset:
+        dataset = {"name": ns.dataset, "config": ns.dataset_config, "split": ns.dataset_split,
+                   "text_column": ns.text_column, "streaming": ns.streaming}
+    if not ns.data and not dataset:
+        raise UsageError("no training data: pass --data FILE... or --dataset NAME")
+    student = ns.student
+    if not student:
+        student = str(Path(ns.out) / "init")
+    weights = LossWeights(ce=ns.alpha_ce, mlm=ns.alpha_mlm, cos=ns.alpha_cos, mse=ns.alpha_mse,
+                          temperature=ns.temperature, restrict_ce_to_mask=ns.restrict_ce_to_mask)
+    return TrainConfig(teacher=ns.teacher, student=student, out=ns.out, data=list(ns.data or []), dataset=dataset,
+                       cache_dir=ns.cache_dir, max_texts=ns.max_texts, max_len=ns.max_len, min_tokens=ns.min_tokens,
+                       batch_size=ns.batch_size, grad_accum=ns.grad_accum, steps=ns.steps, lr=ns.lr,
+                       warmup=ns.warmup, weight_decay=ns.weight_decay, max_grad_norm=ns.max_grad_norm,
+                       seed=ns.seed, weights=weights, mlm_prob=ns.mlm_prob, mlm_smoothing=ns.mlm_smoothing,
+                       group_by_length=not ns.no_group_by_length, checkpoint_every=ns.checkpoint_every,
+                       keep_checkpoints=ns.keep_checkpoints, resume=ns.resume, stop_after=ns.stop_after,
+                       mixed_precision=ns.mixed_precision, cpu=ns.cpu,
+                       dropout=ns.dropout, progress=not ns.no_progress, card=not ns.no_card)
+
+
+def prepare_student(ns: argparse.Namespace, cfg: TrainConfig) -> None:
+    """Initialise the student folder from the teacher if it does not exist yet (rank 0 only)."""
+    if (Path(cfg.student) / "config.json").is_file():
+        return
+    if os.environ.get("RANK", "0") not in ("0", ""):
+        # Other ranks wait for rank 0 to write it.
+        for _ in range(600):
+            if (Path(cfg.student) / "config.json").is_file():
+                time.sleep(1)
+                return
+            time.sleep(1)
+        raise UsageError(f"student {cfg.student} was not created by rank 0")
+    from .student import init_student
+
+    init_student(cfg.teacher, cfg.student, layers=_layers(ns.layers), n_layers=ns.student_layers)
+
+
+def run(ns: argparse.Namespace) -> TrainResult:
+    cfg = config_from_args(ns)
+    prepare_student(ns, cfg)
+    return train(cfg)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point for ``python -m``, ``accelerate launch -m`` and ``torchrun -m``."""
+    p = argparse.ArgumentParser(prog="python -m edgekit.distill.train", description=__doc__.split("\n\n")[0])
+    add_train_args(p)
+    p.add_argument("--history-json", default=None, help="also write the per-step history here (rank 0)")
+    ns = p.parse_args(argv)
+    try:
+        res = run(ns)
+    except EdgekitError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    if ns.history_json and os.environ.get("RANK", "0") in ("0", ""):
+        Path(ns.history_json).write_text(json.dumps(res.history))
+    if os.environ.get("RANK", "0") in ("0", ""):
+        print(f"saved {res.out}  steps={res.steps}  tokens={res.tokens_seen}  tokens/s={res.tokens_per_s:,.0f}  "
+              f"loss={res.final.get('loss', math.nan):.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

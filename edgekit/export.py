@@ -1,0 +1,237 @@
+"""Export orchestration: convert into a temp path, rename, hash, validate, bench, write the sidecar."""
+from __future__ import annotations
+
+import platform
+import re
+import shutil
+import time
+import traceback
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import __version__, registry
+from .bench import default_threads, measure, set_torch_threads
+from .config import ExportOptions, SeqLen
+from .console import console
+from .converter import Converter, Tolerance
+from .errors import EdgekitError, UnsupportedOpError, UsageError
+from .inputs import golden_feeds
+from .modeling import EdgeModel
+from .parity import compare
+from .precision import Precision
+from .record import ArtifactRecord, Status, TensorSpec, sha256_of, size_of
+from .tasks import Task
+
+
+GENERIC_DIR_NAMES = {"model", "models", "checkpoint", "final", "output", "student", "hf"}
+
+
+def model_stem(source: str) -> str:
+    """A short file-name stem for a model: its folder (or its parent, for generic names) or hub id."""
+    path = Path(source.rstrip("/"))
+    name = path.name
+    if name.lower() in GENERIC_DIR_NAMES and path.parent.name:
+        name = path.parent.name
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.") or "model"
+
+
+def artifact_name(model: EdgeModel, options: ExportOptions, conv: Converter) -> str:
+    stem = model_stem(model.info.source)
+    variant = "-ane" if options.ane else ""
+    seq = str(options.seq_len).replace(":", "-").replace(",", "_")
+    return f"{stem}.{options.task}.{options.precision}{variant}.s{seq}{conv.suffix}"
+
+
+def check_options(conv: Converter, options: ExportOptions) -> None:
+    """Reject option combinations the target cannot honour, before any work starts."""
+    if options.precision not in conv.precisions:
+        raise UsageError(f"{conv.name} does not export {options.precision}; choose one of: "
+                         + ", ".join(p.value for p in conv.precisions))
+    if options.seq_len.kind not in conv.seq_kinds:
+        raise UsageError(f"{conv.name} exports {'/'.join(conv.seq_kinds)} sequence lengths, not {options.seq_len.kind}")
+    extra = options.set_fields() - conv.flags
+    if extra:
+        raise UsageError(f"{conv.name} does not take {', '.join('--' + f.replace('_', '-') for f in sorted(extra))}")
+
+
+def io_signature(model: EdgeModel, seq: SeqLen) -> tuple[list[TensorSpec], list[TensorSpec]]:
+    s: int | str = seq.values[0] if seq.kind == "fixed" else "seq"
+    cfg = model.config
+    inputs = [TensorSpec(n, [1, s], "int32") for n in model.input_names]
+    outputs = [TensorSpec(n, list(model.task.output_shape(n, 1, s, cfg.hidden_size, cfg.vocab_size, cfg.num_labels)),
+                          "float32") for n in model.output_names]
+    return inputs, outputs
+
+
+def base_versions() -> dict[str, str]:
+    import transformers
+
+    return {"edgekit": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
+            "numpy": np.__version__, "python": platform.python_version()}
+
+
+def _install(tmp: Path, final: Path) -> None:
+    """Move a finished artifact into place; an older one is replaced only once the new one is whole."""
+    if final.is_dir():
+        old = final.with_name(final.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        final.rename(old)
+        tmp.rename(final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        tmp.replace(final)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def export_model(
+    model: EdgeModel, options: ExportOptions, out_dir: Path, tokenizer: Any = None,
+    tolerance: Tolerance | None = None, validate: bool = True, verbose: bool = True,
+) -> ArtifactRecord:
+    """Export ``model`` for ``options.target`` into ``out_dir`` and return its (saved) record.
+
+    A converter crash yields an ``export-failed`` record and no artifact file; usage errors
+    (contradictory options, a missing backend) raise instead.
+    """
+    conv = registry.get(options.target)
+    conv.require()
+    check_options(conv, options)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    name = artifact_name(model, options, conv)
+    final = out_dir / name
+    tmp = out_dir / f".{name}.partial"
+    _remove(tmp)
+    inputs, outputs = io_signature(model, options.seq_len)
+    tol = tolerance or conv.tolerance(options.precision)
+    record = ArtifactRecord(
+        artifact=name, target=conv.name, precision=options.precision.value, task=options.task.value,
+        seq_len=str(options.seq_len), status=Status.EXPORT_FAILED, inputs=inputs, outputs=outputs,
+        source=vars(model.info).copy(), versions=base_versions(), tolerance=tol.to_dict(),
+        options={"ane": options.ane, "deployment_target": options.deployment_target,
+                 "calibration": str(options.calibration) if options.calibration else None,
+                 "token_types": model.config.token_types},
+    )
+    if verbose:
+        console.print(f"[bold]{conv.name}[/] {options.precision} → {final}")
+    t0 = time.perf_counter()
+    try:
+        with torch.inference_mode(False), torch.no_grad():
+            result = conv.convert(model, options, tmp)
+        if not tmp.exists():
+            raise RuntimeError(f"the {conv.name} converter wrote nothing at {tmp}")
+        _install(tmp, final)
+    except UsageError:
+        _remove(tmp)
+        raise
+    except Exception as e:  # a backend crash is a result to record, not a traceback for the user
+        _remove(tmp)
+        record.reason = f"{type(e).__name__}: {e}"
+        record.notes.append(traceback.format_exc(limit=3))
+        record.export_seconds = time.perf_counter() - t0
+        _remove(final)  # never leave an older artifact next to a sidecar that says export failed
+        record.save(final)
+        if verbose:
+            console.print(f"    [red]✗ export failed[/]: {record.reason}")
+        return record
+    record.export_seconds = round(time.perf_counter() - t0, 3)
+    record.versions.update(result.versions)
+    record.options.update(result.options or {})
+    record.notes.extend(result.notes or [])
+    record.inputs = result.inputs or record.inputs
+    record.outputs = result.outputs or record.outputs
+    record.sha256, record.size_bytes = sha256_of(final), size_of(final)
+    if validate:
+        validate_artifact(final, record, model, tokenizer, tol, verbose=verbose)
+    else:
+        record.status, record.reason = Status.VALIDATION_SKIPPED, "validation not requested (--no-validate)"
+    record.save(final)
+    return record
+
+
+def parity_lengths(seq: SeqLen) -> list[int]:
+    if seq.kind == "enumerated":
+        return list(seq.values)
+    if seq.kind == "range":
+        return sorted({seq.values[0], seq.default})
+    return [seq.values[0]]
+
+
+def validate_artifact(
+    path: Path, record: ArtifactRecord, model: EdgeModel, tokenizer: Any, tolerance: Tolerance,
+    verbose: bool = True, n_random: int = 4,
+) -> ArtifactRecord:
+    """Fill ``record.parity`` and ``record.status`` by running the artifact in its own runtime."""
+    conv = registry.get(record.target)
+    record.tolerance = tolerance.to_dict()
+    reason = conv.validation_unavailable(record)
+    if reason:
+        record.status, record.reason = Status.VALIDATION_SKIPPED, reason
+        if verbose:
+            console.print(f"    [yellow]- validation skipped[/]: {reason}")
+        return record
+    task = Task.parse(record.task)
+    feeds = []
+    for s in parity_lengths(SeqLen.parse(record.seq_len)):
+        feeds += golden_feeds(model.config.vocab_size, task, s, model.input_names, tokenizer, n_random=n_random)
+    try:
+        report = compare(model, lambda: conv.load(path, record), feeds, task, tolerance, verbose=verbose)
+    except UnsupportedOpError as e:
+        record.status, record.reason, record.parity = Status.VALIDATION_SKIPPED, str(e), None
+        if verbose:
+            console.print(f"    [yellow]- validation skipped[/]: {e}")
+        return record
+    except EdgekitError:
+        raise
+    except Exception as e:  # the runtime could not run the file: the artifact failed, say why
+        record.status, record.reason, record.parity = Status.PARITY_FAILED, f"runtime error: {type(e).__name__}: {e}", None
+        if verbose:
+            console.print(f"    [red]✗ runtime error[/]: {e}")
+        return record
+    record.parity = report.to_dict()
+    record.status = Status.VALIDATED if report.passed else Status.PARITY_FAILED
+    failed_steps = [f"{s.name}: {s.detail}" for s in report.steps if not s.ok]
+    record.reason = None if report.passed else "; ".join(report.failures or failed_steps)
+    # A target may have a second, independent client (TFLite: the Task Library) that checks the same file.
+    extra = getattr(conv, "extra_validation", None)
+    if extra is not None:
+        extra(path, record, model, tokenizer, verbose=verbose)
+    return record
+
+
+def bench_artifact(path: Path, record: ArtifactRecord, threads: int | None = None, runs: int = 20,
+                   warmup: int = 3, seq: int | None = None) -> dict[str, Any]:
+    """Latency of one artifact on a golden input of the record's default length."""
+    conv = registry.get(record.target)
+    threads = threads or default_threads()
+    set_torch_threads(threads)
+    seq = seq or SeqLen.parse(record.seq_len).default
+    runner = conv.load(path, record, threads=threads)
+    names = ("input_ids", "attention_mask") + (("token_type_ids",) if record.source.get("token_types") == "keep" else ())
+    feed = golden_feeds(record.source.get("vocab_size", 1000), Task.parse(record.task), seq, names, n_random=1)[0]
+    stats = measure(lambda: runner.run(feed), warmup=warmup, runs=runs, threads=threads)
+    return {**stats.to_dict(), "seq_len": seq}
+
+
+def bench_eager(model: EdgeModel, seq: int, threads: int | None = None, runs: int = 20, warmup: int = 3) -> dict[str, Any]:
+    """PyTorch eager fp32 latency of the source model: the baseline every speed-up is measured against."""
+    threads = threads or default_threads()
+    set_torch_threads(threads)
+    feed = golden_feeds(model.config.vocab_size, model.task, seq, model.input_names, n_random=1)[0]
+    args = [torch.from_numpy(feed[n]) for n in model.input_names]
+    with torch.inference_mode():
+        stats = measure(lambda: model(*args), warmup=warmup, runs=runs, threads=threads)
+    return {**stats.to_dict(), "seq_len": seq}
+
+
+def with_precision(options: ExportOptions, precision: Precision) -> ExportOptions:
+    return replace(options, precision=precision)

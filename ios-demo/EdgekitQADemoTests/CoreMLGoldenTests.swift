@@ -1,0 +1,25 @@
+import CoreML
+import EdgekitQA
+import XCTest
+@testable import EdgekitQADemo
+
+/// Runs the bundled golden.json against the bundled Core ML model on a simulator or device.
+final class CoreMLGoldenTests: XCTestCase {
+    func testGoldenOnCPU() throws { try check(.cpuOnly, requireModelCases: true) }
+    func testGoldenOnAllComputeUnits() throws { try check(.all, requireModelCases: true) }
+
+    private func check(_ units: MLComputeUnits, requireModelCases: Bool) throws {
+        let assets = try DemoAssets()
+        if requireModelCases { XCTAssertFalse(assets.golden.modelCases.isEmpty, "golden.json has no model cases") }
+        XCTAssertFalse(assets.golden.qa.isEmpty)
+        let (passed, failures) = try GoldenChecks.runAll(assets, units: units)
+        XCTAssertEqual(failures, [], failures.joined(separator: "\n"))
+        XCTAssertGreaterThan(passed, 0)
+    }
+
+    func testBenchmarkReportsLatency() throws {
+        let r = try Bench.run(try DemoAssets(), units: .cpuOnly, name: "CPU", runs: 10, warmup: 2)
+        XCTAssertGreaterThan(r.p50, 0)
+        XCTAssertGreaterThanOrEqual(r.p90, r.p50)
+    }
+}
