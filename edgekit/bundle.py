@@ -96,6 +96,11 @@ def _export(model: Any, tokenizer: Any, opts: BundleOptions, work: Path) -> tupl
     from .tasks import Task
 
     target = APPS[opts.app][0]
+    from . import registry
+
+    if target not in registry.converters():
+        raise UsageError(f"this edgekit has no {target} target, so `bundle --app {opts.app}` cannot export; "
+                         f"export the file where it is available and pass it with --artifact")
     options = ExportOptions(target=target, task=Task.QUESTION_ANSWERING, precision=Precision.parse(opts.precision),
                             seq_len=SeqLen("fixed", (opts.seq_len,)))
     record = export_model(model, options, work, tokenizer=tokenizer, validate=opts.validate)
@@ -148,6 +153,7 @@ def _app_tolerance(tol: dict[str, Any]) -> dict[str, Any]:
 def bundle(opts: BundleOptions) -> dict[str, Any]:
     """Write the app folder; returns the model card."""
     from . import golden
+    from .export import model_stem
     from .modeling import load_model, load_tokenizer
     from .qa import QAConfig, QAPipeline, torch_logits_fn
     from .record import sha256_of, size_of
@@ -205,7 +211,7 @@ def bundle(opts: BundleOptions) -> dict[str, Any]:
     notes = list(getattr(model.info, "notes", []))
     random_head = any("randomly initialised" in n for n in notes)
     card = {
-        "model": Path(str(opts.model).rstrip("/")).name or str(opts.model),
+        "model": model_stem(str(opts.model)),
         "source": str(opts.model),
         "app": opts.app,
         "task": Task.QUESTION_ANSWERING.value,

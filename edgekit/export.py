@@ -116,7 +116,8 @@ def export_model(
     record = ArtifactRecord(
         artifact=name, target=conv.name, precision=options.precision.value, task=options.task.value,
         seq_len=str(options.seq_len), status=Status.EXPORT_FAILED, inputs=inputs, outputs=outputs,
-        source=vars(model.info).copy(), versions=base_versions(), tolerance=tol.to_dict(),
+        source={**vars(model.info), "fp32_param_bytes": 4 * sum(p.numel() for p in model.parameters())},
+        versions=base_versions(), tolerance=tol.to_dict(),
         options={"ane": options.ane, "deployment_target": options.deployment_target,
                  "calibration": str(options.calibration) if options.calibration else None,
                  "token_types": model.config.token_types},

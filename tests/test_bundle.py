@@ -123,3 +123,34 @@ def test_tokenizer_checks_and_vocab(tmp_path):
     bpe.pre_tokenizer = pre_tokenizers.Whitespace()
     with pytest.raises(UsageError, match="WordPiece"):
         check_tokenizer(PreTrainedTokenizerFast(tokenizer_object=bpe))
+
+
+@pytest.mark.slow
+def test_bundle_an_existing_artifact(android_bundle, tiny_qa_dir, tmp_path):
+    """--artifact ships a file exported earlier (its record next to it) without exporting again."""
+    import shutil
+
+    src_dir, first = android_bundle
+    art = tmp_path / "exported" / "tiny.question-answering.fp32.s64.tflite"
+    art.parent.mkdir()
+    shutil.copyfile(src_dir / "model.tflite", art)
+    shutil.copyfile(src_dir / "export_record.json", art.with_name(art.name + ".json"))
+    out = tmp_path / "assets"
+    card = bundle(BundleOptions(app="android", model=str(tiny_qa_dir), out=out, seq_len=128, artifact=art))
+    assert card["sha256"] == first["sha256"] and card["seq_len"] == 64  # the file's own length wins
+    assert json.loads((out / "golden.json").read_text())["qa"] == json.loads((src_dir / "golden.json").read_text())["qa"]
+    with pytest.raises(UsageError, match="needs a coreml"):
+        bundle(BundleOptions(app="ios", model=str(tiny_qa_dir), out=tmp_path / "ios", artifact=art))
+
+
+@pytest.mark.slow
+def test_ios_bundle_writes_an_mlpackage(tiny_qa_dir, tmp_path):
+    from edgekit import registry
+
+    if "coreml" not in registry.converters():
+        pytest.skip("no coreml target in this edgekit build")
+    pytest.importorskip("coremltools")
+    card = bundle(BundleOptions(app="ios", model=str(tiny_qa_dir), out=tmp_path, seq_len=64))
+    assert (tmp_path / "model.mlpackage").is_dir() and card["artifact"] == "model.mlpackage"
+    assert card["size_bytes"] > 0 and card["target"] == "coreml"
+    assert json.loads((tmp_path / "golden.json").read_text())["model"]["file"] == "model.mlpackage"

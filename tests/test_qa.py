@@ -155,6 +155,7 @@ def test_windows_cover_context_with_stride(tokenizer):
         make_windows(list(range(15)), ctx, ids, cfg)
 
 
+@pytest.mark.slow
 def test_edgekit_model_gives_the_same_answers(model, tokenizer, tmp_path):
     """The exportable EdgeModel (int32 inputs, token types kept for QA) answers like transformers."""
     from edgekit.modeling import load_model

@@ -1,0 +1,45 @@
+# Two commands do all the set-up on a fresh machine:
+#   make demo   # venv + install + export the embedded all-MiniLM-L6-v2 to every target, validate, bench, report
+#   make test   # venv + install (+ Debian packages for the Kotlin JVM tests and the TFLite Task Library) + all tests
+PY      ?= python3
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+# torch first and pinned: on the reference machines this is the CPU wheel; any later resolver
+# step that sees torch satisfied installs nothing more.
+TORCH   ?= torch==2.13.0
+SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_PKGS := kotlin junit4 libusb-1.0-0
+
+.PHONY: install demo test test-python test-jvm sysdeps tasklib-env clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q "$(TORCH)"
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $@
+
+install: $(BIN)/.installed
+
+demo: install
+	$(BIN)/edgekit demo
+
+sysdeps:
+	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; fi
+
+# The TFLite Task Library needs protobuf < 4, which the main stack cannot use: its own venv.
+tasklib-env: install sysdeps
+	$(BIN)/python -m edgekit.tasklib.env --create
+
+test-python: install tasklib-env
+	$(BIN)/python -m pytest -q
+
+test-jvm: install sysdeps
+	bash android-demo/run-jvm-tests.sh
+
+test: test-python test-jvm
+
+clean:
+	rm -rf $(VENV) .venv-tasklib edgekit-out .pytest_cache

@@ -1,0 +1,99 @@
+"""CLI: every bad input gets a clear message and exit 2; parity failure exits 1; success 0."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from edgekit import registry
+from edgekit.cli import main
+from edgekit.tasks import Task
+
+
+@pytest.fixture(scope="module")
+def cls_model(tiny_model):
+    return str(tiny_model("distilbert", Task.SEQUENCE_CLASSIFICATION))
+
+
+def test_help_is_fast_and_imports_no_backend():
+    code = "import sys, edgekit.cli as c; c.build_parser(); print(sorted(m for m in ('torch', 'coremltools', " \
+           "'executorch', 'litert_torch', 'onnxruntime', 'transformers') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["export", "--model", "M", "--target", "coremI"], "Did you mean 'coreml'"),
+    (["export", "--model", "M", "--target", "torchscript", "--precision", "fp61"], "unknown precision 'fp61'"),
+    (["export", "--model", "M", "--target", "torchscript", "--precision", "fp16"], "torchscript does not export fp16"),
+    (["export", "--model", "M", "--target", "torchscript", "--task", "qa"], "unknown task 'qa'"),
+    (["export", "--model", "M", "--target", "torchscript", "--ane"], "torchscript does not take --ane"),
+    (["export", "--model", "M", "--target", "torchscript", "--seq-len", "x"], "bad sequence length"),
+    (["export", "--model", "/no/such/folder", "--target", "torchscript"], "does not exist"),
+    (["report", "/no/such/folder"], "not a folder"),
+    (["validate", "/no/such/file.pt"], "does not exist"),
+    (["frobnicate"], "invalid choice"),
+])
+def test_usage_errors_exit_2(argv, message, capsys):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_missing_backend_names_the_extra(monkeypatch, capsys):
+    conv = registry.get("executorch")
+    monkeypatch.setattr(type(conv), "requires", ("no_such_backend_module",))
+    assert main(["export", "--model", "M", "--target", "executorch"]) == 2
+    assert "pip install 'edgekit[executorch]'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_export_validate_report_roundtrip(cls_model, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["export", "--model", cls_model, "--target", "torchscript", "--seq-len", "16", "--out", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "| ✅ | torchscript | fp32 | sequence-classification | 16 |" in table
+    (art,) = out.glob("*.pt")
+    assert main(["validate", str(art)]) == 0
+    assert json.loads((out / (art.name + ".json")).read_text())["status"] == "validated"
+    assert main(["report", str(out), "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert rows[0]["status"] == "validated" and rows[0]["max_abs"] <= 1e-4
+    # a tolerance no artifact can meet -> parity failed, exit 1, and the record says so
+    assert main(["validate", str(art), "--min-agreement", "1.01"]) == 1
+    assert json.loads((out / (art.name + ".json")).read_text())["status"] == "parity-failed"
+
+
+@pytest.mark.slow
+def test_export_failure_is_recorded_not_raised(cls_model, tmp_path, monkeypatch, capsys):
+    conv = registry.get("torchscript")
+
+    def broken(self, model, options, dest):
+        dest.write_bytes(b"half a file")
+        raise RuntimeError("backend exploded")
+
+    monkeypatch.setattr(type(conv), "convert", broken)
+    out = tmp_path / "out"
+    assert main(["export", "--model", cls_model, "--target", "torchscript", "--seq-len", "16", "--out", str(out)]) == 1
+    (side,) = out.glob("*.json")
+    rec = json.loads(side.read_text())
+    assert rec["status"] == "export-failed" and "backend exploded" in rec["reason"]
+    assert not list(out.glob("*.pt")) and not list(out.glob(".*"))  # nothing half-written is left
+    assert "❌" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_bench_measures_artifact_and_eager_baseline(cls_model, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["export", "--model", cls_model, "--target", "torchscript-lite", "--seq-len", "16", "--out", str(out),
+                 "--bench", "--runs", "3", "--warmup", "1", "--threads", "1"]) == 0
+    (side,) = out.glob("*.json")
+    lat = json.loads(side.read_text())["latency"]
+    assert lat["runs"] == 3 and lat["threads"] == 1 and lat["p50_ms"] > 0 and lat["eager_p50_ms"] > 0
+    assert lat["p90_ms"] >= lat["p50_ms"]
+
+
+def test_targets_table_lists_every_converter(capsys):
+    assert main(["targets"]) == 0
+    out = capsys.readouterr().out
+    for name in registry.converters():
+        assert f"| {name} |" in out
