@@ -73,9 +73,10 @@ def _resolve_targets(spec: str) -> tuple[list[Any], list[tuple[str, str]]]:
     from . import registry
 
     if spec != "all":
-        conv = registry.get(spec)
-        conv.require()
-        return [conv], []
+        convs = [registry.get(name.strip()) for name in spec.split(",")]
+        for conv in convs:
+            conv.require()
+        return convs, []
     ok, missing = [], []
     for conv in registry.converters().values():
         (missing.append((conv.name, conv.extra)) if conv.missing_module() else ok.append(conv))
@@ -381,7 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="local HF folder or Hugging Face id")
     p.add_argument("--task", help="masked-lm, feature-extraction, sequence-classification, question-answering, "
                                   "token-classification (default: from the checkpoint's config)")
-    p.add_argument("--target", required=True, help="a target name (see `edgekit targets`) or all")
+    p.add_argument("--target", required=True, help="target name(s), comma-separated (see `edgekit targets`), or all")
     p.add_argument("--precision", default="fp32", help="fp32, fp16, int8 (the target's default int8), "
                                                        "int8-dynamic, int8-static, …; comma list or all")
     p.add_argument("--seq-len", help="128 (fixed), 128,256,384 (enumerated) or 16:512 (range); "
