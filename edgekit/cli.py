@@ -267,8 +267,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
         raise UsageError(f"{path} has no record ({sidecar.name}); export it with `edgekit export` to get one")
     record = ArtifactRecord.load(path)
     source = args.model or record.source.get("source")
-    if not source or not (Path(source).exists() or "/" in source and not source.startswith((".", "/"))):
-        raise UsageError(f"the source model {source!r} is not available here: pass --model PATH")
+    if not source:
+        raise UsageError(f"{sidecar.name} names no source model: pass --model PATH")
+    if not args.model and source.startswith(("/", ".")) and not Path(source).exists():
+        raise UsageError(f"the source model {source} is not on this machine: pass --model PATH")
     model = load_model(source, record.task, token_types=record.source.get("token_types", "auto")
                        if record.source.get("token_types") in ("fold", "keep") else "auto")
     try:
