@@ -4,12 +4,15 @@ Conversion: litert-torch (PyTorch -> LiteRT, no TensorFlow) writes the float mod
 rewrites it for the other precisions:
 
 * ``fp16``: fp16 weights (FLOAT_CASTING on every supported op), fp32 compute where the runtime wants it;
-* ``int8-dynamic``: int8 per-tensor weights for fully-connected layers and the embedding tables,
-  activations quantised on the fly by the kernels (per-channel hybrid kernels give wrong numbers
-  in the Task Library's bundled runtime);
-* ``int8-static``: fully-connected layers run int8 x int8 with activation ranges calibrated on
-  representative text; the embedding tables are int8 weights; softmax, layer norm, GELU and the
-  attention matmuls stay float. Quantising *every* op (the all-int8 recipe) collapses BERT
+* ``int8-dynamic``: int8 weights for fully-connected layers (per-channel; per-tensor in files with
+  Task Library metadata, because its bundled runtime miscomputes per-channel hybrid kernels) and
+  the embedding tables (per-tensor), activations quantised on the fly by the kernels;
+* ``int8-weight``: int8 per-channel fully-connected weights dequantised to fp32 compute (accurate,
+  and correct in every runtime), int8 embedding tables;
+* ``int8-static``: the encoder's q/k/v/o and FFN-input projections run int8 x int8 with activation
+  ranges calibrated on representative text; every weight is int8; the FFN output projection (its
+  GELU inputs have outliers), the task head, softmax, layer norm, GELU and the attention matmuls
+  compute in float. Quantising *every* op (the all-int8 recipe) collapses BERT
   (measured: start-logit error ~100 on logits of magnitude ~1 for a tiny DistilBERT), the failure
   tflite-android-transformers#10 reports as SST-2 at 50 %.
 
@@ -60,6 +63,8 @@ MIN_CALIBRATION_SAMPLES = 100
 #: Tasks the Task Library has a BERT API for (and therefore metadata is written for).
 #: Tensor names of encoder-layer ops (litert-torch keeps the module path in them).
 ENCODER_SCOPE = r"\.Layer_\d+/"
+FFN_OUT_SCOPE = r"Linear_ffn_out"
+HEAD_SCOPE = r"Head_head/|^serving_default_"
 METADATA_TASKS = {Task.QUESTION_ANSWERING: "qa", Task.SEQUENCE_CLASSIFICATION: "classifier"}
 
 
@@ -153,6 +158,35 @@ def signature_tensors(model_content: bytes) -> dict[str, dict[str, str]]:
             "outputs": {k: d["name"] for k, d in runner.get_output_details().items()}}
 
 
+def has_offset_buffers(model_content: bytes) -> bool:
+    """Whether weights live after the flatbuffer (``Buffer.offset``) instead of inside it."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    m = schema.Model.GetRootAsModel(bytearray(model_content), 0)
+    return any(m.Buffers(i).Offset() > 1 for i in range(m.BuffersLength()))
+
+
+def inline_buffers(model_content: bytes) -> bytes:
+    """The same model with every weight inside the flatbuffer.
+
+    ai-edge-quantizer appends weights after the flatbuffer (offset buffers) once they pass 256 KiB.
+    Runtimes and tools older than that schema extension (the Task Library's bundled interpreter,
+    tflite-support's metadata writers, older Android LiteRT) silently drop them and get a model
+    without weights, so files under the 2 GiB flatbuffer limit are written inline.
+    """
+    if not has_offset_buffers(model_content):
+        return model_content
+    if len(model_content) >= 2**31 - 2**24:
+        raise ExportError("the model is too large (>= 2 GiB) for an inline-weight .tflite file")
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(model_content))
+    for b in model.buffers:
+        if b.data is not None and not isinstance(b.data, np.ndarray):
+            b.data = np.frombuffer(bytes(b.data), dtype=np.uint8)  # packs as one vector, not byte by byte
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
 def read_calibration_texts(path: Path) -> list[str]:
     """One sample per non-empty line of a UTF-8 text file."""
     try:
@@ -189,11 +223,13 @@ class TFLiteConverter(Converter):
     suffix = ".tflite"
     extra = "tflite"
     requires = ("litert_torch", "ai_edge_litert", "ai_edge_quantizer")
-    precisions = (Precision.FP32, Precision.FP16, Precision.INT8_DYNAMIC, Precision.INT8_STATIC)
+    # int8-dynamic first: ``--precision int8`` means the variant needing no calibration data.
+    precisions = (Precision.FP32, Precision.FP16, Precision.INT8_DYNAMIC, Precision.INT8_WEIGHT, Precision.INT8_STATIC)
     tolerances = {
         Precision.FP32: Tolerance(max_abs=1e-4),
         Precision.FP16: Tolerance(min_cosine=0.999, min_agreement=0.99),
         Precision.INT8_DYNAMIC: Tolerance(min_agreement=0.97),
+        Precision.INT8_WEIGHT: Tolerance(min_agreement=0.97),
         Precision.INT8_STATIC: Tolerance(min_agreement=0.97),
     }
     seq_kinds = ("fixed",)
@@ -218,8 +254,14 @@ class TFLiteConverter(Converter):
         sample["input_ids"][0, :4] = torch.tensor([2, 5, 6, 3], dtype=torch.int32)
         sample["attention_mask"][0, :4] = 1
         console.print(f"    litert-torch: converting {model.config.arch} {model.task} at [1, {seq}]")
-        buf = self._float_model(model, sample)
-        opts["quantization"] = self._quantization_recipe(options.precision)
+        buf = inline_buffers(self._float_model(model, sample))
+        # Files that carry Task Library metadata must also compute right in its (older) runtime.
+        task_library = options.metadata and model.task in METADATA_TASKS
+        opts["quantization"] = self._quantization_recipe(options.precision, task_library)
+        if task_library and options.precision == Precision.INT8_DYNAMIC:
+            notes.append("int8-dynamic with Task Library metadata uses per-tensor FC weights (its runtime miscomputes "
+                         "per-channel hybrid kernels); if parity fails, export int8-weight (per-channel, float "
+                         "compute), or --no-metadata for LiteRT-only apps (per-channel int8-dynamic)")
         if options.precision != Precision.FP32:
             calib = None
             if options.precision == Precision.INT8_STATIC:
@@ -227,7 +269,7 @@ class TFLiteConverter(Converter):
                 opts["calibration_samples"] = len(calib)
                 opts["calibration_source"] = str(options.calibration) if options.calibration else "embedded default"
             console.print(f"    ai-edge-quantizer: {options.precision}")
-            buf = self._quantize(buf, options.precision, calib)
+            buf = inline_buffers(self._quantize(buf, options.precision, calib, task_library))
         ops = op_report(buf)
         opts["ops"] = ops["ops"]
         opts["int8_activation_ops"] = ops["int8_activation_ops"]
@@ -245,7 +287,10 @@ class TFLiteConverter(Converter):
         cfg = model.config
         outputs = [TensorSpec(n, list(model.task.output_shape(n, 1, seq, cfg.hidden_size, cfg.vocab_size, cfg.num_labels)),
                               "float32") for n in model.output_names]
-        return ConvertResult(versions=self.versions(), options=opts, notes=notes, inputs=inputs, outputs=outputs)
+        versions = self.versions()
+        if opts["metadata"].get("written"):
+            versions["tflite-support"] = opts["metadata"]["tflite_support"]
+        return ConvertResult(versions=versions, options=opts, notes=notes, inputs=inputs, outputs=outputs)
 
     @staticmethod
     def versions() -> dict[str, str]:
@@ -268,7 +313,8 @@ class TFLiteConverter(Converter):
             return _FLOAT_CACHE[key]
         buf = TFLiteConverter._convert_float(model, sample)
         _FLOAT_CACHE[key] = buf
-        while len(_FLOAT_CACHE) > 2:
+        # A few tiny models or one or two base-sized ones; never more than ~1 GB.
+        while len(_FLOAT_CACHE) > 1 and (len(_FLOAT_CACHE) > 6 or sum(map(len, _FLOAT_CACHE.values())) > 2**30):
             _FLOAT_CACHE.popitem(last=False)
         return buf
 
@@ -286,35 +332,50 @@ class TFLiteConverter(Converter):
             return path.read_bytes()
 
     @staticmethod
-    def _quantization_recipe(precision: Precision) -> dict[str, Any]:
+    def _quantization_recipe(precision: Precision, task_library: bool) -> dict[str, Any]:
         """What each precision does, as recorded in the sidecar."""
+        fc = "per-tensor" if task_library else "per-channel"
         return {
             Precision.FP32: {"weights": "fp32", "compute": "fp32"},
             Precision.FP16: {"weights": "fp16 (all supported ops)", "compute": "fp32 (dequantised weights)"},
-            Precision.INT8_DYNAMIC: {"weights": "int8 per-tensor (FULLY_CONNECTED, EMBEDDING_LOOKUP)",
-                                     "compute": "int8 with activations quantised at run time; other ops fp32"},
+            Precision.INT8_DYNAMIC: {
+                "weights": f"int8 {fc} FULLY_CONNECTED, int8 per-tensor EMBEDDING_LOOKUP",
+                "compute": "int8 FULLY_CONNECTED/EMBEDDING_LOOKUP with activations quantised at run time; other ops fp32",
+                "why": ("per-tensor FC: the Task Library's runtime miscomputes per-channel hybrid kernels"
+                        if task_library else "per-channel FC: LiteRT 2.x hybrid kernels"),
+            },
+            Precision.INT8_WEIGHT: {"weights": "int8 per-channel FULLY_CONNECTED, int8 per-tensor EMBEDDING_LOOKUP",
+                                    "compute": "fp32 (FC weights dequantised; embedding lookup in int8)"},
             Precision.INT8_STATIC: {"weights": "int8 per-channel (FULLY_CONNECTED, EMBEDDING_LOOKUP)",
-                                    "compute": "encoder FULLY_CONNECTED int8 x int8 (calibrated activations); task "
-                                               "head, softmax, layer norm, GELU, attention matmuls fp32"},
+                                    "compute": "encoder q/k/v/o/ffn_in FULLY_CONNECTED int8 x int8 (calibrated "
+                                               "activations); ffn_out, task head, softmax, layer norm, GELU, "
+                                               "attention matmuls fp32"},
         }[precision]
 
     @staticmethod
-    def _quantize(buf: bytes, precision: Precision, calibration: list[dict[str, np.ndarray]] | None) -> bytes:
+    def _quantize(buf: bytes, precision: Precision, calibration: list[dict[str, np.ndarray]] | None,
+                  task_library: bool = False) -> bytes:
+        """Rewrite the fp32 model for ``precision``; ``task_library``: stay within what its runtime computes right."""
         from ai_edge_quantizer import quantizer, qtyping
         from ai_edge_quantizer.algorithm_manager import AlgorithmName
 
         ops = qtyping.TFLOperationName
+        per_tensor, per_channel = qtyping.QuantGranularity.TENSORWISE, qtyping.QuantGranularity.CHANNELWISE
         q = quantizer.Quantizer(bytearray(buf))
         if precision == Precision.FP16:
             q.add_weight_only_config(regex=".*", operation_name=ops.ALL_SUPPORTED, num_bits=16,
                                      algorithm_key=AlgorithmName.FLOAT_CASTING)
         elif precision == Precision.INT8_DYNAMIC:
-            # Per-tensor, not per-channel: the Task Library's runtime (tflite-support 0.4.4, as on
-            # Android) runs per-channel hybrid kernels without an error but with wrong numbers
-            # (measured: no answer at all where LiteRT 2.x answers correctly).
-            for op in (ops.FULLY_CONNECTED, ops.EMBEDDING_LOOKUP):
-                q.add_dynamic_config(regex=".*", operation_name=op, num_bits=8,
-                                     granularity=qtyping.QuantGranularity.TENSORWISE)
+            # The Task Library's runtime (tflite-support 0.4.4, as bundled in Android apps) runs
+            # per-channel hybrid kernels without an error but with wrong numbers (measured: no
+            # answer at all where LiteRT 2.x answers correctly), so its files get per-tensor FCs.
+            # Per-tensor embedding tables cost little accuracy (cosine 0.998 on all-MiniLM-L6-v2).
+            q.add_dynamic_config(regex=".*", operation_name=ops.FULLY_CONNECTED, num_bits=8,
+                                 granularity=per_tensor if task_library else per_channel)
+            q.add_dynamic_config(regex=".*", operation_name=ops.EMBEDDING_LOOKUP, num_bits=8, granularity=per_tensor)
+        elif precision == Precision.INT8_WEIGHT:
+            q.add_weight_only_config(regex=".*", operation_name=ops.FULLY_CONNECTED, num_bits=8, granularity=per_channel)
+            q.add_dynamic_config(regex=".*", operation_name=ops.EMBEDDING_LOOKUP, num_bits=8, granularity=per_tensor)
         elif precision == Precision.INT8_STATIC:
             # Later scopes override earlier ones: every FC gets int8 weights, then the encoder's FCs
             # (tensor names carry the module path ``...Layer_<i>/...``) also get int8 activations.
@@ -323,6 +384,11 @@ class TFLiteConverter(Converter):
             q.add_weight_only_config(regex=".*", operation_name=ops.EMBEDDING_LOOKUP, num_bits=8)
             q.add_static_config(regex=ENCODER_SCOPE, operation_name=ops.FULLY_CONNECTED, activation_num_bits=8,
                                 weight_num_bits=8)
+            # The FFN output projection reads GELU outputs, whose outliers an 8-bit range cannot hold
+            # (all-MiniLM-L6-v2 hidden-state cosine 0.83 with it in int8, 0.987 without).
+            q.add_weight_only_config(regex=FFN_OUT_SCOPE, operation_name=ops.FULLY_CONNECTED, num_bits=8)
+            # A head op's fused tensor name can mention the last layer too: keep the head float.
+            q.add_weight_only_config(regex=HEAD_SCOPE, operation_name=ops.FULLY_CONNECTED, num_bits=8)
         else:
             raise UsageError(f"tflite has no {precision} recipe")
         result = None
@@ -407,6 +473,13 @@ class TFLiteConverter(Converter):
                         return info
         plain.write_bytes(buf)
         return info
+
+    def validation_unavailable(self, record: ArtifactRecord) -> str | None:
+        import importlib.util
+
+        if importlib.util.find_spec("ai_edge_litert") is None:
+            return "the LiteRT interpreter (ai-edge-litert) is not installed: pip install 'edgekit[tflite]'"
+        return None
 
     # ---- second client: the Task Library ------------------------------------------------------
     def extra_validation(self, path: Path, record: ArtifactRecord, model: EdgeModel, tokenizer: Any = None,

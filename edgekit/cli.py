@@ -184,7 +184,7 @@ def cmd_targets(args: argparse.Namespace) -> int:
     for conv in registry.converters().values():
         missing = conv.missing_module()
         status = f"needs `pip install 'edgekit[{conv.extra}]'`" if missing else "available"
-        flags = ", ".join("--" + f.replace("_", "-") for f in sorted(conv.flags)) or "—"
+        flags = ", ".join(_FLAG_NAMES.get(f, "--" + f.replace("_", "-")) for f in sorted(conv.flags)) or "—"
         print(f"| {conv.name} | {conv.suffix} | {', '.join(p.value for p in conv.precisions)} "
               f"| {', '.join(conv.seq_kinds)} | {flags} | {status} |")
     return EXIT_OK
@@ -196,17 +196,23 @@ def _export_many(args: argparse.Namespace, model_path: str, task_name: str, targ
     from .console import console
     from .export import export_model
     from .modeling import load_model, load_tokenizer
+    from .precision import Precision
     from .tasks import Task
 
     task = Task.parse(task_name)
+    if getattr(args, "calibration", None) is not None and Precision.INT8_STATIC.value not in precision \
+            and precision != "all":
+        raise UsageError("--calibration only applies to --precision int8-static")
     seq = SeqLen.parse(args.seq_len) if args.seq_len else SeqLen.parse("384" if task == Task.QUESTION_ANSWERING else "128")
     convs, missing = _resolve_targets(target)
     jobs = []
     for conv in convs:
         for p in _precisions(precision, conv, only_supported=target == "all"):
+            # A calibration file belongs to the int8-static jobs of a multi-precision run only.
+            calibration = getattr(args, "calibration", None) if p == Precision.INT8_STATIC else None
             opts = ExportOptions(target=conv.name, task=task, precision=p, seq_len=seq, token_types=args.token_types,
                                  ane=getattr(args, "ane", False), deployment_target=getattr(args, "deployment_target", None),
-                                 calibration=getattr(args, "calibration", None))
+                                 calibration=calibration, metadata=not getattr(args, "no_metadata", False))
             jobs.append((conv, opts))
     if target == "all":  # drop flags a target does not take rather than failing the whole run
         from dataclasses import replace
@@ -235,6 +241,7 @@ def _export_many(args: argparse.Namespace, model_path: str, task_name: str, targ
     return records
 
 
+_FLAG_NAMES = {"metadata": "--no-metadata"}
 _DEFAULTS = {"ane": False, "deployment_target": None, "calibration": None, "metadata": True}
 
 
@@ -396,6 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ane", action="store_true", help="coreml: Apple Neural Engine layout")
     p.add_argument("--deployment-target", help="coreml: minimum deployment target, e.g. iOS16 (default), iOS18")
     p.add_argument("--calibration", type=Path, help="int8-static: text file, one calibration sample per line")
+    p.add_argument("--no-metadata", action="store_true", help="tflite: write no Task Library metadata")
     p.add_argument("--no-validate", action="store_true", help="skip parity (the record says validation-skipped)")
     p.add_argument("--bench", action="store_true", help="also measure latency against PyTorch eager fp32")
     p.add_argument("--strict", action="store_true", help="exit 1 when any validation was skipped")

@@ -97,6 +97,12 @@ class Converter(ABC):
         """A reason why this host cannot run the artifact (the record then says validation-skipped)."""
         return None
 
+    def extra_validation(self, path: Path, record: ArtifactRecord, model: EdgeModel, tokenizer: Any = None,
+                         verbose: bool = True) -> None:
+        """A second, independent client that checks the same file after parity (TFLite: the Task
+        Library). It records its verdict in ``record.options`` and may turn validated into
+        parity-failed; it never turns a failure into a pass. Default: none."""
+
     @abstractmethod
     def convert(self, model: EdgeModel, options: ExportOptions, dest: Path) -> ConvertResult:
         """Write the artifact to ``dest`` (a temporary path edgekit renames on success)."""

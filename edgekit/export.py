@@ -55,7 +55,8 @@ def check_options(conv: Converter, options: ExportOptions) -> None:
         raise UsageError(f"{conv.name} exports {'/'.join(conv.seq_kinds)} sequence lengths, not {options.seq_len.kind}")
     extra = options.set_fields() - conv.flags
     if extra:
-        raise UsageError(f"{conv.name} does not take {', '.join('--' + f.replace('_', '-') for f in sorted(extra))}")
+        names = ["--no-metadata" if f == "metadata" else "--" + f.replace("_", "-") for f in sorted(extra)]
+        raise UsageError(f"{conv.name} does not take {', '.join(names)}")
 
 
 def io_signature(model: EdgeModel, seq: SeqLen) -> tuple[list[TensorSpec], list[TensorSpec]]:
@@ -203,9 +204,7 @@ def validate_artifact(
     failed_steps = [f"{s.name}: {s.detail}" for s in report.steps if not s.ok]
     record.reason = None if report.passed else "; ".join(report.failures or failed_steps)
     # A target may have a second, independent client (TFLite: the Task Library) that checks the same file.
-    extra = getattr(conv, "extra_validation", None)
-    if extra is not None:
-        extra(path, record, model, tokenizer, verbose=verbose)
+    conv.extra_validation(path, record, model, tokenizer, verbose=verbose)
     return record
 
 

@@ -67,6 +67,8 @@ def row(r: ArtifactRecord, fp32_sizes: dict[tuple[str, str, str, str], int]) -> 
         "eager_p50_ms": lat.get("eager_p50_ms"),
         "speedup": (lat["eager_p50_ms"] / lat["p50_ms"]) if lat.get("eager_p50_ms") and lat.get("p50_ms") else None,
         "versions": r.versions,
+        # A second client's verdict on the same file (TFLite: the Task Library), when there is one.
+        "second_client": r.options.get("task_library"),
     }
 
 
@@ -95,7 +97,8 @@ def to_markdown(records: list[ArtifactRecord], title: str = "edgekit report", th
         "| p50 ms | p90 ms | × eager |",
         "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    notes = []
+    notes: list[str] = []
+    clients: list[str] = []
     for d in rows(records):
         lines.append(
             f"| {d['symbol']} | {d['target']} | {d['precision']} | {d['task']} | {d['seq_len']} "
@@ -106,11 +109,17 @@ def to_markdown(records: list[ArtifactRecord], title: str = "edgekit report", th
         )
         if d["status"] != Status.VALIDATED.value and d["reason"]:
             notes.append(f"- {d['symbol']} `{d['artifact']}` ({d['status']}): {d['reason']}")
+        second = d["second_client"]
+        if second:
+            detail = f"{second['agreement']:.0%} agreement" if second.get("agreement") is not None else second.get("reason")
+            clients.append(f"- `{d['artifact']}`: {second.get('client')}: {second.get('status')} ({detail})")
     lines += ["", "✅ validated · ❎ exported, parity failed · ❌ export failed · ⚠️ exported, validation skipped"]
     if any(r.latency for r in records):
         lines.append("× eager: PyTorch eager fp32 p50 ÷ artifact p50, both measured in the same run.")
     if notes:
         lines += ["", "Not validated:", *notes]
+    if clients:
+        lines += ["", "Second client (the runtime apps use):", *clients]
     return "\n".join(lines) + "\n"
 
 

@@ -9,7 +9,8 @@ writers) and runs the Task Library on the finished file.
 
 Where the environment lives: ``$EDGEKIT_TASKLIB_ENV`` if set, else ``.venv-tasklib`` beside the
 active virtual environment (``<repo>/.venv-tasklib`` for a development checkout). Create it with
-``python -m edgekit.tasklib create`` (Linux also needs Debian's ``libusb-1.0-0``).
+``python -m edgekit.tasklib.env --create`` (``make tasklib-env``; Linux also needs Debian's
+``libusb-1.0-0``).
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from ..errors import EdgekitError, ValidationError
 TFLITE_SUPPORT = "tflite-support==0.4.4"
 REQUIREMENTS = (TFLITE_SUPPORT, "protobuf<4")
 WORKER = Path(__file__).with_name("worker.py")
-CREATE_COMMAND = f"{Path(sys.executable).name} -m edgekit.tasklib create"
+CREATE_COMMAND = "python -m edgekit.tasklib.env --create"
 TIMEOUT_S = 600
 
 
