@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import logging
 import os
 import platform
 import shutil
@@ -30,7 +29,6 @@ from edgekit.modeling import EdgeModel
 from edgekit.precision import Precision
 from edgekit.record import ArtifactRecord
 
-log = logging.getLogger(__name__)
 
 DEFAULT_TARGET = "iOS16"
 # ML Programs need iOS 15; int4 block-wise weights (constexpr_blockwise_shift_scale) need iOS 18.
@@ -155,7 +153,9 @@ def compression_config(precision: Precision, ml: Any) -> tuple[Any, dict[str, An
     names = []
     for op in ml._mil_program.functions["main"].find_ops(op_type="const"):  # noqa: SLF001 - the public way to pick tensors
         val = op.outputs[0].val
-        if isinstance(val, np.ndarray) and val.ndim >= MIN_COMPRESSED_RANK and val.dtype.kind == "f":
+        # Weight matrices only: skip 1-D vectors and broadcast fills (e.g. the -1e4 mask value).
+        if (isinstance(val, np.ndarray) and val.ndim >= MIN_COMPRESSED_RANK and val.dtype.kind == "f"
+                and val.size > 1 and np.ptp(val) > 0):
             names.append(op.name)
     desc["tensors"] = len(names)
     return cto.OptimizationConfig(op_name_configs={n: op_cfg for n in names}), desc
@@ -184,6 +184,10 @@ class CoreMLConverter(Converter):
     seq_kinds = ("fixed", "enumerated", "range")
     flags = frozenset({"ane", "deployment_target"})
     description = "Core ML ML Program (.mlpackage); validated on Linux by edgekit's MIL interpreter"
+
+    def check(self, options: ExportOptions, n_inputs: int = 2) -> None:
+        """Reject what Core ML cannot do on the chosen deployment target (UsageError), before any work."""
+        check_options(options, n_inputs)
 
     def convert(self, model: EdgeModel, options: ExportOptions, dest: Path) -> ConvertResult:
         import coremltools as ct

@@ -214,13 +214,24 @@ def _export_many(args: argparse.Namespace, model_path: str, task_name: str, targ
                                  ane=getattr(args, "ane", False), deployment_target=getattr(args, "deployment_target", None),
                                  calibration=calibration, metadata=not getattr(args, "no_metadata", False))
             jobs.append((conv, opts))
-    if target == "all":  # drop flags a target does not take rather than failing the whole run
+    from .export import check_options
+
+    if target == "all" or precision == "all":
+        # A sweep drops what a target cannot do (a flag it does not take, int4 before iOS 18)
+        # and says so, rather than failing the whole run.
         from dataclasses import replace
 
-        jobs = [(c, replace(o, **{f: _DEFAULTS[f] for f in o.set_fields() - c.flags})) for c, o in jobs]
+        if target == "all":
+            jobs = [(c, replace(o, **{f: _DEFAULTS[f] for f in o.set_fields() - c.flags})) for c, o in jobs]
+        kept = []
+        for conv, opts in jobs:
+            try:
+                check_options(conv, opts)
+                kept.append((conv, opts))
+            except UsageError as e:
+                console.print(f"[yellow]skipping {conv.name} {opts.precision}[/]: {e}")
+        jobs = kept
     else:
-        from .export import check_options
-
         for conv, opts in jobs:
             check_options(conv, opts)
     for name, extra in missing:

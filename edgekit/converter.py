@@ -97,6 +97,11 @@ class Converter(ABC):
         """A reason why this host cannot run the artifact (the record then says validation-skipped)."""
         return None
 
+    def check(self, options: ExportOptions, n_inputs: int = 2) -> None:
+        """Reject, with a UsageError, option combinations this target cannot honour (e.g. Core ML
+        int4 before iOS 18). Called before any work; ``--target/--precision all`` runs skip what
+        it rejects. Default: everything the class attributes allow is fine."""
+
     def extra_validation(self, path: Path, record: ArtifactRecord, model: EdgeModel, tokenizer: Any = None,
                          verbose: bool = True) -> None:
         """A second, independent client that checks the same file after parity (TFLite: the Task

@@ -46,7 +46,7 @@ def artifact_name(model: EdgeModel, options: ExportOptions, conv: Converter) -> 
     return f"{stem}.{options.task}.{options.precision}{variant}.s{seq}{conv.suffix}"
 
 
-def check_options(conv: Converter, options: ExportOptions) -> None:
+def check_options(conv: Converter, options: ExportOptions, n_inputs: int = 2) -> None:
     """Reject option combinations the target cannot honour, before any work starts."""
     if options.precision not in conv.precisions:
         raise UsageError(f"{conv.name} does not export {options.precision}; choose one of: "
@@ -57,6 +57,7 @@ def check_options(conv: Converter, options: ExportOptions) -> None:
     if extra:
         names = ["--no-metadata" if f == "metadata" else "--" + f.replace("_", "-") for f in sorted(extra)]
         raise UsageError(f"{conv.name} does not take {', '.join(names)}")
+    conv.check(options, n_inputs)
 
 
 def io_signature(model: EdgeModel, seq: SeqLen) -> tuple[list[TensorSpec], list[TensorSpec]]:
@@ -105,7 +106,7 @@ def export_model(
     """
     conv = registry.get(options.target)
     conv.require()
-    check_options(conv, options)
+    check_options(conv, options, len(model.input_names))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     name = artifact_name(model, options, conv)

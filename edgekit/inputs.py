@@ -61,8 +61,13 @@ def random_feeds(
 def text_feeds(tokenizer: Any, task: Task, seq_len: int, input_names: tuple[str, ...]) -> list[dict[str, np.ndarray]]:
     """Real sentences (or question/context pairs for QA) tokenised and padded to ``seq_len``."""
     if task == Task.QUESTION_ANSWERING:
-        enc = tokenizer([q for q, _ in QA_PAIRS], [c for _, c in QA_PAIRS], padding="max_length",
-                        truncation="only_second", max_length=seq_len, return_tensors="np", return_token_type_ids=True)
+        questions, contexts = [q for q, _ in QA_PAIRS], [c for _, c in QA_PAIRS]
+        try:
+            enc = tokenizer(questions, contexts, padding="max_length", truncation="only_second", max_length=seq_len,
+                            return_tensors="np", return_token_type_ids=True)
+        except Exception:  # noqa: BLE001 - at very short lengths the question alone does not fit
+            enc = tokenizer(questions, contexts, padding="max_length", truncation="longest_first", max_length=seq_len,
+                            return_tensors="np", return_token_type_ids=True)
     else:
         enc = tokenizer(list(SENTENCES), padding="max_length", truncation=True, max_length=seq_len,
                         return_tensors="np", return_token_type_ids=True)

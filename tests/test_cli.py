@@ -97,3 +97,25 @@ def test_targets_table_lists_every_converter(capsys):
     out = capsys.readouterr().out
     for name in registry.converters():
         assert f"| {name} |" in out
+
+
+def test_precision_sweep_skips_what_the_target_rejects(cls_model, tmp_path, monkeypatch, capsys):
+    """`--precision all` on Core ML (iOS16 default) skips int4-weight with the reason instead of stopping."""
+    pytest.importorskip("coremltools")
+    import edgekit.export as export_mod
+    from edgekit.record import ArtifactRecord, Status
+
+    seen = []
+
+    def fake_export(model, options, out, **kw):
+        seen.append(options.precision.value)
+        return ArtifactRecord(artifact="x", target=options.target, precision=options.precision.value,
+                              task=options.task.value, seq_len=str(options.seq_len), status=Status.VALIDATED)
+
+    monkeypatch.setattr(export_mod, "export_model", fake_export)
+    assert main(["export", "--model", cls_model, "--target", "coreml", "--precision", "all", "--out", str(tmp_path)]) == 0
+    assert "int4-weight" not in seen and {"fp32", "fp16", "palettize4"} <= set(seen)
+    assert "skipping coreml int4-weight" in capsys.readouterr().err
+    # asked for by name, the same combination is an error that says what to do
+    assert main(["export", "--model", cls_model, "--target", "coreml", "--precision", "int4-weight"]) == 2
+    assert "--deployment-target iOS18" in capsys.readouterr().err

@@ -11,8 +11,9 @@ Only ``coremltools.proto`` (the protobuf classes) is needed, not the Core ML run
 """
 from __future__ import annotations
 
+from .errors import ProgramError
 from .interpreter import Interpreter
 from .ops import supported_ops
 from .program import load_package
 
-__all__ = ["Interpreter", "load_package", "supported_ops"]
+__all__ = ["Interpreter", "ProgramError", "load_package", "supported_ops"]

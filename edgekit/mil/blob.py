@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ValidationError
+from .errors import ProgramError
 
 SENTINEL = 0xDEADBEEF
 _HEADER = struct.Struct("<II56x")
@@ -45,7 +45,7 @@ def unpack_bits(packed: np.ndarray, nbits: int, count: int, signed: bool) -> np.
     """Unpack ``count`` ``nbits``-wide integers stored LSB-first in a uint8 array."""
     bits = np.unpackbits(packed.view(np.uint8), bitorder="little")
     if bits.size < count * nbits:
-        raise ValidationError(f"packed data holds {bits.size // nbits} {nbits}-bit values, expected {count}")
+        raise ProgramError(f"packed data holds {bits.size // nbits} {nbits}-bit values, expected {count}")
     groups = bits[: count * nbits].reshape(count, nbits).astype(np.int16)
     values = (groups << np.arange(nbits, dtype=np.int16)).sum(axis=1)
     if signed:
@@ -60,23 +60,23 @@ class BlobFile:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         if not self.path.is_file():
-            raise ValidationError(f"weight file {self.path} is missing: the .mlpackage is incomplete")
+            raise ProgramError(f"weight file {self.path} is missing: the .mlpackage is incomplete")
         self.data = np.memmap(self.path, dtype=np.uint8, mode="r")
         if self.data.size < _HEADER.size:
-            raise ValidationError(f"weight file {self.path} is truncated ({self.data.size} bytes)")
+            raise ProgramError(f"weight file {self.path} is truncated ({self.data.size} bytes)")
         self.count, self.version = _HEADER.unpack_from(self.data, 0)
         if self.version != 2:
-            raise ValidationError(f"{self.path}: unsupported weight storage version {self.version} (expected 2)")
+            raise ProgramError(f"{self.path}: unsupported weight storage version {self.version} (expected 2)")
 
     def metadata(self, offset: int) -> tuple[str, int, int, int]:
         """(storage dtype, size in bytes, data offset, padding bits) of the blob at ``offset``."""
         if offset + _META.size > self.data.size:
-            raise ValidationError(f"{self.path}: blob offset {offset} is past the end of the file")
+            raise ProgramError(f"{self.path}: blob offset {offset} is past the end of the file")
         sentinel, dtype, size, data_offset, padding = _META.unpack_from(self.data, offset)
         if sentinel != SENTINEL:
-            raise ValidationError(f"{self.path}: no blob at offset {offset} (bad sentinel {sentinel:#x})")
+            raise ProgramError(f"{self.path}: no blob at offset {offset} (bad sentinel {sentinel:#x})")
         if data_offset + size > self.data.size:
-            raise ValidationError(f"{self.path}: blob at {offset} runs past the end of the file")
+            raise ProgramError(f"{self.path}: blob at {offset} runs past the end of the file")
         return STORAGE_DTYPES.get(dtype, f"code{dtype}"), size, data_offset, padding
 
     def read(self, offset: int, dtype: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -86,12 +86,12 @@ class BlobFile:
         count = int(np.prod(shape, dtype=np.int64))
         if dtype in SUB_BYTE_BITS:
             if stored != dtype:
-                raise ValidationError(f"{self.path}: blob at {offset} stores {stored}, the program says {dtype}")
+                raise ProgramError(f"{self.path}: blob at {offset} stores {stored}, the program says {dtype}")
             return unpack_bits(raw, SUB_BYTE_BITS[dtype], count, signed=dtype.startswith("int")).reshape(shape)
         if dtype not in _NUMPY:
-            raise ValidationError(f"{self.path}: cannot read blobs of type {dtype}")
+            raise ProgramError(f"{self.path}: cannot read blobs of type {dtype}")
         # The stored code is the byte container; uint8 storage may carry bool-free int8 views etc.
         arr = raw.view(_NUMPY[dtype])
         if arr.size != count:
-            raise ValidationError(f"{self.path}: blob at {offset} has {arr.size} {dtype} values, expected {count} for {shape}")
+            raise ProgramError(f"{self.path}: blob at {offset} has {arr.size} {dtype} values, expected {count} for {shape}")
         return arr.reshape(shape).copy()

@@ -1,18 +1,16 @@
 """Evaluate a loaded ML Program op by op in numpy."""
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import UnsupportedOpError, ValidationError
+from ..errors import UnsupportedOpError
+from .errors import ProgramError
 from .ops import OPS, Args
 from .program import NUMPY_DTYPES, Operation, Package, TensorType, load_package
-
-log = logging.getLogger(__name__)
 
 _FLOATS = ("fp16", "fp32", "fp64")
 
@@ -37,7 +35,7 @@ def _to_declared(value: Any, ttype: TensorType | None, op: Operation) -> Any:
     if arr.dtype != dtype:
         arr = arr.astype(dtype)
     if arr.ndim != len(ttype.shape) or any(d is not None and d != s for d, s in zip(ttype.shape, arr.shape)):
-        raise ValidationError(
+        raise ProgramError(
             f"interpreter bug or invalid program: op {op.name!r} ({op.type}) produced shape {arr.shape}, "
             f"the program declares {ttype}")
     return arr
@@ -92,18 +90,18 @@ class Interpreter:
                 elif ref in env:
                     resolved.append(_to_compute(env[ref]))
                 else:
-                    raise ValidationError(f"op {o.name!r} ({o.type}) reads {ref!r}, which nothing produced")
+                    raise ProgramError(f"op {o.name!r} ({o.type}) reads {ref!r}, which nothing produced")
             values[arg] = resolved
         args = Args(o.type, o.name, values, [t.dtype if t else None for _, t in o.outputs])
         try:
             result = OPS[o.type](args)
-        except (UnsupportedOpError, ValidationError):
+        except (UnsupportedOpError, ProgramError):
             raise
         except Exception as e:
-            raise ValidationError(f"op {o.name!r} ({o.type}) failed: {type(e).__name__}: {e}") from e
+            raise ProgramError(f"op {o.name!r} ({o.type}) failed: {type(e).__name__}: {e}") from e
         results = list(result) if isinstance(result, tuple) else [result]
         if len(results) != len(o.outputs):
-            raise ValidationError(f"op {o.name!r} ({o.type}) gave {len(results)} outputs, expected {len(o.outputs)}")
+            raise ProgramError(f"op {o.name!r} ({o.type}) gave {len(results)} outputs, expected {len(o.outputs)}")
         return [_to_declared(r, t, o) for r, (_, t) in zip(results, o.outputs)]
 
     def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -111,12 +109,12 @@ class Interpreter:
         env: dict[str, Any] = dict(self.consts)
         for name, ttype in self.input_types.items():
             if name not in feeds:
-                raise ValidationError(f"missing input {name!r}; the program takes {list(self.input_names)}")
+                raise ProgramError(f"missing input {name!r}; the program takes {list(self.input_names)}")
             arr = np.asarray(feeds[name])
             if ttype is not None:
                 arr = arr.astype(NUMPY_DTYPES[ttype.dtype])
                 if arr.ndim != len(ttype.shape) or any(d is not None and d != s for d, s in zip(ttype.shape, arr.shape)):
-                    raise ValidationError(f"input {name!r} has shape {arr.shape}; the program takes {ttype}")
+                    raise ProgramError(f"input {name!r} has shape {arr.shape}; the program takes {ttype}")
             env[name] = arr
         for o in self.ops:
             for (name, _), value in zip(o.outputs, self._eval(o, env)):

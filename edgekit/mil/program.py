@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import UnsupportedOpError, ValidationError
-from .blob import BlobFile, unpack_bits, SUB_BYTE_BITS
+from ..errors import UnsupportedOpError
+from .blob import SUB_BYTE_BITS, BlobFile, unpack_bits
+from .errors import ProgramError
 
 # MIL DataType enum names -> our short dtype names.
 _DTYPES = {
@@ -111,7 +112,7 @@ class _ValueReader:
         if ttype is None:
             raise UnsupportedOpError(f"non-tensor constant of type {value.type.WhichOneof('type')} is not supported")
         if any(d is None for d in ttype.shape):
-            raise ValidationError(f"a constant has a dynamic shape {ttype}")
+            raise ProgramError(f"a constant has a dynamic shape {ttype}")
         shape = tuple(int(d) for d in ttype.shape)
         if kind == "blobFileValue":
             bfv = value.blobFileValue
@@ -161,12 +162,12 @@ def _read_block(block: Any, reader: _ValueReader) -> tuple[list[Operation], list
 def _manifest_model_path(package: Path) -> Path:
     manifest = package / "Manifest.json"
     if not manifest.is_file():
-        raise ValidationError(f"{package} is not an .mlpackage (no Manifest.json)")
+        raise ProgramError(f"{package} is not an .mlpackage (no Manifest.json)")
     info = json.loads(manifest.read_text())
     root = info.get("rootModelIdentifier")
     entry = info.get("itemInfoEntries", {}).get(root)
     if not entry:
-        raise ValidationError(f"{manifest} names no root model")
+        raise ProgramError(f"{manifest} names no root model")
     return package / "Data" / entry["path"]
 
 
@@ -177,18 +178,18 @@ def load_package(path: Path | str, function: str = "main") -> Package:
     path = Path(path)
     spec_path = _manifest_model_path(path) if path.is_dir() else path
     if not spec_path.is_file():
-        raise ValidationError(f"model spec {spec_path} is missing")
+        raise ProgramError(f"model spec {spec_path} is missing")
     spec = Model_pb2.Model()
     spec.ParseFromString(spec_path.read_bytes())
     if spec.WhichOneof("Type") != "mlProgram":
         raise UnsupportedOpError(f"{path} is a {spec.WhichOneof('Type')} model; the interpreter runs ML Programs only")
     prog = spec.mlProgram
     if function not in prog.functions:
-        raise ValidationError(f"{path} has no function {function!r} (has {sorted(prog.functions)})")
+        raise ProgramError(f"{path} has no function {function!r} (has {sorted(prog.functions)})")
     fn = prog.functions[function]
     reader = _ValueReader(spec_path.parent)
     if fn.opset not in fn.block_specializations:
-        raise ValidationError(f"function {function!r} has no block for its opset {fn.opset}")
+        raise ProgramError(f"function {function!r} has no block for its opset {fn.opset}")
     ops, outs = _read_block(fn.block_specializations[fn.opset], reader)
     inputs = [(i.name, _tensor_type(i.type)) for i in fn.inputs]
     desc = spec.description
