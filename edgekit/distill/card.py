@@ -7,20 +7,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from ..record import atomic_write_text
+
 CARD_MD = "DISTILLATION.md"
 CARD_JSON = "distillation_card.json"
 CURVE_PNG = "loss_curve.png"
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def plot_losses(history: list[dict], path: Path) -> bool:
@@ -66,7 +57,7 @@ def write_card(out_dir: str | os.PathLike, info: dict[str, Any], history: list[d
         comparison = json.loads(old.read_text()).get("comparison")
     has_curve = plot_losses(history, out / CURVE_PNG)
     card = {**info, "comparison": comparison, "loss_curve": CURVE_PNG if has_curve else None}
-    _atomic_write(out / CARD_JSON, json.dumps(card, indent=2, default=str).encode())
+    atomic_write_text(out / CARD_JSON, json.dumps(card, indent=2, default=str))
     w = info.get("loss_weights") or {}
     fin = info.get("final") or {}
     lines = [
@@ -104,5 +95,5 @@ def write_card(out_dir: str | os.PathLike, info: dict[str, Any], history: list[d
                          f"Spearman {ini['spearman']:.4f}")
     if has_curve:
         lines += ["", f"![loss curve]({CURVE_PNG})"]
-    _atomic_write(out / CARD_MD, ("\n".join(lines) + "\n").encode())
+    atomic_write_text(out / CARD_MD, "\n".join(lines) + "\n")
     return out / CARD_MD

@@ -23,8 +23,8 @@ def add_parser(subparsers: Any) -> None:
                     "student on docstrings of Python's standard library, then compare student and teacher. "
                     "No download needed.")
     p.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default: ./{DEFAULT_OUT})")
-    p.add_argument("--steps", type=int, default=300, help="optimizer steps (default 300, ~2 min on 2 cores)")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--steps", type=int, default=200, help="optimizer steps (default 200: a few minutes on 2 cores)")
+    p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--max-len", type=int, default=64, help="tokens per sequence")
     p.add_argument("--lr", type=float, default=2e-4)
     p.add_argument("--student-layers", type=int, default=3)
@@ -56,7 +56,12 @@ def add_parser(subparsers: Any) -> None:
     add_train_args(q)
     q.set_defaults(func=run_train)
 
-    q = sub.add_parser("task", help="task-specific distillation (question answering, sequence classification)")
+    q = sub.add_parser(
+        "task", help="task-specific distillation (question answering, sequence classification)",
+        description="Fine-tune a DistilBERT student against a fine-tuned teacher: alpha_ce x KL(T) on the task "
+                    "logits + alpha_task x task loss. BERT teachers get their token_type_ids. Data (JSON lines): "
+                    'seq-cls {"text", "text_pair"?, "label"}; qa SQuAD-style {"question", "context", '
+                    '"answers": {"text": [...], "answer_start": [...]}}.')
     from .task import add_task_args
 
     add_task_args(q)
@@ -142,7 +147,8 @@ def run_default(ns: argparse.Namespace) -> int:
 
     teacher = default_teacher()
     out = Path(ns.out)
-    print(f"teacher: all-MiniLM-L6-v2 ({teacher})")
+    if os.environ.get("RANK", "0") in ("0", ""):
+        print(f"teacher: all-MiniLM-L6-v2 ({teacher})")
     sentences = stdlib_sentences()
     train_s, held = split_held_out(sentences)
     held = held[:ns.held_out]
@@ -150,19 +156,29 @@ def run_default(ns: argparse.Namespace) -> int:
         train_s = train_s[:ns.max_texts]
     cache = Path(ns.cache_dir)
     corpus = write_corpus(cache / "stdlib-docstrings.txt", train_s)
-    print(f"corpus: {len(train_s)} docstring sentences of the Python standard library ({len(held)} held out)")
+    if os.environ.get("RANK", "0") in ("0", ""):
+        print(f"corpus: {len(train_s)} docstring sentences of the Python standard library ({len(held)} held out)")
+    # Under `accelerate launch` / torchrun every process runs this; only rank 0 compares and reports.
+    rank0 = os.environ.get("RANK", "0") in ("0", "")
     with tempfile.TemporaryDirectory(prefix="edgekit-init-") as tmp:
         init_dir = Path(tmp) / "student"
+        # Each process initialises its own (identical, deterministic) copy: no shared temp folder needed.
         _, layer_map = init_student(teacher, init_dir, n_layers=ns.student_layers)
-        print(f"student: {ns.student_layers} layers copied from teacher layers {layer_map}")
         tok = load_tokenizer(teacher)
-        initial = compare(AutoModel.from_pretrained(str(init_dir)), AutoModel.from_pretrained(teacher), tok, held,
-                          ns.max_len)
+        initial = None
+        if rank0:
+            print(f"student: {ns.student_layers} layers copied from teacher layers {layer_map}")
+            initial = compare(AutoModel.from_pretrained(str(init_dir)), AutoModel.from_pretrained(teacher), tok,
+                              held, ns.max_len)
         cfg = TrainConfig(teacher=teacher, student=str(init_dir), out=str(out), data=[str(corpus)],
                           cache_dir=str(cache), max_len=ns.max_len, batch_size=ns.batch_size, steps=ns.steps,
                           lr=ns.lr, seed=ns.seed, weights=LossWeights(), checkpoint_every=ns.checkpoint_every,
                           resume=ns.resume, progress=not ns.no_progress)
         res = train(cfg)
+    if not rank0:
+        return 0
+    if res.steps < ns.steps:
+        return 0
     final = compare(AutoModel.from_pretrained(str(out)), AutoModel.from_pretrained(teacher), tok, held, ns.max_len)
     final["initial"] = initial
     card = json.loads((out / CARD_JSON).read_text())
@@ -173,7 +189,7 @@ def run_default(ns: argparse.Namespace) -> int:
     print(f"student vs teacher on {len(held)} held-out sentences:")
     print(f"  mean embedding cosine  {initial['mean_cosine']:.4f} (copied layers) -> {final['mean_cosine']:.4f}")
     print(f"  Spearman of similarities {initial['spearman']:.4f} (copied layers) -> {final['spearman']:.4f}")
-    print(f"saved {out} (export it with: edgekit export {out} --target all); card: {out / 'DISTILLATION.md'}")
+    print(f"saved {out} (export it with: edgekit export --model {out} --target all); card: {out / 'DISTILLATION.md'}")
     return 0
 
 

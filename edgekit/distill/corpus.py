@@ -75,10 +75,14 @@ def split_held_out(sentences: list[str], fraction: float = 0.02) -> tuple[list[s
 
 
 def write_corpus(path: str | os.PathLike, sentences: list[str]) -> Path:
-    """Write one sentence per line, atomically."""
+    """Write one sentence per line, atomically; an identical existing file is left alone (its mtime is part of
+    the token-cache key, and parallel processes write the same corpus)."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
+    text = "\n".join(sentences) + "\n"
+    if p.is_file() and p.read_text(encoding="utf-8") == text:
+        return p
     tmp = p.with_name(f".{p.name}.tmp{os.getpid()}")
-    tmp.write_text("\n".join(sentences) + "\n", encoding="utf-8")
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, p)
     return p

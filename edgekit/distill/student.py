@@ -315,7 +315,7 @@ def build_student(teacher: Teacher, layers: list[int] | None = None, n_layers: i
 
 
 def save_student(student: nn.Module, out_dir: str | os.PathLike, tokenizer: Any | None = None,
-                 meta: dict | None = None) -> Path:
+                 meta: dict | None = None, state_dict: dict | None = None) -> Path:
     """Write a ``save_pretrained`` folder (safetensors weights, tokenizer without token types).
 
     Files are written to a temporary folder and moved in one by one with ``os.replace``, so a reader never sees a
@@ -328,7 +328,8 @@ def save_student(student: nn.Module, out_dir: str | os.PathLike, tokenizer: Any 
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".save-", dir=out))
     try:
-        student.save_pretrained(str(tmp), safe_serialization=True)
+        # state_dict: the gathered weights when the live module is sharded (FSDP)
+        student.save_pretrained(str(tmp), safe_serialization=True, state_dict=state_dict)
         if tokenizer is not None:
             # DistilBERT takes no token_type_ids; a saved BERT tokenizer would emit them and break `model(**enc)`.
             tokenizer.save_pretrained(str(tmp))

@@ -15,6 +15,7 @@ position; ``--resume`` continues exactly where the checkpoint left off.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -190,12 +191,14 @@ def load_checkpoint(acc: Any, model: Any, optimizer: Any, scheduler: Any, path: 
 
     if not (path / "state.json").is_file():
         raise UsageError(f"{path} is not an edgekit distillation checkpoint (no state.json)")
+    # Accelerate's multi-CPU mode reports device "cpu:0", which safetensors and torch.load reject
+    dev = "cpu" if acc.device.type == "cpu" else str(acc.device)
     if acc.distributed_type == DistributedType.FSDP:
         acc.load_state(str(path / "fsdp"))
     else:
-        load_model(acc.unwrap_model(model).student, str(path / "student.safetensors"), device=str(acc.device))
+        load_model(acc.unwrap_model(model).student, str(path / "student.safetensors"), device=dev)
         opt = optimizer.optimizer if hasattr(optimizer, "optimizer") else optimizer
-        opt.load_state_dict(torch.load(path / "optimizer.pt", map_location=acc.device, weights_only=True))
+        opt.load_state_dict(torch.load(path / "optimizer.pt", map_location=dev, weights_only=True))
     scheduler.load_state_dict(torch.load(path / "scheduler.pt", weights_only=True))
     rng = path / f"rng-{acc.process_index}.pt"
     if not rng.is_file():
@@ -318,7 +321,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         step_tokens = 0
         for micro in range(cfg.grad_accum):
             batch, _ = next_batch()
-            ctx = acc.no_sync(model) if micro < cfg.grad_accum - 1 else _null()
+            ctx = acc.no_sync(model) if micro < cfg.grad_accum - 1 else contextlib.nullcontext()
             with ctx, acc.autocast():
                 terms = step_terms(model, teacher, batch, weights, kind)
                 names = sorted(terms)
@@ -365,14 +368,17 @@ def train(cfg: TrainConfig) -> TrainResult:
         acc.print(f"stopped at step {step} of {cfg.steps}; continue with --resume auto")
         return TrainResult(ckdir, step, tokens_seen, tps, history, final)
     acc.wait_for_everyone()
+    # Every process takes part in gathering (FSDP shards); only the main one writes.
+    full_sd = acc.get_state_dict(model)
     if acc.is_main_process:
+        full_sd = {k[len("student."):]: v for k, v in full_sd.items() if k.startswith("student.")}
         meta_in = {}
         mp = spath / "edgekit_student.json"
         if mp.is_file():
             meta_in = json.loads(mp.read_text())
         meta = {**meta_in, "teacher": cfg.teacher, "teacher_kind": kind, "steps": step, "tokens_seen": tokens_seen,
                 "loss_weights": weights.as_dict(), "final": final}
-        save_student(acc.unwrap_model(model).student, out, tok, meta)
+        save_student(acc.unwrap_model(model).student, out, tok, meta, state_dict=full_sd)
         if cfg.card:
             from .card import write_card
 
@@ -387,14 +393,6 @@ def train(cfg: TrainConfig) -> TrainResult:
         (out / "train_history.json").write_text(json.dumps(history))
     acc.wait_for_everyone()
     return TrainResult(out, step, tokens_seen, tps, history, final)
-
-
-class _null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *a: Any) -> None:
-        return None
 
 
 # ---------------------------------------------------------------------------------------------- arguments
@@ -418,6 +416,8 @@ def add_train_args(p: argparse.ArgumentParser, defaults: dict | None = None) -> 
     g.add_argument("--dataset", default=None, help="a `datasets` dataset name or local path")
     g.add_argument("--dataset-config", default=None)
     g.add_argument("--dataset-split", default="train")
+    g.add_argument("--dataset-files", nargs="+", default=None,
+                   help="data_files for --dataset (e.g. --dataset json --dataset-files corpus-*.jsonl)")
     g.add_argument("--text-column", default="text")
     g.add_argument("--streaming", action="store_true", help="stream the dataset (corpora bigger than RAM)")
     g.add_argument("--cache-dir", default=d.cache_dir, help="token cache folder (Arrow)")
@@ -471,7 +471,8 @@ def config_from_args(ns: argparse.Namespace) -> TrainConfig:
     dataset = None
     if ns.dataset:
         dataset = {"name": ns.dataset, "config": ns.dataset_config, "split": ns.dataset_split,
-                   "text_column": ns.text_column, "streaming": ns.streaming}
+                   "text_column": ns.text_column, "streaming": ns.streaming,
+                   "data_files": ns.dataset_files}
     if not ns.data and not dataset:
         raise UsageError("no training data: pass --data FILE... or --dataset NAME")
     student = ns.student

@@ -98,7 +98,7 @@ def _batch(seed: int = 0):
 @pytest.mark.parametrize("restrict", [False, True])
 def test_gathered_projection_equals_full_logits(restrict):
     """Our step (projection only at needed rows) gives the losses of the full-logits implementation."""
-    from conftest import tiny_mlm_teacher
+    from distill_fixtures import tiny_mlm_teacher
 
     from edgekit.distill.objective import StudentStep, combine, full_logits_terms, rows_for, step_terms
     from edgekit.distill.student import build_student, load_teacher

@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from conftest import tiny_bert_config, tiny_mlm_teacher
+from distill_fixtures import tiny_bert_config, tiny_mlm_teacher
 from edgekit.distill import student as S
 from edgekit.errors import ModelLoadError, UsageError
 

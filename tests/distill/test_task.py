@@ -1,0 +1,147 @@
+"""Task-specific distillation: teacher token types, QA targets, short runs for both tasks."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from distill_fixtures import tiny_bert_config
+from edgekit.distill import task as TK
+from edgekit.distill.student import init_student
+from edgekit.errors import UsageError
+
+SENTS = [
+    "The parser reads the configuration file and returns a dictionary of sections.",
+    "A socket object represents one endpoint of a network connection.",
+    "Return the number of items in the queue, which is only approximate.",
+    "The lock is released when the context manager exits, even on error.",
+    "Decode the bytes using the codec registered for the given encoding.",
+    "This function raises a value error when the argument is negative.",
+    "Create a new thread that runs the target callable with the arguments.",
+    "The temporary directory is removed together with all of its contents.",
+]
+
+
+@pytest.fixture(scope="module")
+def task_student(tmp_path_factory, mlm_teacher_dir):
+    d = tmp_path_factory.mktemp("task_student")
+    init_student(mlm_teacher_dir, d)
+    return d
+
+
+def _teacher(tmp_path, tokenizer, kind):
+    from transformers import BertForQuestionAnswering, BertForSequenceClassification
+
+    torch.manual_seed(0)
+    cfg = tiny_bert_config(2, init=0.2)
+    if kind == "cls":
+        cfg.num_labels = 3
+        m = BertForSequenceClassification(cfg)
+    else:
+        m = BertForQuestionAnswering(cfg)
+    with torch.no_grad():
+        m.bert.embeddings.token_type_embeddings.weight.normal_(0, 1.0)
+    d = tmp_path / f"teacher_{kind}"
+    m.save_pretrained(d)
+    tokenizer.save_pretrained(d)
+    return d, m.eval()
+
+
+def _cls_rows(teacher, tokenizer):
+    rows = [{"text": a, "text_pair": b} for a in SENTS for b in SENTS[:4]]
+    enc = tokenizer([r["text"] for r in rows], [r["text_pair"] for r in rows], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        pred = teacher(**enc).logits.argmax(-1).tolist()
+    for r, y in zip(rows, pred):
+        r["label"] = y  # labels a fine-tuned teacher agrees with
+    return rows
+
+
+def test_bert_teacher_gets_its_token_types(tmp_path, tokenizer, task_student):
+    tdir, teacher = _teacher(tmp_path, tokenizer, "cls")
+    rows = _cls_rows(teacher, tokenizer)[:6]
+    feats = TK.encode(TK.SEQ_CLS, rows, tokenizer, teacher.config, 64, 16)
+    batch = TK.collate(feats, list(range(6)), 0)
+    assert batch["token_type_ids"].sum() > 0  # pairs: the second segment has type 1
+    cfg = TK.TaskConfig(task="seq-cls", teacher=str(tdir), student=str(task_student), data="-", out="-",
+                        max_len=64, doc_stride=16)
+    student = TK.load_task_student(str(task_student), TK.SEQ_CLS, teacher)
+    terms = TK.task_terms(student, teacher, batch, cfg)
+    with torch.no_grad():
+        with_tt = teacher(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                          token_type_ids=batch["token_type_ids"]).logits
+        without = teacher(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    assert torch.allclose(terms["teacher"]["logits"], with_tt)
+    assert not torch.allclose(with_tt, without, atol=1e-3)  # so the check above can tell the two apart
+    assert terms["total"].item() == pytest.approx(0.5 * terms["ce"].item() + 0.5 * terms["task"].item())
+
+
+def test_qa_targets_point_at_the_answer(tokenizer):
+    ctx = SENTS[0]
+    rows = [{"question": "what does the parser return?", "context": ctx,
+             "answers": {"text": ["a dictionary of sections"], "answer_start": [ctx.index("a dictionary")]}},
+            {"question": "is there an answer?", "context": ctx, "answers": {"text": [], "answer_start": []}}]
+    cfg = tiny_bert_config(1)
+    feats = TK.encode(TK.QA, rows, tokenizer, cfg, 64, 16)
+    s, e = feats["start_positions"][0], feats["end_positions"][0]
+    assert tokenizer.decode(feats["input_ids"][0][s:e + 1]) == "a dictionary of sections"
+    assert (feats["start_positions"][1], feats["end_positions"][1]) == (0, 0)
+    with pytest.raises(UsageError):
+        TK.encode(TK.QA, [{"question": "q"}], tokenizer, cfg, 64, 16)
+
+
+@pytest.mark.slow
+def test_sequence_classification_run(tmp_path, tokenizer, task_student):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tdir, teacher = _teacher(tmp_path, tokenizer, "cls")
+    data = tmp_path / "cls.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in _cls_rows(teacher, tokenizer)))
+    cfg = TK.TaskConfig(task="seq-cls", teacher=str(tdir), student=str(task_student), data=str(data),
+                        out=str(tmp_path / "out"), steps=30, batch_size=8, lr=2e-3, max_len=64, doc_stride=16,
+                        progress=False)
+    card = TK.distill_task(cfg)
+    hist = json.loads((tmp_path / "out" / "task_distillation_card.json").read_text())["history"]
+    first = sum(h["loss"] for h in hist[:3]) / 3
+    last = sum(h["loss"] for h in hist[-3:]) / 3
+    assert last < 0.7 * first, [h["loss"] for h in hist]
+    assert card["teacher_token_types"] is True and 0 <= card["teacher_agreement"] <= 1
+    m = AutoModelForSequenceClassification.from_pretrained(tmp_path / "out")
+    assert type(m).__name__ == "DistilBertForSequenceClassification" and m.config.num_labels == 3
+    enc = AutoTokenizer.from_pretrained(tmp_path / "out")("a", "b", return_tensors="pt")
+    assert "token_type_ids" not in enc  # the saved tokenizer fits the student
+    m(**enc)
+
+
+@pytest.mark.slow
+def test_question_answering_run(tmp_path, tokenizer, task_student):
+    from transformers import AutoModelForQuestionAnswering
+
+    tdir, _ = _teacher(tmp_path, tokenizer, "qa")
+    rows = []
+    for s in SENTS:
+        w = s.split()[3]
+        rows.append({"question": f"which word is fourth in: {s[:20]}?", "context": s,
+                     "answers": {"text": [w], "answer_start": [s.index(" " + w + " ") + 1]}})
+    data = tmp_path / "qa.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in rows))
+    cfg = TK.TaskConfig(task="qa", teacher=str(tdir), student=str(task_student), data=str(data),
+                        out=str(tmp_path / "out"), steps=25, batch_size=8, lr=2e-3, max_len=64, doc_stride=16,
+                        progress=False)
+    card = TK.distill_task(cfg)
+    hist = json.loads((tmp_path / "out" / "task_distillation_card.json").read_text())["history"]
+    assert hist[-1]["loss"] < 0.7 * hist[0]["loss"], [h["loss"] for h in hist]
+    assert card["features"] == len(rows)
+    assert type(AutoModelForQuestionAnswering.from_pretrained(tmp_path / "out")).__name__ == \
+        "DistilBertForQuestionAnswering"
+
+
+def test_bad_task_inputs(tmp_path):
+    with pytest.raises(UsageError):
+        TK.TaskConfig(task="ner", teacher="t", student="s", data="d", out="o")
+    with pytest.raises(UsageError):
+        TK.read_records(tmp_path / "missing.jsonl")
+    (tmp_path / "x.jsonl").write_text("[1, 2]")
+    with pytest.raises(UsageError):
+        TK.read_records(tmp_path / "x.jsonl")
