@@ -5,7 +5,9 @@ Pipeline, for every precision:
 1. ``torch.onnx.export`` with the TorchScript-based exporter (``dynamo=False``): it needs no
    ``onnxscript`` and produces the graph shape ONNX Runtime's BERT fusion patterns are written for.
    ``fixed`` sequence lengths export static shapes; a ``range`` exports a dynamic ``seq`` axis.
-2. Two small graph rewrites so the fusion recognises edgekit's attention (see ``prepare_for_fusion``).
+2. A graph rewrite so the fusion recognises edgekit's attention: scores divided by sqrt(d) and an
+   additive mask built from ``attention_mask`` the way Hugging Face graphs build it (see
+   ``prepare_for_fusion``); without it no attention is fused.
 3. ``onnxruntime.transformers.optimizer.optimize_model(model_type="bert")`` with Python fusions only
    (``opt_level=0``): Attention, SkipLayerNormalization, Gelu. Kernel-level rewrites are left to the
    session at load time, so the file stays portable across CPUs.
@@ -14,8 +16,11 @@ Pipeline, for every precision:
    * ``fp16``: ``convert_float_to_float16(keep_io_types=True)`` (fp16 weights and compute, fp32 io);
    * ``int8-dynamic``: ``quantize_dynamic`` with per-channel signed int8 weights (MatMul, Attention,
      embedding Gather); activations are quantised on the fly by the kernels;
-   * ``int8-static``: QDQ ``quantize_static`` of the MatMuls, activation ranges calibrated on
-     representative text (``--calibration FILE`` or edgekit's built-in sentences).
+   * ``int8-static``: QDQ ``quantize_static`` (uint8 activations, per-channel int8 weights) of the
+     attention-output and FFN-input MatMuls, activation ranges calibrated on representative text
+     (``--calibration FILE`` or edgekit's built-in sentences); the fused Attention, the FFN
+     down-projection (GELU outliers), layer norms and GELU stay float. Embedding tables are int8
+     per row in both int8 precisions.
 
 The file carries edgekit metadata (task, precision, sequence lengths, output names) in
 ``metadata_props``. Validation and benchmarks run it in ``onnxruntime.InferenceSession``.
@@ -39,13 +44,16 @@ if TYPE_CHECKING:
     from edgekit.modeling import EdgeModel
     from edgekit.record import ArtifactRecord
 
-log = logging.getLogger(__name__)
-
 OPSET = 17
 #: protobuf cannot serialise one message above 2 GiB; bigger models would need external data.
 PROTOBUF_LIMIT = 2**31 - 1
 #: Calibration samples used for int8-static when more are given (ranges settle well before this).
 MAX_CALIBRATION_SAMPLES = 256
+#: Activation type of int8-static (see _quantize for why uint8).
+STATIC_ACTIVATIONS = "QUInt8"
+#: MatMuls int8-static leaves in float, by name: the FFN down-projection reads GELU outputs whose
+#: outliers (all-MiniLM-L6-v2: hundreds of times the median) one activation scale cannot cover.
+STATIC_FLOAT_MATMULS: tuple[str, ...] = ("ffn_out",)
 
 TOLERANCES = {
     Precision.FP32: Tolerance(max_abs=1e-4, min_cosine=0.99999, min_agreement=0.99),
@@ -106,85 +114,144 @@ def _constant_value(graph: Any, producers: dict[str, Any], name: str) -> np.ndar
     return None
 
 
+MASK_INPUT = "attention_mask"
+DEFAULT_MASK_VALUE = -1e4
+
+
 def prepare_for_fusion(model_proto: Any) -> dict[str, int]:
-    """Rewrite two spots (in place, numerically identical) so ORT's BERT attention fusion matches.
+    """Rewrite the attention scores (in place) into the form ORT's BERT attention fusion matches.
 
-    ONNX Runtime's fusion recognises the Hugging Face graph: scores ``Div``-ided by sqrt(d) and a
-    mask built as ``Unsqueeze -> Unsqueeze -> Cast -> Sub(1, .) -> Mul(-1e4)``. edgekit's model
-    multiplies by 1/sqrt(d) and subtracts before unsqueezing, so without these rewrites nothing is
-    fused and the file runs ~1.7x slower. Returns how many of each rewrite were made.
+    ONNX Runtime's fusion recognises the Hugging Face graph: ``MatMul(q, k) / sqrt(d)`` plus an
+    additive mask built as ``Unsqueeze -> Unsqueeze -> Cast -> Sub(1, .) -> Mul(-1e4)`` from the
+    ``attention_mask`` input, then Softmax. edgekit's model multiplies by 1/sqrt(d) and masks with
+    ``Where`` (or an additive bias built in another order), so without this nothing is fused and
+    each layer runs attention as separate MatMul/Softmax ops. For every Softmax whose masking
+    depends on ``attention_mask`` alone:
+
+    * ``scores * c`` becomes ``scores / (1/c)`` (a Mul there collides with the mask's Mul);
+    * ``Where(keep, scores, v)`` or ``scores + bias`` becomes ``scores + mask_bias`` with one shared
+      ``mask_bias = (1 - float(mask[:, None, None, :])) * v``. On real tokens both give ``scores``
+      exactly; masked ones get ``scores + v`` instead of ``v``, and either way their softmax weight
+      is exp(-1e4) = 0. (ORT's fused Attention masks additively itself.)
+
+    Returns how many of each rewrite were made; parity validation checks the result.
     """
-    graph = model_proto.graph
-    producers = {o: n for n in graph.node for o in n.output}
-    consumers: dict[str, list[Any]] = {}
-    for n in graph.node:
-        for i in n.input:
-            consumers.setdefault(i, []).append(n)
-    graph_inputs = {i.name for i in graph.input}
-    counts = {"scale_mul_to_div": 0, "mask_unsqueeze_first": 0}
-
-    # 1. scores * c -> scores / (1/c), where the product feeds Add -> Softmax. The fusion matches
-    #    the Add's parents in input order, and a Mul there collides with the mask's Mul.
     from onnx import numpy_helper
 
-    for mul in graph.node:
-        if mul.op_type != "Mul" or len(mul.input) != 2:
+    graph = model_proto.graph
+    producers = {o: n for n in graph.node for o in n.output}
+    inputs = {i.name for i in graph.input}
+    counts = {"scale_mul_to_div": 0, "mask_to_additive": 0}
+    if MASK_INPUT not in inputs:
+        return counts
+    bias: str | None = None
+    for softmax in [n for n in graph.node if n.op_type == "Softmax"]:
+        pre = producers.get(softmax.input[0])
+        if pre is None or pre.op_type not in ("Where", "Add"):
             continue
-        src = producers.get(mul.input[0])
-        const = _constant_value(graph, producers, mul.input[1])
-        if src is None or src.op_type != "MatMul" or const is None or const.size != 1 or const.item() == 0:
+        if pre.op_type == "Where":
+            cond, a, b = pre.input
+            ca, cb = _constant_value(graph, producers, a), _constant_value(graph, producers, b)
+            if cb is not None and ca is None:
+                scores, fill, mask_src = a, cb, cond
+            elif ca is not None and cb is None:
+                scores, fill, mask_src = b, ca, cond
+            else:
+                continue
+        else:
+            scaled = [i for i in pre.input if _is_scaled_scores(producers, graph, i)]
+            if len(scaled) != 1:
+                continue
+            scores, fill = scaled[0], None
+            mask_src = next(i for i in pre.input if i != scores)
+        if not _is_scaled_scores(producers, graph, scores):
             continue
-        after = consumers.get(mul.output[0], [])
-        if len(after) != 1 or after[0].op_type != "Add":
+        if _graph_inputs_above(mask_src, producers, inputs) != {MASK_INPUT}:  # e.g. a causal mask: leave it
             continue
-        if [n.op_type for n in consumers.get(after[0].output[0], [])] != ["Softmax"]:
+        value = float(fill.item()) if fill is not None and fill.size == 1 else DEFAULT_MASK_VALUE
+        if value >= 0:
             continue
-        name = f"{mul.name or mul.output[0]}_inverse_scale"
-        graph.initializer.append(numpy_helper.from_array(np.array(1.0 / const.item(), dtype=const.dtype), name))
-        mul.op_type = "Div"
-        mul.input[1] = name
-        counts["scale_mul_to_div"] += 1
-
-    # 2. Cast(mask) -> Sub(1, .) -> Unsqueeze -> Unsqueeze  becomes
-    #    Unsqueeze(mask) -> Unsqueeze -> Cast -> Sub(1, .): same values, the order ORT looks for.
-    #    The original Cast stays when something else (mean pooling) reads the float mask.
-    from onnx import helper
-
-    for sub in list(graph.node):
-        if sub.op_type != "Sub" or len(sub.input) != 2:
-            continue
-        cast = producers.get(sub.input[1])
-        if cast is None or cast.op_type != "Cast" or cast.input[0] not in graph_inputs:
-            continue
-        u1 = consumers.get(sub.output[0], [])
-        if len(u1) != 1 or u1[0].op_type != "Unsqueeze":
-            continue
-        u2 = consumers.get(u1[0].output[0], [])
-        if len(u2) != 1 or u2[0].op_type != "Unsqueeze":
-            continue
-        u1, u2 = u1[0], u2[0]
-        bias_users = consumers.get(u2.output[0], [])
-        new_cast = helper.make_node("Cast", [u2.output[0]], [f"{cast.output[0]}_unsqueezed"],
-                                    name=f"{cast.name or 'Cast'}_unsqueezed", to=_attr(cast, "to"))
-        graph.node.append(new_cast)
-        u1.input[0] = cast.input[0]
-        sub.input[1] = new_cast.output[0]
-        for user in bias_users:
-            for k, name in enumerate(user.input):
-                if name == u2.output[0]:
-                    user.input[k] = sub.output[0]
-        if len(consumers.get(cast.output[0], [])) == 1:
-            graph.node.remove(cast)
-        counts["mask_unsqueeze_first"] += 1
-    if counts["mask_unsqueeze_first"]:
-        _topological_sort(graph)
+        scale = producers[scores]
+        if scale.op_type == "Mul":
+            const = _constant_value(graph, producers, scale.input[1])
+            name = f"{scale.name or scale.output[0]}_inverse_scale"
+            graph.initializer.append(numpy_helper.from_array(np.array(1.0 / const.item(), dtype=const.dtype), name))
+            scale.op_type, scale.input[1] = "Div", name
+            counts["scale_mul_to_div"] += 1
+        if bias is None:
+            bias = _mask_bias(graph, value)
+        pre.op_type = "Add"
+        del pre.input[:]
+        pre.input.extend([scores, bias])
+        del pre.attribute[:]
+        counts["mask_to_additive"] += 1
+    if counts["mask_to_additive"]:
+        _topological_sort(graph)  # the new mask nodes were appended after their consumers
+        _remove_dead_nodes(graph)
     return counts
 
 
-def _attr(node: Any, name: str) -> Any:
-    from onnx import helper
+def _is_scaled_scores(producers: dict[str, Any], graph: Any, name: str) -> bool:
+    """``MatMul(q, k) * c`` or ``MatMul(q, k) / c`` with a scalar constant c."""
+    node = producers.get(name)
+    if node is None or node.op_type not in ("Mul", "Div") or len(node.input) != 2:
+        return False
+    src = producers.get(node.input[0])
+    const = _constant_value(graph, producers, node.input[1])
+    return src is not None and src.op_type == "MatMul" and const is not None and const.size == 1 and const.item() != 0
 
-    return next(helper.get_attribute_value(a) for a in node.attribute if a.name == name)
+
+def _graph_inputs_above(name: str, producers: dict[str, Any], inputs: set[str]) -> set[str]:
+    """The graph inputs a tensor is computed from."""
+    seen, stack, found = set(), [name], set()
+    while stack:
+        cur = stack.pop()
+        if cur in seen:
+            continue
+        seen.add(cur)
+        if cur in inputs:
+            found.add(cur)
+        node = producers.get(cur)
+        if node is not None:
+            stack.extend(i for i in node.input if i)
+    return found
+
+
+def _mask_bias(graph: Any, value: float) -> str:
+    """Nodes computing ``(1 - float(mask[:, None, None, :])) * value``, in the order ORT matches."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    p = "edgekit_mask"
+    graph.initializer.extend([
+        numpy_helper.from_array(np.array([1], dtype=np.int64), f"{p}_axis1"),
+        numpy_helper.from_array(np.array([2], dtype=np.int64), f"{p}_axis2"),
+        numpy_helper.from_array(np.array(1.0, dtype=np.float32), f"{p}_one"),
+        numpy_helper.from_array(np.array(value, dtype=np.float32), f"{p}_value"),
+    ])
+    graph.node.extend([
+        helper.make_node("Unsqueeze", [MASK_INPUT, f"{p}_axis1"], [f"{p}_u1"], name=f"{p}_Unsqueeze1"),
+        helper.make_node("Unsqueeze", [f"{p}_u1", f"{p}_axis2"], [f"{p}_u2"], name=f"{p}_Unsqueeze2"),
+        helper.make_node("Cast", [f"{p}_u2"], [f"{p}_float"], name=f"{p}_Cast", to=TensorProto.FLOAT),
+        helper.make_node("Sub", [f"{p}_one", f"{p}_float"], [f"{p}_inverted"], name=f"{p}_Sub"),
+        helper.make_node("Mul", [f"{p}_inverted", f"{p}_value"], [f"{p}_bias"], name=f"{p}_Mul"),
+    ])
+    return f"{p}_bias"
+
+
+def _remove_dead_nodes(graph: Any) -> None:
+    """Drop nodes whose outputs nothing reads (the model's own mask code, once replaced).
+
+    ``graph.node`` must be topologically sorted: consumers are visited before their producers.
+    """
+    needed = {o.name for o in graph.output}
+    keep = []
+    for node in reversed(list(graph.node)):
+        if any(o in needed for o in node.output):
+            keep.append(node)
+            needed.update(i for i in node.input if i)
+    alive = {id(n) for n in keep}
+    for node in [n for n in graph.node if id(n) not in alive]:
+        graph.node.remove(node)
 
 
 def _ensure_ms_opset(model_proto: Any) -> None:
@@ -293,17 +360,92 @@ def _quantize(fp32_path: Path, dest: Path, model: EdgeModel, options: ExportOpti
 
     if options.precision == Precision.INT8_DYNAMIC:
         # Signed int8 per-channel weights: ~2x faster than uint8 on VNNI/dot-product CPUs and the
-        # most accurate choice for BERT's outlier channels (see DESIGN.md, ONNX int8 choices).
-        quantize_dynamic(fp32_path, dest, per_channel=True, weight_type=QuantType.QInt8, extra_options=extra)
-        return ["int8-dynamic: per-channel QInt8 weights (MatMul, Attention, embedding Gather)"]
+        # most accurate choice for BERT's outlier channels. Embedding tables are left to
+        # quantize_embeddings: ORT's Gather quantisation uses one scale per table, which costs
+        # all-MiniLM-L6-v2 0.6 points of embedding cosine (0.978 vs 0.984).
+        quantize_dynamic(fp32_path, dest, per_channel=True, weight_type=QuantType.QInt8,
+                         op_types_to_quantize=["MatMul", "Attention"], extra_options=extra)
+        import onnx
+
+        proto = onnx.load(str(dest))
+        tables = quantize_embeddings(proto)
+        onnx.save(proto, str(dest))
+        return ["int8-dynamic: per-channel QInt8 weights (MatMul, fused Attention), activations quantised "
+                f"at run time; {tables} embedding table(s) int8 with one scale per row"]
     feeds, where = calibration_feeds(model, options)
+    # The quantiser only quantises activations whose type it knows; fused contrib-op outputs have
+    # none until ORT's symbolic shape inference (which knows those ops) annotates them.
+    import onnx
+    from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
+
+    typed = fp32_path.with_name("typed.onnx")
+    onnx.save(SymbolicShapeInference.infer_shapes(onnx.load(str(fp32_path)), auto_merge=True), str(typed))
+    fp32_path = typed
     # QDQ on MatMul only: softmax, layer norm and GELU stay float (all-int8 BERT collapses).
+    # uint8 activations x int8 weights (U8S8): the layout x86 VNNI and ARM dot-product kernels run
+    # fast; int8 activations took 47 ms instead of 22 ms on DistilBERT-base here.
+    keep_float = [n.name for n in onnx.load(str(fp32_path)).graph.node
+                  if n.op_type == "MatMul" and any(k in n.name for k in STATIC_FLOAT_MATMULS)]
     quantize_static(
         fp32_path, dest, _FeedReader(feeds), quant_format=QuantFormat.QDQ, op_types_to_quantize=["MatMul"],
-        per_channel=True, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+        nodes_to_exclude=keep_float,
+        per_channel=True, activation_type=getattr(QuantType, STATIC_ACTIVATIONS), weight_type=QuantType.QInt8,
         extra_options={**extra, "ActivationSymmetric": False, "WeightSymmetric": True},
     )
-    return [f"int8-static: QDQ int8 MatMuls, per-channel weights; {where}"]
+    proto = onnx.load(str(dest))
+    tables = quantize_embeddings(proto)
+    onnx.save(proto, str(dest))
+    return [f"int8-static: QDQ uint8 activations x per-channel int8 weights on the attention-output and FFN-input "
+            f"MatMuls (fused Attention and FFN down-projection stay float); {tables} embedding table(s) int8 "
+            f"per row; {where}"]
+
+
+def quantize_embeddings(model_proto: Any, min_elements: int = 1024) -> int:
+    """Store every float embedding table read by a Gather as int8 with one scale per row (in place).
+
+    ``Gather(table, ids)`` becomes ``Gather(table_int8, ids) * Gather(row_scales, ids)``: three tiny
+    ops per lookup, a quarter of the bytes, and an error of at most half a step of each row's own
+    range. Returns how many tables were converted.
+    """
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = model_proto.graph
+    inits = {i.name: i for i in graph.initializer}
+    users: dict[str, int] = {}
+    for n in graph.node:
+        for i in n.input:
+            users[i] = users.get(i, 0) + 1
+    done = 0
+    for node in list(graph.node):
+        if node.op_type != "Gather" or node.input[0] not in inits:
+            continue
+        init = inits[node.input[0]]
+        if init.data_type != TensorProto.FLOAT or len(init.dims) != 2 or init.dims[0] * init.dims[1] < min_elements:
+            continue
+        if any(a.name == "axis" and a.i != 0 for a in node.attribute):
+            continue
+        table = numpy_helper.to_array(init).astype(np.float32)
+        scale = np.abs(table).max(axis=1, keepdims=True) / 127.0
+        scale[scale == 0] = 1.0
+        q = np.clip(np.rint(table / scale), -127, 127).astype(np.int8)
+        base = f"{init.name}_int8"
+        graph.initializer.extend([numpy_helper.from_array(q, base),
+                                  numpy_helper.from_array(scale.astype(np.float32), f"{base}_row_scale")])
+        ids, out = node.input[1], node.output[0]
+        pos = list(graph.node).index(node)
+        new = [
+            helper.make_node("Gather", [base, ids], [f"{out}_q"], name=f"{base}_Gather", axis=0),
+            helper.make_node("Cast", [f"{out}_q"], [f"{out}_f"], name=f"{base}_Cast", to=TensorProto.FLOAT),
+            helper.make_node("Gather", [f"{base}_row_scale", ids], [f"{out}_s"], name=f"{base}_GatherScale", axis=0),
+            helper.make_node("Mul", [f"{out}_f", f"{out}_s"], [out], name=f"{base}_Mul"),
+        ]
+        graph.node.remove(node)
+        for k, n in enumerate(new):
+            graph.node.insert(pos + k, n)
+        if users.get(init.name, 0) == 1:
+            graph.initializer.remove(init)
+        done += 1
+    return done
 
 
 def add_metadata(model_proto: Any, model: EdgeModel, options: ExportOptions) -> None:
@@ -328,10 +470,12 @@ def add_metadata(model_proto: Any, model: EdgeModel, options: ExportOptions) -> 
 class OnnxRunner:
     """An ``onnxruntime.InferenceSession`` on the CPU provider with a pinned intra-op thread count."""
 
-    def __init__(self, path: Path, threads: int | None = None) -> None:
+    def __init__(self, path: Path, threads: int | None = None, ort_format: bool = False) -> None:
         import onnxruntime as ort
 
         so = ort.SessionOptions()
+        if ort_format:
+            so.add_session_config_entry("session.load_model_format", "ORT")
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         so.inter_op_num_threads = 1

@@ -188,12 +188,14 @@ def run_crossbench(
     model: Any, out_dir: Path, tokenizer: Any = None, targets: list[str] | None = None,
     precisions: list[str] | None = None, seq_lens: tuple[int, ...] = DEFAULT_SEQ_LENS,
     threads: int | None = None, runs: int = 20, warmup: int = 3, pin: bool = True, verbose: bool = True,
+    skip: list[str] | None = None,
 ) -> CrossBenchResult:
     """Export, validate and time every target x precision x length for an already loaded ``EdgeModel``.
 
     ``precisions``: names (``fp32``, ``int8`` ...); each target runs the ones it supports. None:
-    every precision of every target. Returns the result and writes sidecars, ``crossbench.json``
-    and the report into ``out_dir``.
+    every precision of every target. ``skip``: ``target`` or ``target:precision`` items to leave
+    out (listed in the report as skipped). Returns the result and writes sidecars,
+    ``crossbench.json`` and the report into ``out_dir``.
     """
     from . import registry
     from .bench import default_threads, set_torch_threads
@@ -217,6 +219,10 @@ def run_crossbench(
         conv = registry.get(name)
         wanted = conv.precisions if not precisions else _resolve_precisions(precisions, conv.precisions)
         plan += [(name, p) for p in wanted]
+    skipped = {s.strip() for s in skip or [] if s.strip()}
+    unknown = {s for s in skipped if s.split(":")[0] not in registry.converters()}
+    if unknown:
+        raise UsageError(f"--skip names unknown targets: {sorted(unknown)} (use target or target:precision)")
 
     with pinned_cpus(threads, pin) as cpus:
         set_torch_threads(threads)
@@ -234,6 +240,9 @@ def run_crossbench(
             for i, (name, precision) in enumerate(plan, 1):
                 combo = Combination(name, precision.value, seq)
                 result_combos.append(combo)
+                if name in skipped or f"{name}:{precision.value}" in skipped:
+                    combo.skipped = "left out of this run (--skip)"
+                    continue
                 if verbose:
                     console.rule(f"seq {seq} [{i}/{len(plan)}] {name} {precision}")
                 options = ExportOptions(target=name, task=model.task, precision=precision, seq_len=SeqLen.parse(seq))
@@ -262,9 +271,11 @@ def run_crossbench(
                     combo.bench_skipped = f"runtime error while timing: {type(e).__name__}: {e}"
                     continue
                 lat["eager_p50_ms"] = eager["p50_ms"]
+                lat["eager_p90_ms"] = eager["p90_ms"]
                 lat["speedup_vs_eager"] = eager["p50_ms"] / lat["p50_ms"] if lat["p50_ms"] > 0 else None
                 lat["load_average"] = result.host["load_average"]
                 record.latency = lat
+                record.source["fp32_param_bytes"] = result.model["fp32_bytes"]  # the "% of fp32" base
                 record.save(path)
                 if verbose:
                     console.print(f"    ⏱  p50 {lat['p50_ms']:.1f} ms, p90 {lat['p90_ms']:.1f} ms, "
@@ -326,38 +337,54 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup", type=int, default=3, help="untimed warm-up runs (default 3)")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: bench-<model name>)")
     parser.add_argument("--token-types", default="auto", choices=("auto", "fold", "keep"))
+    parser.add_argument("--skip", default=None, help="comma-separated target or target:precision items to leave out")
+
+
+def _names(value: Any) -> list[str] | None:
+    """``"a,b"`` or ``["a,b", "c"]`` -> ["a", "b", "c"]; ``all``/empty -> None (everything)."""
+    if not value:
+        return None
+    items = [v for part in ([value] if isinstance(value, str) else value) for v in str(part).split(",") if v]
+    return None if not items or items == ["all"] else items
 
 
 def run(args: argparse.Namespace) -> int:
-    """``edgekit bench``: 0 unless an artifact failed to export or failed parity (then 1)."""
+    """``edgekit bench MODEL``: 0 unless an artifact failed to export or failed parity (then 1).
+
+    Accepts this module's ``add_arguments`` namespace and the CLI's ``bench`` one (``artifacts``,
+    ``target``, ``precision``).
+    """
     from .console import console
     from .export import model_stem
     from .modeling import load_model, load_tokenizer
     from .record import Status
 
-    task = args.task or guess_task(args.model)
-    if args.runs < 1 or args.warmup < 0:
+    model_path = getattr(args, "model", None) or args.artifacts[0]
+    task = getattr(args, "task", None) or guess_task(model_path)
+    runs, warmup = getattr(args, "runs", 20), getattr(args, "warmup", 3)
+    if runs < 1 or warmup < 0:
         raise UsageError("--runs must be >= 1 and --warmup >= 0")
-    model = load_model(args.model, task, token_types=args.token_types)
+    seq_lens = parse_seq_lens(getattr(args, "seq_lens", None) or ",".join(map(str, DEFAULT_SEQ_LENS)))
+    model = load_model(model_path, task, token_types=getattr(args, "token_types", "auto") or "auto")
     try:
-        tokenizer = load_tokenizer(args.model)
+        tokenizer = load_tokenizer(model_path)
     except EdgekitError:
         tokenizer = None  # parity then uses random tokens only
-    out = args.out or Path(f"bench-{model_stem(str(args.model))}")
+    out = Path(args.out) if getattr(args, "out", None) else Path(f"bench-{model_stem(str(model_path))}")
     result = run_crossbench(
         model, out, tokenizer=tokenizer,
-        targets=[t for t in args.targets.split(",") if t] if args.targets else None,
-        precisions=[p for p in args.precisions.split(",") if p] if args.precisions else None,
-        seq_lens=parse_seq_lens(args.seq_lens), threads=args.threads, runs=args.runs, warmup=args.warmup,
-        pin=args.pin,
+        targets=_names(getattr(args, "targets", None) or getattr(args, "target", None)),
+        precisions=_names(getattr(args, "precisions", None) or getattr(args, "precision", None)),
+        seq_lens=seq_lens, threads=getattr(args, "threads", None), runs=runs, warmup=warmup,
+        pin=getattr(args, "pin", True), skip=_names(getattr(args, "skip", None)),
     )
     from . import report_html
 
-    console.print(report_html.render_markdown(report_html.collect(out)))
+    data = report_html.collect(out)
+    print(report_html.render_markdown(data))
     console.print(f"reports: {out / 'report.md'}, {out / 'report.json'}, {out / 'report.html'}")
-    bad = {Status.EXPORT_FAILED.value, Status.PARITY_FAILED.value}
-    failed = [r for r in report_html.collect(out)["rows"] if r["status"] in bad]
     if not result.combinations or all(c.skipped for c in result.combinations):
         console.print("[red]nothing was exported: every target/precision was skipped (see the report)[/]")
         return 1
-    return 1 if failed else 0
+    bad = {Status.EXPORT_FAILED.value, Status.PARITY_FAILED.value}
+    return 1 if any(r["status"] in bad for r in data["rows"]) else 0

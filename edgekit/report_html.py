@@ -33,127 +33,81 @@ EAGER = "pytorch-eager"
 
 # ---- rows --------------------------------------------------------------------------------------
 
-def _records(folder: Path) -> list[tuple[Path, Any]]:
-    from .record import ArtifactRecord
-
-    found = []
-    for path in sorted(folder.rglob("*.json")):
-        if path.name.startswith(".") or any(p.endswith(".mlpackage") for p in path.parts[:-1]):
-            continue
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        if not isinstance(data, dict) or "artifact" not in data or "target" not in data or "status" not in data:
-            continue  # report.json, crossbench.json, configs
-        try:
-            found.append((path, ArtifactRecord.from_dict(data)))
-        except (TypeError, ValueError, KeyError):
-            continue
-    return found
-
-
-def _seq(record: Any) -> int | str:
-    text = str(record.seq_len)
+def _seq(value: Any) -> int | str:
+    text = str(value)
     return int(text) if text.isdigit() else text
 
 
-def row_of(sidecar: Path, record: Any, folder: Path) -> dict[str, Any]:
-    """The report row of one record (sizes in MB, parity worst-case over outputs, latency in ms)."""
-    parity = record.parity or {}
-    outs = parity.get("outputs") or []
-    lat = record.latency or {}
+def build(records: list[Any], host: dict[str, Any] | None = None, model: dict[str, Any] | None = None,
+          unavailable: list[dict[str, Any]] | None = None, bench_notes: dict[str, str] | None = None,
+          threads: int | None = None) -> dict[str, Any]:
+    """Report data from records: ``edgekit.report``'s rows plus one PyTorch eager row per length.
 
-    def worst(key: str, high_is_bad: bool) -> float | None:
-        vals = [o[key] for o in outs if o.get(key) is not None]
-        if not vals:
-            return None
-        return max(vals) if high_is_bad else min(vals)
+    ``host``/``model``/``unavailable``/``bench_notes`` come from ``crossbench.json`` when the folder
+    was written by ``edgekit bench MODEL``; without them the header is this machine's.
+    """
+    from . import report
 
-    artifact = sidecar.with_name(record.artifact)
-    return {
-        "target": record.target,
-        "precision": record.precision,
-        "task": record.task,
-        "seq_len": _seq(record),
-        "status": record.status.value,
-        "reason": record.reason,
-        "artifact": str(artifact.relative_to(folder)) if artifact.is_relative_to(folder) else str(artifact),
-        "size_mb": record.size_bytes / 1e6 if record.size_bytes else None,
-        "size_pct_fp32": None,
-        "max_abs": worst("max_abs", True),
-        "cosine": worst("cosine", False),
-        "psnr": worst("psnr", False),
-        "agreement": parity.get("agreement"),
-        "agreement_metric": parity.get("agreement_metric"),
-        "p50_ms": lat.get("p50_ms"),
-        "p90_ms": lat.get("p90_ms"),
-        "threads": lat.get("threads"),
-        "speedup_vs_eager": lat.get("speedup_vs_eager"),
-        "latency_note": None,
-        "notes": list(record.notes or [])[:3],
-    }
-
-
-def _fill_size_pct(rows: list[dict[str, Any]]) -> None:
-    """Size as % of the same target's fp32 file at the same length (else of the eager fp32 weights)."""
-    fp32 = {(r["target"], r["seq_len"]): r["size_mb"] for r in rows if r["precision"] == "fp32" and r["size_mb"]}
-    eager = {r["seq_len"]: r["size_mb"] for r in rows if r["target"] == EAGER and r["size_mb"]}
-    for r in rows:
-        base = fp32.get((r["target"], r["seq_len"])) or eager.get(r["seq_len"])
-        if r["size_mb"] and base:
-            r["size_pct_fp32"] = 100.0 * r["size_mb"] / base
-
-
-def _sort_key(r: dict[str, Any], order: list[str]) -> tuple[Any, ...]:
-    seq = r["seq_len"] if isinstance(r["seq_len"], int) else 10**9
-    t = order.index(r["target"]) if r["target"] in order else len(order)
-    p = PRECISION_ORDER.index(r["precision"]) if r["precision"] in PRECISION_ORDER else len(PRECISION_ORDER)
-    return (seq, -1 if r["target"] == EAGER else t, r["target"], p, r["precision"])
+    rows = []
+    eager: dict[tuple[str, Any], dict[str, Any]] = {}
+    for rec, r in zip(records, report.rows(records)):
+        r = dict(r, seq_len=_seq(r["seq_len"]))
+        lat = rec.latency or {}
+        notes = [n for n in rec.notes or [] if n.startswith("bench failed")]
+        r["latency_note"] = (bench_notes or {}).get(rec.artifact) or (notes[-1] if notes else None)
+        base = (model or {}).get("fp32_bytes")
+        if r["size_pct_fp32"] is None and r["size_mb"] and base:  # no fp32 file of this target: the weights
+            r["size_pct_fp32"] = 100.0 * r["size_mb"] * 1e6 / base
+        rows.append(r)
+        if lat.get("eager_p50_ms") and (r["task"], r["seq_len"]) not in eager:
+            eager[(r["task"], r["seq_len"])] = {
+                "artifact": None, "target": EAGER, "precision": "fp32", "task": r["task"], "seq_len": r["seq_len"],
+                "status": "reference", "symbol": "", "reason": None,
+                "size_mb": (model or {}).get("fp32_bytes", 0) / 1e6 or (rec.source.get("fp32_param_bytes") or 0) / 1e6
+                or None,
+                "size_pct_fp32": 100.0, "max_abs": None, "cosine": None, "psnr": None, "agreement": None,
+                "agreement_metric": None, "p50_ms": lat["eager_p50_ms"], "p90_ms": lat.get("eager_p90_ms"),
+                "threads": lat.get("threads"), "eager_p50_ms": lat["eager_p50_ms"], "speedup": 1.0,
+                "latency_note": None, "versions": {},
+            }
+    for row in eager.values():
+        if row["size_mb"] is None:
+            row["size_pct_fp32"] = None
+    rows += eager.values()
+    rows.sort(key=lambda r: (str(r["task"]), r["seq_len"] if isinstance(r["seq_len"], int) else 10**9,
+                             0 if r["target"] == EAGER else 1))  # stable: report.collect's order within
+    if not host:
+        versions: dict[str, str] = {}
+        for rec in records:
+            versions.update(rec.versions)
+        info = report.machine_info(threads)
+        host = {"machine": f"{info['os']} {info['machine']}", "cpu": info["cpu"], "cores": info["cores"],
+                "threads": threads or report._common_threads(records), "versions": versions}
+    return {"host": host, "model": model or {}, "rows": rows, "unavailable": unavailable or []}
 
 
 def collect(folder: Path) -> dict[str, Any]:
-    """Everything the reports show: header (host, threads, versions), rows, unavailable combinations."""
-    from . import registry
+    """Report data of a folder: its sidecars, plus ``crossbench.json`` when ``edgekit bench`` wrote it."""
+    from . import report
 
     folder = Path(folder)
-    summary_path = folder / "crossbench.json"
     summary: dict[str, Any] = {}
-    if summary_path.is_file():
+    if (folder / "crossbench.json").is_file():
         try:
-            summary = json.loads(summary_path.read_text())
+            summary = json.loads((folder / "crossbench.json").read_text())
         except ValueError:
             summary = {}
-    rows = [row_of(p, r, folder) for p, r in _records(folder)]
     combos = summary.get("combinations") or []
-    by_artifact = {c["artifact"]: c for c in combos if c.get("artifact")}
-    for r in rows:
-        c = by_artifact.get(r["artifact"])
-        if c and c.get("bench_skipped") and r["p50_ms"] is None:
-            r["latency_note"] = c["bench_skipped"]
-    model_info = summary.get("model") or {}
-    for seq, base in (summary.get("baselines") or {}).items():
-        rows.append({
-            "target": EAGER, "precision": "fp32", "task": model_info.get("task"), "seq_len": int(seq),
-            "status": "reference", "reason": None, "artifact": None,
-            "size_mb": model_info.get("fp32_bytes", 0) / 1e6 or None, "size_pct_fp32": None,
-            "max_abs": None, "cosine": None, "psnr": None, "agreement": None, "agreement_metric": None,
-            "p50_ms": base.get("p50_ms"), "p90_ms": base.get("p90_ms"), "threads": base.get("threads"),
-            "speedup_vs_eager": 1.0, "latency_note": None, "notes": ["PyTorch eager fp32 (the baseline)"],
-        })
-    _fill_size_pct(rows)
-    try:
-        order = list(registry.converters())
-    except Exception:  # noqa: BLE001 - a broken plug-in must not stop the report
-        order = []
-    rows.sort(key=lambda r: _sort_key(r, order))
-    unavailable = [c for c in combos if c.get("skipped")]
-    host = summary.get("host") or {}
-    if not host:
-        from .crossbench import library_versions
+    notes = {Path(c["artifact"]).name: c["bench_skipped"] for c in combos if c.get("artifact") and c.get("bench_skipped")}
+    data = build(report.collect(folder), host=summary.get("host"), model=summary.get("model"),
+                 unavailable=[c for c in combos if c.get("skipped")], bench_notes=notes)
+    data["folder"] = str(folder)
+    return data
 
-        host = {"versions": library_versions(), "note": "no crossbench.json: latency only where records carry it"}
-    return {"folder": str(folder), "host": host, "model": model_info, "rows": rows, "unavailable": unavailable}
+
+def to_html(records: list[Any], threads: int | None = None) -> str:
+    """The HTML page for a list of records (what ``edgekit report DIR --format html`` prints)."""
+    return render_html(build(records, threads=threads))
 
 
 # ---- formatting helpers ------------------------------------------------------------------------
@@ -216,7 +170,7 @@ def _cells(r: dict[str, Any]) -> list[str]:
     return [
         r["target"], r["precision"], str(r["seq_len"]), _status_text(r), _f(r["size_mb"], ".1f"),
         _f(r["size_pct_fp32"], ".0f") + ("%" if r["size_pct_fp32"] is not None else ""), _parity_text(r),
-        lat_p50, _f(r["p90_ms"], ".1f"), _f(r["speedup_vs_eager"], ".2f") + ("×" if r["speedup_vs_eager"] else ""),
+        lat_p50, _f(r["p90_ms"], ".1f"), _f(r["speedup"], ".2f") + ("×" if r["speedup"] else ""),
     ]
 
 
@@ -258,10 +212,27 @@ def _nice_max(v: float) -> float:
     if v <= 0:
         return 1.0
     exp = 10 ** math.floor(math.log10(v))
-    for m in (1, 2, 2.5, 5, 10):
+    for m in (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10):
         if v <= m * exp:
             return m * exp
     return 10 * exp
+
+
+def _place_labels(points: list[tuple[float, float, str]], char_w: float = 6.2, line_h: float = 12.0,
+                  ) -> list[tuple[float, float]]:
+    """Label positions near each point that do not overlap earlier labels (greedy, nudged vertically)."""
+    placed: list[tuple[float, float, float, float]] = []
+    out = []
+    for x, y, text in points:
+        w = char_w * len(text)
+        for k in (0, 1, -1, 2, -2, 3, -3, 4, -4, 5, -5):
+            ly = y - 6 + k * line_h
+            box = (x, ly - line_h + 2, x + w, ly + 2)
+            if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed):
+                break
+        placed.append(box)
+        out.append((x, ly))
+    return out
 
 
 def _ticks(vmax: float, n: int = 5) -> list[float]:
@@ -273,51 +244,102 @@ def _target_colors(rows: list[dict[str, Any]]) -> dict[str, str]:
     return {t: PALETTE[i % len(PALETTE)] for i, t in enumerate(targets)}
 
 
-def scatter_svg(rows: list[dict[str, Any]], title: str, colors: dict[str, str], width: int = 640,
-                height: int = 380) -> str:
-    """Latency (p50) against file size, one labelled point per timed artifact; eager as a line."""
+GRID = 'stroke="#e6e6e6" stroke-width="1"'
+TITLE = 'font-size="13" font-weight="600"'
+SVG_OPEN = ('<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" '
+            'aria-label="{label}" font-family="system-ui, sans-serif" font-size="11" class="chart">'
+            '<rect width="{w}" height="{h}" fill="white"/>')
+
+
+def _log_ticks(lo: float, hi: float) -> list[float]:
+    ticks = []
+    e = math.floor(math.log10(lo))
+    while 10 ** e <= hi * 1.0001:
+        for m in (1, 2, 5):
+            v = m * 10 ** e
+            if lo * 0.9999 <= v <= hi * 1.0001:
+                ticks.append(v)
+        e += 1
+    return ticks or [lo, hi]
+
+
+def scatter_svg(rows: list[dict[str, Any]], title: str, colors: dict[str, str], width: int = 680,
+                height: int = 400) -> str:
+    """Latency (p50) against file size, one labelled point per timed artifact; eager as a dashed line.
+
+    The latency axis is logarithmic when the values span more than 20x, so that a slow baseline
+    does not squash every fast artifact onto the axis.
+    """
     pts = [r for r in rows if r["p50_ms"] is not None and r["size_mb"] and r["target"] != EAGER]
     eager = next((r for r in rows if r["target"] == EAGER and r["p50_ms"] is not None), None)
     if not pts:
         return f'<p class="empty">{_esc(title)}: no timed artifacts.</p>'
-    left, right, top, bottom = 60, 20, 30, 45
+    left, right, top, bottom = 64, 130, 30, 45
     pw, ph = width - left - right, height - top - bottom
-    xmax = _nice_max(max(r["size_mb"] for r in pts) * 1.05)
-    ymax = _nice_max(max([r["p50_ms"] for r in pts] + ([eager["p50_ms"]] if eager else [])) * 1.05)
+    lats = [r["p50_ms"] for r in pts] + ([eager["p50_ms"]] if eager else [])
+    xmax = _nice_max(max(r["size_mb"] for r in pts) * 1.08)
+    log = max(lats) / max(min(lats), 1e-6) > 20
+    if log:
+        ylo = 10 ** math.floor(math.log10(max(min(lats), 1e-3)))
+        yhi = 10 ** math.ceil(math.log10(max(lats) * 1.05))
+        yticks = _log_ticks(ylo, yhi)
+    else:
+        ylo, yhi = 0.0, _nice_max(max(lats) * 1.08)
+        yticks = _ticks(yhi)
 
     def x(v: float) -> float:
         return left + pw * v / xmax
 
     def y(v: float) -> float:
-        return top + ph * (1 - v / ymax)
+        if log:
+            frac = (math.log10(max(v, ylo)) - math.log10(ylo)) / (math.log10(yhi) - math.log10(ylo))
+        else:
+            frac = (v - ylo) / (yhi - ylo)
+        return top + ph * (1 - frac)
 
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-             f'aria-label="{_esc(title)}" class="chart">',
-             f'<text x="{width / 2}" y="18" text-anchor="middle" class="title">{_esc(title)}</text>']
+    parts = [SVG_OPEN.format(w=width, h=height, label=_esc(title)),
+             f'<text x="{left + pw / 2}" y="18" text-anchor="middle" {TITLE}>{_esc(title)}</text>']
     for t in _ticks(xmax):
-        parts.append(f'<line x1="{x(t):.1f}" y1="{top}" x2="{x(t):.1f}" y2="{top + ph}" class="grid"/>'
+        parts.append(f'<line x1="{x(t):.1f}" y1="{top}" x2="{x(t):.1f}" y2="{top + ph}" {GRID}/>'
                      f'<text x="{x(t):.1f}" y="{top + ph + 16}" text-anchor="middle">{t:g}</text>')
-    for t in _ticks(ymax):
-        parts.append(f'<line x1="{left}" y1="{y(t):.1f}" x2="{left + pw}" y2="{y(t):.1f}" class="grid"/>'
+    for t in yticks:
+        parts.append(f'<line x1="{left}" y1="{y(t):.1f}" x2="{left + pw}" y2="{y(t):.1f}" {GRID}/>'
                      f'<text x="{left - 6}" y="{y(t) + 4:.1f}" text-anchor="end">{t:g}</text>')
-    parts.append(f'<text x="{left + pw / 2}" y="{height - 6}" text-anchor="middle">file size (MB)</text>')
-    parts.append(f'<text x="14" y="{top + ph / 2}" text-anchor="middle" '
-                 f'transform="rotate(-90 14 {top + ph / 2})">p50 latency (ms)</text>')
+    parts.append(f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#999"/>')
+    parts.append(f'<text x="{left + pw / 2}" y="{height - 8}" text-anchor="middle">file size (MB)</text>')
+    ylabel = "p50 latency (ms" + (", log scale)" if log else ")")
+    parts.append(f'<text x="16" y="{top + ph / 2}" text-anchor="middle" '
+                 f'transform="rotate(-90 16 {top + ph / 2})">{ylabel}</text>')
     if eager:
         ey = y(eager["p50_ms"])
-        parts.append(f'<line x1="{left}" y1="{ey:.1f}" x2="{left + pw}" y2="{ey:.1f}" class="eager"/>'
-                     f'<text x="{left + pw - 4}" y="{ey - 4:.1f}" text-anchor="end" class="eager-label">'
+        parts.append(f'<line x1="{left}" y1="{ey:.1f}" x2="{left + pw}" y2="{ey:.1f}" stroke="#1565c0" '
+                     f'stroke-width="1.5" stroke-dasharray="6 4"/>'
+                     f'<text x="{left + 6}" y="{ey - 5:.1f}" text-anchor="start" fill="#1565c0">'
                      f'PyTorch eager fp32 {eager["p50_ms"]:.1f} ms</text>')
-    for r in pts:
+    order = sorted(pts, key=lambda r: (r["p50_ms"], r["size_mb"]))
+    anchors = []
+    for r in order:
+        cx = x(r["size_mb"])
+        right = cx > left + pw * 0.75  # labels near the right edge go to the left of their point
+        text = r["precision"]
+        anchors.append((cx - 8 - 6.2 * len(text) if right else cx + 8, y(r["p50_ms"]), text))
+    for r, (lx, ly) in zip(order, _place_labels(anchors)):
         cx, cy = x(r["size_mb"]), y(r["p50_ms"])
+        color = colors.get(r["target"], "#333")
         ok = r["status"] == "validated"
-        fill = colors.get(r["target"], "#333") if ok else "white"
         tip = (f'{r["target"]} {r["precision"]}: {r["p50_ms"]:.1f} ms, {r["size_mb"]:.1f} MB, '
                f'{STATUS_LABEL.get(r["status"], r["status"])}')
         parts.append(f'<g><title>{_esc(tip)}</title>'
-                     f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="5" fill="{fill}" '
-                     f'stroke="{colors.get(r["target"], "#333")}" stroke-width="2"/>'
-                     f'<text x="{cx + 7:.1f}" y="{cy - 6:.1f}" class="pt">{_esc(r["precision"])}</text></g>')
+                     f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="5" fill="{color if ok else "white"}" '
+                     f'stroke="{color}" stroke-width="2"/>'
+                     f'<text x="{lx:.1f}" y="{ly:.1f}" fill="{color}">{_esc(r["precision"])}</text></g>')
+    for i, (target, color) in enumerate(t for t in colors.items() if t[0] != EAGER):
+        ly = top + 8 + 16 * i
+        parts.append(f'<circle cx="{left + pw + 14}" cy="{ly}" r="5" fill="{color}"/>'
+                     f'<text x="{left + pw + 24}" y="{ly + 4}">{_esc(target)}</text>')
+    n = sum(1 for t in colors if t != EAGER)
+    parts.append(f'<circle cx="{left + pw + 14}" cy="{top + 8 + 16 * n}" r="5" fill="white" stroke="#555" '
+                 f'stroke-width="2"/><text x="{left + pw + 24}" y="{top + 12 + 16 * n}">not validated</text>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -332,12 +354,11 @@ def parity_svg(rows: list[dict[str, Any]], title: str, colors: dict[str, str], w
     pw = width - left - right
     finite = [r["psnr"] for r in bars if r["psnr"] is not None and math.isfinite(r["psnr"])]
     xmax = _nice_max(max(finite + [1.0]))
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-             f'aria-label="{_esc(title)}" class="chart">',
-             f'<text x="{width / 2}" y="18" text-anchor="middle" class="title">{_esc(title)}</text>']
+    parts = [SVG_OPEN.format(w=width, h=height, label=_esc(title)),
+             f'<text x="{width / 2}" y="18" text-anchor="middle" {TITLE}>{_esc(title)}</text>']
     for t in _ticks(xmax, 4):
         gx = left + pw * t / xmax
-        parts.append(f'<line x1="{gx:.1f}" y1="{top}" x2="{gx:.1f}" y2="{top + row_h * len(bars)}" class="grid"/>'
+        parts.append(f'<line x1="{gx:.1f}" y1="{top}" x2="{gx:.1f}" y2="{top + row_h * len(bars)}" {GRID}/>'
                      f'<text x="{gx:.1f}" y="{top + row_h * len(bars) + 14}" text-anchor="middle">{t:g}</text>')
     parts.append(f'<text x="{left + pw / 2}" y="{height - 4}" text-anchor="middle">'
                  f'PSNR of the worst output vs PyTorch (dB, higher is closer)</text>')
@@ -348,6 +369,7 @@ def parity_svg(rows: list[dict[str, Any]], title: str, colors: dict[str, str], w
         color = colors.get(r["target"], "#333")
         stroke = STATUS_COLOR.get(r["status"], "#333")
         agree = f'{r["agreement"]:.1%} agree' if r["agreement"] is not None else ""
+        status_note = "" if r["status"] == "validated" else f' ({r["status"].replace("-", " ")})'
         label = f'{r["target"]} {r["precision"]}'
         tip = f'{label}: {_parity_text(r)}; {STATUS_LABEL.get(r["status"], r["status"])}'
         parts.append(f'<g><title>{_esc(tip)}</title>'
@@ -355,7 +377,7 @@ def parity_svg(rows: list[dict[str, Any]], title: str, colors: dict[str, str], w
                      f'<rect x="{left}" y="{by + 3}" width="{w:.1f}" height="{row_h - 6}" fill="{color}" '
                      f'fill-opacity="0.75" stroke="{stroke}" stroke-width="{2 if r["status"] != "validated" else 0}"/>'
                      f'<text x="{left + w + 4:.1f}" y="{by + 15}">{_esc(_f(psnr, ".0f") + " dB")} '
-                     f'{_esc(STATUS_LABEL.get(r["status"], "")[:2])} {_esc(agree)}</text></g>')
+                     f'{_esc(agree)}{_esc(status_note)}</text></g>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -390,6 +412,8 @@ def render_html(data: dict[str, Any]) -> str:
     out.append("<div class='legend'>" + "".join(
         f"<span><i style='background:{c}'></i>{_esc(t)}</span>" for t, c in colors.items() if t != EAGER)
         + "<span class='small'>hollow point / outlined bar: not validated</span></div>")
+    if not rows:
+        out.append("<p class='empty'>No sidecars in this folder: no timed artifacts to chart.</p>")
     for seq in seqs:
         sub = [r for r in rows if r["seq_len"] == seq]
         out.append(f"<h2>Sequence length {_esc(seq)}</h2><div class='charts'>")
