@@ -185,6 +185,12 @@ class CoreMLConverter(Converter):
     flags = frozenset({"ane", "deployment_target"})
     description = "Core ML ML Program (.mlpackage); validated on Linux by edgekit's MIL interpreter"
 
+    def benchmark_unavailable(self) -> str | None:
+        if platform.system() != "Darwin":
+            return ("Core ML runs only on Apple hardware; here it is validated by edgekit's reference "
+                    "interpreter, not timed")
+        return None
+
     def check(self, options: ExportOptions, n_inputs: int = 2) -> None:
         """Reject what Core ML cannot do on the chosen deployment target (UsageError), before any work."""
         check_options(options, n_inputs)

@@ -10,6 +10,7 @@ from typing import Any, Callable
 
 from . import __version__
 from .errors import EdgekitError, MissingDependencyError, UsageError
+from .tasks import infer_task
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_OUT = Path("edgekit-out")
@@ -41,22 +42,6 @@ def _quiet_backends() -> None:
         transformers.utils.logging.disable_progress_bar()
     except ImportError:
         pass
-
-
-def infer_task(model: str) -> str:
-    """The task a checkpoint was trained for, from its config's architectures."""
-    cfg = Path(model) / "config.json"
-    archs: list[str] = []
-    if cfg.is_file():
-        archs = json.loads(cfg.read_text()).get("architectures") or []
-    for arch in archs:
-        for suffix, task in (("ForQuestionAnswering", "question-answering"),
-                             ("ForSequenceClassification", "sequence-classification"),
-                             ("ForTokenClassification", "token-classification"), ("ForMaskedLM", "masked-lm"),
-                             ("ForPreTraining", "masked-lm")):
-            if arch.endswith(suffix):
-                return task
-    return "feature-extraction"
 
 
 def default_model() -> Path:
@@ -116,6 +101,7 @@ def _exit_code(records: list[Any], strict: bool) -> int:
 
 def _bench_records(paths: list[Path], threads: int | None, runs: int, warmup: int) -> list[Any]:
     """Latency of each artifact plus PyTorch eager fp32 of its source, measured in this run."""
+    from . import registry
     from .console import console
     from .export import bench_artifact, bench_eager
     from .modeling import load_model
@@ -140,6 +126,10 @@ def _bench_records(paths: list[Path], threads: int | None, runs: int, warmup: in
                 eager[key] = {}
                 console.print(f"[yellow]no eager baseline for {key[0]}[/]: {e}")
         console.print(f"[{i}/{len(paths)}] {rec.artifact}")
+        untimed = registry.get(rec.target).benchmark_unavailable()
+        if untimed:
+            console.print(f"    [yellow]not timed[/]: {untimed}")
+            continue
         try:
             lat = bench_artifact(path, rec, threads=threads, runs=runs, warmup=warmup, seq=seq)
         except Exception as e:  # noqa: BLE001 - a runtime that cannot run the file is reported, not raised
@@ -437,6 +427,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", default="all", help="model folder only: precisions (default all)")
     p.add_argument("--task", help="model folder only: task (default: from the checkpoint)")
     p.add_argument("--out", default=str(DEFAULT_OUT / "bench"), help="model folder only: output folder")
+    p.add_argument("--skip", help="model folder only: targets to leave out, comma-separated")
+    p.add_argument("--no-pin", dest="pin", action="store_false",
+                   help="model folder only: do not pin the process to the first THREADS cores")
     _add_bench_args(p)
     p.set_defaults(func=cmd_bench)
 

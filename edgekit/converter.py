@@ -97,6 +97,11 @@ class Converter(ABC):
         """A reason why this host cannot run the artifact (the record then says validation-skipped)."""
         return None
 
+    def benchmark_unavailable(self) -> str | None:
+        """Why timing this target's runner on this host means nothing (e.g. Core ML off Apple
+        hardware, where the runner is a reference interpreter), or None."""
+        return None
+
     def check(self, options: ExportOptions, n_inputs: int = 2) -> None:
         """Reject, with a UsageError, option combinations this target cannot honour (e.g. Core ML
         int4 before iOS 18). Called before any work; ``--target/--precision all`` runs skip what

@@ -14,7 +14,6 @@ import contextlib
 import json
 import os
 import platform
-import sys
 import time
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .errors import EdgekitError, UsageError
+from .tasks import infer_task
 
 DEFAULT_SEQ_LENS = (128, 384)
 SUMMARY_NAME = "crossbench.json"
@@ -144,29 +144,7 @@ def bench_unavailable(target: str) -> str | None:
     """Why an artifact's runner is not its real runtime on this host (so timing it means nothing)."""
     from . import registry
 
-    conv = registry.get(target)
-    hook = getattr(conv, "benchmark_unavailable", None)
-    if callable(hook):
-        return hook()
-    if target == "coreml" and sys.platform != "darwin":
-        return "Core ML runs only on Apple hardware; here it is validated by edgekit's reference interpreter, not timed"
-    return None
-
-
-def guess_task(model: str | Path) -> str:
-    """The task a Hugging Face folder was saved for (from ``config.json``'s architectures)."""
-    cfg = Path(model) / "config.json"
-    try:
-        archs = json.loads(cfg.read_text()).get("architectures") or []
-    except (OSError, ValueError):
-        archs = []
-    for arch in archs:
-        for suffix, task in (("ForQuestionAnswering", "question-answering"),
-                             ("ForSequenceClassification", "sequence-classification"),
-                             ("ForTokenClassification", "token-classification"), ("ForMaskedLM", "masked-lm")):
-            if arch.endswith(suffix):
-                return task
-    return "feature-extraction"
+    return registry.get(target).benchmark_unavailable()
 
 
 def parse_seq_lens(text: str | list[int] | tuple[int, ...]) -> tuple[int, ...]:
@@ -360,7 +338,7 @@ def run(args: argparse.Namespace) -> int:
     from .record import Status
 
     model_path = getattr(args, "model", None) or args.artifacts[0]
-    task = getattr(args, "task", None) or guess_task(model_path)
+    task = getattr(args, "task", None) or infer_task(str(model_path))
     runs, warmup = getattr(args, "runs", 20), getattr(args, "warmup", 3)
     if runs < 1 or warmup < 0:
         raise UsageError("--runs must be >= 1 and --warmup >= 0")

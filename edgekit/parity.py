@@ -112,13 +112,17 @@ def task_agreement(task: Task, refs: list[dict[str, np.ndarray]], gots: list[dic
             hits += int((rv.argmax(-1) == gv.argmax(-1)).sum())
             total += rv.shape[0]
         return hits / max(total, 1), "token argmax" if task == Task.TOKEN_CLASSIFICATION else "top-1 token"
-    # Feature extraction: would a nearest-neighbour search find the same item?
-    ref = np.concatenate([r["embedding"] for r in refs]).astype(np.float64)
-    got = np.concatenate([g["embedding"] for g in gots]).astype(np.float64)
-    ref /= np.linalg.norm(ref, axis=1, keepdims=True) + 1e-12
-    got /= np.linalg.norm(got, axis=1, keepdims=True) + 1e-12
-    nearest = (got @ ref.T).argmax(axis=1)
-    return float(np.mean(nearest == np.arange(len(ref)))), "nearest-neighbour retrieval"
+    # Feature extraction: would a nearest-neighbour search find the same item? Searched within
+    # one sequence length: the same text padded to two lengths has the same embedding, a tie.
+    hits = 0
+    for length in sorted({m.shape[1] for m in masks}):
+        idx = [i for i, m in enumerate(masks) if m.shape[1] == length]
+        ref = np.concatenate([refs[i]["embedding"] for i in idx]).astype(np.float64)
+        got = np.concatenate([gots[i]["embedding"] for i in idx]).astype(np.float64)
+        ref /= np.linalg.norm(ref, axis=1, keepdims=True) + 1e-12
+        got /= np.linalg.norm(got, axis=1, keepdims=True) + 1e-12
+        hits += int(((got @ ref.T).argmax(axis=1) == np.arange(len(idx))).sum())
+    return hits / len(refs), "nearest-neighbour retrieval"
 
 
 def reference_outputs(model: torch.nn.Module, feeds: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:

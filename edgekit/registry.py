@@ -22,7 +22,7 @@ def converters() -> dict[str, Converter]:
         conv = getattr(module, "CONVERTER", None)
         if isinstance(conv, Converter):
             found[conv.name] = conv
-    order = ["torchscript", "torchscript-lite", "executorch", "coreml", "tflite", "onnx"]
+    order = ["torchscript", "torchscript-lite", "executorch", "coreml", "tflite", "onnx", "ort"]
     return dict(sorted(found.items(), key=lambda kv: (order.index(kv[0]) if kv[0] in order else len(order), kv[0])))
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from .precision import Precision
 from .record import ArtifactRecord, Status
 
-TARGET_ORDER = ["torchscript", "torchscript-lite", "executorch", "coreml", "tflite", "onnx"]
+TARGET_ORDER = ["torchscript", "torchscript-lite", "executorch", "coreml", "tflite", "onnx", "ort"]
 PRECISION_ORDER = [p.value for p in Precision]
 
 

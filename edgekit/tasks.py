@@ -1,7 +1,9 @@
 """The tasks edgekit exports, with the output names and shapes each one produces."""
 from __future__ import annotations
 
+import json
 from enum import Enum
+from pathlib import Path
 
 from .errors import unknown_choice
 
@@ -58,3 +60,20 @@ PER_TOKEN_OUTPUTS = frozenset({"last_hidden_state", "start_logits", "end_logits"
 
 def is_per_token(task: Task, output: str) -> bool:
     return output in PER_TOKEN_OUTPUTS or (output == "logits" and task in (Task.MASKED_LM, Task.TOKEN_CLASSIFICATION))
+
+
+def infer_task(model: str) -> str:
+    """The task a checkpoint was trained for, from its config's architectures."""
+    cfg = Path(model) / "config.json"
+    try:
+        archs = json.loads(cfg.read_text()).get("architectures") or []
+    except (OSError, ValueError, AttributeError):
+        archs = []
+    for arch in archs:
+        for suffix, task in (("ForQuestionAnswering", "question-answering"),
+                             ("ForSequenceClassification", "sequence-classification"),
+                             ("ForTokenClassification", "token-classification"), ("ForMaskedLM", "masked-lm"),
+                             ("ForPreTraining", "masked-lm")):
+            if arch.endswith(suffix):
+                return task
+    return "feature-extraction"

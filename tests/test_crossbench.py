@@ -93,12 +93,6 @@ def test_parse_seq_lens_rejects(bad):
         crossbench.parse_seq_lens(bad)
 
 
-def test_guess_task_reads_the_checkpoint(tiny_model, tmp_path):
-    assert crossbench.guess_task(tiny_model("bert", Task.QUESTION_ANSWERING)) == "question-answering"
-    assert crossbench.guess_task(tiny_model("distilbert", Task.SEQUENCE_CLASSIFICATION)) == "sequence-classification"
-    assert crossbench.guess_task(tmp_path) == "feature-extraction"
-
-
 def test_pinning_restores_affinity():
     import os
 

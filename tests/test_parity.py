@@ -75,3 +75,13 @@ def test_compare_stops_at_missing_output_names():
     rep = compare(_Model(), lambda: _Runner(names=("scores",)), _feeds(), Task.SEQUENCE_CLASSIFICATION, Tolerance(),
                   verbose=False)
     assert not rep.passed and rep.steps[-1].name == "output names" and not rep.outputs
+
+
+def test_feature_agreement_searches_within_one_length():
+    """The same text padded to two lengths embeds identically: that tie must not count as a miss."""
+    emb = [np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]])]
+    refs = [{"embedding": e} for e in emb + emb]
+    masks = [np.ones((1, 8))] * 2 + [np.ones((1, 16))] * 2
+    assert task_agreement(Task.FEATURE_EXTRACTION, refs, refs, masks)[0] == 1.0
+    swapped = [{"embedding": e} for e in emb[::-1] + emb]
+    assert task_agreement(Task.FEATURE_EXTRACTION, refs, swapped, masks)[0] == 0.5
