@@ -34,9 +34,10 @@ def _quantize(model: EdgeModel, options: ExportOptions, args: tuple[torch.Tensor
     dynamic = options.precision == Precision.INT8_DYNAMIC
     quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_dynamic=dynamic))
     if not dynamic:
-        # Only the Linear layers: BERT's residual adds carry outlier activations that one static
-        # int8 range cannot hold (MiniLM embedding cosine 0.82 with every op, 0.92 with Linear only).
-        quantizer.set_filter_function(lambda node: node.target in LINEAR_TARGETS)
+        # Only the encoder's Linear layers, and not the FFN output projection: BERT's residual adds
+        # and post-GELU activations carry outliers one static int8 range cannot hold (MiniLM
+        # embedding cosine: 0.22 with every op, 0.85 with every Linear, see DESIGN.md).
+        quantizer.set_filter_function(_static_int8_node)
     graph = torch.export.export(model, args).module()
     prepared = prepare_pt2e(graph, quantizer)
     if dynamic:
@@ -52,6 +53,19 @@ def _quantize(model: EdgeModel, options: ExportOptions, args: tuple[torch.Tensor
         for feed in calibration_feeds(tokenizer, options.task, options.seq_len.default, model.input_names, texts):
             prepared(*(torch.from_numpy(feed[n]) for n in model.input_names))
     return convert_pt2e(prepared)
+
+
+FLOAT_LINEARS = ("ffn_out", "head")  # module paths kept in float under static int8
+
+
+def _static_int8_node(node: Any) -> bool:
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import LINEAR_TARGETS
+
+    if node.target not in LINEAR_TARGETS:
+        return False
+    stack = node.meta.get("nn_module_stack") or {}
+    paths = [str(v[0]) for v in stack.values()]
+    return not any(part in path for path in paths for part in FLOAT_LINEARS)
 
 
 class ExecuTorchRunner:
@@ -81,9 +95,9 @@ class ExecuTorchConverter(Converter):
     tolerances = {
         Precision.FP32: Tolerance(max_abs=1e-4, min_cosine=0.99999, min_agreement=0.99),
         Precision.INT8_DYNAMIC: Tolerance(min_cosine=0.98, min_agreement=0.97),
-        # Static int8 always costs some fidelity (MiniLM: cosine 0.88); the bound catches a collapse
-        # (0.12 with a quantised mask add) while task agreement decides.
-        Precision.INT8_STATIC: Tolerance(min_cosine=0.85, min_agreement=0.97),
+        # MiniLM measures 0.984 with the FFN output in float; 0.95 catches a recipe that regresses
+        # (0.85 with every Linear quantised, 0.12 with a quantised mask add).
+        Precision.INT8_STATIC: Tolerance(min_cosine=0.95, min_agreement=0.97),
     }
     flags = frozenset({"calibration"})
     description = "ExecuTorch program, XNNPACK delegate"
