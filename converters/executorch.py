@@ -25,7 +25,6 @@ def _quantize(model: EdgeModel, options: ExportOptions, args: tuple[torch.Tensor
     representative text (the user's ``--calibration`` file or the embedded sentences).
     """
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
-        LINEAR_TARGETS,
         XNNPACKQuantizer,
         get_symmetric_quantization_config,
     )

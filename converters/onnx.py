@@ -519,7 +519,6 @@ class OnnxConverter(Converter):
         self.require()
         import onnx
         import onnxruntime
-        import torch
 
         if options.seq_len.kind not in self.seq_kinds:
             raise UsageError(f"onnx exports fixed or range sequence lengths (e.g. 128 or 16:512), not {options.seq_len}")

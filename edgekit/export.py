@@ -6,7 +6,6 @@ import re
 import shutil
 import time
 import traceback
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,6 @@ from .errors import EdgekitError, UnsupportedOpError, UsageError
 from .inputs import golden_feeds
 from .modeling import EdgeModel
 from .parity import compare
-from .precision import Precision
 from .record import ArtifactRecord, Status, TensorSpec, sha256_of, size_of
 from .tasks import Task
 
@@ -232,7 +230,3 @@ def bench_eager(model: EdgeModel, seq: int, threads: int | None = None, runs: in
     with torch.inference_mode():
         stats = measure(lambda: model(*args), warmup=warmup, runs=runs, threads=threads)
     return {**stats.to_dict(), "seq_len": seq}
-
-
-def with_precision(options: ExportOptions, precision: Precision) -> ExportOptions:
-    return replace(options, precision=precision)

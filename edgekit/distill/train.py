@@ -218,7 +218,7 @@ def train(cfg: TrainConfig) -> TrainResult:
 
     from . import data as D
     from .objective import TERMS, StudentStep, combine, step_terms
-    from .student import ENCODER, MLM, load_teacher, load_tokenizer, save_student
+    from .student import MLM, load_teacher, load_tokenizer, save_student
 
     if cfg.steps < 1 or cfg.batch_size < 1 or cfg.grad_accum < 1:
         raise UsageError("--steps, --batch-size and --grad-accum must be at least 1")
