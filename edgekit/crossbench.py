@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .errors import EdgekitError, UsageError
+from .report import cpu_name
 from .tasks import infer_task
 
 DEFAULT_SEQ_LENS = (128, 384)
@@ -61,16 +62,6 @@ class CrossBenchResult:
 
 
 # ---- host description --------------------------------------------------------------------------
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
 
 def library_versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
@@ -195,7 +186,7 @@ def run_crossbench(
     result_combos: list[Combination] = []
     for name in names:
         conv = registry.get(name)
-        wanted = conv.precisions if not precisions else _resolve_precisions(precisions, conv.precisions)
+        wanted = conv.precisions if not precisions else Precision.select(precisions, conv.precisions, True)
         plan += [(name, p) for p in wanted]
     skipped = {s.strip() for s in skip or [] if s.strip()}
     unknown = {s for s in skipped if s.split(":")[0] not in registry.converters()}
@@ -266,21 +257,6 @@ def run_crossbench(
     atomic_write_text(out_dir / SUMMARY_NAME, json.dumps(result.to_dict(), indent=2, default=str) + "\n")
     write_reports(out_dir)
     return result
-
-
-def _resolve_precisions(names: list[str], supported: tuple[Any, ...]) -> list[Any]:
-    """The chosen precisions a target supports (``int8`` means the target's first int8 variant)."""
-    from .precision import Precision
-
-    out = []
-    for n in names:
-        if n == "int8":
-            out += [p for p in supported if p.is_int8][:1]
-            continue
-        p = Precision.parse(n)
-        if p in supported:
-            out.append(p)
-    return list(dict.fromkeys(out))
 
 
 def write_reports(out_dir: Path) -> dict[str, Path]:

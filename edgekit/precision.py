@@ -34,6 +34,26 @@ class Precision(str, Enum):
         return self in (Precision.FP32, Precision.FP16)
 
     @classmethod
+    def select(cls, names: list[str], supported: tuple[Precision, ...], only_supported: bool) -> list[Precision]:
+        """Parse a list of names for one target, without duplicates.
+
+        An unknown name is always an error. ``only_supported`` (a sweep over targets) drops the
+        names this target cannot export; otherwise they are kept for the target's own check to
+        reject with its message.
+        """
+        out: list[Precision] = []
+        for name in names:
+            if name == "int8" and only_supported:
+                out += [p for p in supported if p.is_int8][:1]
+            elif name == "int8":
+                out.append(cls.parse(name, supported))
+            else:
+                p = cls.parse(name)
+                if not only_supported or p in supported:
+                    out.append(p)
+        return list(dict.fromkeys(out))
+
+    @classmethod
     def parse(cls, name: str | Precision, supported: tuple[Precision, ...] | None = None) -> Precision:
         """Parse a CLI name. ``int8`` is shorthand for the first int8 variant in ``supported``."""
         if isinstance(name, Precision):

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import platform
 from pathlib import Path
 from typing import Any
@@ -33,17 +32,21 @@ def _order(r: ArtifactRecord) -> tuple[Any, ...]:
     return (r.task, r.seq_len, t, r.target, p, r.artifact)
 
 
-def machine_info(threads: int | None = None) -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
+def cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"os": f"{platform.system()} {platform.release()}", "machine": platform.machine(), "cpu": cpu,
+    return platform.processor() or platform.machine()
+
+
+def machine_info(threads: int | None = None) -> dict[str, Any]:
+    from .bench import default_threads
+
+    cores = default_threads()  # the cores this process may run on
+    return {"os": f"{platform.system()} {platform.release()}", "machine": platform.machine(), "cpu": cpu_name(),
             "cores": cores, "threads": threads, "python": platform.python_version()}
 
 

@@ -26,8 +26,6 @@ STATUS_COLOR = {
 }
 #: One colour per target, in registry order; unknown targets cycle through the rest.
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
-PRECISION_ORDER = ("fp32", "fp16", "int8-dynamic", "int8-static", "int8-weight", "int4-weight",
-                   "palettize8", "palettize6", "palettize4")
 EAGER = "pytorch-eager"
 
 

@@ -119,3 +119,8 @@ def test_precision_sweep_skips_what_the_target_rejects(cls_model, tmp_path, monk
     # asked for by name, the same combination is an error that says what to do
     assert main(["export", "--model", cls_model, "--target", "coreml", "--precision", "int4-weight"]) == 2
     assert "--deployment-target iOS18" in capsys.readouterr().err
+
+
+def test_misspelt_precision_in_a_sweep_is_an_error(capsys):
+    assert main(["export", "--model", "M", "--target", "all", "--precision", "fp32,fp61"]) == 2
+    assert "Did you mean 'fp16'" in capsys.readouterr().err

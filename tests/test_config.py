@@ -45,3 +45,17 @@ def test_options_reject_contradictions(tmp_path):
                       calibration=tmp_path / "missing.txt")
     with pytest.raises(UsageError):
         ExportOptions(target="x", task=Task.MASKED_LM, token_types="maybe")
+
+
+def test_precision_select_for_sweeps_and_single_targets():
+    supported = (Precision.FP32, Precision.INT8_WEIGHT, Precision.INT8_DYNAMIC)
+    # a sweep drops what this target cannot export
+    assert Precision.select(["fp16", "int8", "fp32", "fp32"], supported, only_supported=True) == [
+        Precision.INT8_WEIGHT, Precision.FP32]
+    assert Precision.select(["int8"], (Precision.FP32,), only_supported=True) == []
+    # a single target keeps it, for the target's check to reject with its own message
+    assert Precision.select(["fp16"], supported, only_supported=False) == [Precision.FP16]
+    # a misspelt name is an error either way, never silently dropped
+    for only in (True, False):
+        with pytest.raises(UsageError, match="Did you mean 'fp16'"):
+            Precision.select(["fp61"], supported, only_supported=only)

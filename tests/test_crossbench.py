@@ -77,8 +77,8 @@ def test_precision_selection_per_target():
     from edgekit.precision import Precision
 
     onnx = registry.get("onnx").precisions
-    assert crossbench._resolve_precisions(["int8"], onnx) == [Precision.INT8_DYNAMIC]
-    assert crossbench._resolve_precisions(["fp16", "int8-static", "palettize4"], onnx) == [
+    assert Precision.select(["int8"], onnx, only_supported=True) == [Precision.INT8_DYNAMIC]
+    assert Precision.select(["fp16", "int8-static", "palettize4"], onnx, only_supported=True) == [
         Precision.FP16, Precision.INT8_STATIC]
 
 

