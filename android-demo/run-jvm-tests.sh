@@ -40,4 +40,5 @@ stdlib="$(dirname "$(readlink -f "$(command -v kotlinc)")")/../lib/kotlin-stdlib
 export EDGEKIT_GOLDEN_DIR="$golden_dir"
 export EDGEKIT_EXTRA_FAILED=$((1 - stub_ok)) EDGEKIT_EXTRA_PASSED=$stub_ok
 java -cp "$build/classes:$stdlib:$junit:$hamcrest" ai.edgekit.demo.runner.RunJvmTestsKt \
-  ai.edgekit.demo.qa.UnitTests ai.edgekit.demo.qa.TokenizerGoldenTest ai.edgekit.demo.qa.QaDecoderGoldenTest
+  ai.edgekit.demo.qa.UnitTests ai.edgekit.demo.qa.TokenizerGoldenTest ai.edgekit.demo.qa.QaDecoderGoldenTest \
+  ai.edgekit.demo.qa.ModelCheckGoldenTest

@@ -41,22 +41,71 @@ class BundleOptions:
     max_answer_len: int = 15
     artifact: Path | None = None
     validate: bool = True
+    allow_unvalidated: bool = False
+    max_abs: float | None = None
+    min_cosine: float | None = None
+    min_psnr: float | None = None
+    min_agreement: float | None = None
+    questions: Path | None = None
 
     def __post_init__(self) -> None:
         if self.app not in APPS:
             raise unknown_choice("app", self.app, APPS)
+        check_bounds(self.tolerance_overrides(), "--")
+        if self.tolerance_overrides() and self.artifact is not None:
+            raise UsageError("tolerances belong to the export that validated the file: give them to "
+                             "`edgekit export`, or drop --artifact so bundle exports with them")
+        if not self.validate and not self.allow_unvalidated:
+            raise UsageError("--no-validate ships a file nobody checked: add --allow-unvalidated to say so "
+                             "(the model card will record it)")
         if self.seq_len < 32:
             raise UsageError(f"--seq-len {self.seq_len} leaves no room for a question and context; use 64 or more")
         if self.doc_stride is not None and not 0 <= self.doc_stride < self.seq_len // 2:
             raise UsageError(f"--doc-stride must be in [0, {self.seq_len // 2})")
+        if self.questions is not None and not Path(self.questions).is_file():
+            raise UsageError(f"--questions {self.questions} does not exist (an edgekit-questions/1 file, e.g. "
+                             "demo-golden/squad-dev-questions.json)")
         if self.artifact is not None and not Path(self.artifact).exists():
             raise UsageError(f"--artifact {self.artifact} does not exist")
+
+    def tolerance_overrides(self) -> dict[str, float]:
+        return {k: v for k in ("max_abs", "min_cosine", "min_psnr", "min_agreement")
+                if (v := getattr(self, k)) is not None}
 
     @property
     def stride(self) -> int:
         # transformers' rule for its QA pipeline was min(max_seq_len // 2, 128); a quarter keeps
         # windows mostly new text at the short lengths phones use.
         return self.doc_stride if self.doc_stride is not None else min(self.seq_len // 4, 128)
+
+
+def check_bounds(bounds: dict[str, Any], prefix: str = "") -> None:
+    """Refuse tolerances no file can meet or that mean nothing (exit 2): a cosine or agreement
+    outside [0, 1], a negative max_abs or PSNR, a non-number."""
+    for key, value in bounds.items():
+        flag = f"{prefix}{key.replace('_', '-')}" if prefix else key
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+            raise UsageError(f"{flag} must be a number, got {value!r}")
+        if key in ("min_cosine", "min_agreement") and not 0.0 <= value <= 1.0:
+            raise UsageError(f"{flag} {value} is impossible: it must lie in [0, 1]")
+        if key in ("max_abs", "min_psnr") and not 0.0 <= value < float("inf"):
+            raise UsageError(f"{flag} {value} is impossible: it must be a finite number >= 0")
+
+
+def weights_sha256(model: Any) -> str:
+    """A hash of a model's weights (names, dtypes, shapes and bytes of its state dict, sorted by
+    name): the same checkpoint gives the same hash whatever folder or file format it came from."""
+    import hashlib
+
+    import torch
+
+    h = hashlib.sha256()
+    for name, t in sorted(model.state_dict().items()):
+        t = t.detach().contiguous().cpu()
+        h.update(f"{name}\0{t.dtype}\0{tuple(t.shape)}\0".encode())
+        if t.numel():
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
 
 
 def check_tokenizer(tokenizer: Any) -> dict[str, Any]:
@@ -72,10 +121,11 @@ def check_tokenizer(tokenizer: Any) -> dict[str, Any]:
             f"{type(pre).__name__} + {type(model).__name__}. Bundle a BERT/DistilBERT checkpoint with a WordPiece vocabulary."
         )
     strip = norm.strip_accents if norm.strip_accents is not None else norm.lowercase
-    if strip != norm.lowercase or not norm.clean_text or not norm.handle_chinese_chars \
-            or model.continuing_subword_prefix != "##":
-        raise UsageError("the apps support the standard BERT normaliser only (accent stripping exactly when lowercasing)")
-    return {"do_lower_case": bool(norm.lowercase), "max_input_chars_per_word": int(model.max_input_chars_per_word)}
+    if not norm.clean_text or not norm.handle_chinese_chars or model.continuing_subword_prefix != "##":
+        raise UsageError("the apps support the standard BERT normaliser (clean_text, handle_chinese_chars, "
+                         "'##' continuation pieces); this tokenizer turns one of them off")
+    return {"do_lower_case": bool(norm.lowercase), "strip_accents": bool(strip),
+            "max_input_chars_per_word": int(model.max_input_chars_per_word)}
 
 
 def vocab_lines(tokenizer: Any) -> list[str]:
@@ -89,6 +139,7 @@ def vocab_lines(tokenizer: Any) -> list[str]:
 
 
 def _export(model: Any, tokenizer: Any, opts: BundleOptions, work: Path) -> tuple[Path, Any]:
+    from . import registry
     from .config import ExportOptions, SeqLen
     from .export import export_model
     from .precision import Precision
@@ -96,19 +147,16 @@ def _export(model: Any, tokenizer: Any, opts: BundleOptions, work: Path) -> tupl
     from .tasks import Task
 
     target = APPS[opts.app][0]
-    from . import registry
-
     if target not in registry.converters():
         raise UsageError(f"this edgekit has no {target} target, so `bundle --app {opts.app}` cannot export; "
                          f"export the file where it is available and pass it with --artifact")
-    options = ExportOptions(target=target, task=Task.QUESTION_ANSWERING, precision=Precision.parse(opts.precision),
+    precision = Precision.parse(opts.precision)
+    options = ExportOptions(target=target, task=Task.QUESTION_ANSWERING, precision=precision,
                             seq_len=SeqLen("fixed", (opts.seq_len,)))
-    record = export_model(model, options, work, tokenizer=tokenizer, validate=opts.validate)
+    tolerance = registry.get(target).tolerance(precision).merged(**opts.tolerance_overrides())
+    record = export_model(model, options, work, tokenizer=tokenizer, tolerance=tolerance, validate=opts.validate)
     if record.status == Status.EXPORT_FAILED:
         raise ExportError(f"the {target} export failed: {record.reason}")
-    if record.status == Status.PARITY_FAILED:
-        raise ExportError(f"the {target} file failed parity ({record.reason}); not bundling it. "
-                          "Try another --precision, or inspect it with `edgekit validate`.")
     return work / record.artifact, record
 
 
@@ -119,6 +167,58 @@ def _load_artifact(path: Path) -> Any:
         return ArtifactRecord.load(path)
     except FileNotFoundError:
         raise UsageError(f"{path} has no export record ({path.name}.json next to it): export it with `edgekit export`") from None
+    except (ValueError, TypeError, KeyError) as e:
+        raise UsageError(f"the record of {path} is not a valid edgekit record ({e}): re-export the file") from None
+
+
+def check_pair(opts: BundleOptions, src: Path, record: Any) -> None:
+    """Usage checks on --artifact that need no model: right target/task/length for the app (exit 2)."""
+    from .tasks import Task
+
+    target = APPS[opts.app][0]
+    if record.target != target or record.task != Task.QUESTION_ANSWERING.value:
+        raise UsageError(f"--app {opts.app} needs a {target} question-answering file; "
+                         f"{src.name} is {record.target} {record.task}")
+    if ":" in record.seq_len:
+        raise UsageError("the apps need fixed or enumerated sequence lengths; export with e.g. --seq-len 256 "
+                         "or --seq-len 128,256,384")
+    check_bounds(record.tolerance or {})
+
+
+def check_record(src: Path, record: Any, model: Any, allow_unvalidated: bool) -> list[str]:
+    """Integrity of --artifact against its record and --model (exit 1 on a mismatch).
+
+    Returns warnings for the card (an unvalidated file shipped with --allow-unvalidated)."""
+    from .errors import ValidationError
+    from .record import Status, sha256_of, size_of
+
+    warnings = []
+    if record.status == Status.PARITY_FAILED or record.status == Status.EXPORT_FAILED:
+        raise ValidationError(f"{src.name} is {record.status} ({record.reason or 'see its record'}): not bundling it. "
+                              "Re-export it (another --precision?) until `edgekit validate` passes.")
+    if record.status != Status.VALIDATED:
+        if not allow_unvalidated:
+            raise ValidationError(f"{src.name} is {record.status}, not validated: run `edgekit validate {src}`, or "
+                                  "pass --allow-unvalidated to ship it anyway (the card will say so)")
+        warnings.append(f"shipped unvalidated ({record.status}: {record.reason or 'no reason recorded'}) "
+                        "with --allow-unvalidated")
+    if record.sha256 is None or record.size_bytes is None:
+        raise ValidationError(f"the record of {src.name} has no sha256/size: re-export or re-validate the file")
+    size, sha = size_of(src), sha256_of(src)
+    if size != record.size_bytes or sha != record.sha256:
+        raise ValidationError(
+            f"{src.name} is not the file its record describes (size {size} vs {record.size_bytes} bytes, sha256 "
+            f"{sha[:12]}… vs {str(record.sha256)[:12]}…): re-validate it with `edgekit validate` or re-export it")
+    info = model.info
+    for key in ("arch", "num_layers", "hidden_size", "vocab_size", "token_types"):
+        if key in record.source and record.source[key] != getattr(info, key):
+            raise ValidationError(f"{src.name} was exported from a different model than --model ({key} "
+                                  f"{record.source[key]!r} vs {getattr(info, key)!r}; source {record.source.get('source')})")
+    want = record.source.get("weights_sha256")
+    if want is not None and want != weights_sha256(model):
+        raise ValidationError(f"{src.name} was exported from other weights than --model {info.source} "
+                              f"(record source {record.source.get('source')}): bundle it with that model")
+    return warnings
 
 
 def _install(src: Path, dst: Path) -> None:
@@ -142,101 +242,148 @@ def _install(src: Path, dst: Path) -> None:
         tmp.replace(dst)
 
 
-def _app_tolerance(tol: dict[str, Any]) -> dict[str, Any]:
-    """The record's parity bounds in the form the apps check: |a - e| <= atol + rtol * |e|, cosine."""
-    out: dict[str, Any] = {"rtol": 0.0}
-    out["atol"] = float(tol["max_abs"]) if tol.get("max_abs") is not None else None
-    out["min_cosine"] = float(tol["min_cosine"]) if tol.get("min_cosine") is not None else None
-    return out
+def seq_lens_of(record: Any) -> list[int]:
+    """The record's lengths, ascending: one for a fixed export, several for length buckets."""
+    return sorted({int(x) for x in str(record.seq_len).split(",")})
+
+
+def shipped_file_check(golden_mod: Any, record: Any, torch_run: Any, file_run: Any, tokenizer: Any,
+                       seq: int) -> tuple[list[dict[str, Any]], dict[str, float], str, list[str]]:
+    """Run the golden model inputs through the shipped file and through PyTorch.
+
+    Returns the model cases (expected = the file's own outputs, what a device must reproduce),
+    the bounds the apps apply, their origin, and what failed when the file is compared with PyTorch
+    under the record's own tolerance (agreement counted on decisive cases only)."""
+    bounds, origin = golden_mod.app_bounds(record.tolerance or {}, record.parity)
+    file_cases = golden_mod.model_cases(file_run, tokenizer, seq, bounds=bounds)
+    ref_cases = golden_mod.model_cases(torch_run, tokenizer, seq, bounds=bounds)
+    import numpy as np
+
+    own = {k: v for k, v in bounds.items() if k in (record.tolerance or {})}
+    got = [{k: np.asarray(v) for k, v in c["outputs"].items()} for c in file_cases]
+    fails = golden_mod.check_model_cases(own, ref_cases, got)
+    return file_cases, bounds, origin, fails
 
 
 def bundle(opts: BundleOptions) -> dict[str, Any]:
-    """Write the app folder; returns the model card."""
-    from . import golden
+    """Write the app folder; returns the model card. Nothing is left behind when it refuses."""
+    from . import golden, registry
+    from .errors import ValidationError
     from .export import model_stem
     from .modeling import load_model, load_tokenizer
-    from .qa import QAConfig, QAPipeline, torch_logits_fn
-    from .record import sha256_of, size_of
+    from .qa import QAConfig, QAPipeline, artifact_logits_fn, torch_logits_fn
+    from .record import atomic_write_text, sha256_of, size_of
     from .tasks import Task
 
     target, artifact_name = APPS[opts.app]
-    tokenizer = load_tokenizer(opts.model)
-    tok_info = check_tokenizer(tokenizer)
-    model = load_model(opts.model, Task.QUESTION_ANSWERING)
     out = Path(opts.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file; give a folder")
+    record = None
+    if opts.artifact is not None:  # usage checks first: a wrong app/target pair creates nothing
+        record = _load_artifact(Path(opts.artifact))
+        check_pair(opts, Path(opts.artifact), record)
+    tokenizer = load_tokenizer(opts.model)
+    tok_info = check_tokenizer(tokenizer)
+    model = load_model(opts.model, Task.QUESTION_ANSWERING)
+    warnings: list[str] = []
+    if record is not None:
+        warnings += check_record(Path(opts.artifact), record, model, opts.allow_unvalidated)
+
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
+    try:
+        with tempfile.TemporaryDirectory(prefix=".edgekit-bundle-", dir=out) as work_dir:
+            work = Path(work_dir)
+            if record is None:
+                src, record = _export(model, tokenizer, opts, work / "export")
+                warnings += check_record(src, record, model, opts.allow_unvalidated)
+            else:
+                src = Path(opts.artifact)
+            seq_lens = seq_lens_of(record)
+            seq = seq_lens[-1]
+            runner = registry.get(target).load(src, record)
+            file_run = artifact_logits_fn(runner)
+            cases, bounds, origin, fails = shipped_file_check(golden, record, torch_logits_fn(model), file_run,
+                                                              tokenizer, seq)
+            if fails:
+                msg = (f"{src.name} does not reproduce --model {opts.model} on the golden inputs within its record's "
+                       f"tolerance: {'; '.join(fails[:3])}")
+                if not opts.allow_unvalidated:
+                    raise ValidationError(msg + ". Was it exported from another checkpoint? Not bundling it.")
+                warnings.append(msg)
+            stride = opts.doc_stride if opts.doc_stride is not None else min(seq // 4, 128)
+            qa_cfg = QAConfig(max_seq_len=seq, doc_stride=stride, max_answer_len=opts.max_answer_len, top_k=3, pad_to=seq)
+            pipeline = QAPipeline(tokenizer, file_run, qa_cfg)
+            runtime = "LiteRT (ai-edge-litert)" if target == "tflite" else "edgekit's Core ML (MIL) interpreter"
+            model_section = {
+                "file": artifact_name,
+                "target": target,
+                "precision": record.precision,
+                "seq_len": seq,
+                "seq_lens": seq_lens,
+                "inputs": [t.name for t in record.inputs],
+                "outputs": [t.name for t in record.outputs],
+                "expected_from": f"the shipped file run in Python by {runtime}; the device must reproduce it",
+                "tolerance": record.tolerance,
+                "bounds": bounds,
+                "bounds_from": origin,
+                "unchecked_bounds": sorted(k for k in (record.tolerance or {}) if k not in golden.APP_BOUNDS),
+                "decisive_rule": "best span margin > 4 x per-logit error bound (model cases); "
+                                 "log score margin > 8 x bound (QA cases)",
+                "cases": cases,
+            }
+            questions = golden.read_questions(opts.questions) if opts.questions is not None else None
+            data = golden.build_golden(tokenizer, source=str(opts.model), pipeline=pipeline, model=model_section,
+                                       questions=questions)
+            data["tokenizer"].update(tok_info)
+            data["buckets"] = golden.bucket_cases(seq_lens)
 
-    with tempfile.TemporaryDirectory(prefix=".edgekit-bundle-", dir=out) as work_dir:
-        if opts.artifact is not None:
-            src, record = Path(opts.artifact), _load_artifact(Path(opts.artifact))
-            if record.target != target or record.task != Task.QUESTION_ANSWERING.value:
-                raise UsageError(f"--app {opts.app} needs a {target} question-answering file; "
-                                 f"{src.name} is {record.target} {record.task}")
-            if "," in record.seq_len or ":" in record.seq_len:
-                raise UsageError("the apps need a fixed sequence length; export with e.g. --seq-len 256")
-            if int(record.seq_len) != opts.seq_len:
-                opts = BundleOptions(**{**opts.__dict__, "seq_len": int(record.seq_len)})
-        else:
-            src, record = _export(model, tokenizer, opts, Path(work_dir))
-        _install(src, out / artifact_name)
-
-    seq = opts.seq_len
-    run = torch_logits_fn(model)
-    qa_cfg = QAConfig(max_seq_len=seq, doc_stride=opts.stride, max_answer_len=opts.max_answer_len, top_k=3, pad_to=seq)
-    pipeline = QAPipeline(tokenizer, run, qa_cfg)
-    model_section = {
-        "file": artifact_name,
-        "target": target,
-        "precision": record.precision,
-        "seq_len": seq,
-        "inputs": [t.name for t in record.inputs],
-        "outputs": [t.name for t in record.outputs],
-        "expected_from": "PyTorch (edgekit EdgeModel): the reference the export record's parity is measured against",
-        "tolerance": record.tolerance,
-        **_app_tolerance(record.tolerance),
-        "cases": golden.model_cases(run, tokenizer, seq),
-    }
-    data = golden.build_golden(tokenizer, source=str(opts.model), pipeline=pipeline, model=model_section)
-    data["tokenizer"].update(tok_info)
-
-    (out / "vocab.txt").parent.mkdir(parents=True, exist_ok=True)
-    from .record import atomic_write_text
-
-    atomic_write_text(out / "vocab.txt", "\n".join(vocab_lines(tokenizer)) + "\n")
-    golden.write_json_atomic(out / "golden.json", data)
-    atomic_write_text(out / "export_record.json", json.dumps(record.to_dict(), indent=2, default=str) + "\n")
-
-    notes = list(getattr(model.info, "notes", []))
-    random_head = any("randomly initialised" in n for n in notes)
-    card = {
-        "model": model_stem(str(opts.model)),
-        "source": str(opts.model),
-        "app": opts.app,
-        "task": Task.QUESTION_ANSWERING.value,
-        "artifact": artifact_name,
-        "target": target,
-        "precision": record.precision,
-        "seq_len": seq,
-        "inputs": [t.name for t in record.inputs],
-        "outputs": [t.name for t in record.outputs],
-        "size_bytes": size_of(out / artifact_name),
-        "sha256": sha256_of(out / artifact_name),
-        "status": str(record.status),
-        "parity": record.parity,
-        "tolerance": record.tolerance,
-        "qa": {"doc_stride": opts.stride, "max_answer_len": opts.max_answer_len, "max_seq_len": seq},
-        "tokenizer": data["tokenizer"],
-        "architecture": {k: getattr(model.info, k) for k in ("arch", "num_layers", "hidden_size", "vocab_size", "token_types")},
-        "notes": notes,
-        "note": RANDOM_HEAD_NOTE if random_head else "",
-        "versions": record.versions,
-    }
-    atomic_write_text(out / "model_card.json", json.dumps(card, indent=2, default=str) + "\n")
-    atomic_write_text(out / "MODEL_CARD.md", model_card_markdown(card, data))
-    for name in ("vocab.txt", "export_record.json", "model_card.json", "MODEL_CARD.md"):
-        (out / name).chmod(0o644)  # shipped inside the app: readable, not private temp-file mode
+            stage = work / "stage"
+            stage.mkdir()
+            atomic_write_text(stage / "vocab.txt", "\n".join(vocab_lines(tokenizer)) + "\n")
+            golden.write_json_atomic(stage / "golden.json", data)
+            atomic_write_text(stage / "export_record.json", json.dumps(record.to_dict(), indent=2, default=str) + "\n")
+            notes = list(getattr(model.info, "notes", []))
+            random_head = any("randomly initialised" in n for n in notes)
+            card = {
+                "model": model_stem(str(opts.model)),
+                "source": str(opts.model),
+                "source_weights_sha256": weights_sha256(model),
+                "app": opts.app,
+                "task": Task.QUESTION_ANSWERING.value,
+                "artifact": artifact_name,
+                "target": target,
+                "precision": record.precision,
+                "seq_len": seq,
+                "seq_lens": seq_lens,
+                "inputs": [t.name for t in record.inputs],
+                "outputs": [t.name for t in record.outputs],
+                "size_bytes": size_of(src),
+                "sha256": sha256_of(src),
+                "status": str(record.status),
+                "validated": str(record.status) == "validated" and not fails,
+                "allow_unvalidated": bool(opts.allow_unvalidated),
+                "warnings": warnings,
+                "parity": record.parity,
+                "tolerance": record.tolerance,
+                "qa": {"doc_stride": stride, "max_answer_len": opts.max_answer_len, "max_seq_len": seq},
+                "tokenizer": data["tokenizer"],
+                "architecture": {k: getattr(model.info, k) for k in ("arch", "num_layers", "hidden_size", "vocab_size", "token_types")},
+                "notes": notes,
+                "note": RANDOM_HEAD_NOTE if random_head else "",
+                "versions": record.versions,
+            }
+            atomic_write_text(stage / "model_card.json", json.dumps(card, indent=2, default=str) + "\n")
+            atomic_write_text(stage / "MODEL_CARD.md", model_card_markdown(card, data))
+            _install(src, out / artifact_name)
+            for f in sorted(stage.iterdir()):
+                f.chmod(0o644)  # shipped inside the app: readable, not private temp-file mode
+                f.replace(out / f.name)
+    except BaseException:
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     return card
 
 
@@ -249,7 +396,9 @@ def model_card_markdown(card: dict[str, Any], data: dict[str, Any]) -> str:
         f"- Inputs: {', '.join(card['inputs'])} (int32 [1, {card['seq_len']}]); outputs: {', '.join(card['outputs'])}",
         f"- Architecture: {card['architecture']['arch']}, {card['architecture']['num_layers']} layers, "
         f"hidden {card['architecture']['hidden_size']}, vocabulary {card['architecture']['vocab_size']}",
-        f"- Export status: {card['status']}; tolerance {card['tolerance']}",
+        f"- Export status: {card['status']}; tolerance {card['tolerance']}"
+        + ("" if card["validated"] else " — **NOT VALIDATED** (shipped with --allow-unvalidated)"),
+        f"- Sequence lengths: {', '.join(map(str, card['seq_lens']))} (the app picks the smallest that fits)",
         f"- QA: windows of {card['seq_len']} tokens, stride {card['qa']['doc_stride']}, answers up to "
         f"{card['qa']['max_answer_len']} tokens",
         f"- Tokenizer: BERT WordPiece, {'uncased' if card['tokenizer']['do_lower_case'] else 'cased'}, vocab.txt",
@@ -257,6 +406,8 @@ def model_card_markdown(card: dict[str, Any], data: dict[str, Any]) -> str:
         f"{len(data['model']['cases'])} model and {len(data['qa'])} QA cases",
         f"- Source: {card['source']}",
     ]
+    if card["warnings"]:
+        lines += ["", "Warnings:", *[f"- {w}" for w in card["warnings"]]]
     if card["note"]:
         lines += ["", f"**Note.** {card['note']}"]
     if card["notes"]:
@@ -281,7 +432,16 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--max-answer-len", type=int, default=15, help="longest answer in tokens (default 15)")
     p.add_argument("--artifact", type=Path, default=None,
                    help="bundle this already exported file (with its .json record) instead of exporting")
-    p.add_argument("--no-validate", action="store_true", help="skip the parity run after export")
+    p.add_argument("--questions", type=Path, default=None,
+                   help="QA cases to run the shipped file on (edgekit-questions/1 JSON, e.g. "
+                        "demo-golden/squad-dev-questions.json; default: four built-in examples)")
+    p.add_argument("--no-validate", action="store_true",
+                   help="skip the parity run after export (needs --allow-unvalidated)")
+    p.add_argument("--allow-unvalidated", action="store_true",
+                   help="ship a file whose record is validation-skipped; the model card records it")
+    for flag, what in (("--max-abs", "largest |file - PyTorch| per logit"), ("--min-cosine", "cosine in [0, 1]"),
+                       ("--min-psnr", "PSNR in dB"), ("--min-agreement", "answer agreement in [0, 1]")):
+        p.add_argument(flag, type=float, default=None, help=f"tolerance for the export: {what}")
     p.set_defaults(func=run)
 
 
@@ -291,9 +451,12 @@ def run(args: argparse.Namespace) -> int:
     opts = BundleOptions(
         app=args.app, model=args.model, out=args.out, precision=args.precision, seq_len=args.seq_len,
         doc_stride=args.doc_stride, max_answer_len=args.max_answer_len, artifact=args.artifact,
-        validate=not args.no_validate,
+        validate=not args.no_validate, allow_unvalidated=args.allow_unvalidated, max_abs=args.max_abs,
+        min_cosine=args.min_cosine, min_psnr=args.min_psnr, min_agreement=args.min_agreement, questions=args.questions,
     )
     card = bundle(opts)
     console.print(f"[bold]bundle[/] {card['app']}: {card['artifact']} ({card['size_bytes'] / 1e6:.2f} MB, "
                   f"{card['status']}), vocab.txt, golden.json, model_card.json → {opts.out}")
+    for w in card["warnings"]:
+        console.print(f"[yellow]warning[/] {w}")
     return 0

@@ -36,7 +36,7 @@ class GoldenInstrumentedTest {
 
     @Test fun tokenizerMatchesHuggingFace() {
         assertTrue(assets.golden.tokenization.isNotEmpty())
-        all(assets.golden.tokenization.map { GoldenChecks.tokenizer(assets.tokenizer, it) })
+        all(assets.golden.tokenization.map { GoldenChecks.tokenizer(assets.tokenizer.withNormalizer(it.lowercase, it.stripAccents), it) })
     }
 
     @Test fun decoderMatchesPython() {
@@ -46,7 +46,7 @@ class GoldenInstrumentedTest {
 
     @Test fun modelOutputsWithinTolerance() {
         assertTrue("golden.json has no model cases: bundle with a model", assets.golden.modelCases.isNotEmpty())
-        all(assets.golden.modelCases.map { GoldenChecks.model(assets.golden, model, it) })
+        all(GoldenChecks.modelCases(assets.golden, model))
     }
 
     @Test fun answersMatchPythonPipeline() {

@@ -1,15 +1,14 @@
 package ai.edgekit.demo.qa
 
-import java.text.Normalizer
-import java.util.Locale
-
 /**
  * BERT WordPiece tokenizer that reproduces Hugging Face `BertTokenizerFast` (tokenizers'
  * BertNormalizer + BertPreTokenizer + WordPiece) and returns character offsets.
  *
- * Positions are Unicode code point indices into the input (what Python `str` indexes), not
- * UTF-16 indices, so answers from golden.json and from this class agree. Plain Kotlin: it
- * compiles with Kotlin 1.3 (Debian) and current Android Kotlin.
+ * Every character class (whitespace, control, punctuation, CJK, accents, lowercase) comes from
+ * [UnicodeTables], generated from the Hugging Face tokenizer itself, never from the platform's
+ * Unicode tables, which change with the Android version: the same text gives the same ids on
+ * every phone. Positions are Unicode code point indices into the input (what Python `str`
+ * indexes), not UTF-16 indices. Plain Kotlin: compiles with Kotlin 1.3 (Debian) and 2.x.
  */
 class BertTokenizer(
     private val vocab: Map<String, Int>,
@@ -18,7 +17,7 @@ class BertTokenizer(
     private val handleChineseChars: Boolean = true,
     unkToken: String = "[UNK]",
     private val maxInputCharsPerWord: Int = 100,
-    specialTokens: List<String> = listOf("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+    private val specialNames: List<String> = listOf("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 ) {
     /** One WordPiece token: id, its [start, end) and the [wordStart, wordEnd) of its word, in code points. */
     data class Token(val id: Int, val start: Int, val end: Int, val wordStart: Int, val wordEnd: Int)
@@ -27,8 +26,14 @@ class BertTokenizer(
     private val stripAccents: Boolean = stripAccents ?: lowercase
     val unkId: Int = vocab[unkToken] ?: throw IllegalArgumentException("vocabulary has no $unkToken")
     // Longest first, so "[MASK]" would win over any special token that is its prefix.
-    private val specials: List<IntArray> = specialTokens.filter { vocab.containsKey(it) }
+    private val specials: List<IntArray> = specialNames.filter { vocab.containsKey(it) }
         .sortedByDescending { it.length }.map { codePoints(it) }
+
+    /** The same vocabulary with other normaliser flags (a cased model, accents kept...). */
+    fun withNormalizer(lowercase: Boolean, stripAccents: Boolean): BertTokenizer =
+        BertTokenizer(vocab, lowercase, stripAccents, handleChineseChars, vocabToken(unkId), maxInputCharsPerWord, specialNames)
+
+    private fun vocabToken(id: Int): String = vocab.entries.first { it.value == id }.key
 
     fun idOf(token: String): Int = vocab[token] ?: throw IllegalArgumentException("vocabulary has no $token")
 
@@ -86,17 +91,11 @@ class BertTokenizer(
     }
 
     private fun addNormalized(c: Int, i: Int, norm: MutableList<Int>, orig: MutableList<Int>) {
-        var parts = intArrayOf(c)
-        if (stripAccents) {
-            parts = codePoints(Normalizer.normalize(String(parts, 0, 1), Normalizer.Form.NFD))
-                .filter { Character.getType(it) != Character.NON_SPACING_MARK.toInt() }.toIntArray()
-        }
+        val parts = if (stripAccents) stripAccents(c) else intArrayOf(c)
         for (p in parts) {
             if (lowercase) {
                 // Per code point, like Rust's char::to_lowercase (no context-dependent final sigma).
-                for (l in codePoints(String(intArrayOf(p), 0, 1).toLowerCase(Locale.ROOT))) {
-                    norm.add(l); orig.add(i)
-                }
+                for (l in lowercase(p)) { norm.add(l); orig.add(i) }
             } else {
                 norm.add(p); orig.add(i)
             }
@@ -137,10 +136,10 @@ class BertTokenizer(
         private const val SPACE = 0x20
 
         /** Build from the lines of vocab.txt (line number = id). */
-        fun fromVocabLines(lines: List<String>, lowercase: Boolean = true): BertTokenizer {
+        fun fromVocabLines(lines: List<String>, lowercase: Boolean = true, stripAccents: Boolean? = null): BertTokenizer {
             val vocab = HashMap<String, Int>()
             lines.forEachIndexed { i, line -> if (line.isNotEmpty() && !vocab.containsKey(line)) vocab[line] = i }
-            return BertTokenizer(vocab, lowercase = lowercase)
+            return BertTokenizer(vocab, lowercase = lowercase, stripAccents = stripAccents)
         }
 
         fun codePoints(s: String): IntArray {
@@ -168,37 +167,78 @@ class BertTokenizer(
             return true
         }
 
-        // Rust char::is_whitespace (Unicode White_Space); tab, newline and carriage return included.
-        fun isWhitespace(c: Int): Boolean = when (c) {
-            0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x20, 0x85, 0xA0, 0x1680, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000 -> true
-            else -> c in 0x2000..0x200A
-        }
-
-        // Unicode category C* (Cc, Cf, Cn, Co, Cs) except tab, newline and carriage return.
-        fun isControl(c: Int): Boolean {
-            if (c == 0x09 || c == 0x0A || c == 0x0D) return false
-            return when (Character.getType(c)) {
-                Character.CONTROL.toInt(), Character.FORMAT.toInt(), Character.UNASSIGNED.toInt(),
-                Character.PRIVATE_USE.toInt(), Character.SURROGATE.toInt() -> true
-                else -> false
+        private class Ranges(spec: String) {
+            private val starts: IntArray
+            private val ends: IntArray
+            init {
+                val items = if (spec.isEmpty()) emptyList() else spec.split(",")
+                starts = IntArray(items.size)
+                ends = IntArray(items.size)
+                items.forEachIndexed { k, item ->
+                    val dash = item.indexOf('-')
+                    starts[k] = Integer.parseInt(if (dash < 0) item else item.substring(0, dash), 16)
+                    ends[k] = if (dash < 0) starts[k] else Integer.parseInt(item.substring(dash + 1), 16)
+                }
+            }
+            fun contains(c: Int): Boolean {
+                var lo = 0
+                var hi = starts.size - 1
+                while (lo <= hi) {
+                    val mid = (lo + hi) ushr 1
+                    if (c < starts[mid]) hi = mid - 1 else if (c > ends[mid]) lo = mid + 1 else return true
+                }
+                return false
             }
         }
 
-        // ASCII punctuation (including $+<=>^`|~) or Unicode P*.
-        fun isPunctuation(c: Int): Boolean {
-            if (c in 33..47 || c in 58..64 || c in 91..96 || c in 123..126) return true
-            return when (Character.getType(c)) {
-                Character.CONNECTOR_PUNCTUATION.toInt(), Character.DASH_PUNCTUATION.toInt(),
-                Character.START_PUNCTUATION.toInt(), Character.END_PUNCTUATION.toInt(),
-                Character.INITIAL_QUOTE_PUNCTUATION.toInt(), Character.FINAL_QUOTE_PUNCTUATION.toInt(),
-                Character.OTHER_PUNCTUATION.toInt() -> true
-                else -> false
+        private fun parseMap(spec: String): Map<Int, IntArray> {
+            val out = HashMap<Int, IntArray>()
+            if (spec.isEmpty()) return out
+            for (item in spec.split(",")) {
+                val colon = item.indexOf(':')
+                val value = item.substring(colon + 1).split(".").map { Integer.parseInt(it, 16) }.toIntArray()
+                out[Integer.parseInt(item.substring(0, colon), 16)] = value
             }
+            return out
         }
 
-        // The CJK Unified Ideograph blocks BERT pads with spaces (tokenizers' is_chinese_char).
-        fun isChinese(c: Int): Boolean =
-            c in 0x4E00..0x9FFF || c in 0x3400..0x4DBF || c in 0x20000..0x2A6DF || c in 0x2A700..0x2B73F ||
-                c in 0x2B740..0x2B81F || c in 0x2B920..0x2CEAF || c in 0xF900..0xFAFF || c in 0x2F800..0x2FA1F
+        private val REMOVED = Ranges(UnicodeTables.REMOVED)
+        private val WHITESPACE = Ranges(UnicodeTables.WHITESPACE)
+        private val CJK = Ranges(UnicodeTables.CJK)
+        private val PUNCTUATION = Ranges(UnicodeTables.PUNCTUATION)
+        private val STRIP_REMOVED = Ranges(UnicodeTables.STRIP_REMOVED)
+        private val STRIP_MAP: Map<Int, IntArray> by lazy { parseMap(UnicodeTables.STRIP_MAP) }
+        private val LOWER_MAP: Map<Int, IntArray> by lazy { parseMap(UnicodeTables.LOWER_MAP) }
+
+        /** Whitespace as tokenizers sees it (Rust char::is_whitespace of its Unicode version, tab/newline/CR). */
+        fun isWhitespace(c: Int): Boolean = WHITESPACE.contains(c)
+
+        /**
+         * Deleted by clean_text: NUL, U+FFFD and tokenizers' "control" class (Cc, Cf, Co of its Unicode
+         * tables: private use is deleted, unassigned code points are kept). A lone UTF-16 surrogate
+         * (impossible in Python's UTF-8 input) is deleted too.
+         */
+        fun isControl(c: Int): Boolean = REMOVED.contains(c) || c in 0xD800..0xDFFF
+
+        /** Split off as a word of its own by BertPreTokenizer (ASCII punctuation or P* of tokenizers' tables). */
+        fun isPunctuation(c: Int): Boolean = PUNCTUATION.contains(c)
+
+        /** Padded with spaces by handle_chinese_chars (tokenizers' fixed CJK ranges). */
+        fun isChinese(c: Int): Boolean = CJK.contains(c)
+
+        /** strip_accents of one code point: NFD, then non-spacing marks dropped (may be empty). */
+        fun stripAccents(c: Int): IntArray {
+            if (STRIP_REMOVED.contains(c)) return IntArray(0)
+            val s = c - 0xAC00  // Hangul syllables decompose by Unicode's rule
+            if (s in 0 until 11172) {
+                val t = s % 28
+                val lv = intArrayOf(0x1100 + s / 588, 0x1161 + (s % 588) / 28)
+                return if (t == 0) lv else intArrayOf(lv[0], lv[1], 0x11A7 + t)
+            }
+            return STRIP_MAP[c] ?: intArrayOf(c)
+        }
+
+        /** lowercase of one code point (Rust char::to_lowercase of tokenizers' version). */
+        fun lowercase(c: Int): IntArray = LOWER_MAP[c] ?: intArrayOf(c)
     }
 }
