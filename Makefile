@@ -10,7 +10,7 @@ TORCH   ?= torch==2.13.0
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PKGS := kotlin junit4 libusb-1.0-0
 
-.PHONY: install demo test test-python test-jvm sysdeps tasklib-env clean
+.PHONY: install demo test test-python test-jvm test-mutation sysdeps tasklib-env clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -39,7 +39,11 @@ test-python: install tasklib-env
 test-jvm: install sysdeps
 	bash android-demo/run-jvm-tests.sh
 
-test: test-python test-jvm
+# Each listed mutation of the apps' Kotlin must make the JVM tests fail (a few minutes).
+test-mutation: sysdeps
+	bash android-demo/mutate.sh
+
+test: test-python test-jvm test-mutation
 
 clean:
 	rm -rf $(VENV) .venv-tasklib edgekit-out .pytest_cache

@@ -48,6 +48,43 @@ class ModelCheckGoldenTest {
     }
 
     @Test
+    fun eachValueBoundIsApplied() {
+        for ((name, g) in goldens) {
+            val maxAbs = g.bounds["max_abs"] ?: continue
+            // One real logit off by 3 x max_abs: cosine and PSNR hardly move, max_abs must catch it.
+            val nudged = g.modelCases.map { c ->
+                c.outputs.mapValues { (_, v) -> val w = v.copyOf(); w[c.bestSpan[0]] += (3 * maxAbs).toFloat(); w }
+            }
+            val onlyMax = mapOf("max_abs" to maxAbs)
+            assertFalse("$name: max_abs not applied", ModelCheck.checkCases(onlyMax, g.modelCases, nudged).isEmpty())
+            val scaled = g.modelCases.map { c -> c.outputs.mapValues { (_, v) -> FloatArray(v.size) { v[it] * 1.5f } } }
+            assertTrue("cosine ignores scale", ModelCheck.checkCases(mapOf("min_cosine" to 0.9999), g.modelCases, scaled).isEmpty())
+            assertFalse("$name: PSNR not applied", ModelCheck.checkCases(mapOf("min_psnr" to 30.0), g.modelCases, scaled).isEmpty())
+            val noisy = g.modelCases.map { c ->
+                c.outputs.mapValues { (_, v) -> FloatArray(v.size) { k -> if (k % 2 == 0) v[k] else -v[k] } }
+            }
+            assertFalse("$name: cosine not applied", ModelCheck.checkCases(mapOf("min_cosine" to 0.9), g.modelCases, noisy).isEmpty())
+        }
+    }
+
+    @Test
+    fun nearTiesDoNotCount() {
+        for ((name, g) in goldens) {
+            // Non-decisive cases answer differently (negated logits), decisive ones keep the file's outputs.
+            val mixed = g.modelCases.map { c ->
+                if (c.decisive) c.outputs else c.outputs.mapValues { (_, v) -> FloatArray(v.size) { k -> if (c.attentionMask[k] == 1) -v[k] else v[k] } }
+            }
+            val moved = g.modelCases.indices.count { k ->
+                val c = g.modelCases[k]
+                !c.decisive && !ModelCheck.bestSpan(mixed[k].getValue("start_logits"), mixed[k].getValue("end_logits"), c.attentionMask).contentEquals(c.bestSpan)
+            }
+            assertTrue("$name: no near-tie case to test with", g.modelCases.any { !it.decisive })
+            assertTrue(moved > 0)
+            assertEquals("$name", emptyList<String>(), ModelCheck.checkCases(mapOf("min_agreement" to 1.0), g.modelCases, mixed))
+        }
+    }
+
+    @Test
     fun agreementCountsDecisiveCasesOnly() {
         for ((name, g) in goldens) {
             val onlyAgreement = mapOf("min_agreement" to 1.0)
