@@ -46,7 +46,7 @@ final class CoreMLQaModel {
         return a
     }
 
-    /// Outputs by edgekit name (start_logits, end_logits) for one [1, seqLen] input.
+    /// Outputs by edgekit name (start_logits, end_logits) for one [1, n] input (n = one of the file's lengths).
     func run(inputIds: [Int32], attentionMask: [Int32], tokenTypeIds: [Int32]) throws -> [String: [Float]] {
         var feed: [String: Any] = ["input_ids": try array(inputIds), "attention_mask": try array(attentionMask)]
         for name in ["token_type_ids", "segment_ids"] where inputNames.contains(name) { feed[name] = try array(tokenTypeIds) }
@@ -55,8 +55,14 @@ final class CoreMLQaModel {
         let available = out.featureNames.sorted()
         var result: [String: [Float]] = [:]
         for (i, name) in outputNames.enumerated() {
-            let key = available.contains(name) ? name : available[i]
+            let key: String
+            if available.contains(name) { key = name } else if i < available.count { key = available[i] } else {
+                throw QaError.message("the model has \(available.count) outputs (\(available)); expected \(outputNames)")
+            }
             guard let m = out.featureValue(for: key)?.multiArrayValue else { throw QaError.message("no output \(key)") }
+            guard m.count >= inputIds.count else {
+                throw QaError.message("output \(key) has \(m.count) values for \(inputIds.count) tokens")
+            }
             result[name] = (0..<m.count).map { m[$0].floatValue }
         }
         return result
@@ -75,28 +81,81 @@ struct DemoAssets {
     let card: [String: Any]
 
     init() throws {
-        func data(_ name: String, _ ext: String) throws -> Data {
+        func text(_ name: String, _ ext: String) throws -> String {
             guard let url = Bundle.main.url(forResource: name, withExtension: ext) else {
                 throw QaError.message("\(name).\(ext) missing from the app: run `edgekit bundle --app ios …`")
             }
-            return try Data(contentsOf: url)
+            return String(decoding: try Data(contentsOf: url), as: UTF8.self)
         }
-        tokenizer = try BertTokenizer.fromVocabText(String(decoding: try data("vocab", "txt"), as: UTF8.self))
-        golden = try Golden(data: try data("golden", "json"))
-        card = (try JSONSerialization.jsonObject(with: try data("model_card", "json")) as? [String: Any]) ?? [:]
+        golden = try Golden(text: try text("golden", "json"))
+        // The bundle's normaliser flags: a cased model must not be lowercased.
+        tokenizer = try BertTokenizer.fromVocabText(try text("vocab", "txt"), lowercase: golden.doLowerCase,
+                                                    stripAccents: golden.stripAccents)
+        card = J.obj(try MiniJson.parse(try text("model_card", "json")))
     }
 
-    var outputNames: [String] { card["outputs"] as? [String] ?? ["start_logits", "end_logits"] }
+    var outputNames: [String] {
+        let names = J.list(card["outputs"]).map { J.str($0) }
+        return names.isEmpty ? ["start_logits", "end_logits"] : names
+    }
 
-    func pipeline(_ model: CoreMLQaModel, topK: Int = 3) -> QaPipeline {
-        let qa = card["qa"] as? [String: Any] ?? [:]
+    /// The file's lengths, ascending (several when it was exported with length buckets).
+    var seqLens: [Int] { golden.seqLens.isEmpty ? [J.int(card["seq_len"]) ?? 256] : golden.seqLens }
+
+    /// The pipeline for one question: the smallest length that holds question + context, else the
+    /// longest with windows (ModelCheck.pickSeqLen, the rule golden.json's bucket cases pin).
+    func pipeline(_ model: CoreMLQaModel, question: String, context: String, topK: Int = 3) -> QaPipeline {
+        let qa = J.obj(card["qa"])
+        let n = ModelCheck.pickSeqLen(seqLens, questionTokens: tokenizer.tokenize(question).count,
+                                      contextTokens: tokenizer.tokenize(context).count) ?? model.seqLen
         var cfg = QaConfig()
-        cfg.maxSeqLen = model.seqLen
-        cfg.padTo = model.seqLen
-        cfg.docStride = (qa["doc_stride"] as? Int) ?? min(model.seqLen / 4, 128)
-        cfg.maxAnswerLen = (qa["max_answer_len"] as? Int) ?? 15
+        cfg.maxSeqLen = n
+        cfg.padTo = n
+        cfg.docStride = J.int(qa["doc_stride"]) ?? min(n / 4, 128)
+        cfg.maxAnswerLen = J.int(qa["max_answer_len"]) ?? 15
         cfg.topK = topK
         return QaPipeline(tokenizer: tokenizer, config: cfg) { try model.runWindow($0) }
+    }
+}
+
+/// The one place that owns the Core ML model: one instance per compute-unit setting, created on
+/// first use and reused; an actor, so two taps never load two copies or run it concurrently.
+actor QaService {
+    static let shared = QaService()
+    private var models: [String: CoreMLQaModel] = [:]
+    private var assets: DemoAssets?
+
+    func demoAssets() throws -> DemoAssets {
+        if let a = assets { return a }
+        let a = try DemoAssets()
+        assets = a
+        return a
+    }
+
+    private func model(_ units: MLComputeUnits) throws -> CoreMLQaModel {
+        let key = "\(units.rawValue)"
+        if let m = models[key] { return m }
+        let m = try CoreMLQaModel(computeUnits: units, outputNames: try demoAssets().outputNames)
+        models[key] = m
+        return m
+    }
+
+    func answer(question: String, context: String) throws -> String {
+        let a = try demoAssets()
+        let m = try model(.all)
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        let answers = try a.pipeline(m, question: question, context: context).answer(question: question, context: context)
+        let ms = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
+        return answers.map { String(format: "%.4f  “%@”  [%d, %d)", $0.score, $0.text, $0.start, $0.end) }
+            .joined(separator: "\n") + String(format: "\n\n%.1f ms (tokenise + all windows + decode)", ms)
+    }
+
+    func selfCheck(units: MLComputeUnits) throws -> (Int, [String]) {
+        try GoldenChecks.runAll(try demoAssets(), model(units))
+    }
+
+    func bench(units: MLComputeUnits, name: String, runs: Int = 50, warmup: Int = 5) throws -> Bench.Result {
+        try Bench.run(try demoAssets(), model(units), name: name, runs: runs, warmup: warmup)
     }
 }
 
@@ -108,9 +167,9 @@ enum Bench {
         return sorted[rank - 1]
     }
 
-    static func run(_ assets: DemoAssets, units: MLComputeUnits, name: String, runs: Int = 50, warmup: Int = 5) throws -> Result {
-        let model = try CoreMLQaModel(computeUnits: units, outputNames: assets.outputNames)
-        let w = try assets.pipeline(model).encode(question: "What is this?", context: "A sentence long enough to look like a real context for the benchmark.").windows[0]
+    static func run(_ assets: DemoAssets, _ model: CoreMLQaModel, name: String, runs: Int = 50, warmup: Int = 5) throws -> Result {
+        let q = "What is this?", c = "A sentence long enough to look like a real context for the benchmark."
+        let w = try assets.pipeline(model, question: q, context: c).encode(question: q, context: c).windows[0]
         for _ in 0..<warmup { _ = try model.runWindow(w) }
         var times: [Double] = []
         for _ in 0..<runs {

@@ -2,13 +2,14 @@ import CoreML
 import EdgekitQA
 import SwiftUI
 
+// Parsed once, off the main thread's critical path only for the sample text; the model itself
+// lives in QaService (an actor).
 private let assetsResult = Result { try DemoAssets() }
 
 struct AskView: View {
     @State private var question = (try? assetsResult.get().golden.qa.first?.question) ?? ""
     @State private var context = (try? assetsResult.get().golden.qa.first?.context) ?? ""
     @State private var output = ""
-    @State private var model: CoreMLQaModel?
 
     var body: some View {
         NavigationStack {
@@ -24,27 +25,16 @@ struct AskView: View {
 
     private func cardSummary() -> String {
         guard let a = try? assetsResult.get() else { return "No model bundled: run `edgekit bundle --app ios …` (README)." }
-        return "\(a.card["model"] ?? "?") · \(a.card["precision"] ?? "?") · seq \(a.card["seq_len"] ?? "?")\n\(a.card["note"] ?? "")"
+        return "\(J.str(a.card["model"])) · \(J.str(a.card["precision"])) · seq \(a.seqLens.map(String.init).joined(separator: "/"))\n\(J.str(a.card["note"]))"
     }
 
     private func answer() {
         output = "…"
         let q = question, c = context
-        DispatchQueue.global(qos: .userInitiated).async {
+        Task {
             let text: String
-            do {
-                let assets = try assetsResult.get()
-                let m = try model ?? CoreMLQaModel(computeUnits: .all, outputNames: assets.outputNames)
-                let t0 = DispatchTime.now().uptimeNanoseconds
-                let answers = try assets.pipeline(m).answer(question: q, context: c)
-                let ms = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
-                text = answers.map { String(format: "%.4f  “%@”  [%d, %d)", $0.score, $0.text, $0.start, $0.end) }
-                    .joined(separator: "\n") + String(format: "\n\n%.1f ms (tokenise + all windows + decode)", ms)
-                DispatchQueue.main.async { model = m }
-            } catch {
-                text = "error: \(error)"
-            }
-            DispatchQueue.main.async { output = text }
+            do { text = try await QaService.shared.answer(question: q, context: c) } catch { text = "error: \(error)" }
+            await MainActor.run { output = text }
         }
     }
 }
@@ -72,26 +62,27 @@ struct BenchmarkView: View {
     private func bench() {
         output = "…"
         let (name, u) = choices[units]
-        DispatchQueue.global(qos: .userInitiated).async {
+        Task {
             let text: String
             do {
-                let r = try Bench.run(try assetsResult.get(), units: u, name: name)
+                let r = try await QaService.shared.bench(units: u, name: name)
                 text = String(format: "model size on disk: %.2f MB\nload time: %.1f ms\ncompute units: %@\np50: %.2f ms\np90: %.2f ms\nruns: %d",
                               Double(r.sizeBytes) / 1e6, r.loadMillis, r.units, r.p50, r.p90, r.runs)
             } catch { text = "error: \(error)" }
-            DispatchQueue.main.async { output = text }
+            await MainActor.run { output = text }
         }
     }
 
     private func selfCheck() {
         output = "…"
-        DispatchQueue.global(qos: .userInitiated).async {
+        let u = choices[units].1
+        Task {
             let text: String
             do {
-                let (passed, failures) = try GoldenChecks.runAll(try assetsResult.get(), units: choices[units].1)
+                let (passed, failures) = try await QaService.shared.selfCheck(units: u)
                 text = (failures.prefix(10) + ["\(passed) passed, \(failures.count) failed"]).joined(separator: "\n")
             } catch { text = "error: \(error)" }
-            DispatchQueue.main.async { output = text }
+            await MainActor.run { output = text }
         }
     }
 }

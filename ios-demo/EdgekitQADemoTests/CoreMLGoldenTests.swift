@@ -12,13 +12,15 @@ final class CoreMLGoldenTests: XCTestCase {
         let assets = try DemoAssets()
         if requireModelCases { XCTAssertFalse(assets.golden.modelCases.isEmpty, "golden.json has no model cases") }
         XCTAssertFalse(assets.golden.qa.isEmpty)
-        let (passed, failures) = try GoldenChecks.runAll(assets, units: units)
+        let m = try CoreMLQaModel(computeUnits: units, outputNames: assets.outputNames)
+        let (passed, failures) = try GoldenChecks.runAll(assets, m)
         XCTAssertEqual(failures, [], failures.joined(separator: "\n"))
         XCTAssertGreaterThan(passed, 0)
     }
 
     func testBenchmarkReportsLatency() throws {
-        let r = try Bench.run(try DemoAssets(), units: .cpuOnly, name: "CPU", runs: 10, warmup: 2)
+        let assets = try DemoAssets()
+        let r = try Bench.run(assets, try CoreMLQaModel(computeUnits: .cpuOnly, outputNames: assets.outputNames), name: "CPU", runs: 10, warmup: 2)
         XCTAssertGreaterThan(r.p50, 0)
         XCTAssertGreaterThanOrEqual(r.p90, r.p50)
     }

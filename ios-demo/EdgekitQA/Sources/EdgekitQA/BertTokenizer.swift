@@ -1,8 +1,8 @@
-import Foundation
-
 /// BERT WordPiece tokenizer reproducing Hugging Face `BertTokenizerFast` with character offsets.
 /// Positions are Unicode scalar (code point) indices, as in golden.json and the Kotlin version.
 /// Mirrors android-demo/app/src/main/java/ai/edgekit/demo/qa/BertTokenizer.kt line for line.
+/// Every character class comes from `UnicodeTables` (generated from the Hugging Face tokenizer),
+/// never from the OS's Unicode tables, which change with the iOS version.
 public struct BertTokenizer {
     public struct Token: Equatable {
         public let id: Int
@@ -15,8 +15,8 @@ public struct BertTokenizer {
     // Keyed by exact scalar sequence: Swift String equality is canonical equivalence, so
     // "한" would equal its NFD jamo; Hugging Face compares exactly.
     let vocab: [[UInt32]: Int]
-    let lowercase: Bool
-    let stripAccents: Bool
+    var lowercase: Bool
+    var stripAccents: Bool
     let handleChineseChars: Bool
     let maxInputCharsPerWord: Int
     public let unkId: Int
@@ -43,15 +43,24 @@ public struct BertTokenizer {
             .map { Array($0.unicodeScalars) }.sorted { $0.count > $1.count }
     }
 
+    /// The same vocabulary with other normaliser flags (a cased model, accents kept...): from the bundle's
+    /// `do_lower_case` / `strip_accents`.
+    public func withNormalizer(lowercase: Bool, stripAccents: Bool) -> BertTokenizer {
+        var t = self
+        t.lowercase = lowercase
+        t.stripAccents = stripAccents
+        return t
+    }
+
     /// Build from the contents of vocab.txt (line number = id).
-    public static func fromVocabText(_ text: String, lowercase: Bool = true) throws -> BertTokenizer {
+    public static func fromVocabText(_ text: String, lowercase: Bool = true, stripAccents: Bool? = nil) throws -> BertTokenizer {
         // Split on the scalar "\n" ("\r\n" is one Character in Swift, so do not split Characters).
         let lines = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
             var s = String(String.UnicodeScalarView(line))
             if s.unicodeScalars.last == "\r" { s.unicodeScalars.removeLast() }
             return s
         }
-        return try BertTokenizer(tokens: lines, lowercase: lowercase)
+        return try BertTokenizer(tokens: lines, lowercase: lowercase, stripAccents: stripAccents)
     }
 
     public func idOf(_ token: String) throws -> Int {
@@ -117,17 +126,11 @@ public struct BertTokenizer {
     }
 
     private func addNormalized(_ c: Unicode.Scalar, _ i: Int, _ norm: inout [Unicode.Scalar], _ orig: inout [Int]) {
-        var parts = [c]
-        if stripAccents {
-            parts = Array(String(Character(c)).decomposedStringWithCanonicalMapping.unicodeScalars
-                .filter { $0.properties.generalCategory != .nonspacingMark })
-        }
+        let parts = stripAccents ? CharTables.stripAccents(c.value) : [c.value]
         for p in parts {
-            if lowercase {
-                // Per scalar, like Rust's char::to_lowercase (no context-dependent final sigma).
-                for l in p.properties.lowercaseMapping.unicodeScalars { norm.append(l); orig.append(i) }
-            } else {
-                norm.append(p); orig.append(i)
+            // Per scalar, like Rust's char::to_lowercase (no context-dependent final sigma).
+            for l in lowercase ? CharTables.lowercase(p) : [p] {
+                if let u = Unicode.Scalar(l) { norm.append(u); orig.append(i) }
             }
         }
     }
@@ -165,39 +168,75 @@ public struct BertTokenizer {
         return s
     }
 
-    // Rust char::is_whitespace (Unicode White_Space).
-    static func isWhitespace(_ c: Unicode.Scalar) -> Bool {
-        switch c.value {
-        case 0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x20, 0x85, 0xA0, 0x1680, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000: return true
-        default: return (0x2000...0x200A).contains(c.value)
+    /// Whitespace as tokenizers sees it (tab, newline, CR and Rust char::is_whitespace of its Unicode version).
+    static func isWhitespace(_ c: Unicode.Scalar) -> Bool { CharTables.whitespace.contains(c.value) }
+
+    /// Deleted by clean_text: tokenizers' "control" class (Cc, Cf, Co of its tables: private use
+    /// deleted, unassigned kept), NUL and U+FFFD.
+    static func isControl(_ c: Unicode.Scalar) -> Bool { CharTables.removed.contains(c.value) }
+
+    /// Split off as its own word by BertPreTokenizer (ASCII punctuation or P* of tokenizers' tables).
+    static func isPunctuation(_ c: Unicode.Scalar) -> Bool { CharTables.punctuation.contains(c.value) }
+
+    /// Padded with spaces by handle_chinese_chars (tokenizers' fixed CJK ranges).
+    static func isChinese(_ c: Unicode.Scalar) -> Bool { CharTables.cjk.contains(c.value) }
+}
+
+/// The parsed `UnicodeTables` strings (see edgekit/unicode_tables.py for the format).
+enum CharTables {
+    struct Ranges {
+        let starts: [UInt32]
+        let ends: [UInt32]
+        init(_ spec: String) {
+            var s: [UInt32] = [], e: [UInt32] = []
+            for item in spec.split(separator: ",") {
+                let parts = item.split(separator: "-")
+                let lo = UInt32(parts[0], radix: 16) ?? 0
+                s.append(lo)
+                e.append(parts.count > 1 ? (UInt32(parts[1], radix: 16) ?? lo) : lo)
+            }
+            starts = s
+            ends = e
+        }
+        func contains(_ c: UInt32) -> Bool {
+            var lo = 0, hi = starts.count - 1
+            while lo <= hi {
+                let mid = (lo + hi) / 2
+                if c < starts[mid] { hi = mid - 1 } else if c > ends[mid] { lo = mid + 1 } else { return true }
+            }
+            return false
         }
     }
 
-    // Unicode category C* (Cc, Cf, Cn, Co, Cs) except tab, newline and carriage return.
-    static func isControl(_ c: Unicode.Scalar) -> Bool {
-        if c.value == 0x09 || c.value == 0x0A || c.value == 0x0D { return false }
-        switch c.properties.generalCategory {
-        case .control, .format, .unassigned, .privateUse, .surrogate: return true
-        default: return false
+    static func parseMap(_ spec: String) -> [UInt32: [UInt32]] {
+        var out: [UInt32: [UInt32]] = [:]
+        for item in spec.split(separator: ",") {
+            let kv = item.split(separator: ":")
+            guard kv.count == 2, let k = UInt32(kv[0], radix: 16) else { continue }
+            out[k] = kv[1].split(separator: ".").compactMap { UInt32($0, radix: 16) }
         }
+        return out
     }
 
-    // ASCII punctuation (including $+<=>^`|~) or Unicode P*.
-    static func isPunctuation(_ c: Unicode.Scalar) -> Bool {
-        let v = c.value
-        if (33...47).contains(v) || (58...64).contains(v) || (91...96).contains(v) || (123...126).contains(v) { return true }
-        switch c.properties.generalCategory {
-        case .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation,
-             .initialPunctuation, .finalPunctuation, .otherPunctuation: return true
-        default: return false
+    static let removed = Ranges(UnicodeTables.removed)
+    static let whitespace = Ranges(UnicodeTables.whitespace)
+    static let cjk = Ranges(UnicodeTables.cjk)
+    static let punctuation = Ranges(UnicodeTables.punctuation)
+    static let stripRemoved = Ranges(UnicodeTables.strip_removed)
+    static let stripMap = parseMap(UnicodeTables.strip_map)
+    static let lowerMap = parseMap(UnicodeTables.lower_map)
+
+    /// strip_accents of one code point: NFD, non-spacing marks dropped (may be empty).
+    static func stripAccents(_ c: UInt32) -> [UInt32] {
+        if stripRemoved.contains(c) { return [] }
+        if c >= 0xAC00 && c < 0xAC00 + 11172 {  // Hangul syllables decompose by Unicode's rule
+            let s = c - 0xAC00, t = s % 28
+            let lv: [UInt32] = [0x1100 + s / 588, 0x1161 + (s % 588) / 28]
+            return t == 0 ? lv : lv + [0x11A7 + t]
         }
+        return stripMap[c] ?? [c]
     }
 
-    // The CJK Unified Ideograph blocks BERT pads with spaces.
-    static func isChinese(_ c: Unicode.Scalar) -> Bool {
-        let v = c.value
-        return (0x4E00...0x9FFF).contains(v) || (0x3400...0x4DBF).contains(v) || (0x20000...0x2A6DF).contains(v)
-            || (0x2A700...0x2B73F).contains(v) || (0x2B740...0x2B81F).contains(v) || (0x2B920...0x2CEAF).contains(v)
-            || (0xF900...0xFAFF).contains(v) || (0x2F800...0x2FA1F).contains(v)
-    }
+    /// lowercase of one code point (Rust char::to_lowercase of tokenizers' version).
+    static func lowercase(_ c: UInt32) -> [UInt32] { lowerMap[c] ?? [c] }
 }

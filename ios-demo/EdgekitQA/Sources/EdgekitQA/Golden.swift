@@ -1,77 +1,119 @@
-import Foundation
-
-/// golden.json written by `edgekit bundle` / `python -m edgekit.golden` (format edgekit-golden/1).
+/// golden.json written by `edgekit bundle` / `python -m edgekit.golden` (format edgekit-golden/2).
+/// Mirrors android-demo Golden.kt.
 public struct Golden {
-    public struct TokenCase { public let name: String; public let text: String; public let ids: [Int]; public let offsets: [[Int]]; public let words: [[Int]] }
+    public static let format = "edgekit-golden/2"
+
+    public struct TokenCase {
+        public let name: String; public let text: String; public let ids: [Int]; public let offsets: [[Int]]; public let words: [[Int]]
+        public let lowercase: Bool; public let stripAccents: Bool
+    }
     public struct WindowCase { public let inputIds: [Int32]; public let attentionMask: [Int32]; public let tokenTypeIds: [Int32]; public let startLogits: [Float]; public let endLogits: [Float] }
     public struct DecoderCase { public let name: String; public let question: String; public let context: String; public let config: QaConfig; public let windows: [WindowCase]; public let answers: [Answer] }
-    public struct ModelCase { public let inputIds: [Int32]; public let attentionMask: [Int32]; public let tokenTypeIds: [Int32]; public let outputs: [String: [Float]] }
-    public struct QaCase { public let name: String; public let question: String; public let context: String; public let config: QaConfig; public let answers: [Answer] }
+    /// ids/mask -> the shipped file's outputs, with the best span and decisive flag Python computed.
+    public struct ModelCase {
+        public let inputIds: [Int32]; public let attentionMask: [Int32]; public let tokenTypeIds: [Int32]; public let outputs: [String: [Float]]
+        public let bestSpan: [Int]; public let decisive: Bool
+    }
+    public struct QaWindow { public let inputIds: [Int32]; public let startLogits: [Float]; public let endLogits: [Float] }
+    public struct QaCase {
+        public let name: String; public let question: String; public let context: String; public let config: QaConfig; public let answers: [Answer]
+        public let decisive: Bool; public let windows: [QaWindow]; public let referenceAnswers: [String]
+    }
+    public struct BucketCase { public let questionTokens: Int; public let contextTokens: Int; public let seqLen: Int }
 
+    public let doLowerCase: Bool
+    public let stripAccents: Bool
     public let tokenization: [TokenCase]
     public let decoder: [DecoderCase]
     public let modelCases: [ModelCase]
-    /// Parity bounds from the export record (nil when the record does not set them).
-    public let atol: Double?
-    public let rtol: Double
-    public let minCosine: Double?
+    /// Every bound the export record validated with, as the apps apply them (see ModelCheck).
+    public let bounds: [String: Double]
+    /// Sequence lengths of the shipped file, ascending (several for a length-bucket export).
+    public let seqLens: [Int]
     public let qa: [QaCase]
+    public let buckets: [BucketCase]
+    /// The lengths the bucket cases pick from.
+    public let bucketSeqLens: [Int]
 
-    public init(data: Data) throws {
-        guard let root = try JSONSerialization.jsonObject(with: data) as? [String: Any],
-              root["format"] as? String == "edgekit-golden/1" else {
-            throw QaError.message("not an edgekit-golden/1 file: regenerate it with this edgekit version")
+    public init(text: String) throws {
+        let root = J.obj(try MiniJson.parse(text))
+        guard J.str(root["format"]) == Golden.format else {
+            throw QaError.message("golden.json is \(J.str(root["format"])), this app reads \(Golden.format): regenerate it with this edgekit version")
         }
-        func ints(_ v: Any?) -> [Int] { (v as? [NSNumber] ?? []).map { $0.intValue } }
-        func i32(_ v: Any?) -> [Int32] { (v as? [NSNumber] ?? []).map { $0.int32Value } }
-        func floats(_ v: Any?) -> [Float] { (v as? [NSNumber] ?? []).map { Float($0.doubleValue) } }
-        func objs(_ v: Any?) -> [[String: Any]] { v as? [[String: Any]] ?? [] }
-        func str(_ v: Any?) -> String { v as? String ?? "" }
-        tokenization = objs(root["tokenization"]).map {
-            TokenCase(name: str($0["name"]), text: str($0["text"]), ids: ints($0["ids"]),
-                      offsets: ($0["offsets"] as? [Any] ?? []).map { ints($0) }, words: ($0["words"] as? [Any] ?? []).map { ints($0) })
+        let tok = J.obj(root["tokenizer"])
+        let lower = J.bool(tok["do_lower_case"]) ?? true
+        doLowerCase = lower
+        stripAccents = J.bool(tok["strip_accents"]) ?? lower
+        tokenization = J.list(root["tokenization"]).map { v in
+            let c = J.obj(v)
+            let lo = J.bool(c["lowercase"]) ?? lower
+            return TokenCase(name: J.str(c["name"]), text: J.str(c["text"]), ids: J.ints(c["ids"]),
+                             offsets: J.list(c["offsets"]).map { J.ints($0) }, words: J.list(c["words"]).map { J.ints($0) },
+                             lowercase: lo, stripAccents: J.bool(c["strip_accents"]) ?? lo)
         }
-        decoder = objs(root["decoder"]).map { c in
-            DecoderCase(name: str(c["name"]), question: str(c["question"]), context: str(c["context"]),
-                        config: Golden.config(c["config"]),
-                        windows: objs(c["windows"]).map {
-                            WindowCase(inputIds: i32($0["input_ids"]), attentionMask: i32($0["attention_mask"]), tokenTypeIds: i32($0["token_type_ids"]),
-                                       startLogits: floats($0["start_logits"]), endLogits: floats($0["end_logits"]))
-                        },
-                        answers: Golden.answers(c["answers"]))
+        decoder = J.list(root["decoder"]).map { v in
+            let c = J.obj(v)
+            return DecoderCase(name: J.str(c["name"]), question: J.str(c["question"]), context: J.str(c["context"]),
+                               config: Golden.config(c["config"]),
+                               windows: J.list(c["windows"]).map { w in
+                                   let m = J.obj(w)
+                                   return WindowCase(inputIds: J.i32s(m["input_ids"]), attentionMask: J.i32s(m["attention_mask"]),
+                                                     tokenTypeIds: J.i32s(m["token_type_ids"]), startLogits: J.floats(m["start_logits"]),
+                                                     endLogits: J.floats(m["end_logits"]))
+                               },
+                               answers: Golden.answers(c["answers"]))
         }
         let model = root["model"] as? [String: Any]
-        atol = (model?["atol"] as? NSNumber)?.doubleValue
-        rtol = (model?["rtol"] as? NSNumber)?.doubleValue ?? 0
-        minCosine = (model?["min_cosine"] as? NSNumber)?.doubleValue
-        modelCases = objs(model?["cases"]).map { c in
+        var b: [String: Double] = [:]
+        for (k, v) in J.obj(model?["bounds"]) { if let d = J.dbl(v) { b[k] = d } }
+        bounds = b
+        let lens = model.map { J.ints($0["seq_lens"]) } ?? J.ints(J.obj(root["buckets"])["seq_lens"])
+        seqLens = lens.sorted()
+        modelCases = J.list(model?["cases"]).map { v in
+            let c = J.obj(v)
             var outs: [String: [Float]] = [:]
-            for (k, v) in c["outputs"] as? [String: Any] ?? [:] { outs[k] = floats(v) }
-            return ModelCase(inputIds: i32(c["input_ids"]), attentionMask: i32(c["attention_mask"]), tokenTypeIds: i32(c["token_type_ids"]), outputs: outs)
+            for (k, o) in J.obj(c["outputs"]) { outs[k] = J.floats(o) }
+            return ModelCase(inputIds: J.i32s(c["input_ids"]), attentionMask: J.i32s(c["attention_mask"]),
+                             tokenTypeIds: J.i32s(c["token_type_ids"]), outputs: outs,
+                             bestSpan: J.ints(c["best_span"]), decisive: J.bool(c["decisive"]) ?? false)
         }
-        qa = objs(root["qa"]).map {
-            QaCase(name: str($0["name"]), question: str($0["question"]), context: str($0["context"]),
-                   config: Golden.config($0["config"]), answers: Golden.answers($0["answers"]))
+        qa = J.list(root["qa"]).map { v in
+            let c = J.obj(v)
+            return QaCase(name: J.str(c["name"]), question: J.str(c["question"]), context: J.str(c["context"]),
+                          config: Golden.config(c["config"]), answers: Golden.answers(c["answers"]),
+                          decisive: J.bool(c["decisive"]) ?? false,
+                          windows: J.list(c["windows"]).map { w in
+                              let m = J.obj(w)
+                              return QaWindow(inputIds: J.i32s(m["input_ids"]), startLogits: J.floats(m["start_logits"]),
+                                              endLogits: J.floats(m["end_logits"]))
+                          },
+                          referenceAnswers: J.list(c["reference_answers"]).map { J.str($0) })
+        }
+        bucketSeqLens = J.ints(J.obj(root["buckets"])["seq_lens"]).sorted()
+        buckets = J.list(J.obj(root["buckets"])["cases"]).map { v in
+            let c = J.obj(v)
+            return BucketCase(questionTokens: J.int(c["question_tokens"]) ?? 0, contextTokens: J.int(c["context_tokens"]) ?? 0,
+                              seqLen: J.int(c["seq_len"]) ?? 0)
         }
     }
 
     static func config(_ v: Any?) -> QaConfig {
-        let c = v as? [String: Any] ?? [:]
+        let c = J.obj(v)
         var q = QaConfig()
-        q.maxSeqLen = (c["max_seq_len"] as? NSNumber)?.intValue ?? q.maxSeqLen
-        q.docStride = (c["doc_stride"] as? NSNumber)?.intValue ?? q.docStride
-        q.maxAnswerLen = (c["max_answer_len"] as? NSNumber)?.intValue ?? q.maxAnswerLen
-        q.topK = (c["top_k"] as? NSNumber)?.intValue ?? q.topK
-        q.handleImpossibleAnswer = (c["handle_impossible_answer"] as? Bool) ?? false
-        q.alignToWords = (c["align_to_words"] as? Bool) ?? true
-        q.padTo = (c["pad_to"] as? NSNumber)?.intValue
+        q.maxSeqLen = J.int(c["max_seq_len"]) ?? q.maxSeqLen
+        q.docStride = J.int(c["doc_stride"]) ?? q.docStride
+        q.maxAnswerLen = J.int(c["max_answer_len"]) ?? q.maxAnswerLen
+        q.topK = J.int(c["top_k"]) ?? q.topK
+        q.handleImpossibleAnswer = J.bool(c["handle_impossible_answer"]) ?? false
+        q.alignToWords = J.bool(c["align_to_words"]) ?? true
+        q.padTo = J.int(c["pad_to"])
         return q
     }
 
     static func answers(_ v: Any?) -> [Answer] {
-        (v as? [[String: Any]] ?? []).map {
-            Answer(text: $0["text"] as? String ?? "", start: ($0["start"] as? NSNumber)?.intValue ?? -1,
-                   end: ($0["end"] as? NSNumber)?.intValue ?? -1, score: ($0["score"] as? NSNumber)?.doubleValue ?? -1)
+        J.list(v).map { x in
+            let a = J.obj(x)
+            return Answer(text: J.str(a["text"]), start: J.int(a["start"]) ?? -1, end: J.int(a["end"]) ?? -1, score: J.dbl(a["score"]) ?? -1)
         }
     }
 
