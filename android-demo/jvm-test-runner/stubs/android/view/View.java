@@ -6,4 +6,6 @@ public class View {
   public void setVisibility(int v) {} public int getVisibility() { return 0; }
   public void setPadding(int a, int b, int c, int d) {}
   public void setOnClickListener(OnClickListener l) {}
+  public interface OnApplyWindowInsetsListener { WindowInsets onApplyWindowInsets(View v, WindowInsets insets); }
+  public void setOnApplyWindowInsetsListener(OnApplyWindowInsetsListener l) {}
 }

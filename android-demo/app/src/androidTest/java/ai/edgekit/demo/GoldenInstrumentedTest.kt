@@ -17,16 +17,18 @@ import org.junit.runner.RunWith
 class GoldenInstrumentedTest {
     companion object {
         private lateinit var assets: DemoAssets
+        private lateinit var engine: QaEngine
         private lateinit var model: LiteRtQaModel
 
         @BeforeClass @JvmStatic
         fun load() {
             assets = DemoAssets(InstrumentationRegistry.getInstrumentation().targetContext)
-            model = assets.loadModel(threads = 2)
+            engine = QaEngine(assets, 2)
+            model = engine.model(2)
         }
 
         @AfterClass @JvmStatic
-        fun close() = model.close()
+        fun close() = engine.close()
     }
 
     private fun all(results: List<String>) {
@@ -52,12 +54,12 @@ class GoldenInstrumentedTest {
     @Test fun answersMatchPythonPipeline() {
         assertTrue(assets.golden.qa.isNotEmpty())
         all(assets.golden.qa.map { c ->
-            GoldenChecks.qa(ai.edgekit.demo.qa.QaPipeline(assets.tokenizer, c.config.copy(padTo = model.seqLen)) { model.runWindow(it) }, c)
+            GoldenChecks.qa(ai.edgekit.demo.qa.QaPipeline(assets.tokenizer, c.config) { model.runWindow(it) }, c)
         })
     }
 
     @Test fun benchmarkReportsLatency() {
-        val r = Bench.run(assets, threads = 2, runs = 10, warmup = 2)
+        val r = Bench.run(engine, threads = 2, runs = 10, warmup = 2)
         assertTrue(r.p50 > 0 && r.p90 >= r.p50 && r.sizeBytes > 0)
     }
 }

@@ -14,18 +14,20 @@ object Bench {
         return sortedMillis[rank - 1]
     }
 
-    fun run(assets: DemoAssets, threads: Int, runs: Int = 50, warmup: Int = 5): Result {
-        assets.loadModel(threads).use { model ->
-            val w = assets.pipeline(model).encode("What is this?", "A sentence long enough to look like a real context for the benchmark.").windows[0]
-            repeat(warmup) { model.runWindow(w) }
-            val times = ArrayList<Double>()
-            repeat(runs) {
-                val t0 = System.nanoTime()
-                model.runWindow(w)
-                times.add((System.nanoTime() - t0) / 1e6)
-            }
-            times.sort()
-            return Result(threads, model.sizeBytes, model.loadMillis, percentile(times, 50.0), percentile(times, 90.0), runs)
+    /** On the inference thread: the engine's model with [threads] threads (reloaded only if the count differs). */
+    fun run(engine: QaEngine, threads: Int, runs: Int = 50, warmup: Int = 5): Result {
+        val model = engine.model(threads)
+        val q = "What is this?"
+        val c = "A sentence long enough to look like a real context for the benchmark."
+        val w = engine.assets.pipeline(model, q, c).encode(q, c).windows[0]
+        repeat(warmup) { model.runWindow(w) }
+        val times = ArrayList<Double>()
+        repeat(runs) {
+            val t0 = System.nanoTime()
+            model.runWindow(w)
+            times.add((System.nanoTime() - t0) / 1e6)
         }
+        times.sort()
+        return Result(threads, model.sizeBytes, model.loadMillis, percentile(times, 50.0), percentile(times, 90.0), runs)
     }
 }

@@ -57,7 +57,8 @@ object GoldenChecks {
         g.decoder.forEach { results.add(decoder(tok, it)) }
         results.addAll(if (g.modelCases.isEmpty()) emptyList() else modelCases(g, model).ifEmpty { listOf("") })
         g.qa.forEach { c ->
-            val p = QaPipeline(tok, c.config.copy(padTo = model.seqLen)) { model.runWindow(it) }
+            // The case's own config: its length (pad_to) is the one Python ran the file at.
+            val p = QaPipeline(tok, c.config) { model.runWindow(it) }
             results.add(qa(p, c))
         }
         val failures = results.filter { it.isNotEmpty() }

@@ -2,23 +2,27 @@ package ai.edgekit.demo
 
 import ai.edgekit.demo.qa.J
 import android.app.Activity
+import android.os.Build
 import android.os.Bundle
 import android.text.InputType
 import android.view.View
+import android.view.WindowInsets
 import android.widget.Button
 import android.widget.EditText
 import android.widget.LinearLayout
 import android.widget.ScrollView
 import android.widget.TextView
 
-/** Ask screen (question + context -> answers with latency) and benchmark screen, built in code. */
+/**
+ * Ask screen (question + context -> answers with latency) and benchmark screen, built in code.
+ * All model work and asset parsing runs on [QaEngine]'s single inference thread.
+ */
 class MainActivity : Activity() {
-    private lateinit var assets: DemoAssets
-    private var model: LiteRtQaModel? = null
+    private lateinit var engine: QaEngine
 
     override fun onCreate(savedInstanceState: Bundle?) {
         super.onCreate(savedInstanceState)
-        assets = DemoAssets(this)
+        engine = QaEngine(DemoAssets(this))
         val root = LinearLayout(this).apply { orientation = LinearLayout.VERTICAL; setPadding(32, 32, 32, 32) }
         val tabs = LinearLayout(this).apply { orientation = LinearLayout.HORIZONTAL }
         val ask = askScreen()
@@ -29,43 +33,61 @@ class MainActivity : Activity() {
         root.addView(tabs)
         root.addView(ask)
         root.addView(bench)
-        setContentView(ScrollView(this).apply { addView(root) })
+        val scroll = ScrollView(this).apply { addView(root) }
+        // targetSdk 35 draws edge to edge: keep the tabs out from under the status and navigation bars.
+        scroll.setOnApplyWindowInsetsListener { v, insets ->
+            if (Build.VERSION.SDK_INT >= 30) {
+                val bars = insets.getInsets(WindowInsets.Type.systemBars() or WindowInsets.Type.displayCutout() or WindowInsets.Type.ime())
+                v.setPadding(bars.left, bars.top, bars.right, bars.bottom)
+            } else {
+                @Suppress("DEPRECATION")
+                v.setPadding(insets.systemWindowInsetLeft, insets.systemWindowInsetTop, insets.systemWindowInsetRight, insets.systemWindowInsetBottom)
+            }
+            insets
+        }
+        setContentView(scroll)
     }
 
-    private fun model(): LiteRtQaModel = model ?: assets.loadModel(threads = 4).also { model = it }
-
-    private fun background(out: TextView, work: () -> String) {
+    /** Run [work] on the inference thread and show its text in [out]. */
+    private fun background(out: TextView, work: (QaEngine) -> String) {
         out.text = "…"
-        Thread {
-            val text = try { work() } catch (e: Exception) { "error: ${e.message}" }
-            runOnUiThread { out.text = text }
-        }.start()
+        engine.submit(work) { text -> runOnUiThread { out.text = text } }
     }
 
     private fun askScreen(): LinearLayout {
         val v = LinearLayout(this).apply { orientation = LinearLayout.VERTICAL }
-        val sample = try { assets.golden.qa.firstOrNull() } catch (e: Exception) { null }
-        val card = try { assets.card } catch (e: Exception) { null }
-        v.addView(TextView(this).apply {
-            text = if (card == null) "No model: run `edgekit bundle --app android …` (see README)."
-            else "${J.str(card["model"])} · ${J.str(card["precision"])} · seq ${J.int(card["seq_len"])}\n${J.str(card["note"])}"
-        })
-        val question = EditText(this).apply { hint = "Question"; setText(sample?.question ?: "") }
+        val info = TextView(this)
+        val question = EditText(this).apply { hint = "Question" }
         val context = EditText(this).apply {
             hint = "Context"; minLines = 6
             inputType = InputType.TYPE_CLASS_TEXT or InputType.TYPE_TEXT_FLAG_MULTI_LINE
-            setText(sample?.context ?: "")
         }
         val out = TextView(this)
+        v.addView(info)
         v.addView(question)
         v.addView(context)
+        // golden.json and the card are parsed on the inference thread; the first QA case fills the form.
+        engine.submit({ e ->
+            val card = e.assets.card
+            val sample = e.assets.golden.qa.firstOrNull()
+            runOnUiThread {
+                if (question.text.isEmpty() && sample != null) { question.setText(sample.question); context.setText(sample.context) }
+            }
+            "${J.str(card["model"])} · ${J.str(card["precision"])} · seq ${e.assets.seqLens.joinToString("/")}\n${J.str(card["note"])}"
+        }) { text ->
+            runOnUiThread {
+                info.text = if (text.startsWith("error:")) "No model: run `edgekit bundle --app android …` (see README).\n$text" else text
+            }
+        }
         v.addView(Button(this).apply {
             text = "Answer"
             setOnClickListener {
-                background(out) {
-                    val m = model()
+                val q = question.text.toString()
+                val c = context.text.toString()
+                background(out) { e ->
+                    val m = e.model()
                     val t0 = System.nanoTime()
-                    val answers = assets.pipeline(m).answer(question.text.toString(), context.text.toString())
+                    val answers = e.assets.pipeline(m, q, c).answer(q, c)
                     val ms = (System.nanoTime() - t0) / 1e6
                     answers.joinToString("\n") { String.format("%.4f  “%s”  [%d, %d)", it.score, it.text, it.start, it.end) } +
                         String.format("\n\n%.1f ms (tokenise + all windows + decode)", ms)
@@ -86,15 +108,15 @@ class MainActivity : Activity() {
             text = "Run benchmark"
             setOnClickListener {
                 val n = threads.text.toString().toIntOrNull() ?: 4
-                background(out) { Bench.run(assets, n).toString() }
+                background(out) { e -> Bench.run(e, n).toString() }
             }
         })
         v.addView(Button(this).apply {
             text = "Self-check golden.json"
             setOnClickListener {
-                background(out) {
-                    val (passed, failures) = GoldenChecks.runAll(assets, model())
-                    (failures.take(10) + "${passed} passed, ${failures.size} failed").joinToString("\n")
+                background(out) { e ->
+                    val (passed, failures) = GoldenChecks.runAll(e.assets, e.model())
+                    (failures.take(10) + "$passed passed, ${failures.size} failed").joinToString("\n")
                 }
             }
         })
@@ -103,7 +125,8 @@ class MainActivity : Activity() {
     }
 
     override fun onDestroy() {
-        model?.close()
+        // Closes the interpreter on the inference thread, after the job in flight.
+        engine.close()
         super.onDestroy()
     }
 }

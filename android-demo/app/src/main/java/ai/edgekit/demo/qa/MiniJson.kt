@@ -99,7 +99,7 @@ class MiniJson private constructor(private val s: String) {
                         'b' -> sb.append('\b'); 'f' -> sb.append('\u000C'); 'n' -> sb.append('\n')
                         'r' -> sb.append('\r'); 't' -> sb.append('\t')
                         // \uXXXX: surrogate pairs arrive as two escapes and join up in the UTF-16 string.
-                        'u' -> { sb.append(s.substring(i, i + 4).toInt(16).toChar()); i += 4 }
+                        'u' -> { sb.appendCodePoint(s.substring(i, i + 4).toInt(16)); i += 4 }
                         else -> fail("bad escape \\$e")
                     }
                 }
