@@ -223,21 +223,28 @@ def test_decoder_answers_agree_with_transformers_decoder(tokenizer, committed):
 
 
 def test_build_golden_with_model_sections(tokenizer):
-    """qa/model sections are filled from a logits function (here: a fixed linear toy head)."""
+    """qa/model sections are filled from a logits function (here: a fixed toy head) with bounds."""
     def run(ids, mask, types):
         x = ids.astype(np.float32)
         return np.sin(x) * 4 * mask, np.cos(x * 0.7) * 4 * mask
 
-    pipe = QAPipeline(tokenizer, run, QAConfig(max_seq_len=64, doc_stride=16, pad_to=64))
-    model = {"file": "model.tflite", "atol": 1e-4, "rtol": 1e-3, "cases": golden.model_cases(run, tokenizer, 64)}
+    bounds = {"max_abs": 1e-3, "min_agreement": 0.99}
+    pipe = QAPipeline(tokenizer, run, QAConfig(max_seq_len=64, doc_stride=16, pad_to=64, top_k=3))
+    model = {"file": "model.tflite", "bounds": bounds, "cases": golden.model_cases(run, tokenizer, 64, bounds=bounds)}
     data = golden.build_golden(tokenizer, source="toy", pipeline=pipe, model=model)
     assert data["format"] == golden.FORMAT
     assert len(data["qa"]) == len(golden.QA_EXAMPLES)
     for c in data["qa"]:
         assert c["answers"] and c["answers"][0]["text"] == c["context"][c["answers"][0]["start"]:c["answers"][0]["end"]]
+        assert c["error_bound"] == pytest.approx(1e-3) and isinstance(c["decisive"], bool)
     case = data["model"]["cases"][0]
     assert len(case["input_ids"]) == 64 and len(case["outputs"]["start_logits"]) == 64
     np.testing.assert_allclose(
         case["outputs"]["start_logits"], np.sin(np.array(case["input_ids"], dtype=np.float32)) * 4 * np.array(case["attention_mask"]),
         rtol=1e-6,
     )
+    cases = data["model"]["cases"]
+    same = [{k: np.asarray(v) for k, v in c["outputs"].items()} for c in cases]
+    assert golden.check_model_cases(bounds, cases, same) == []
+    off = [{k: v + 2e-3 for k, v in g.items()} for g in same]
+    assert any("max_abs" in f for f in golden.check_model_cases(bounds, cases, off))
