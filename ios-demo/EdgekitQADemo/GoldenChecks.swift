@@ -36,19 +36,30 @@ enum GoldenChecks {
         return ModelCheck.checkCases(g.bounds, g.modelCases, actuals)
     }
 
+    /// A check that throws is a failure with its message, never the end of the self-check.
+    static func safe(_ name: String, _ check: () throws -> String) -> String {
+        do { return try check() } catch { return "\(name): \(error)" }
+    }
+
     static func runAll(_ assets: DemoAssets, _ m: CoreMLQaModel) throws -> (Int, [String]) {
         let g = assets.golden
         var results: [String] = []
-        results += g.tokenization.map { tokenizer(assets.tokenizer, $0) }
-        results += try g.decoder.map { try decoder(assets.tokenizer, $0) }
+        results += g.tokenization.map { c in safe(c.name) { tokenizer(assets.tokenizer, c) } }
+        results += g.decoder.map { c in safe(c.name) { try decoder(assets.tokenizer, c) } }
         if !g.modelCases.isEmpty {
-            let fails = try modelCases(g, m)
-            results += fails.isEmpty ? [""] : fails
+            do {
+                let fails = try modelCases(g, m)
+                results += fails.isEmpty ? [""] : fails
+            } catch {
+                results.append("model cases: \(error)")
+            }
         }
-        results += try g.qa.map { c in
-            let answers = try QaPipeline(tokenizer: assets.tokenizer, config: c.config) { try m.runWindow($0) }
-                .answer(question: c.question, context: c.context)
-            return ModelCheck.checkQa(c, answers)
+        results += g.qa.map { c in
+            safe(c.name) {
+                let answers = try QaPipeline(tokenizer: assets.tokenizer, config: c.config) { try m.runWindow($0) }
+                    .answer(question: c.question, context: c.context)
+                return ModelCheck.checkQa(c, answers)
+            }
         }
         let failures = results.filter { !$0.isEmpty }
         return (results.count - failures.count, failures)

@@ -53,13 +53,20 @@ object GoldenChecks {
         val g = assets.golden
         val tok = assets.tokenizer
         val results = ArrayList<String>()
-        g.tokenization.forEach { results.add(tokenizer(tok.withNormalizer(it.lowercase, it.stripAccents), it)) }
-        g.decoder.forEach { results.add(decoder(tok, it)) }
-        results.addAll(if (g.modelCases.isEmpty()) emptyList() else modelCases(g, model).ifEmpty { listOf("") })
+        // A check that throws is a failure with its message, never the end of the self-check.
+        fun safe(name: String, check: () -> String): String = try { check() } catch (e: Exception) { "$name: ${e.message ?: e}" }
+        g.tokenization.forEach { results.add(safe(it.name) { tokenizer(tok.withNormalizer(it.lowercase, it.stripAccents), it) }) }
+        g.decoder.forEach { results.add(safe(it.name) { decoder(tok, it) }) }
+        if (g.modelCases.isNotEmpty()) {
+            try {
+                results.addAll(modelCases(g, model).ifEmpty { listOf("") })
+            } catch (e: Exception) {
+                results.add("model cases: ${e.message ?: e}")
+            }
+        }
         g.qa.forEach { c ->
             // The case's own config: its length (pad_to) is the one Python ran the file at.
-            val p = QaPipeline(tok, c.config) { model.runWindow(it) }
-            results.add(qa(p, c))
+            results.add(safe(c.name) { qa(QaPipeline(tok, c.config) { model.runWindow(it) }, c) })
         }
         val failures = results.filter { it.isNotEmpty() }
         return Pair(results.size - failures.size, failures)
