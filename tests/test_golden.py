@@ -140,6 +140,23 @@ def test_committed_real_qa_cases(committed):
         assert isinstance(c["decisive"], bool) and len(c["best_span"]) == 2
 
 
+def test_readme_numbers_of_the_real_bundle(committed):
+    """The README quotes these; recompute them from the committed file (update both together)."""
+    import re
+    import string
+
+    def norm(t):
+        t = "".join(ch for ch in t.lower() if ch not in set(string.punctuation))
+        return " ".join(re.sub(r"\b(a|an|the)\b", " ", t).split())
+
+    answerable = [c for c in committed["qa"] if c.get("reference_answers")]
+    exact = sum(any(norm(c["answers"][0]["text"]) == norm(r) for r in c["reference_answers"]) for c in answerable)
+    assert (exact, len(answerable)) == (30, 40)
+    assert (sum(c["decisive"] for c in committed["qa"]), len(committed["qa"])) == (5, 44)
+    first = committed["qa"][0]["answers"][0]
+    assert (first["text"], round(first["score"], 4), first["start"], first["end"]) == ("Denver Broncos", 0.6077, 177, 191)
+
+
 def test_committed_qa_answers_replay_from_the_stored_logits(tokenizer, committed):
     """The decoder part of the real cases: stored logits -> the stored answers, in Python."""
     from edgekit.qa import answers_from_logits, make_windows, special_ids, tokenize

@@ -44,18 +44,18 @@ public struct Golden {
         let lower = J.bool(tok["do_lower_case"]) ?? true
         doLowerCase = lower
         stripAccents = J.bool(tok["strip_accents"]) ?? lower
-        tokenization = J.list(root["tokenization"]).map { v in
+        tokenization = J.list(root["tokenization"]).map { v -> TokenCase in
             let c = J.obj(v)
             let lo = J.bool(c["lowercase"]) ?? lower
             return TokenCase(name: J.str(c["name"]), text: J.str(c["text"]), ids: J.ints(c["ids"]),
                              offsets: J.list(c["offsets"]).map { J.ints($0) }, words: J.list(c["words"]).map { J.ints($0) },
                              lowercase: lo, stripAccents: J.bool(c["strip_accents"]) ?? lo)
         }
-        decoder = J.list(root["decoder"]).map { v in
+        decoder = J.list(root["decoder"]).map { v -> DecoderCase in
             let c = J.obj(v)
             return DecoderCase(name: J.str(c["name"]), question: J.str(c["question"]), context: J.str(c["context"]),
                                config: Golden.config(c["config"]),
-                               windows: J.list(c["windows"]).map { w in
+                               windows: J.list(c["windows"]).map { w -> WindowCase in
                                    let m = J.obj(w)
                                    return WindowCase(inputIds: J.i32s(m["input_ids"]), attentionMask: J.i32s(m["attention_mask"]),
                                                      tokenTypeIds: J.i32s(m["token_type_ids"]), startLogits: J.floats(m["start_logits"]),
@@ -69,7 +69,7 @@ public struct Golden {
         bounds = b
         let lens = model.map { J.ints($0["seq_lens"]) } ?? J.ints(J.obj(root["buckets"])["seq_lens"])
         seqLens = lens.sorted()
-        modelCases = J.list(model?["cases"]).map { v in
+        modelCases = J.list(model?["cases"]).map { v -> ModelCase in
             let c = J.obj(v)
             var outs: [String: [Float]] = [:]
             for (k, o) in J.obj(c["outputs"]) { outs[k] = J.floats(o) }
@@ -77,12 +77,12 @@ public struct Golden {
                              tokenTypeIds: J.i32s(c["token_type_ids"]), outputs: outs,
                              bestSpan: J.ints(c["best_span"]), decisive: J.bool(c["decisive"]) ?? false)
         }
-        qa = J.list(root["qa"]).map { v in
+        qa = J.list(root["qa"]).map { v -> QaCase in
             let c = J.obj(v)
             return QaCase(name: J.str(c["name"]), question: J.str(c["question"]), context: J.str(c["context"]),
                           config: Golden.config(c["config"]), answers: Golden.answers(c["answers"]),
                           decisive: J.bool(c["decisive"]) ?? false,
-                          windows: J.list(c["windows"]).map { w in
+                          windows: J.list(c["windows"]).map { w -> QaWindow in
                               let m = J.obj(w)
                               return QaWindow(inputIds: J.i32s(m["input_ids"]), startLogits: J.floats(m["start_logits"]),
                                               endLogits: J.floats(m["end_logits"]))
@@ -90,7 +90,7 @@ public struct Golden {
                           referenceAnswers: J.list(c["reference_answers"]).map { J.str($0) })
         }
         bucketSeqLens = J.ints(J.obj(root["buckets"])["seq_lens"]).sorted()
-        buckets = J.list(J.obj(root["buckets"])["cases"]).map { v in
+        buckets = J.list(J.obj(root["buckets"])["cases"]).map { v -> BucketCase in
             let c = J.obj(v)
             return BucketCase(questionTokens: J.int(c["question_tokens"]) ?? 0, contextTokens: J.int(c["context_tokens"]) ?? 0,
                               seqLen: J.int(c["seq_len"]) ?? 0)
@@ -111,7 +111,7 @@ public struct Golden {
     }
 
     static func answers(_ v: Any?) -> [Answer] {
-        J.list(v).map { x in
+        J.list(v).map { x -> Answer in
             let a = J.obj(x)
             return Answer(text: J.str(a["text"]), start: J.int(a["start"]) ?? -1, end: J.int(a["end"]) ?? -1, score: J.dbl(a["score"]) ?? -1)
         }
