@@ -161,11 +161,11 @@ def goals(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def render(data: dict[str, Any], verdict: dict[str, Any], args: argparse.Namespace, unavailable: dict[str, str],
+def render(rep: Any, verdict: dict[str, Any], args: argparse.Namespace, unavailable: dict[str, str],
            seconds: float) -> str:
-    from edgekit import report_html
+    from edgekit import report
 
-    md = report_html.render_markdown(data).replace("# edgekit report", "# Cross-format benchmark (DistilBERT-base size)", 1)
+    md = report.markdown(rep)
     lines = [md.rstrip(), "", "## Goals", "",
              f"- fp32: every fp32 artifact within {FP32_GOAL}x of the fastest fp32 runtime "
              f"(fastest: {_fmt_best(verdict['fastest_fp32'])}; PyTorch eager fp32: {verdict['eager_fp32_p50_ms']} ms)",
@@ -184,7 +184,7 @@ def render(data: dict[str, Any], verdict: dict[str, Any], args: argparse.Namespa
     else:
         ran = [t for t in verdict["targets"]]
         lines += ["", f"Every registered target was available in this run: {', '.join(ran)}."]
-    h = data["host"]
+    h = rep.host
     lines += ["", "## How this was measured", "",
               f"- `benchmarks/cross_format.py --seq {args.seq} --threads {args.threads} --runs {args.runs} "
               f"--warmup {args.warmup}{' --skip ' + args.skip if args.skip else ''}` ({seconds / 60:.1f} min); "
@@ -228,35 +228,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=None, help="keep the model and artifacts here (default: temp)")
     args = parser.parse_args(argv)
 
-    from edgekit import report_html
-    from edgekit.crossbench import available_targets, run_crossbench
-    from edgekit.modeling import load_model, load_tokenizer
-    from edgekit.record import atomic_write_text
+    from dataclasses import asdict
 
-    targets = [t for t in args.targets.split(",") if t] if args.targets else None
-    _, unavailable = available_targets(targets)
+    from edgekit import pipeline, report
+    from edgekit.bench import bench_records
+    from edgekit.config import SeqLen
+    from edgekit.record import atomic_write_text
+    from edgekit.report import html
+
     work = args.work or Path(tempfile.mkdtemp(prefix="edgekit-crossbench-"))
     t0 = time.perf_counter()
     try:
         src = build_model(work / "distilbert-base-random")
-        model, tok = load_model(src, TASK), load_tokenizer(src)
-        run_crossbench(model, work / "artifacts", tokenizer=tok, targets=targets,
-                       precisions=[p for p in args.precisions.split(",") if p] if args.precisions else None,
-                       seq_lens=(args.seq,), threads=args.threads, runs=args.runs, warmup=args.warmup,
-                       skip=[s for s in args.skip.split(",") if s] if args.skip else None)
-        data = report_html.collect(work / "artifacts")
-        verdict = goals(data["rows"])
+        jobs = pipeline.plan(args.targets, args.precisions, [SeqLen.parse(args.seq)], TASK, skip=args.skip)
+        unavailable = {j.target: j.skipped for j in jobs if j.skipped and j.precision == "-"}
+        out = work / "artifacts"
+        result = pipeline.run(jobs, str(src), TASK, out)
+        bench_records(result.paths, args.threads, args.runs, args.warmup, pin=True, models=result.models)
+        rep = report.build(report.collect(out), title="Cross-format benchmark (DistilBERT-base size)")
+        rows = [asdict(r) for r in rep.rows]
+        verdict = goals(rows)
         seconds = time.perf_counter() - t0
         args.out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(args.out / "cross_format.md", render(data, verdict, args, unavailable, seconds))
-        for r in data["rows"]:
-            r["artifact"] = r["artifact"] and Path(r["artifact"]).name  # temp paths mean nothing later
+        atomic_write_text(args.out / "cross_format.md", render(rep, verdict, args, unavailable, seconds))
         payload = {"goals": verdict, "unavailable": unavailable, "seconds": round(seconds, 1),
                    "settings": {"seq": args.seq, "threads": args.threads, "runs": args.runs, "warmup": args.warmup,
-                                "shape": SHAPE, "task": TASK}, **data}
-        payload.pop("folder", None)
+                                "shape": SHAPE, "task": TASK}, **rep.to_dict()}
         atomic_write_text(args.out / "cross_format.json", json.dumps(payload, indent=2, default=str) + "\n")
-        atomic_write_text(args.out / "cross_format.html", report_html.render_html(data))
+        atomic_write_text(args.out / "cross_format.html", html.render(rep))
         print(f"wrote {args.out / 'cross_format.md'} and .json/.html in {seconds / 60:.1f} min")
     finally:
         if args.work is None:

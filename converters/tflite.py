@@ -474,6 +474,11 @@ class TFLiteConverter(Converter):
         plain.write_bytes(buf)
         return info
 
+    def second_client_unavailable(self) -> str | None:
+        from edgekit import tasklib
+
+        return tasklib.unavailable()
+
     def validation_unavailable(self, record: ArtifactRecord) -> str | None:
         import importlib.util
 
@@ -500,7 +505,7 @@ class TFLiteConverter(Converter):
             return
         client = f"{TFLITE_SUPPORT} {'BertQuestionAnswerer' if kind == 'qa' else 'BertNLClassifier'}"
         meta = record.options.get("metadata") or {}
-        seq = int(record.seq_len) if record.seq_len.isdigit() else None
+        seq = record.seq_len.values[0] if record.seq_len.kind == "fixed" else None
         if not meta.get("written"):
             result = ClientCheck(client, "skipped", reason=f"no Task Library metadata in the file ({meta.get('reason')})")
         elif kind == "qa" and seq != TASK_LIBRARY_QA_SEQ_LEN:
@@ -511,7 +516,7 @@ class TFLiteConverter(Converter):
                 if tokenizer is None:
                     from edgekit.modeling import load_tokenizer
 
-                    tokenizer = load_tokenizer(record.source.get("source", ""))
+                    tokenizer = load_tokenizer(record.source.source)
                 runner = self.load(path, record)
                 if kind == "qa":
                     result = check_question_answering(path, runner, tokenizer, seq)

@@ -70,8 +70,7 @@ class TorchRunner:
         self.record = record
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        if self.threads:
-            torch.set_num_threads(self.threads)
+        # The thread count is PyTorch's process-wide setting, set once by the caller (bench).
         args = [torch.from_numpy(np.ascontiguousarray(feeds[n], dtype=np.int32)) for n in self.input_names]
         with runner_engine(self.record), torch.inference_mode():
             out = self.module(*args)

@@ -179,7 +179,7 @@ def check_pair(opts: BundleOptions, src: Path, record: Any) -> None:
     if record.target != target or record.task != Task.QUESTION_ANSWERING.value:
         raise UsageError(f"--app {opts.app} needs a {target} question-answering file; "
                          f"{src.name} is {record.target} {record.task}")
-    if ":" in record.seq_len:
+    if record.seq_len.kind == "range":
         raise UsageError("the apps need fixed or enumerated sequence lengths; export with e.g. --seq-len 256 "
                          "or --seq-len 128,256,384")
     check_bounds(record.tolerance or {})
@@ -211,13 +211,14 @@ def check_record(src: Path, record: Any, model: Any, allow_unvalidated: bool) ->
             f"{sha[:12]}… vs {str(record.sha256)[:12]}…): re-validate it with `edgekit validate` or re-export it")
     info = model.info
     for key in ("arch", "num_layers", "hidden_size", "vocab_size", "token_types"):
-        if key in record.source and record.source[key] != getattr(info, key):
+        if getattr(record.source, key) not in ("", 0, None) and getattr(record.source, key) != getattr(info, key):
             raise ValidationError(f"{src.name} was exported from a different model than --model ({key} "
-                                  f"{record.source[key]!r} vs {getattr(info, key)!r}; source {record.source.get('source')})")
-    want = record.source.get("weights_sha256")
+                                  f"{getattr(record.source, key)!r} vs {getattr(info, key)!r}; "
+                                  f"source {record.source.source})")
+    want = record.source.weights_sha256
     if want is not None and want != weights_sha256(model):
         raise ValidationError(f"{src.name} was exported from other weights than --model {info.source} "
-                              f"(record source {record.source.get('source')}): bundle it with that model")
+                              f"(record source {record.source.source}): bundle it with that model")
     return warnings
 
 
@@ -254,7 +255,7 @@ def shipped_file_check(golden_mod: Any, record: Any, torch_run: Any, file_run: A
     Returns the model cases (expected = the file's own outputs, what a device must reproduce),
     the bounds the apps apply, their origin, and what failed when the file is compared with PyTorch
     under the record's own tolerance (agreement counted on decisive cases only)."""
-    bounds, origin = golden_mod.app_bounds(record.tolerance or {}, record.parity)
+    bounds, origin = golden_mod.app_bounds(record.tolerance or {}, record.parity.to_dict() if record.parity else None)
     file_cases = golden_mod.model_cases(file_run, tokenizer, seq, bounds=bounds)
     ref_cases = golden_mod.model_cases(torch_run, tokenizer, seq, bounds=bounds)
     import numpy as np
@@ -365,7 +366,7 @@ def bundle(opts: BundleOptions) -> dict[str, Any]:
                 "validated": str(record.status) == "validated" and not fails,
                 "allow_unvalidated": bool(opts.allow_unvalidated),
                 "warnings": warnings,
-                "parity": record.parity,
+                "parity": record.parity.to_dict() if record.parity else None,
                 "tolerance": record.tolerance,
                 "qa": {"doc_stride": stride, "max_answer_len": opts.max_answer_len, "max_seq_len": seq},
                 "tokenizer": data["tokenizer"],

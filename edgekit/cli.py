@@ -43,30 +43,6 @@ def _quiet_backends() -> None:
         pass
 
 
-def _resolve_targets(spec: str) -> tuple[list[Any], list[tuple[str, str]]]:
-    """(available converters, [(unavailable name, extra)]) for a target name or ``all``."""
-    from . import registry
-
-    if spec != "all":
-        convs = [registry.get(name.strip()) for name in spec.split(",")]
-        for conv in convs:
-            conv.require()
-        return convs, []
-    ok, missing = [], []
-    for conv in registry.converters().values():
-        (missing.append((conv.name, conv.extra)) if conv.missing_module() else ok.append(conv))
-    return ok, missing
-
-
-def _precisions(spec: str, conv: Any, only_supported: bool) -> list[Any]:
-    """The precisions to export for one target; ``only_supported`` drops what it cannot export (sweeps)."""
-    from .precision import Precision
-
-    if spec == "all":
-        return list(conv.precisions)
-    return Precision.select([p.strip() for p in spec.split(",")], conv.precisions, only_supported)
-
-
 def _tolerance_overrides(args: argparse.Namespace) -> dict[str, float | None]:
     return {"max_abs": args.max_abs, "min_cosine": args.min_cosine, "min_psnr": args.min_psnr,
             "min_agreement": args.min_agreement}
@@ -79,69 +55,71 @@ def _exit_code(records: list[Any], strict: bool) -> int:
     return EXIT_FAILED if any(r.status in bad for r in records) else EXIT_OK
 
 
-def _bench_records(paths: list[Path], threads: int | None, runs: int, warmup: int) -> list[Any]:
-    """Latency of each artifact plus PyTorch eager fp32 of its source, measured in this run."""
-    from . import registry
-    from .console import console
-    from .export import bench_artifact, bench_eager
-    from .modeling import load_model
-    from .record import ArtifactRecord, Status
+def _seq_lens(text: str | None, task: str, several: bool = False) -> list[Any]:
+    """``--seq-len`` (one SeqLen) or ``--seq-lens`` (comma-separated fixed lengths)."""
     from .config import SeqLen
 
-    eager: dict[tuple[str, str, int, str], dict[str, Any]] = {}
-    records = []
-    for i, path in enumerate(paths, 1):
-        rec = ArtifactRecord.load(path)
-        records.append(rec)
-        if rec.status == Status.EXPORT_FAILED:
-            continue
-        seq = SeqLen.parse(rec.seq_len).default
-        key = (rec.source.get("source", ""), rec.task, seq, rec.source.get("token_types", "auto"))
-        if key not in eager:
-            try:
-                model = load_model(key[0], rec.task, token_types=key[3] if key[3] in ("fold", "keep") else "auto")
-                eager[key] = bench_eager(model, seq, threads=threads, runs=runs, warmup=warmup)
-                console.print(f"[bold]pytorch eager fp32[/] seq {seq}: p50 {eager[key]['p50_ms']:.1f} ms")
-            except EdgekitError as e:
-                eager[key] = {}
-                console.print(f"[yellow]no eager baseline for {key[0]}[/]: {e}")
-        console.print(f"[{i}/{len(paths)}] {rec.artifact}")
-        untimed = registry.get(rec.target).benchmark_unavailable()
-        if untimed:
-            console.print(f"    [yellow]not timed[/]: {untimed}")
-            continue
-        try:
-            lat = bench_artifact(path, rec, threads=threads, runs=runs, warmup=warmup, seq=seq)
-        except Exception as e:  # noqa: BLE001 - a runtime that cannot run the file is reported, not raised
-            rec.notes.append(f"bench failed: {type(e).__name__}: {e}")
-            rec.save(path)
-            continue
-        if eager[key]:
-            lat["eager_p50_ms"] = eager[key]["p50_ms"]
-            lat["eager_p90_ms"] = eager[key]["p90_ms"]
-        rec.latency = lat
-        rec.save(path)
-        console.print(f"    p50 {lat['p50_ms']:.1f} ms, p90 {lat['p90_ms']:.1f} ms ({lat['threads']} threads)")
-    return records
-
-
-def _artifact_paths(out: Path, records: list[Any]) -> list[Path]:
-    return [out / r.artifact for r in records]
-
-
-def _write_reports(out: Path, records: list[Any], threads: int | None = None) -> str:
-    from . import report
-    from .record import atomic_write_text
-
-    md = report.to_markdown(records, threads=threads)
-    atomic_write_text(out / "report.md", md)
-    atomic_write_text(out / "report.json", report.to_json(records, threads=threads))
+    if not text:
+        return [SeqLen.parse("384" if task == "question-answering" else "128")]
+    if not several:
+        return [SeqLen.parse(text)]
     try:
-        from . import report_html
-    except ImportError:
-        return md
-    atomic_write_text(out / "report.html", report_html.to_html(records, threads=threads))
-    return md
+        values = list(dict.fromkeys(int(v) for v in text.replace(" ", "").split(",") if v))
+    except ValueError:
+        raise UsageError(f"--seq-lens takes comma-separated lengths like 128,384, not {text!r}") from None
+    if not values:
+        raise UsageError("--seq-lens needs at least one length")
+    return [SeqLen.parse(v) for v in values]
+
+
+def _flags(args: argparse.Namespace) -> dict[str, Any]:
+    """Target-specific options the user set (the ones left at their default are not passed)."""
+    out: dict[str, Any] = {}
+    if getattr(args, "ane", False):
+        out["ane"] = True
+    if getattr(args, "deployment_target", None) is not None:
+        out["deployment_target"] = args.deployment_target
+    if getattr(args, "no_metadata", False):
+        out["metadata"] = False
+    return out
+
+
+def _check_bench_args(args: argparse.Namespace) -> None:
+    """Reject bad bench settings before any export work starts."""
+    if args.runs < 1 or args.warmup < 0:
+        raise UsageError("--runs must be >= 1 and --warmup >= 0")
+    if args.threads is not None and args.threads < 1:
+        raise UsageError("--threads must be at least 1")
+
+
+def _pipeline(args: argparse.Namespace, model_path: str, task: str, targets: str, precisions: str,
+              seq_lens: list[Any], out: Path, bench: bool, pin: bool = False, skip: str | None = None,
+              title: str = "edgekit report") -> int:
+    """plan -> export/validate -> (bench) -> reports: what export, demo and bench MODEL share."""
+    from . import pipeline, report
+    from .bench import bench_records
+    from .console import console
+
+    if bench:
+        _check_bench_args(args)
+    token_types = getattr(args, "token_types", "auto")
+    jobs = pipeline.plan(targets, precisions, seq_lens, task, token_types=token_types, flags=_flags(args),
+                         calibration=getattr(args, "calibration", None), skip=skip)
+    if jobs and all(j.skipped for j in jobs):
+        for j in jobs:
+            console.print(f"[yellow]skipping {j.label}[/]: {j.skipped}")
+        raise UsageError("nothing to export: every target/precision was skipped (reasons above)")
+    result = pipeline.run(jobs, model_path, task, out, token_types=token_types,
+                          tolerance=_tolerance_overrides(args) if hasattr(args, "max_abs") else None,
+                          validate=not getattr(args, "no_validate", False))
+    records = result.records
+    if bench:
+        records = bench_records(result.paths, args.threads, args.runs, args.warmup, pin=pin, models=result.models)
+    rep = report.write_reports(out, title=title)
+    print(report.markdown(report.build(records, title=title)), end="")
+    console.print(f"reports: {out / 'report.md'}, {out / 'report.json'}, {out / 'report.html'} "
+                  f"({len(rep.rows)} rows in the folder)")
+    return _exit_code(records, getattr(args, "strict", False))
 
 
 # ---- commands ---------------------------------------------------------------------------------
@@ -154,89 +132,23 @@ def cmd_targets(args: argparse.Namespace) -> int:
     for conv in registry.converters().values():
         missing = conv.missing_module()
         status = f"needs `pip install 'edgekit[{conv.extra}]'`" if missing else "available"
+        second = conv.second_client_unavailable() if not missing else None
+        if second:
+            status += f"; second client not installed: {second}"
         flags = ", ".join(_FLAG_NAMES.get(f, "--" + f.replace("_", "-")) for f in sorted(conv.flags)) or "—"
         print(f"| {conv.name} | {conv.suffix} | {', '.join(p.value for p in conv.precisions)} "
               f"| {', '.join(conv.seq_kinds)} | {flags} | {status} |")
     return EXIT_OK
 
 
-def _export_many(args: argparse.Namespace, model_path: str, task_name: str, target: str, precision: str,
-                 out: Path) -> list[Any]:
-    from .config import ExportOptions, SeqLen
-    from .console import console
-    from .export import export_model
-    from .modeling import load_model, load_tokenizer
-    from .precision import Precision
-    from .tasks import Task
-
-    task = Task.parse(task_name)
-    if getattr(args, "calibration", None) is not None and Precision.INT8_STATIC.value not in precision \
-            and precision != "all":
-        raise UsageError("--calibration only applies to --precision int8-static")
-    seq = SeqLen.parse(args.seq_len) if args.seq_len else SeqLen.parse("384" if task == Task.QUESTION_ANSWERING else "128")
-    convs, missing = _resolve_targets(target)
-    jobs = []
-    for conv in convs:
-        for p in _precisions(precision, conv, only_supported=target == "all"):
-            # A calibration file belongs to the int8-static jobs of a multi-precision run only.
-            calibration = getattr(args, "calibration", None) if p == Precision.INT8_STATIC else None
-            opts = ExportOptions(target=conv.name, task=task, precision=p, seq_len=seq, token_types=args.token_types,
-                                 ane=getattr(args, "ane", False), deployment_target=getattr(args, "deployment_target", None),
-                                 calibration=calibration, metadata=not getattr(args, "no_metadata", False))
-            jobs.append((conv, opts))
-    from .export import check_options
-
-    if target == "all" or precision == "all":
-        # A sweep drops what a target cannot do (a flag it does not take, int4 before iOS 18)
-        # and says so, rather than failing the whole run.
-        from dataclasses import replace
-
-        if target == "all":
-            jobs = [(c, replace(o, **{f: _DEFAULTS[f] for f in o.set_fields() - c.flags})) for c, o in jobs]
-        kept = []
-        for conv, opts in jobs:
-            try:
-                check_options(conv, opts)
-                kept.append((conv, opts))
-            except UsageError as e:
-                console.print(f"[yellow]skipping {conv.name} {opts.precision}[/]: {e}")
-        jobs = kept
-    else:
-        for conv, opts in jobs:
-            check_options(conv, opts)
-    for name, extra in missing:
-        console.print(f"[yellow]{name}: unavailable[/] (pip install 'edgekit[{extra}]')")
-    console.print(f"loading {model_path} for {task} …")
-    model = load_model(model_path, task, token_types=args.token_types)
-    try:
-        tokenizer = load_tokenizer(model_path)
-    except EdgekitError:
-        tokenizer = None
-        console.print("[yellow]no tokenizer found: parity uses random token ids only[/]")
-    records = []
-    for i, (conv, opts) in enumerate(jobs, 1):
-        console.rule(f"[{i}/{len(jobs)}] {conv.name} {opts.precision}")
-        tol = conv.tolerance(opts.precision).merged(**_tolerance_overrides(args))
-        records.append(export_model(model, opts, out, tokenizer=tokenizer, tolerance=tol,
-                                    validate=not args.no_validate))
-    return records
-
-
 _FLAG_NAMES = {"metadata": "--no-metadata"}
-_DEFAULTS = {"ane": False, "deployment_target": None, "calibration": None, "metadata": True}
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     _quiet_backends()
-    out = Path(args.out)
     task = args.task or infer_task(args.model)
-    records = _export_many(args, args.model, task, args.target, args.precision, out)
-    if args.bench:
-        records = _bench_records(_artifact_paths(out, records), args.threads, args.runs, args.warmup)
-    from . import report
-
-    print(report.to_markdown(records, title=f"edgekit export: {args.model}", threads=args.threads))
-    return _exit_code(records, args.strict)
+    return _pipeline(args, args.model, task, args.target, args.precision, _seq_lens(args.seq_len, task),
+                     Path(args.out), bench=args.bench, title=f"edgekit export: {args.model}")
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -254,22 +166,20 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if not sidecar.is_file():
         raise UsageError(f"{path} has no record ({sidecar.name}); export it with `edgekit export` to get one")
     record = ArtifactRecord.load(path)
-    source = args.model or record.source.get("source")
+    source = args.model or record.source.source
     if not source:
         raise UsageError(f"{sidecar.name} names no source model: pass --model PATH")
     if not args.model and source.startswith(("/", ".")) and not Path(source).exists():
         raise UsageError(f"the source model {source} is not on this machine: pass --model PATH")
-    model = load_model(source, record.task, token_types=record.source.get("token_types", "auto")
-                       if record.source.get("token_types") in ("fold", "keep") else "auto")
+    tt = record.source.token_types
+    model = load_model(source, record.task, token_types=tt if tt in ("fold", "keep") else "auto")
     try:
         tokenizer = load_tokenizer(source)
     except EdgekitError:
         tokenizer = None
     conv = registry.get(record.target)
     conv.require()
-    from .precision import Precision
-
-    tol = conv.tolerance(Precision(record.precision)).merged(**_tolerance_overrides(args))
+    tol = conv.tolerance(record.precision).merged(**_tolerance_overrides(args))
     console.print(f"validating {path} ({record.target} {record.precision}) against {source}")
     validate_artifact(path, record, model, tokenizer, tol)
     record.save(path)
@@ -281,18 +191,22 @@ def cmd_bench(args: argparse.Namespace) -> int:
     _quiet_backends()
     paths = [Path(p) for p in args.artifacts]
     if len(paths) == 1 and (paths[0] / "config.json").is_file():
-        try:
-            from . import crossbench
-        except ImportError:
-            raise UsageError("cross-format benchmarking of a model folder is not available in this build") from None
-        return crossbench.run(args)
+        model = str(paths[0])
+        task = args.task or infer_task(model)
+        from .export import model_stem
+
+        out = Path(args.out) if args.out else Path(f"bench-{model_stem(model)}")
+        return _pipeline(args, model, task, args.target, args.precision, _seq_lens(args.seq_lens, task, several=True),
+                         out, bench=True, pin=args.pin, skip=args.skip, title=f"edgekit bench: {model}")
     for p in paths:
         if not p.exists():
             raise UsageError(f"{p} does not exist")
     from . import report
+    from .bench import bench_records
 
-    records = _bench_records(paths, args.threads, args.runs, args.warmup)
-    print(report.to_markdown(records, title="edgekit bench", threads=args.threads))
+    _check_bench_args(args)
+    records = bench_records(paths, args.threads, args.runs, args.warmup, pin=args.pin)
+    print(report.markdown(report.build(records, title="edgekit bench")), end="")
     return _exit_code(records, False)
 
 
@@ -305,16 +219,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     records = report.collect(folder)
     if not records:
         raise UsageError(f"no edgekit records (*.json sidecars) under {folder}")
-    if args.format == "json":
-        text = report.to_json(records)
-    elif args.format == "html":
-        try:
-            from . import report_html
-        except ImportError:
-            raise UsageError("the HTML report is not available in this build") from None
-        text = report_html.to_html(records)
-    else:
-        text = report.to_markdown(records, title=f"edgekit report: {folder}")
+    text = report.render(report.build(records, title=f"edgekit report: {folder}"), args.format)
     if args.output:
         from .record import atomic_write_text
 
@@ -328,21 +233,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Export the embedded default model to every available target and precision, validate, bench, report."""
     _quiet_backends()
     from .console import console
-
     from .modeling import embedded_model_path
 
     model = str(embedded_model_path())
     out = Path(args.out)
     console.print(f"[bold]edgekit demo[/]: all-MiniLM-L6-v2 (embedded, {model}) → every available target → {out}")
-    ns = argparse.Namespace(seq_len=args.seq_len, token_types="auto", no_validate=False, max_abs=None,
-                            min_cosine=None, min_psnr=None, min_agreement=None)
-    records = _export_many(ns, model, "feature-extraction", args.target, args.precision, out)
-    records = _bench_records(_artifact_paths(out, records), args.threads, args.runs, args.warmup)
-    md = _write_reports(out, records, threads=args.threads)
-    print(md)
-    console.print(f"reports: {out / 'report.md'}, {out / 'report.json'}"
-                  + (f", {out / 'report.html'}" if (out / 'report.html').exists() else ""))
-    return _exit_code(records, False)
+    return _pipeline(args, model, "feature-extraction", args.target, args.precision,
+                     _seq_lens(args.seq_len, "feature-extraction"), out, bench=True,
+                     title="edgekit demo: all-MiniLM-L6-v2")
 
 
 # ---- parser -----------------------------------------------------------------------------------
@@ -401,17 +299,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_tolerance_args(p)
     p.set_defaults(func=cmd_validate)
 
-    p = sub.add_parser("bench", help="latency of exported files (or, given a model folder, the cross-format "
-                                     "benchmark) against PyTorch eager fp32")
+    p = sub.add_parser("bench", help="latency of exported files (or, given a model folder, export every target "
+                                     "and precision and time them) against PyTorch eager fp32")
     p.add_argument("artifacts", nargs="+", help="exported files, or one model folder")
-    p.add_argument("--seq-lens", default="128,384", help="model folder only: sequence lengths (default 128,384)")
-    p.add_argument("--target", default="all", help="model folder only: targets (default all)")
-    p.add_argument("--precision", default="all", help="model folder only: precisions (default all)")
-    p.add_argument("--task", help="model folder only: task (default: from the checkpoint)")
-    p.add_argument("--out", default=str(DEFAULT_OUT / "bench"), help="model folder only: output folder")
-    p.add_argument("--skip", help="model folder only: targets to leave out, comma-separated")
+    g = p.add_argument_group("model folder only")
+    g.add_argument("--seq-lens", default="128,384", help="fixed sequence lengths, comma-separated (default 128,384)")
+    g.add_argument("--target", default="all", help="targets, comma-separated (default all)")
+    g.add_argument("--precision", default="all", help="precisions, comma-separated (default all)")
+    g.add_argument("--task", help="task (default: from the checkpoint)")
+    g.add_argument("--token-types", default="auto", choices=["auto", "fold", "keep"])
+    g.add_argument("--out", help="output folder (default bench-<model name>)")
+    g.add_argument("--skip", help="targets or target:precision items to leave out, comma-separated")
     p.add_argument("--no-pin", dest="pin", action="store_false",
-                   help="model folder only: do not pin the process to the first THREADS cores")
+                   help="do not pin the process to the first THREADS cores")
     _add_bench_args(p)
     p.set_defaults(func=cmd_bench)
 

@@ -102,6 +102,10 @@ class Converter(ABC):
         hardware, where the runner is a reference interpreter), or None."""
         return None
 
+    def second_client_unavailable(self) -> str | None:
+        """Why the target's second, independent client (TFLite: the Task Library) cannot run here, or None."""
+        return None
+
     def check(self, options: ExportOptions, n_inputs: int = 2) -> None:
         """Reject, with a UsageError, option combinations this target cannot honour (e.g. Core ML
         int4 before iOS 18). Called before any work; ``--target/--precision all`` runs skip what

@@ -13,7 +13,6 @@ import numpy as np
 import torch
 
 from . import __version__, registry
-from .bench import default_threads, measure, set_torch_threads
 from .config import ExportOptions, SeqLen
 from .console import console
 from .converter import Converter, Tolerance
@@ -21,8 +20,7 @@ from .errors import EdgekitError, UnsupportedOpError, UsageError
 from .inputs import golden_feeds
 from .modeling import EdgeModel
 from .parity import compare
-from .record import ArtifactRecord, Status, TensorSpec, sha256_of, size_of
-from .tasks import Task
+from .record import ArtifactRecord, ModelSource, Status, TensorSpec, sha256_of, size_of
 
 
 GENERIC_DIR_NAMES = {"model", "models", "checkpoint", "final", "output", "student", "hf"}
@@ -114,13 +112,11 @@ def export_model(
     inputs, outputs = io_signature(model, options.seq_len)
     tol = tolerance or conv.tolerance(options.precision)
     record = ArtifactRecord(
-        artifact=name, target=conv.name, precision=options.precision.value, task=options.task.value,
-        seq_len=str(options.seq_len), status=Status.EXPORT_FAILED, inputs=inputs, outputs=outputs,
-        source={**vars(model.info), "fp32_param_bytes": 4 * sum(p.numel() for p in model.parameters())},
+        artifact=name, target=conv.name, precision=options.precision, task=options.task, seq_len=options.seq_len,
+        status=Status.EXPORT_FAILED, inputs=inputs, outputs=outputs, source=ModelSource.of(model),
         versions=base_versions(), tolerance=tol.to_dict(),
         options={"ane": options.ane, "deployment_target": options.deployment_target,
-                 "calibration": str(options.calibration) if options.calibration else None,
-                 "token_types": model.config.token_types},
+                 "calibration": str(options.calibration) if options.calibration else None},
     )
     if verbose:
         console.print(f"[bold]{conv.name}[/] {options.precision} → {final}")
@@ -180,12 +176,11 @@ def validate_artifact(
         if verbose:
             console.print(f"    [yellow]- validation skipped[/]: {reason}")
         return record
-    task = Task.parse(record.task)
     feeds = []
-    for s in parity_lengths(SeqLen.parse(record.seq_len)):
-        feeds += golden_feeds(model.config.vocab_size, task, s, model.input_names, tokenizer, n_random=n_random)
+    for s in parity_lengths(record.seq_len):
+        feeds += golden_feeds(model.config.vocab_size, record.task, s, model.input_names, tokenizer, n_random=n_random)
     try:
-        report = compare(model, lambda: conv.load(path, record), feeds, task, tolerance, verbose=verbose)
+        report = compare(model, lambda: conv.load(path, record), feeds, record.task, tolerance, verbose=verbose)
     except UnsupportedOpError as e:
         record.status, record.reason, record.parity = Status.VALIDATION_SKIPPED, str(e), None
         if verbose:
@@ -198,35 +193,10 @@ def validate_artifact(
         if verbose:
             console.print(f"    [red]✗ runtime error[/]: {e}")
         return record
-    record.parity = report.to_dict()
+    record.parity = report
     record.status = Status.VALIDATED if report.passed else Status.PARITY_FAILED
     failed_steps = [f"{s.name}: {s.detail}" for s in report.steps if not s.ok]
     record.reason = None if report.passed else "; ".join(report.failures or failed_steps)
     # A target may have a second, independent client (TFLite: the Task Library) that checks the same file.
     conv.extra_validation(path, record, model, tokenizer, verbose=verbose)
     return record
-
-
-def bench_artifact(path: Path, record: ArtifactRecord, threads: int | None = None, runs: int = 20,
-                   warmup: int = 3, seq: int | None = None) -> dict[str, Any]:
-    """Latency of one artifact on a golden input of the record's default length."""
-    conv = registry.get(record.target)
-    threads = threads or default_threads()
-    set_torch_threads(threads)
-    seq = seq or SeqLen.parse(record.seq_len).default
-    runner = conv.load(path, record, threads=threads)
-    names = ("input_ids", "attention_mask") + (("token_type_ids",) if record.source.get("token_types") == "keep" else ())
-    feed = golden_feeds(record.source.get("vocab_size", 1000), Task.parse(record.task), seq, names, n_random=1)[0]
-    stats = measure(lambda: runner.run(feed), warmup=warmup, runs=runs, threads=threads)
-    return {**stats.to_dict(), "seq_len": seq}
-
-
-def bench_eager(model: EdgeModel, seq: int, threads: int | None = None, runs: int = 20, warmup: int = 3) -> dict[str, Any]:
-    """PyTorch eager fp32 latency of the source model: the baseline every speed-up is measured against."""
-    threads = threads or default_threads()
-    set_torch_threads(threads)
-    feed = golden_feeds(model.config.vocab_size, model.task, seq, model.input_names, n_random=1)[0]
-    args = [torch.from_numpy(feed[n]) for n in model.input_names]
-    with torch.inference_mode():
-        stats = measure(lambda: model(*args), warmup=warmup, runs=runs, threads=threads)
-    return {**stats.to_dict(), "seq_len": seq}

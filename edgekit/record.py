@@ -1,20 +1,39 @@
-"""The export record: one JSON sidecar per artifact, saying exactly what the file is and how it did."""
+"""The export record: one JSON sidecar per artifact, saying exactly what the file is and how it did.
+
+Schema 2: precision, task and sequence lengths are stored as text but held as their types
+(parsed once, in ``from_dict``); parity is a ``parity.ParityReport``; latency is a list of
+``Measurement`` (one per ``bench`` run, never overwritten), each carrying the PyTorch eager
+baseline measured in the same run. Schema-1 sidecars are migrated on load.
+"""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
 import tempfile
+import types
+import typing
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-SCHEMA_VERSION = 1
+from .config import SeqLen
+from .errors import UsageError
+from .precision import Precision
+from .tasks import Task
+
+if TYPE_CHECKING:
+    from .parity import ParityReport
+
+SCHEMA_VERSION = 2
 
 
 class Status(str, Enum):
+    """What an artifact proved. Each status owns how every report shows it."""
+
     VALIDATED = "validated"
     PARITY_FAILED = "parity-failed"
     VALIDATION_SKIPPED = "validation-skipped"
@@ -25,7 +44,27 @@ class Status(str, Enum):
 
     @property
     def symbol(self) -> str:
-        return {"validated": "✅", "parity-failed": "❎", "validation-skipped": "⚠️", "export-failed": "❌"}[self.value]
+        return _STATUS_LOOK[self][0]
+
+    @property
+    def label(self) -> str:
+        return _STATUS_LOOK[self][1]
+
+    @property
+    def colour(self) -> str:
+        return _STATUS_LOOK[self][2]
+
+    @property
+    def failed(self) -> bool:
+        return self in (Status.PARITY_FAILED, Status.EXPORT_FAILED)
+
+
+_STATUS_LOOK = {
+    Status.VALIDATED: ("✅", "validated", "#2e7d32"),
+    Status.PARITY_FAILED: ("❎", "exported, parity failed", "#ef6c00"),
+    Status.VALIDATION_SKIPPED: ("⚠️", "exported, validation skipped", "#757575"),
+    Status.EXPORT_FAILED: ("❌", "export failed", "#c62828"),
+}
 
 
 @dataclass
@@ -36,30 +75,103 @@ class TensorSpec:
 
 
 @dataclass
+class LatencyStats:
+    """Timed runs of one callable (after untimed warm-up runs)."""
+
+    p50_ms: float
+    p90_ms: float
+    mean_ms: float
+    std_ms: float
+    min_ms: float
+    runs: int
+    warmup: int
+
+
+@dataclass
+class Measurement:
+    """One ``bench`` run of one artifact: its latency and the eager baseline of the same run.
+
+    ``artifact`` is None when the file was not timed; ``not_timed`` says why. ``run`` identifies
+    the bench invocation: rows of one report compare against the baseline of their own run only.
+    """
+
+    run: str                      # start time of the bench invocation (ISO), shared by its measurements
+    seq_len: int
+    threads: int
+    host: str                     # CPU name
+    load_average: list[float] | None
+    artifact: LatencyStats | None = None
+    eager: LatencyStats | None = None  # PyTorch eager fp32 of the source model, same run/threads/length
+    not_timed: str | None = None
+    pinned_cpus: list[int] | None = None
+
+    @property
+    def speedup(self) -> float | None:
+        """Eager p50 / artifact p50, both from this run."""
+        if self.artifact and self.eager and self.artifact.p50_ms > 0:
+            return self.eager.p50_ms / self.artifact.p50_ms
+        return None
+
+
+@dataclass
+class ModelSource:
+    """The model an artifact was exported from (what ``edgekit validate`` reloads)."""
+
+    source: str
+    arch: str = ""
+    num_layers: int = 0
+    hidden_size: int = 0
+    vocab_size: int = 0
+    token_types: str = "none"     # fold / keep / none: the one place this is stored
+    labels: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    fp32_param_bytes: int | None = None  # the "% of fp32" base when no fp32 file of the target exists
+    weights_sha256: str | None = None    # checked by `bundle --artifact` when present (not filled yet)
+
+    @classmethod
+    def of(cls, model: Any) -> ModelSource:
+        info = vars(model.info)
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in info.items() if k in known},
+                   fp32_param_bytes=4 * sum(p.numel() for p in model.parameters()))
+
+
+@dataclass
 class ArtifactRecord:
     """What an exported file is (target, precision, io, hash, size, versions) and what it proved."""
 
     artifact: str                 # file (or package folder) name, relative to the sidecar
     target: str
-    precision: str
-    task: str
-    seq_len: str                  # SeqLen as text: "128", "128,256,384" or "16:512"
+    precision: Precision
+    task: Task
+    seq_len: SeqLen
     status: Status
     reason: str | None = None     # why skipped / the export error
     inputs: list[TensorSpec] = field(default_factory=list)
     outputs: list[TensorSpec] = field(default_factory=list)
     sha256: str | None = None
     size_bytes: int | None = None
-    source: dict[str, Any] = field(default_factory=dict)     # ModelInfo
+    source: ModelSource = field(default_factory=lambda: ModelSource(""))
     versions: dict[str, str] = field(default_factory=dict)
-    options: dict[str, Any] = field(default_factory=dict)    # target-specific options used
-    tolerance: dict[str, Any] = field(default_factory=dict)
-    parity: dict[str, Any] | None = None                     # ParityReport.to_dict()
-    latency: dict[str, Any] | None = None                    # LatencyStats.to_dict()
+    options: dict[str, Any] = field(default_factory=dict)    # target flags used + what the converter reports
+    tolerance: dict[str, float] = field(default_factory=dict)  # the bounds parity enforced
+    parity: ParityReport | None = None
+    latency: list[Measurement] = field(default_factory=list)  # oldest first; bench appends
     notes: list[str] = field(default_factory=list)
     export_seconds: float | None = None
-    created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    created: str = field(default_factory=lambda: now())
     schema: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        # Callers may hand text; the record holds types (parsed here, once).
+        self.precision = Precision.parse(self.precision)
+        self.task = Task.parse(self.task)
+        self.seq_len = SeqLen.parse(self.seq_len)
+        self.status = Status(self.status)
+
+    @property
+    def last_latency(self) -> Measurement | None:
+        return self.latency[-1] if self.latency else None
 
     @staticmethod
     def sidecar_path(artifact_path: Path) -> Path:
@@ -67,7 +179,8 @@ class ArtifactRecord:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["status"] = self.status.value
+        d.update(precision=self.precision.value, task=self.task.value, seq_len=str(self.seq_len),
+                 status=self.status.value, parity=self.parity.to_dict() if self.parity else None)
         return d
 
     def save(self, artifact_path: Path) -> Path:
@@ -77,12 +190,19 @@ class ArtifactRecord:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ArtifactRecord:
+        schema = d.get("schema", 1)
+        if schema == 1:
+            d = _migrate_v1(d)
+        elif schema != SCHEMA_VERSION:
+            raise UsageError(f"record schema {schema} is not supported by this edgekit (it reads schemas 1 and "
+                             f"{SCHEMA_VERSION}); re-export the artifact or upgrade edgekit")
+        from .parity import ParityReport
+
         d = dict(d)
-        d["status"] = Status(d["status"])
-        d["inputs"] = [TensorSpec(**t) for t in d.get("inputs", [])]
-        d["outputs"] = [TensorSpec(**t) for t in d.get("outputs", [])]
-        known = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in d.items() if k in known})
+        parity = d.pop("parity", None)
+        rec = _decode(cls, d)
+        rec.parity = _decode(ParityReport, parity) if parity else None
+        return rec
 
     @classmethod
     def load(cls, path: Path) -> ArtifactRecord:
@@ -90,8 +210,80 @@ class ArtifactRecord:
         path = Path(path)
         if path.suffix != ".json" or path.is_dir():
             path = cls.sidecar_path(path)
-        return cls.from_dict(json.loads(path.read_text()))
+        try:
+            return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        except (KeyError, TypeError, ValueError) as e:
+            if isinstance(e, UsageError):
+                raise
+            raise UsageError(f"{path} is not a readable edgekit record ({type(e).__name__}: {e})") from None
 
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def is_record(data: Any) -> bool:
+    """Whether parsed JSON looks like an artifact sidecar (reports skip every other JSON file)."""
+    return isinstance(data, dict) and {"artifact", "target", "status"} <= data.keys()
+
+
+# ---- decoding ----------------------------------------------------------------------------------
+
+def _decode(cls: type, data: Any) -> Any:
+    """Build dataclass ``cls`` from JSON data, recursing into typed fields; unknown keys are dropped
+    (so a record written by a newer edgekit with extra fields still loads)."""
+    from .parity import ParityReport  # the record's annotation names it only under TYPE_CHECKING
+
+    hints = typing.get_type_hints(cls, localns={"ParityReport": ParityReport})
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name in data and f.init:
+            kwargs[f.name] = _value(hints[f.name], data[f.name])
+    return cls(**kwargs)
+
+
+def _value(tp: Any, v: Any) -> Any:
+    if v is None:
+        return None
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in args if a is not type(None)]
+        return _value(inner[0], v) if len(inner) == 1 else v
+    if origin is list and args and dataclasses.is_dataclass(args[0]):
+        return [_decode(args[0], x) for x in v]
+    if dataclasses.is_dataclass(tp) and isinstance(v, dict):
+        return _decode(tp, v)
+    return v
+
+
+def _migrate_v1(d: dict[str, Any]) -> dict[str, Any]:
+    """A schema-1 sidecar in schema-2 shape: token types once, latency as one measurement."""
+    d = dict(d)
+    opts = dict(d.get("options") or {})
+    opts.pop("token_types", None)
+    d["options"] = opts
+    src = dict(d.get("source") or {})
+    src.pop("task", None)
+    d["source"] = src
+    lat = d.get("latency")
+    if isinstance(lat, dict) and lat:
+        keys = ("p50_ms", "p90_ms", "mean_ms", "std_ms", "min_ms", "runs", "warmup")
+        art = {k: lat.get(k, 0) for k in keys}
+        eager = None
+        if lat.get("eager_p50_ms"):
+            eager = {"p50_ms": lat["eager_p50_ms"], "p90_ms": lat.get("eager_p90_ms", lat["eager_p50_ms"]),
+                     "mean_ms": lat["eager_p50_ms"], "std_ms": 0.0, "min_ms": lat["eager_p50_ms"], "runs": 0,
+                     "warmup": 0}
+        seq = lat.get("seq_len") or SeqLen.parse(d["seq_len"]).default
+        d["latency"] = [{"run": d.get("created", ""), "seq_len": seq, "threads": lat.get("threads", 0),
+                         "host": "", "load_average": lat.get("load_average"), "artifact": art, "eager": eager}]
+    else:
+        d["latency"] = []
+    d["schema"] = SCHEMA_VERSION
+    return d
+
+
+# ---- files -------------------------------------------------------------------------------------
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Write through a temp file in the same folder and rename, so readers never see half a file."""

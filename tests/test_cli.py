@@ -74,7 +74,7 @@ def test_export_failure_is_recorded_not_raised(cls_model, tmp_path, monkeypatch,
     monkeypatch.setattr(type(conv), "convert", broken)
     out = tmp_path / "out"
     assert main(["export", "--model", cls_model, "--target", "torchscript", "--seq-len", "16", "--out", str(out)]) == 1
-    (side,) = out.glob("*.json")
+    (side,) = out.glob("*.pt*.json")
     rec = json.loads(side.read_text())
     assert rec["status"] == "export-failed" and "backend exploded" in rec["reason"]
     assert not list(out.glob("*.pt")) and not list(out.glob(".*"))  # nothing half-written is left
@@ -86,10 +86,14 @@ def test_bench_measures_artifact_and_eager_baseline(cls_model, tmp_path, capsys)
     out = tmp_path / "out"
     assert main(["export", "--model", cls_model, "--target", "torchscript-lite", "--seq-len", "16", "--out", str(out),
                  "--bench", "--runs", "3", "--warmup", "1", "--threads", "1"]) == 0
-    (side,) = out.glob("*.json")
+    (side,) = out.glob("*.pt*.json")
+    (m,) = json.loads(side.read_text())["latency"]
+    assert m["threads"] == 1 and m["artifact"]["runs"] == 3 and m["artifact"]["p50_ms"] > 0 and m["eager"]["p50_ms"] > 0
+    assert m["artifact"]["p90_ms"] >= m["artifact"]["p50_ms"] and m["host"] and m["run"]
+    # a second bench run appends a measurement; the first is kept
+    assert main(["bench", str(out / side.name[:-5]), "--runs", "2", "--warmup", "0", "--threads", "1"]) == 0
     lat = json.loads(side.read_text())["latency"]
-    assert lat["runs"] == 3 and lat["threads"] == 1 and lat["p50_ms"] > 0 and lat["eager_p50_ms"] > 0
-    assert lat["p90_ms"] >= lat["p50_ms"]
+    assert len(lat) == 2 and lat[0] == m and lat[1]["artifact"]["runs"] == 2
 
 
 def test_targets_table_lists_every_converter(capsys):
@@ -109,8 +113,8 @@ def test_precision_sweep_skips_what_the_target_rejects(cls_model, tmp_path, monk
 
     def fake_export(model, options, out, **kw):
         seen.append(options.precision.value)
-        return ArtifactRecord(artifact="x", target=options.target, precision=options.precision.value,
-                              task=options.task.value, seq_len=str(options.seq_len), status=Status.VALIDATED)
+        return ArtifactRecord(artifact="x", target=options.target, precision=options.precision,
+                              task=options.task, seq_len=options.seq_len, status=Status.VALIDATED)
 
     monkeypatch.setattr(export_mod, "export_model", fake_export)
     assert main(["export", "--model", cls_model, "--target", "coreml", "--precision", "all", "--out", str(tmp_path)]) == 0

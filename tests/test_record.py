@@ -1,7 +1,13 @@
 import json
 import os
 
+import pytest
+
+from edgekit.config import SeqLen
+from edgekit.errors import UsageError
+from edgekit.precision import Precision
 from edgekit.record import ArtifactRecord, Status, TensorSpec, atomic_write_text, sha256_of, size_of
+from edgekit.tasks import Task
 
 
 def test_record_roundtrip(tmp_path):
@@ -14,6 +20,38 @@ def test_record_roundtrip(tmp_path):
     back = ArtifactRecord.load(art)
     assert back.status is Status.VALIDATION_SKIPPED and back.inputs[0].shape == [1, 128]
     assert json.loads(side.read_text())["status"] == "validation-skipped"
+    # parsed once, held as types, written back as text
+    assert back.precision is Precision.FP32 and back.task is Task.MASKED_LM and back.seq_len == SeqLen.parse("128")
+    assert json.loads(side.read_text())["seq_len"] == "128" and back.to_dict() == rec.to_dict()
+
+
+V1 = {"artifact": "m.onnx", "target": "onnx", "precision": "int8-dynamic", "task": "sequence-classification",
+      "seq_len": "128", "status": "validated", "schema": 1,
+      "source": {"source": "/m", "arch": "distilbert", "task": "sequence-classification", "token_types": "none",
+                 "vocab_size": 99, "fp32_param_bytes": 4000},
+      "options": {"ane": False, "token_types": "none", "opset": 17},
+      "parity": {"samples": 8, "steps": [{"name": "load", "ok": True, "detail": "0.1 s"}],
+                 "outputs": [{"name": "logits", "max_abs": 0.01, "mean_abs": 0.001, "cosine": 0.99, "psnr": 40.0}],
+                 "agreement": 1.0, "agreement_metric": "label argmax", "tolerance": {}, "failures": [], "passed": True},
+      "latency": {"p50_ms": 10.0, "p90_ms": 12.0, "mean_ms": 10.5, "std_ms": 1.0, "min_ms": 9.0, "runs": 5,
+                  "warmup": 1, "threads": 2, "seq_len": 128, "eager_p50_ms": 30.0, "eager_p90_ms": 33.0}}
+
+
+def test_schema_1_records_are_migrated_on_load():
+    rec = ArtifactRecord.from_dict(V1)
+    assert rec.schema == 2 and rec.precision is Precision.INT8_DYNAMIC and rec.seq_len.default == 128
+    assert rec.parity.outputs[0].cosine == 0.99 and rec.parity.steps[0].ok and rec.parity.passed
+    (m,) = rec.latency
+    assert m.threads == 2 and m.artifact.p50_ms == 10.0 and m.eager.p50_ms == 30.0 and m.speedup == 3.0
+    assert "token_types" not in rec.options and rec.source.token_types == "none"  # stored once
+
+
+def test_unknown_schema_fails_naming_it(tmp_path):
+    with pytest.raises(UsageError, match="schema 7"):
+        ArtifactRecord.from_dict({**V1, "schema": 7})
+    (tmp_path / "x.pt.json").write_text('{"artifact": "x.pt"}')
+    with pytest.raises(UsageError, match="not a readable edgekit record"):
+        ArtifactRecord.load(tmp_path / "x.pt")
 
 
 def test_atomic_write_leaves_no_temp_on_failure(tmp_path, monkeypatch):

@@ -34,7 +34,7 @@ def _export(tiny_model, tmp_path, arch, task, precision, seq="32", ane=False, ta
 
 
 def _worst(rec, metric):
-    vals = [o[metric] for o in rec.parity["outputs"]]
+    vals = [getattr(o, metric) for o in rec.parity.outputs]
     return max(vals) if metric == "max_abs" else min(vals)
 
 
@@ -80,7 +80,7 @@ def test_fp32_question_answering_metadata_and_parity(tiny_model, tmp_path):
     rec, pkg, model, src = _export(tiny_model, tmp_path, "distilbert", Task.QUESTION_ANSWERING, "fp32")
     assert rec.status == Status.VALIDATED, rec.reason
     assert _worst(rec, "max_abs") <= 1e-4
-    assert rec.parity["samples"] >= 4 and rec.size_bytes > 0
+    assert rec.parity.samples >= 4 and rec.size_bytes > 0
     assert rec.options["compute_precision"] == "fp32" and rec.options["deployment_target"] == "iOS16"
     assert "coremltools" in rec.versions
     assert ArtifactRecord.load(pkg).status == Status.VALIDATED
@@ -100,7 +100,7 @@ def test_fp32_question_answering_metadata_and_parity(tiny_model, tmp_path):
 def test_fp16_feature_extraction_psnr(tiny_model, tmp_path):
     rec, pkg, _, _ = _export(tiny_model, tmp_path, "bert", Task.FEATURE_EXTRACTION, "fp16")
     assert rec.status == Status.VALIDATED, rec.reason
-    assert _worst(rec, "psnr") >= 60 and rec.parity["agreement"] >= 0.99
+    assert _worst(rec, "psnr") >= 60 and rec.parity.agreement >= 0.99
     assert _worst(rec, "max_abs") > 0  # the interpreter really computed in fp16
     interp = Interpreter(pkg)
     fp16_consts = [v for v in interp.consts.values() if isinstance(v, np.ndarray) and v.dtype == np.float16]
@@ -118,8 +118,8 @@ def test_compressed_weights_classification(tiny_model, tmp_path, precision, targ
     rec, pkg, model, _ = _export(tiny_model, tmp_path, "distilbert", Task.SEQUENCE_CLASSIFICATION, precision,
                                  target=target, hidden=64)
     assert rec.status == Status.VALIDATED, rec.reason
-    assert rec.parity["agreement"] >= 0.98
-    assert all(np.isfinite(o["psnr"]) for o in rec.parity["outputs"])
+    assert rec.parity.agreement >= 0.98
+    assert all(np.isfinite(o.psnr) for o in rec.parity.outputs)
     interp = Interpreter(pkg)
     # Every weight matrix (6 per layer, classifier pre + out, word + position tables) is compressed.
     assert interp.op_counts.get(op, 0) == 6 * model.config.num_layers + 4, interp.op_counts
@@ -146,7 +146,7 @@ def test_ane_enumerated_question_answering(tiny_model, tmp_path):
     rec, pkg, _, _ = _export(tiny_model, tmp_path, "bert", Task.QUESTION_ANSWERING, "fp16", seq="32,48", ane=True,
                              target="iOS18")
     assert rec.status == Status.VALIDATED, rec.reason
-    assert rec.options["ane_layout"] is True and rec.parity["samples"] >= 8  # both lengths checked
+    assert rec.options["ane_layout"] is True and rec.parity.samples >= 8  # both lengths checked
     ops = Interpreter(pkg).op_counts
     assert ops.get("conv", 0) > 0 and ops.get("einsum", 0) > 0 and "linear" not in ops and "matmul" not in ops
     # One transpose into the (B, C, 1, S) layout plus K's per layer; no reshapes on the hot path.

@@ -135,12 +135,12 @@ def test_export_model_validates_every_precision(tiny_model, tmp_path, precision)
     record = export_model(model, ExportOptions("onnx", task, precision, SeqLen.parse("32")), tmp_path,
                           tokenizer=tok, verbose=False)
     assert record.status == Status.VALIDATED, record.reason
-    assert record.parity["passed"] and record.parity["agreement"] == 1.0
-    worst = record.parity["outputs"][0]
+    assert record.parity.passed and record.parity.agreement == 1.0
+    worst = record.parity.outputs[0]
     if precision == Precision.FP32:
-        assert worst["max_abs"] < 1e-5
+        assert worst.max_abs < 1e-5
     else:
-        assert 0 < worst["max_abs"] and worst["cosine"] > 0.999  # changed numbers, still the same model
+        assert 0 < worst.max_abs and worst.cosine > 0.999  # changed numbers, still the same model
     assert record.versions["onnxruntime"] and record.options["opset"] == 17
     saved = ArtifactRecord.load(tmp_path / record.artifact)
     assert saved.sha256 == record.sha256 and saved.size_bytes == (tmp_path / record.artifact).stat().st_size

@@ -40,17 +40,17 @@ def _export(path: Path, task: Task, precision: Precision, seq: int, out: Path, c
 def _assert_parity(record: ArtifactRecord, precision: Precision) -> None:
     assert record.status == Status.VALIDATED, (record.status, record.reason)
     parity = record.parity
-    assert parity is not None and parity["samples"] >= 8
-    assert parity["outputs"], "parity must carry per-output numbers"
-    for o in parity["outputs"]:
-        assert np.isfinite(o["max_abs"]) and np.isfinite(o["cosine"])
+    assert parity is not None and parity.samples >= 8
+    assert parity.outputs, "parity must carry per-output numbers"
+    for o in parity.outputs:
+        assert np.isfinite(o.max_abs) and np.isfinite(o.cosine)
         if precision == Precision.FP32:
-            assert o["max_abs"] <= 1e-4
+            assert o.max_abs <= 1e-4
         if precision == Precision.FP16:
-            assert o["cosine"] >= 0.999
+            assert o.cosine >= 0.999
     floor = {Precision.FP32: None, Precision.FP16: 0.99}.get(precision, 0.97)
     if floor is not None:
-        assert parity["agreement"] >= floor
+        assert parity.agreement >= floor
 
 
 def _assert_builtin_only(path: Path) -> dict:

@@ -38,13 +38,13 @@ def test_export_reload_parity(qa_model, tmp_path, target, precision):
     assert all(t.dtype == "int32" and t.shape == [1, 32] for t in rec.inputs)
     assert [t.name for t in rec.outputs] == ["start_logits", "end_logits"]
     parity = rec.parity
-    assert parity["samples"] == 8  # 4 random + 4 tokenised question/context pairs
-    assert [s["name"] for s in parity["steps"]] == ["load", "input names", "output names", "shapes", "values",
+    assert parity.samples == 8  # 4 random + 4 tokenised question/context pairs
+    assert [s.name for s in parity.steps] == ["load", "input names", "output names", "shapes", "values",
                                                    "task agreement"]
-    for out in parity["outputs"]:
-        assert np.isfinite(out["max_abs"]) and out["cosine"] > 0.9
+    for out in parity.outputs:
+        assert np.isfinite(out.max_abs) and out.cosine > 0.9
         if precision == Precision.FP32:
-            assert out["max_abs"] <= 1e-4
+            assert out.max_abs <= 1e-4
     # the sidecar on disk is the record returned
     on_disk = json.loads(ArtifactRecord.sidecar_path(path).read_text())
     assert on_disk["sha256"] == rec.sha256 and on_disk["status"] == "validated"
@@ -63,9 +63,9 @@ def test_executorch_static_int8_does_not_collapse(tiny_model, tmp_path):
     opts = ExportOptions(target="executorch", task=model.task, precision=Precision.INT8_STATIC, seq_len=SeqLen.parse("32"))
     rec = export_model(model, opts, tmp_path, tokenizer=tok, verbose=False)
     assert rec.status in (Status.VALIDATED, Status.PARITY_FAILED)
-    cosines = [o["cosine"] for o in rec.parity["outputs"]]
+    cosines = [o.cosine for o in rec.parity.outputs]
     assert min(cosines) >= 0.85, cosines
-    ok = rec.parity["agreement"] >= rec.tolerance["min_agreement"] and min(cosines) >= rec.tolerance["min_cosine"]
+    ok = rec.parity.agreement >= rec.tolerance["min_agreement"] and min(cosines) >= rec.tolerance["min_cosine"]
     assert (rec.status == Status.VALIDATED) == ok
 
 
@@ -90,4 +90,4 @@ def test_torchscript_trace_runs_other_lengths_in_range(tiny_model, tmp_path):
     assert rec.status == Status.VALIDATED, rec.reason
     assert rec.inputs[0].shape == [1, "seq"]
     # parity ran at both ends of the declared range
-    assert rec.parity["samples"] == 8
+    assert rec.parity.samples == 8

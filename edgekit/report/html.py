@@ -1,111 +1,18 @@
-"""Report of a folder of exported artifacts: one row per artifact, as Markdown, JSON and HTML.
-
-``collect(folder)`` reads every sidecar (and ``crossbench.json`` when ``edgekit bench`` wrote the
-folder) into plain row dicts; ``render_markdown`` / ``render_html`` turn those into text. The HTML
-page is self-contained: inline CSS and hand-written SVG charts (latency vs size, parity per
-artifact), no scripts and no plotting library.
+"""The report as one self-contained HTML page: inline CSS and hand-written SVG charts (latency vs
+size, parity per artifact), no scripts and no plotting library. The table uses the same columns and
+cells as the Markdown report.
 """
 from __future__ import annotations
 
 import html
-import json
 import math
-from pathlib import Path
+from dataclasses import asdict
 from typing import Any
 
-STATUS_LABEL = {
-    "validated": "✅ validated",
-    "parity-failed": "❎ parity failed",
-    "export-failed": "❌ export failed",
-    "validation-skipped": "⚠️ validation skipped",
-    "reference": "reference",
-}
-STATUS_COLOR = {
-    "validated": "#2e7d32", "parity-failed": "#ef6c00", "export-failed": "#c62828",
-    "validation-skipped": "#757575", "reference": "#1565c0",
-}
+from . import COLUMNS, EAGER, NUMERIC, Report, cells, header_lines
+
 #: One colour per target, in registry order; unknown targets cycle through the rest.
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
-EAGER = "pytorch-eager"
-
-
-# ---- rows --------------------------------------------------------------------------------------
-
-def _seq(value: Any) -> int | str:
-    text = str(value)
-    return int(text) if text.isdigit() else text
-
-
-def build(records: list[Any], host: dict[str, Any] | None = None, model: dict[str, Any] | None = None,
-          unavailable: list[dict[str, Any]] | None = None, bench_notes: dict[str, str] | None = None,
-          threads: int | None = None) -> dict[str, Any]:
-    """Report data from records: ``edgekit.report``'s rows plus one PyTorch eager row per length.
-
-    ``host``/``model``/``unavailable``/``bench_notes`` come from ``crossbench.json`` when the folder
-    was written by ``edgekit bench MODEL``; without them the header is this machine's.
-    """
-    from . import report
-
-    rows = []
-    eager: dict[tuple[str, Any], dict[str, Any]] = {}
-    for rec, r in zip(records, report.rows(records)):
-        r = dict(r, seq_len=_seq(r["seq_len"]))
-        lat = rec.latency or {}
-        notes = [n for n in rec.notes or [] if n.startswith("bench failed")]
-        r["latency_note"] = (bench_notes or {}).get(rec.artifact) or (notes[-1] if notes else None)
-        base = (model or {}).get("fp32_bytes")
-        if r["size_pct_fp32"] is None and r["size_mb"] and base:  # no fp32 file of this target: the weights
-            r["size_pct_fp32"] = 100.0 * r["size_mb"] * 1e6 / base
-        rows.append(r)
-        if lat.get("eager_p50_ms") and (r["task"], r["seq_len"]) not in eager:
-            eager[(r["task"], r["seq_len"])] = {
-                "artifact": None, "target": EAGER, "precision": "fp32", "task": r["task"], "seq_len": r["seq_len"],
-                "status": "reference", "symbol": "", "reason": None,
-                "size_mb": (model or {}).get("fp32_bytes", 0) / 1e6 or (rec.source.get("fp32_param_bytes") or 0) / 1e6
-                or None,
-                "size_pct_fp32": 100.0, "max_abs": None, "cosine": None, "psnr": None, "agreement": None,
-                "agreement_metric": None, "p50_ms": lat["eager_p50_ms"], "p90_ms": lat.get("eager_p90_ms"),
-                "threads": lat.get("threads"), "eager_p50_ms": lat["eager_p50_ms"], "speedup": 1.0,
-                "latency_note": None, "versions": {},
-            }
-    for row in eager.values():
-        if row["size_mb"] is None:
-            row["size_pct_fp32"] = None
-    rows += eager.values()
-    rows.sort(key=lambda r: (str(r["task"]), r["seq_len"] if isinstance(r["seq_len"], int) else 10**9,
-                             0 if r["target"] == EAGER else 1))  # stable: report.collect's order within
-    if not host:
-        versions: dict[str, str] = {}
-        for rec in records:
-            versions.update(rec.versions)
-        info = report.machine_info(threads)
-        host = {"machine": f"{info['os']} {info['machine']}", "cpu": info["cpu"], "cores": info["cores"],
-                "threads": threads or report._common_threads(records), "versions": versions}
-    return {"host": host, "model": model or {}, "rows": rows, "unavailable": unavailable or []}
-
-
-def collect(folder: Path) -> dict[str, Any]:
-    """Report data of a folder: its sidecars, plus ``crossbench.json`` when ``edgekit bench`` wrote it."""
-    from . import report
-
-    folder = Path(folder)
-    summary: dict[str, Any] = {}
-    if (folder / "crossbench.json").is_file():
-        try:
-            summary = json.loads((folder / "crossbench.json").read_text())
-        except ValueError:
-            summary = {}
-    combos = summary.get("combinations") or []
-    notes = {Path(c["artifact"]).name: c["bench_skipped"] for c in combos if c.get("artifact") and c.get("bench_skipped")}
-    data = build(report.collect(folder), host=summary.get("host"), model=summary.get("model"),
-                 unavailable=[c for c in combos if c.get("skipped")], bench_notes=notes)
-    data["folder"] = str(folder)
-    return data
-
-
-def to_html(records: list[Any], threads: int | None = None) -> str:
-    """The HTML page for a list of records (what ``edgekit report DIR --format html`` prints)."""
-    return render_html(build(records, threads=threads))
 
 
 # ---- formatting helpers ------------------------------------------------------------------------
@@ -129,75 +36,6 @@ def _parity_text(r: dict[str, Any]) -> str:
     if r["agreement"] is not None:
         parts.append(f"agree {r['agreement']:.1%}")
     return ", ".join(parts)
-
-
-def _status_text(r: dict[str, Any]) -> str:
-    label = STATUS_LABEL.get(r["status"], r["status"])
-    return f"{label} ({r['reason']})" if r.get("reason") and r["status"] != "validated" else label
-
-
-def header_lines(data: dict[str, Any]) -> list[str]:
-    h = data["host"]
-    lines = []
-    if h.get("machine") or h.get("cpu"):
-        lines.append(f"Machine: {h.get('machine', '?')}, {h.get('cpu', '?')}, {h.get('cores', '?')} cores")
-    if h.get("threads"):
-        pin = f", pinned to CPUs {h['pinned_cpus']}" if h.get("pinned_cpus") else ""
-        lines.append(f"Threads: {h['threads']}{pin}; batch 1")
-    if h.get("load_average"):
-        end = f" (end of run: {h['load_average_end']})" if h.get("load_average_end") else ""
-        lines.append(f"Load average at start: {h['load_average']}{end}")
-    m = data.get("model") or {}
-    if m:
-        lines.append(f"Model: {m.get('source', '?')} ({m.get('arch', '?')}, {m.get('num_layers', '?')} layers, "
-                     f"hidden {m.get('hidden_size', '?')}, task {m.get('task', '?')})")
-    versions = h.get("versions") or {}
-    if versions:
-        lines.append("Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
-    if h.get("date"):
-        lines.append(f"Measured: {h['date']}")
-    return lines
-
-
-COLUMNS = ("target", "precision", "seq", "status", "size MB", "% of fp32", "parity", "p50 ms", "p90 ms",
-           "speed-up vs eager")
-
-
-def _cells(r: dict[str, Any]) -> list[str]:
-    lat_p50 = _f(r["p50_ms"], ".1f") if r["p50_ms"] is not None else ("n/a" if r.get("latency_note") else "–")
-    return [
-        r["target"], r["precision"], str(r["seq_len"]), _status_text(r), _f(r["size_mb"], ".1f"),
-        _f(r["size_pct_fp32"], ".0f") + ("%" if r["size_pct_fp32"] is not None else ""), _parity_text(r),
-        lat_p50, _f(r["p90_ms"], ".1f"), _f(r["speedup"], ".2f") + ("×" if r["speedup"] else ""),
-    ]
-
-
-def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def render_markdown(data: dict[str, Any]) -> str:
-    """A Markdown page: header, one table row per artifact, then what could not run and why."""
-    out = ["# edgekit report", ""]
-    out += [f"- {_md_escape(line)}" for line in header_lines(data)]
-    out += ["", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    for r in data["rows"]:
-        out.append("| " + " | ".join(_md_escape(c) for c in _cells(r)) + " |")
-    notes = [r for r in data["rows"] if r.get("latency_note")]
-    if notes:
-        out += ["", "Not timed:", ""]
-        out += [f"- {r['target']} {r['precision']} (seq {r['seq_len']}): {_md_escape(r['latency_note'])}" for r in notes]
-    if data.get("unavailable"):
-        out += ["", "Not run on this host:", ""]
-        seen = set()
-        for c in data["unavailable"]:
-            key = (c["target"], c["precision"], c["skipped"])
-            if key in seen:
-                continue
-            seen.add(key)
-            what = c["target"] if c["precision"] == "-" else f"{c['target']} {c['precision']}"
-            out.append(f"- {what}: {_md_escape(c['skipped'])}")
-    return "\n".join(out) + "\n"
 
 
 # ---- SVG charts --------------------------------------------------------------------------------
@@ -326,7 +164,7 @@ def scatter_svg(rows: list[dict[str, Any]], title: str, colors: dict[str, str], 
         color = colors.get(r["target"], "#333")
         ok = r["status"] == "validated"
         tip = (f'{r["target"]} {r["precision"]}: {r["p50_ms"]:.1f} ms, {r["size_mb"]:.1f} MB, '
-               f'{STATUS_LABEL.get(r["status"], r["status"])}')
+               f'{r["label"]}')
         parts.append(f'<g><title>{_esc(tip)}</title>'
                      f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="5" fill="{color if ok else "white"}" '
                      f'stroke="{color}" stroke-width="2"/>'
@@ -365,11 +203,11 @@ def parity_svg(rows: list[dict[str, Any]], title: str, colors: dict[str, str], w
         psnr = r["psnr"]
         w = 0.0 if psnr is None else (pw if not math.isfinite(psnr) else max(0.0, pw * min(psnr, xmax) / xmax))
         color = colors.get(r["target"], "#333")
-        stroke = STATUS_COLOR.get(r["status"], "#333")
+        stroke = r["colour"]
         agree = f'{r["agreement"]:.1%} agree' if r["agreement"] is not None else ""
         status_note = "" if r["status"] == "validated" else f' ({r["status"].replace("-", " ")})'
         label = f'{r["target"]} {r["precision"]}'
-        tip = f'{label}: {_parity_text(r)}; {STATUS_LABEL.get(r["status"], r["status"])}'
+        tip = f'{label}: {_parity_text(r)}; {r["label"]}'
         parts.append(f'<g><title>{_esc(tip)}</title>'
                      f'<text x="{left - 6}" y="{by + 15}" text-anchor="end">{_esc(label)}</text>'
                      f'<rect x="{left}" y="{by + 3}" width="{w:.1f}" height="{row_h - 6}" fill="{color}" '
@@ -397,21 +235,21 @@ svg .eager{stroke:#1565c0;stroke-dasharray:5 4} svg .eager-label{fill:#1565c0}
 """
 
 
-def render_html(data: dict[str, Any]) -> str:
-    """A self-contained HTML page: header, charts per sequence length, the table, skipped items."""
-    rows = data["rows"]
+def render(rep: Report) -> str:
+    """A self-contained HTML page: header, charts per sequence length, the table, notes."""
+    rows = [asdict(r) for r in rep.rows]
     colors = _target_colors(rows)
     seqs = list(dict.fromkeys(r["seq_len"] for r in rows))
     out = ["<!doctype html><html lang='en'><head><meta charset='utf-8'>",
-           "<title>edgekit report</title>", f"<style>{CSS}</style></head><body>",
-           "<h1>edgekit report</h1><ul class='header'>"]
-    out += [f"<li>{_esc(line)}</li>" for line in header_lines(data)]
+           f"<title>{_esc(rep.title)}</title>", f"<style>{CSS}</style></head><body>",
+           f"<h1>{_esc(rep.title)}</h1><ul class='header'>"]
+    out += [f"<li>{_esc(line)}</li>" for line in header_lines(rep)]
     out.append("</ul>")
     out.append("<div class='legend'>" + "".join(
         f"<span><i style='background:{c}'></i>{_esc(t)}</span>" for t, c in colors.items() if t != EAGER)
         + "<span class='small'>hollow point / outlined bar: not validated</span></div>")
     if not rows:
-        out.append("<p class='empty'>No sidecars in this folder: no timed artifacts to chart.</p>")
+        out.append("<p class='empty'>No records in this folder.</p>")
     for seq in seqs:
         sub = [r for r in rows if r["seq_len"] == seq]
         out.append(f"<h2>Sequence length {_esc(seq)}</h2><div class='charts'>")
@@ -420,29 +258,21 @@ def render_html(data: dict[str, Any]) -> str:
         out.append("</div>")
     out.append("<h2>All artifacts</h2><table><thead><tr>"
                + "".join(f"<th>{_esc(c)}</th>" for c in COLUMNS) + "</tr></thead><tbody>")
-    numeric = {4, 5, 7, 8, 9}
-    for r in rows:
-        cells = _cells(r)
-        cls = " class='reference'" if r["target"] == EAGER else ""
+    for r in rep.rows:
+        cls = " class='reference'" if r.target == EAGER else ""
         tds = []
-        for i, c in enumerate(cells):
-            style = f" style='color:{STATUS_COLOR.get(r['status'], '#222')}'" if i == 3 else ""
-            tds.append(f"<td{' class=num' if i in numeric else ''}{style}>{_esc(c)}</td>")
+        for i, c in enumerate(cells(r)):
+            style = f" style='color:{r.colour}' title='{_esc(r.label)}'" if i == 0 else ""
+            tds.append(f"<td{' class=num' if i in NUMERIC else ''}{style}>{_esc(c)}</td>")
         out.append(f"<tr{cls}>" + "".join(tds) + "</tr>")
     out.append("</tbody></table>")
-    notes = [r for r in rows if r.get("latency_note")]
-    if notes:
-        out.append("<h2>Not timed</h2><ul>" + "".join(
-            f"<li>{_esc(r['target'])} {_esc(r['precision'])} (seq {_esc(r['seq_len'])}): {_esc(r['latency_note'])}</li>"
-            for r in notes) + "</ul>")
-    if data.get("unavailable"):
-        seen, items = set(), []
-        for c in data["unavailable"]:
-            key = (c["target"], c["precision"], c["skipped"])
-            if key not in seen:
-                seen.add(key)
-                what = c["target"] if c["precision"] == "-" else f"{c['target']} {c['precision']}"
-                items.append(f"<li>{_esc(what)}: {_esc(c['skipped'])}</li>")
-        out.append("<h2>Not run on this host</h2><ul>" + "".join(items) + "</ul>")
+    _notes(out, "Not validated", [f"{r.artifact} ({r.label}): {r.reason}" for r in rep.rows
+                                  if r.reason and r.status not in ("validated", "reference")])
+    _notes(out, "Not timed", [f"{r.artifact}: {r.not_timed}" for r in rep.rows if r.not_timed])
     out.append("</body></html>")
     return "\n".join(out) + "\n"
+
+
+def _notes(out: list[str], title: str, items: list[str]) -> None:
+    if items:
+        out.append(f"<h2>{_esc(title)}</h2><ul>" + "".join(f"<li>{_esc(i)}</li>" for i in items) + "</ul>")

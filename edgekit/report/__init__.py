@@ -1,0 +1,248 @@
+"""The report of a folder of exported artifacts: one row model, one table, one JSON shape, one HTML page.
+
+``collect(folder)`` reads the records; ``build(records)`` makes the ``Report`` (host header and
+one ``Row`` per artifact, plus, as an option, one PyTorch eager row per bench run and length);
+``markdown``/``to_json``/``html.render`` turn it into text; ``write_reports(folder)`` writes all
+three next to the artifacts. ``export``, ``demo``, ``bench`` and ``benchmarks/`` all go through here.
+"""
+from __future__ import annotations
+
+import json
+import platform
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..record import ArtifactRecord, Status, atomic_write_text, is_record
+
+EAGER = "pytorch-eager"
+REFERENCE = "reference"  # the status of an eager baseline row
+
+
+def collect(folder: Path) -> list[ArtifactRecord]:
+    """Every record under ``folder``, in table order (task, length, registry target order, precision)."""
+    records = []
+    for path in sorted(Path(folder).rglob("*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if is_record(data):
+            records.append(ArtifactRecord.from_dict(data))
+    return sorted(records, key=_order)
+
+
+def _order(r: ArtifactRecord) -> tuple[Any, ...]:
+    from .. import registry
+    from ..precision import Precision
+
+    targets = list(registry.converters())
+    t = targets.index(r.target) if r.target in targets else len(targets)
+    return (r.task.value, r.seq_len.max, str(r.seq_len), t, r.target, list(Precision).index(r.precision), r.artifact)
+
+
+@dataclass
+class Row:
+    """What one table row shows (Markdown, JSON and HTML alike)."""
+
+    artifact: str | None
+    target: str
+    precision: str
+    task: str
+    seq_len: str
+    status: str                   # a Status value, or "reference" for the eager baseline
+    symbol: str
+    label: str
+    colour: str
+    reason: str | None = None
+    size_mb: float | None = None
+    size_pct_fp32: float | None = None
+    max_abs: float | None = None
+    cosine: float | None = None
+    psnr: float | None = None
+    agreement: float | None = None
+    agreement_metric: str | None = None
+    p50_ms: float | None = None
+    p90_ms: float | None = None
+    threads: int | None = None
+    eager_p50_ms: float | None = None
+    speedup: float | None = None
+    not_timed: str | None = None
+    run: str | None = None        # the bench run the latency comes from
+    second_client: dict[str, Any] | None = None  # another runtime's verdict on the same file (Task Library)
+
+
+@dataclass
+class Report:
+    title: str
+    host: dict[str, Any]
+    rows: list[Row] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"title": self.title, "host": self.host, "rows": [asdict(r) for r in self.rows]}
+
+
+def row(r: ArtifactRecord, fp32_bytes: int | None) -> Row:
+    p = r.parity
+    m = r.last_latency
+    base = fp32_bytes or r.source.fp32_param_bytes
+    return Row(
+        artifact=r.artifact, target=r.target, precision=r.precision.value, task=r.task.value, seq_len=str(r.seq_len),
+        status=r.status.value, symbol=r.status.symbol, label=r.status.label, colour=r.status.colour, reason=r.reason,
+        size_mb=r.size_bytes / 1e6 if r.size_bytes else None,
+        size_pct_fp32=100.0 * r.size_bytes / base if r.size_bytes and base else None,
+        max_abs=p.worst("max_abs") if p else None, cosine=p.worst("cosine") if p else None,
+        psnr=p.worst("psnr") if p else None, agreement=p.agreement if p else None,
+        agreement_metric=(p.agreement_metric or None) if p else None,
+        p50_ms=m.artifact.p50_ms if m and m.artifact else None, p90_ms=m.artifact.p90_ms if m and m.artifact else None,
+        threads=m.threads if m else None, eager_p50_ms=m.eager.p50_ms if m and m.eager else None,
+        speedup=m.speedup if m else None, not_timed=m.not_timed if m else None, run=m.run if m else None,
+        second_client=r.options.get("task_library"),
+    )
+
+
+def _eager_rows(records: list[ArtifactRecord]) -> list[Row]:
+    """One reference row per (task, length, source, bench run): never a baseline from another run."""
+    out: dict[tuple[str, ...], Row] = {}
+    for r in records:
+        m = r.last_latency
+        if not m or not m.eager:
+            continue
+        key = (r.task.value, str(m.seq_len), r.source.source, m.run)
+        if key not in out:
+            size = r.source.fp32_param_bytes
+            out[key] = Row(
+                artifact=None, target=EAGER, precision="fp32", task=r.task.value, seq_len=str(m.seq_len),
+                status=REFERENCE, symbol="", label="PyTorch eager (baseline)", colour="#1565c0",
+                size_mb=size / 1e6 if size else None, size_pct_fp32=100.0 if size else None,
+                p50_ms=m.eager.p50_ms, p90_ms=m.eager.p90_ms, threads=m.threads, eager_p50_ms=m.eager.p50_ms,
+                speedup=1.0, run=m.run)
+    return list(out.values())
+
+
+def host_of(records: list[ArtifactRecord]) -> dict[str, Any]:
+    """The header: where the latencies were measured (from the records), else this machine."""
+    from ..bench import cpu_name, default_threads
+
+    ms = [r.last_latency for r in records if r.last_latency]
+    versions: dict[str, str] = {}
+    for r in records:
+        versions.update(r.versions)
+    threads = sorted({m.threads for m in ms})
+    loads = [m.load_average for m in ms if m.load_average]
+    return {
+        "os": f"{platform.system()} {platform.release()}", "machine": platform.machine(),
+        "cpu": next((m.host for m in ms if m.host), None) or cpu_name(), "cores": default_threads(),
+        "threads": threads[0] if len(threads) == 1 else (threads or None),
+        "pinned_cpus": next((m.pinned_cpus for m in ms if m.pinned_cpus), None),
+        "load_average": loads[0] if loads else None, "load_average_end": loads[-1] if loads else None,
+        "runs": sorted({m.run for m in ms}),
+        "versions": dict(sorted(versions.items())),
+    }
+
+
+def build(records: list[ArtifactRecord], title: str = "edgekit report", baselines: bool = True) -> Report:
+    """The report of ``records`` (in the order given; ``collect`` sorts)."""
+    fp32 = {(r.target, r.task, str(r.seq_len), r.source.source): r.size_bytes
+            for r in records if r.precision.value == "fp32" and r.size_bytes and not r.options.get("ane")}
+    rows = [row(r, fp32.get((r.target, r.task, str(r.seq_len), r.source.source))) for r in records]
+    if baselines:
+        eager = _eager_rows(records)
+        # Each eager row goes first among the rows of its task and length.
+        ordered: list[Row] = []
+        for rw in rows:
+            for e in [e for e in eager if (e.task, e.seq_len) == (rw.task, rw.seq_len)]:
+                ordered.append(e)
+                eager.remove(e)
+            ordered.append(rw)
+        rows = ordered + eager
+    return Report(title, host_of(records), rows)
+
+
+# ---- Markdown ----------------------------------------------------------------------------------
+
+def _fmt(v: Any, spec: str, none: str = "—") -> str:
+    return none if v is None else format(v, spec)
+
+
+COLUMNS = ("", "target", "precision", "task", "seq", "size MB", "% fp32", "max abs", "cosine", "PSNR dB",
+           "agreement", "p50 ms", "p90 ms", "× eager")
+NUMERIC = frozenset(range(5, len(COLUMNS)))
+
+
+def cells(d: Row) -> list[str]:
+    """The table cells of one row: the one column model Markdown and HTML share."""
+    p50 = _fmt(d.p50_ms, ".1f", "n/a" if d.not_timed else "—")
+    return [d.symbol, d.target, d.precision, d.task, d.seq_len, _fmt(d.size_mb, ".1f"), _fmt(d.size_pct_fp32, ".0f"),
+            _fmt(d.max_abs, ".2g"), _fmt(d.cosine, ".5f"), _fmt(d.psnr, ".1f"),
+            _fmt(d.agreement and 100 * d.agreement, ".1f") + ("%" if d.agreement is not None else ""),
+            p50, _fmt(d.p90_ms, ".1f"), _fmt(d.speedup, ".2f")]
+
+
+def header_lines(rep: Report) -> list[str]:
+    h = rep.host
+    lines = [f"Machine: {h['cpu']} ({h['cores']} cores, {h['os']} {h['machine']})"]
+    if h.get("threads"):
+        pin = f", pinned to CPUs {h['pinned_cpus']}" if h.get("pinned_cpus") else ""
+        lines.append(f"Threads: {h['threads']}{pin}; batch 1")
+    if h.get("load_average"):
+        end = f" (last measurement: {h['load_average_end']})" if h.get("load_average_end") else ""
+        lines.append(f"Load average at the first measurement: {h['load_average']}{end}")
+    if h.get("versions"):
+        lines.append("Versions: " + ", ".join(f"{k} {v}" for k, v in h["versions"].items()))
+    return lines
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def markdown(rep: Report) -> str:
+    """A Markdown page: header, one row per artifact, then why anything was not validated or timed."""
+    lines = [f"# {rep.title}", ""] + [f"- {_md(x)}" for x in header_lines(rep)] + [""]
+    lines += ["| " + " | ".join(COLUMNS) + " |", "|---|---|---|---|---|" + "---:|" * (len(COLUMNS) - 5)]
+    notes, untimed, clients = [], [], []
+    for d in rep.rows:
+        lines.append("| " + " | ".join(_md(c) for c in cells(d)) + " |")
+        if d.status not in (Status.VALIDATED.value, REFERENCE) and d.reason:
+            notes.append(f"- {d.symbol} `{d.artifact}` ({d.status}): {_md(d.reason)}")
+        if d.not_timed:
+            untimed.append(f"- `{d.artifact}`: {_md(d.not_timed)}")
+        if d.second_client:
+            s = d.second_client
+            detail = f"{s['agreement']:.0%} agreement" if s.get("agreement") is not None else s.get("reason")
+            clients.append(f"- `{d.artifact}`: {s.get('client')}: {s.get('status')} ({detail})")
+    lines += ["", " · ".join(f"{s.symbol} {s.label}" for s in Status)]
+    if any(d.speedup is not None for d in rep.rows):
+        lines.append("× eager: PyTorch eager fp32 p50 ÷ artifact p50, both measured in the same run.")
+    if notes:
+        lines += ["", "Not validated:", *notes]
+    if untimed:
+        lines += ["", "Not timed:", *untimed]
+    if clients:
+        lines += ["", "Second client (the runtime apps use):", *clients]
+    return "\n".join(lines) + "\n"
+
+
+def to_json(rep: Report) -> str:
+    return json.dumps(rep.to_dict(), indent=2, default=str) + "\n"
+
+
+def render(rep: Report, fmt: str) -> str:
+    """``md``, ``json`` or ``html``."""
+    if fmt == "json":
+        return to_json(rep)
+    if fmt == "html":
+        from . import html
+
+        return html.render(rep)
+    return markdown(rep)
+
+
+def write_reports(folder: Path, title: str = "edgekit report") -> Report:
+    """Write report.md, report.json and report.html of every record in ``folder``; return the report."""
+    folder = Path(folder)
+    rep = build(collect(folder), title=title)
+    for fmt in ("md", "json", "html"):
+        atomic_write_text(folder / f"report.{fmt}", render(rep, fmt))
+    return rep
