@@ -62,7 +62,7 @@ def run_variant(model: Any, tok: Any, task: Any, out: Path, precision: str, ane:
     from edgekit.precision import Precision
 
     opts = ExportOptions(target="coreml", task=task, precision=Precision(precision), seq_len=SeqLen.parse(str(seq)),
-                         ane=ane, deployment_target=target)
+                         flags={k: v for k, v in {"ane": ane, "deployment_target": target}.items() if v})
     t0 = time.perf_counter()
     rec = export_model(model, opts, out, tokenizer=tok, verbose=True)
     total = time.perf_counter() - t0
@@ -73,10 +73,11 @@ def run_variant(model: Any, tok: Any, task: Any, out: Path, precision: str, ane:
         "compression": (rec.options or {}).get("compression"),
     }
     if rec.parity:
+        p = rec.parity.to_dict()
         row["parity"] = {
-            "samples": rec.parity["samples"], "agreement": rec.parity["agreement"],
-            "agreement_metric": rec.parity["agreement_metric"], "passed": rec.parity["passed"],
-            "outputs": [{k: o[k] for k in ("name", "max_abs", "mean_abs", "cosine", "psnr")} for o in rec.parity["outputs"]],
+            "samples": p["samples"], "agreement": p["agreement"], "agreement_metric": p["agreement_metric"],
+            "passed": p["passed"],
+            "outputs": [{k: o[k] for k in ("name", "max_abs", "mean_abs", "cosine", "psnr")} for o in p["outputs"]],
         }
     if rec.size_bytes:
         path = out / rec.artifact

@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             opts = ExportOptions(target="tflite", task=task, precision=precision, seq_len=SeqLen.parse(str(args.seq_len)))
             rec = export_model(model, opts, out_dir, tokenizer=tokenizer)
-            parity = rec.parity or {}
+            parity = rec.parity.to_dict() if rec.parity else {}
             rows.append({
                 "precision": precision.value, "status": rec.status.value, "reason": rec.reason,
                 "size_bytes": rec.size_bytes, "seconds": round(time.perf_counter() - t0, 1),

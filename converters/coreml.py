@@ -18,16 +18,18 @@ import platform
 import shutil
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edgekit.config import ExportOptions, SeqLen
-from edgekit.converter import ConvertResult, Converter, Tolerance
+from edgekit.converter import ConvertContext, ConvertResult, Converter, Flag, Tolerance
 from edgekit.errors import ExportError, UsageError
-from edgekit.modeling import EdgeModel
 from edgekit.precision import Precision
-from edgekit.record import ArtifactRecord
+
+if TYPE_CHECKING:
+    from edgekit.modeling import EdgeModel
+    from edgekit.record import ArtifactRecord
 
 
 DEFAULT_TARGET = "iOS16"
@@ -75,7 +77,7 @@ def _ct_target(ct: Any, name: str) -> Any:
 
 def check_options(options: ExportOptions, n_inputs: int = 2) -> None:
     """Reject combinations Core ML cannot honour on the chosen deployment target, before converting."""
-    _, major = target_version(options.deployment_target)
+    _, major = target_version(options.flags.get("deployment_target"))
     if options.precision == Precision.INT4_WEIGHT and major < INT4_TARGET:
         raise UsageError(
             f"int4-weight needs block-wise quantisation, which Core ML supports from iOS {INT4_TARGET}: "
@@ -95,17 +97,6 @@ def _shape_for(ct: Any, seq: SeqLen) -> Any:
         return ct.EnumeratedShapes(shapes=[(1, s) for s in seq.values], default=(1, seq.default))
     lo, hi = seq.values
     return (1, ct.RangeDim(lower_bound=lo, upper_bound=hi, default=seq.default))
-
-
-def _example_args(model: EdgeModel, seq: int) -> tuple[Any, ...]:
-    import torch
-
-    g = torch.Generator().manual_seed(0)
-    ids = torch.randint(0, model.config.vocab_size, (1, seq), dtype=torch.int32, generator=g)
-    mask = torch.ones(1, seq, dtype=torch.int32)
-    mask[0, seq - seq // 4:] = 0  # trace with padding so nothing specialises on an all-ones mask
-    extra = (torch.zeros(1, seq, dtype=torch.int32),) if "token_type_ids" in model.input_names else ()
-    return (ids, mask) + extra
 
 
 def vocab_sha256(source: str) -> str | None:
@@ -182,7 +173,11 @@ class CoreMLConverter(Converter):
                   Precision.PALETTIZE6, Precision.PALETTIZE4, Precision.INT4_WEIGHT)
     tolerances = TOLERANCES
     seq_kinds = ("fixed", "enumerated", "range")
-    flags = frozenset({"ane", "deployment_target"})
+    flags = (
+        Flag("ane", "coreml: Apple Neural Engine layout", default=False, kind="switch"),
+        Flag("deployment_target", f"coreml: minimum deployment target, e.g. {DEFAULT_TARGET} (default), iOS18 "
+                                  "(needed for int4-weight and for enumerated lengths on several inputs)"),
+    )
     description = "Core ML ML Program (.mlpackage); validated on Linux by edgekit's MIL interpreter"
 
     def benchmark_unavailable(self) -> str | None:
@@ -191,34 +186,38 @@ class CoreMLConverter(Converter):
                     "interpreter, not timed")
         return None
 
+    def variant(self, options: ExportOptions) -> str:
+        return "-ane" if options.flags.get("ane") else ""
+
     def check(self, options: ExportOptions, n_inputs: int = 2) -> None:
         """Reject what Core ML cannot do on the chosen deployment target (UsageError), before any work."""
         check_options(options, n_inputs)
 
-    def convert(self, model: EdgeModel, options: ExportOptions, dest: Path) -> ConvertResult:
+    def convert(self, ctx: ConvertContext, dest: Path) -> ConvertResult:
         import coremltools as ct
         import torch
 
+        model, options, ane = ctx.model, ctx.options, ctx.flag("ane")
         check_options(options, len(model.input_names))
-        target_name, _ = target_version(options.deployment_target)
+        target_name, _ = target_version(ctx.flag("deployment_target"))
         target = _ct_target(ct, target_name)
         src: torch.nn.Module = copy.deepcopy(model).eval()
         notes: list[str] = []
-        if options.ane:
+        if ane:
             from edgekit.ane import ANEModel
 
             src = ANEModel.from_edge_model(model).eval()
             notes.append("ANE layout: (B, C, 1, S) tensors, 1x1 convolutions, per-head attention "
                          f"(apple/ml-ane-transformers), LayerNorm epsilon {src.eps:g}")
         seq = options.seq_len
-        if options.ane and seq.kind == "range":
+        if ane and seq.kind == "range":
             notes.append("a sequence-length range cannot run on the Neural Engine; use fixed or enumerated lengths")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            traced = torch.jit.trace(src, _example_args(model, seq.default), strict=False, check_trace=False)
+            traced = torch.jit.trace(src, ctx.signature.example_inputs(), strict=False, check_trace=False)
             shape = _shape_for(ct, seq)
-            inputs = [ct.TensorType(name=n, shape=shape, dtype=np.int32) for n in model.input_names]
-            outputs = [ct.TensorType(name=n, dtype=np.float32) for n in model.output_names]
+            inputs = [ct.TensorType(name=n, shape=shape, dtype=np.int32) for n in ctx.signature.input_names]
+            outputs = [ct.TensorType(name=n, dtype=np.float32) for n in ctx.signature.output_names]
             fp16 = options.precision != Precision.FP32
             ml = ct.convert(
                 traced, convert_to="mlprogram", inputs=inputs, outputs=outputs,
@@ -226,12 +225,12 @@ class CoreMLConverter(Converter):
                 minimum_deployment_target=target, compute_units=ct.ComputeUnit.ALL,
             )
             ml, compression = _compress(options.precision, ml)
-        self._metadata(ml, model, options, target_name)
+        self._metadata(ml, model, options, target_name, ane)
         _save(ml, dest)
         opts: dict[str, Any] = {
             "deployment_target": target_name,
             "compute_precision": "fp16" if fp16 else "fp32",
-            "ane_layout": options.ane,
+            "ane_layout": ane,
             "shapes": {"kind": seq.kind, "values": list(seq.values)},
         }
         if compression:
@@ -239,12 +238,12 @@ class CoreMLConverter(Converter):
         return ConvertResult(versions={"coremltools": ct.__version__}, options=opts, notes=notes)
 
     @staticmethod
-    def _metadata(ml: Any, model: EdgeModel, options: ExportOptions, target: str) -> None:
+    def _metadata(ml: Any, model: EdgeModel, options: ExportOptions, target: str, ane: bool) -> None:
         from edgekit import __version__
 
         info = model.info
         ml.short_description = (f"{info.arch} {options.task} model ({info.num_layers} layers, hidden {info.hidden_size}), "
-                                f"{options.precision}{' ANE layout' if options.ane else ''}, exported by edgekit")
+                                f"{options.precision}{' ANE layout' if ane else ''}, exported by edgekit")
         ml.author = f"edgekit {__version__} (source: {info.source})"
         ml.license = _license_of(info.source)
         ml.version = __version__
@@ -256,7 +255,7 @@ class CoreMLConverter(Converter):
             "edgekit.seq_len": str(options.seq_len),
             "edgekit.seq_kind": options.seq_len.kind,
             "edgekit.deployment_target": target,
-            "edgekit.ane": str(options.ane).lower(),
+            "edgekit.ane": str(ane).lower(),
             "edgekit.inputs": ",".join(model.input_names),
             "edgekit.outputs": ",".join(model.output_names),
             "edgekit.vocab_sha256": vocab_sha256(info.source) or "unknown",

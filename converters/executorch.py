@@ -4,21 +4,20 @@ from __future__ import annotations
 import copy
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
-from edgekit.config import ExportOptions
-from edgekit.converter import ConvertResult, Converter, Tolerance
-from edgekit.modeling import EdgeModel
+from edgekit.converter import ConvertContext, ConvertResult, Converter, Tolerance
 from edgekit.precision import Precision
-from edgekit.record import ArtifactRecord
 
-from .torchscript import example_args
+if TYPE_CHECKING:
+    import torch
+
+    from edgekit.record import ArtifactRecord
 
 
-def _quantize(model: EdgeModel, options: ExportOptions, args: tuple[torch.Tensor, ...]) -> torch.nn.Module:
+def _quantize(ctx: ConvertContext, model: torch.nn.Module, args: tuple[torch.Tensor, ...]) -> torch.nn.Module:
     """PT2E quantisation with the XNNPACK quantizer: per-channel int8 weights.
 
     int8-dynamic quantises activations at run time; int8-static calibrates activation ranges on
@@ -28,9 +27,10 @@ def _quantize(model: EdgeModel, options: ExportOptions, args: tuple[torch.Tensor
         XNNPACKQuantizer,
         get_symmetric_quantization_config,
     )
+    import torch
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-    dynamic = options.precision == Precision.INT8_DYNAMIC
+    dynamic = ctx.options.precision == Precision.INT8_DYNAMIC
     quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_dynamic=dynamic))
     if not dynamic:
         # Only the encoder's Linear layers, and not the FFN output projection: BERT's residual adds
@@ -42,15 +42,8 @@ def _quantize(model: EdgeModel, options: ExportOptions, args: tuple[torch.Tensor
     if dynamic:
         prepared(*args)
     else:
-        from edgekit.inputs import calibration_feeds
-        from edgekit.modeling import load_tokenizer
-
-        texts = None
-        if options.calibration is not None:
-            texts = [t for t in Path(options.calibration).read_text().splitlines() if t.strip()]
-        tokenizer = load_tokenizer(model.info.source)
-        for feed in calibration_feeds(tokenizer, options.task, options.seq_len.default, model.input_names, texts):
-            prepared(*(torch.from_numpy(feed[n]) for n in model.input_names))
+        for feed in ctx.calibration():
+            prepared(*(torch.from_numpy(v) for v in feed.values()))
     return convert_pt2e(prepared)
 
 
@@ -80,6 +73,8 @@ class ExecuTorchRunner:
         self.output_names = tuple(t.name for t in record.outputs)
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        import torch
+
         args = [torch.from_numpy(np.ascontiguousarray(feeds[n], dtype=np.int32)) for n in self.input_names]
         out = self.method.execute(args)
         return {n: t.float().numpy() for n, t in zip(self.output_names, out)}
@@ -98,20 +93,20 @@ class ExecuTorchConverter(Converter):
         # (0.85 with every Linear quantised, 0.12 with a quantised mask add).
         Precision.INT8_STATIC: Tolerance(min_cosine=0.95, min_agreement=0.97),
     }
-    flags = frozenset({"calibration"})
     description = "ExecuTorch program, XNNPACK delegate"
 
-    def convert(self, model: EdgeModel, options: ExportOptions, dest: Path) -> ConvertResult:
+    def convert(self, ctx: ConvertContext, dest: Path) -> ConvertResult:
         import executorch
+        import torch
         from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
         from executorch.exir import to_edge_transform_and_lower
 
-        args = example_args(model, options.seq_len.default)
-        m: Any = copy.deepcopy(model).eval()
+        args = ctx.signature.example_inputs()
+        m: Any = copy.deepcopy(ctx.model).eval()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            if options.precision.is_int8:
-                m = _quantize(m, options, args)
+            if ctx.options.precision.is_int8:
+                m = _quantize(ctx, m, args)
             program = to_edge_transform_and_lower(
                 torch.export.export(m, args), partitioner=[XnnpackPartitioner()]
             ).to_executorch()

@@ -35,20 +35,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgekit.converter import ConvertResult, Converter, Tolerance
+from edgekit.converter import ConvertContext, ConvertResult, Converter, Tolerance
 from edgekit.errors import ExportError, UnsupportedOpError, UsageError, ValidationError
 from edgekit.precision import Precision
 
 if TYPE_CHECKING:
-    from edgekit.config import ExportOptions
     from edgekit.modeling import EdgeModel
     from edgekit.record import ArtifactRecord
 
 OPSET = 17
 #: protobuf cannot serialise one message above 2 GiB; bigger models would need external data.
 PROTOBUF_LIMIT = 2**31 - 1
-#: Calibration samples used for int8-static when more are given (ranges settle well before this).
-MAX_CALIBRATION_SAMPLES = 256
 #: Activation type of int8-static (see _quantize for why uint8).
 STATIC_ACTIVATIONS = "QUInt8"
 #: MatMuls int8-static leaves in float, by name: the FFN down-projection reads GELU outputs whose
@@ -65,39 +62,19 @@ TOLERANCES = {
 
 # ---- export ------------------------------------------------------------------------------------
 
-def example_inputs(model: EdgeModel, seq: int) -> tuple[Any, ...]:
-    """Trace inputs: int32 [1, seq]. Values do not matter; nothing in the graph depends on them."""
+def torch_export(ctx: ConvertContext, path: Path) -> None:
+    """``torch.onnx.export`` at opset 17 with the TorchScript exporter (no onnxscript needed).
+
+    A ``range`` sequence length exports a dynamic ``seq`` axis (``Signature.dynamic_axes``)."""
     import torch
 
-    ids = torch.full((1, seq), 5, dtype=torch.int32)
-    ones = torch.ones(1, seq, dtype=torch.int32)
-    zeros = torch.zeros(1, seq, dtype=torch.int32)
-    return (ids, ones) + ((zeros,) if "token_type_ids" in model.input_names else ())
-
-
-def dynamic_axes(model: EdgeModel, options: ExportOptions) -> dict[str, dict[int, str]] | None:
-    """A ``range`` sequence length makes axis 1 of every input and every per-token output dynamic."""
-    if options.seq_len.kind != "range":
-        return None
-    from edgekit.tasks import is_per_token
-
-    axes = {n: {1: "seq"} for n in model.input_names}
-    for n in model.output_names:
-        if is_per_token(model.task, n):
-            axes[n] = {1: "seq"}
-    return axes
-
-
-def torch_export(model: EdgeModel, options: ExportOptions, path: Path) -> None:
-    """``torch.onnx.export`` at opset 17 with the TorchScript exporter (no onnxscript needed)."""
-    import torch
-
+    sig = ctx.signature
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the legacy exporter announces its deprecation on every call
         torch.onnx.export(
-            model.eval(), example_inputs(model, options.seq_len.default), str(path),
-            input_names=list(model.input_names), output_names=list(model.output_names),
-            dynamic_axes=dynamic_axes(model, options), opset_version=OPSET, dynamo=False,
+            ctx.model.eval(), sig.example_inputs(), str(path),
+            input_names=list(sig.input_names), output_names=list(sig.output_names),
+            dynamic_axes=sig.dynamic_axes(), opset_version=OPSET, dynamo=False,
             do_constant_folding=True,
         )
 
@@ -298,35 +275,6 @@ def fuse(model_proto: Any, model: EdgeModel) -> tuple[Any, dict[str, int]]:
     return opt, stats
 
 
-def _calibration_texts(options: ExportOptions) -> list[str] | None:
-    if options.calibration is None:
-        return None
-    texts = [line.strip() for line in Path(options.calibration).read_text(encoding="utf-8").splitlines()]
-    texts = [t for t in texts if t]
-    if not texts:
-        raise UsageError(f"calibration file {options.calibration} has no text: write one sample per line")
-    return texts[:MAX_CALIBRATION_SAMPLES]
-
-
-def calibration_feeds(model: EdgeModel, options: ExportOptions) -> tuple[list[dict[str, np.ndarray]], str]:
-    """Representative int32 feeds for int8-static and a note saying where they came from."""
-    from edgekit.inputs import calibration_feeds as tokenised, random_feeds
-    from edgekit.modeling import load_tokenizer
-
-    texts = _calibration_texts(options)
-    seq = options.seq_len.default
-    try:
-        tok = load_tokenizer(model.info.source)
-    except Exception as e:  # noqa: BLE001 - any tokenizer problem means: calibrate without text
-        if texts:
-            raise UsageError(f"--calibration needs the model's tokenizer, which did not load: {e}") from None
-        feeds = random_feeds(model.config.vocab_size, seq, model.input_names, n=16)
-        return feeds, "calibrated on 16 random-token sequences (no tokenizer found next to the model)"
-    feeds = tokenised(tok, model.task, seq, model.input_names, texts)
-    where = f"{len(texts)} lines of {options.calibration}" if texts else f"edgekit's {len(feeds)} built-in sentences"
-    return feeds, f"activation ranges calibrated on {where}"
-
-
 class _FeedReader:
     """onnxruntime's CalibrationDataReader protocol over a list of feeds."""
 
@@ -337,13 +285,13 @@ class _FeedReader:
         return next(self._it, None)
 
 
-def quantize(fp32_path: Path, dest: Path, model: EdgeModel, options: ExportOptions) -> list[str]:
-    """Write the int8 model for ``options.precision``; returns notes for the record."""
+def quantize(fp32_path: Path, dest: Path, ctx: ConvertContext) -> list[str]:
+    """Write the int8 model for ``ctx.options.precision``; returns notes for the record."""
     import onnx
 
     extra = {"DefaultTensorType": onnx.TensorProto.FLOAT}  # fused contrib ops have no inferred types
     with _quiet_root_logger():  # the quantiser logs "please run pre-processing" through the root logger
-        return _quantize(fp32_path, dest, model, options, extra)
+        return _quantize(fp32_path, dest, ctx, extra)
 
 
 class _quiet_root_logger:
@@ -355,10 +303,10 @@ class _quiet_root_logger:
         logging.getLogger().setLevel(self.level)
 
 
-def _quantize(fp32_path: Path, dest: Path, model: EdgeModel, options: ExportOptions, extra: dict[str, Any]) -> list[str]:
+def _quantize(fp32_path: Path, dest: Path, ctx: ConvertContext, extra: dict[str, Any]) -> list[str]:
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
 
-    if options.precision == Precision.INT8_DYNAMIC:
+    if ctx.options.precision == Precision.INT8_DYNAMIC:
         # Signed int8 per-channel weights: ~2x faster than uint8 on VNNI/dot-product CPUs and the
         # most accurate choice for BERT's outlier channels. Embedding tables are left to
         # quantize_embeddings: ORT's Gather quantisation uses one scale per table, which costs
@@ -372,7 +320,8 @@ def _quantize(fp32_path: Path, dest: Path, model: EdgeModel, options: ExportOpti
         onnx.save(proto, str(dest))
         return ["int8-dynamic: per-channel QInt8 weights (MatMul, fused Attention), activations quantised "
                 f"at run time; {tables} embedding table(s) int8 with one scale per row"]
-    feeds, where = calibration_feeds(model, options)
+    feeds = ctx.calibration()
+    where = f"activation ranges calibrated on {ctx.calibration_info['samples']} samples of {ctx.calibration_info['source']}"
     # The quantiser only quantises activations whose type it knows; fused contrib-op outputs have
     # none until ORT's symbolic shape inference (which knows those ops) annotates them.
     import onnx
@@ -448,15 +397,16 @@ def quantize_embeddings(model_proto: Any, min_elements: int = 1024) -> int:
     return done
 
 
-def add_metadata(model_proto: Any, model: EdgeModel, options: ExportOptions) -> None:
+def add_metadata(model_proto: Any, ctx: ConvertContext) -> None:
     import onnx
 
+    model, options = ctx.model, ctx.options
     meta = {
         "edgekit.task": model.task.value,
         "edgekit.precision": options.precision.value,
         "edgekit.seq_len": str(options.seq_len),
-        "edgekit.inputs": ",".join(model.input_names),
-        "edgekit.outputs": ",".join(model.output_names),
+        "edgekit.inputs": ",".join(ctx.signature.input_names),
+        "edgekit.outputs": ",".join(ctx.signature.output_names),
         "edgekit.labels": ",".join(model.config.labels),
         "edgekit.source": model.info.source,
     }
@@ -512,20 +462,20 @@ class OnnxConverter(Converter):
     precisions = (Precision.FP32, Precision.FP16, Precision.INT8_DYNAMIC, Precision.INT8_STATIC)
     tolerances = TOLERANCES
     seq_kinds = ("fixed", "range")
-    flags = frozenset({"calibration"})
     description = "ONNX (opset 17) with ONNX Runtime transformer fusion, for onnxruntime / ORT Mobile"
 
-    def convert(self, model: EdgeModel, options: ExportOptions, dest: Path) -> ConvertResult:
+    def convert(self, ctx: ConvertContext, dest: Path) -> ConvertResult:
         self.require()
         import onnx
         import onnxruntime
 
+        model, options = ctx.model, ctx.options
         if options.seq_len.kind not in self.seq_kinds:
             raise UsageError(f"onnx exports fixed or range sequence lengths (e.g. 128 or 16:512), not {options.seq_len}")
         notes: list[str] = []
         with tempfile.TemporaryDirectory(prefix="edgekit-onnx-") as tmp:
             raw = Path(tmp) / "raw.onnx"
-            torch_export(model, options, raw)
+            torch_export(ctx, raw)
             proto = onnx.load(str(raw))
             rewrites = prepare_for_fusion(proto)
             opt, fused = fuse(proto, model)
@@ -542,9 +492,9 @@ class OnnxConverter(Converter):
                 fused_path, q_path = Path(tmp) / "fused.onnx", Path(tmp) / "int8.onnx"
                 _ensure_ms_opset(final)
                 onnx.save(final, str(fused_path))
-                notes += quantize(fused_path, q_path, model, options)
+                notes += quantize(fused_path, q_path, ctx)
                 final = onnx.load(str(q_path))
-            add_metadata(final, model, options)
+            add_metadata(final, ctx)
             _ensure_ms_opset(final)
             if final.ByteSize() > PROTOBUF_LIMIT:
                 raise ExportError("the ONNX model is over 2 GiB, which one protobuf file cannot hold; "

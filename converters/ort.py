@@ -14,14 +14,12 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from edgekit.converter import ConvertResult, Converter
+from edgekit.converter import ConvertContext, ConvertResult, Converter
 from edgekit.precision import Precision
 
 from .onnx import CONVERTER as ONNX, OnnxRunner
 
 if TYPE_CHECKING:
-    from edgekit.config import ExportOptions
-    from edgekit.modeling import EdgeModel
     from edgekit.record import ArtifactRecord
 
 
@@ -36,13 +34,13 @@ class OrtFormatConverter(Converter):
     seq_kinds = ("fixed", "range")
     description = "ONNX Runtime Mobile .ort flatbuffer (the onnx target's fused model, basic-optimised)"
 
-    def convert(self, model: EdgeModel, options: ExportOptions, dest: Path) -> ConvertResult:
+    def convert(self, ctx: ConvertContext, dest: Path) -> ConvertResult:
         self.require()
         import onnxruntime as ort
 
         with tempfile.TemporaryDirectory(prefix="edgekit-ort-") as tmp:
             src = Path(tmp) / "model.onnx"
-            result = ONNX.convert(model, options, src)
+            result = ONNX.convert(ctx, src)
             so = ort.SessionOptions()
             # "basic" rewrites are hardware independent: the file runs on any phone CPU.
             so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC

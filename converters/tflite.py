@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import logging
 import os
 import tempfile
 from collections import OrderedDict
@@ -41,25 +40,21 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgekit.converter import ConvertResult, Converter, Tolerance
+from edgekit.converter import ConvertContext, ConvertResult, Converter, Flag, Tolerance
 from edgekit.errors import ExportError, UnsupportedOpError, UsageError
 from edgekit.precision import Precision
 from edgekit.record import TensorSpec
 from edgekit.tasks import Task
 
 if TYPE_CHECKING:
-    from edgekit.config import ExportOptions
     from edgekit.modeling import EdgeModel
     from edgekit.record import ArtifactRecord
 
-log = logging.getLogger(__name__)
 
 SIGNATURE = "serving_default"
 SEGMENT = "segment_ids"
 #: The sequence length the Task Library's BertQuestionAnswerer feeds (kMaxSeqLen).
 TASK_LIBRARY_QA_SEQ_LEN = 384
-#: Fewer calibration samples than this give unreliable activation ranges.
-MIN_CALIBRATION_SAMPLES = 100
 #: Tasks the Task Library has a BERT API for (and therefore metadata is written for).
 #: Tensor names of encoder-layer ops (litert-torch keeps the module path in them).
 ENCODER_SCOPE = r"\.Layer_\d+/"
@@ -187,29 +182,14 @@ def inline_buffers(model_content: bytes) -> bytes:
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
-def read_calibration_texts(path: Path) -> list[str]:
-    """One sample per non-empty line of a UTF-8 text file."""
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise UsageError(f"cannot read calibration file {path}: {e}; give a UTF-8 text file, one sample per line") from None
-    texts = [ln.strip() for ln in lines if ln.strip()]
-    if not texts:
-        raise UsageError(f"calibration file {path} has no text: give one sample per line")
-    return texts
-
-
-def vocab_file(model: EdgeModel, folder: Path) -> Path | None:
+def vocab_file(model: EdgeModel, tokenizer: Any, folder: Path) -> Path | None:
     """The WordPiece vocabulary of the model's checkpoint, as the ``vocab.txt`` the Task Library reads."""
     source = Path(model.info.source)
     if (source / "vocab.txt").is_file():
         return source / "vocab.txt"
-    try:
-        from edgekit.modeling import load_tokenizer
-
-        vocab = load_tokenizer(source).get_vocab()
-    except Exception:  # noqa: BLE001 - no tokenizer means no metadata, which the record notes
-        return None
+    if tokenizer is None:
+        return None  # no tokenizer means no metadata, which the record notes
+    vocab = tokenizer.get_vocab()
     by_id = sorted(vocab.items(), key=lambda kv: kv[1])
     if [i for _, i in by_id] != list(range(len(by_id))):
         return None
@@ -233,15 +213,16 @@ class TFLiteConverter(Converter):
         Precision.INT8_STATIC: Tolerance(min_agreement=0.97),
     }
     seq_kinds = ("fixed",)
-    flags = frozenset({"calibration", "metadata"})
+    flags = (Flag("metadata", "tflite: write no Task Library metadata", default=True, kind="no_switch"),)
     description = "LiteRT/TFLite builtin-op model (Android); Task Library metadata for QA and classifiers"
 
     # ---- conversion ---------------------------------------------------------------------------
-    def convert(self, model: EdgeModel, options: ExportOptions, dest: Path) -> ConvertResult:
+    def convert(self, ctx: ConvertContext, dest: Path) -> ConvertResult:
         import torch
 
         from edgekit.console import console
 
+        model, options = ctx.model, ctx.options
         seq = options.seq_len.values[0]
         notes: list[str] = []
         opts: dict[str, Any] = {"signature": SIGNATURE}
@@ -250,13 +231,13 @@ class TFLiteConverter(Converter):
                          f"{TASK_LIBRARY_QA_SEQ_LEN} tokens and will not run this file (LiteRT interpreter only)")
         model = copy.deepcopy(model).eval()  # never touch the caller's model
         names = file_input_names(model)
-        sample = {n: torch.zeros(1, seq, dtype=torch.int32) for n in names}
-        sample["input_ids"][0, :4] = torch.tensor([2, 5, 6, 3], dtype=torch.int32)
-        sample["attention_mask"][0, :4] = 1
+        example = ctx.signature.example_feeds(seq)
+        sample = {n: torch.from_numpy(example.get("token_type_ids" if n == SEGMENT else n,
+                                                  np.zeros((1, seq), dtype=np.int32))) for n in names}
         console.print(f"    litert-torch: converting {model.config.arch} {model.task} at [1, {seq}]")
         buf = inline_buffers(self._float_model(model, sample))
         # Files that carry Task Library metadata must also compute right in its (older) runtime.
-        task_library = options.metadata and model.task in METADATA_TASKS
+        task_library = ctx.flag("metadata") and model.task in METADATA_TASKS
         opts["quantization"] = self._quantization_recipe(options.precision, task_library)
         if task_library and options.precision == Precision.INT8_DYNAMIC:
             notes.append("int8-dynamic with Task Library metadata uses per-tensor FC weights (its runtime miscomputes "
@@ -265,9 +246,11 @@ class TFLiteConverter(Converter):
         if options.precision != Precision.FP32:
             calib = None
             if options.precision == Precision.INT8_STATIC:
-                calib = self._calibration_data(model, options, seq, names, notes)
+                calib = [{SEGMENT if n == "token_type_ids" else n: v for n, v in f.items()} for f in ctx.calibration()]
+                if SEGMENT in names:  # the file always takes segment ids; a model without token types reads zeros
+                    calib = [{**f, SEGMENT: f.get(SEGMENT, np.zeros_like(f["input_ids"]))} for f in calib]
                 opts["calibration_samples"] = len(calib)
-                opts["calibration_source"] = str(options.calibration) if options.calibration else "embedded default"
+                opts["calibration_source"] = ctx.calibration_info["source"]
             console.print(f"    ai-edge-quantizer: {options.precision}")
             buf = inline_buffers(self._quantize(buf, options.precision, calib, task_library))
         ops = op_report(buf)
@@ -282,11 +265,9 @@ class TFLiteConverter(Converter):
         if set(io["inputs"]) != set(names) or set(io["outputs"]) != set(model.output_names):
             raise ExportError(f"the converted signature is {io}, expected inputs {names} and outputs {model.output_names}")
         opts["tensors"] = io
-        opts["metadata"] = self._write(buf, model, options, dest, io, notes)
+        opts["metadata"] = self._write(buf, ctx, dest, io, notes)
         inputs = [TensorSpec(n, [1, seq], "int32") for n in names]
-        cfg = model.config
-        outputs = [TensorSpec(n, list(model.task.output_shape(n, 1, seq, cfg.hidden_size, cfg.vocab_size, cfg.num_labels)),
-                              "float32") for n in model.output_names]
+        outputs = list(ctx.signature.outputs)
         versions = self.versions()
         if opts["metadata"].get("written"):
             versions["tflite-support"] = opts["metadata"]["tflite_support"]
@@ -401,45 +382,16 @@ class TFLiteConverter(Converter):
         except Exception as e:
             raise ExportError(f"ai-edge-quantizer failed for {precision}: {type(e).__name__}: {e}") from e
 
-    @staticmethod
-    def _calibration_data(model: EdgeModel, options: ExportOptions, seq: int, names: tuple[str, ...],
-                          notes: list[str]) -> list[dict[str, np.ndarray]]:
-        """Tokenised representative text, keyed by the file's input names."""
-        from edgekit.inputs import calibration_feeds
-        from edgekit.modeling import load_tokenizer
-
-        try:
-            tokenizer = load_tokenizer(model.info.source)
-        except Exception as e:  # noqa: BLE001
-            raise UsageError(f"int8-static calibrates on tokenised text but the model has no tokenizer: {e}") from None
-        texts = read_calibration_texts(options.calibration) if options.calibration else None
-        feeds = calibration_feeds(tokenizer, model.task, seq, model.input_names, texts)
-        if len(feeds) < MIN_CALIBRATION_SAMPLES:
-            msg = (f"int8-static calibrated on only {len(feeds)} samples "
-                   f"({'from ' + str(options.calibration) if texts else 'embedded default set'}); "
-                   f"give at least {MIN_CALIBRATION_SAMPLES} representative lines with --calibration FILE")
-            log.warning(msg)
-            from edgekit.console import console
-
-            console.print(f"    [yellow]warning[/]: {msg}")
-            notes.append(msg)
-        out = []
-        for f in feeds:
-            d = {"input_ids": f["input_ids"], "attention_mask": f["attention_mask"]}
-            if SEGMENT in names:
-                d[SEGMENT] = f.get("token_type_ids", np.zeros_like(f["input_ids"])).astype(np.int32)
-            out.append(d)
-        return out
-
-    def _write(self, buf: bytes, model: EdgeModel, options: ExportOptions, dest: Path,
-               io: dict[str, dict[str, str]], notes: list[str]) -> dict[str, Any]:
+    def _write(self, buf: bytes, ctx: ConvertContext, dest: Path, io: dict[str, dict[str, str]],
+               notes: list[str]) -> dict[str, Any]:
         """Write the file at ``dest``, with Task Library metadata when possible; say what happened."""
         from edgekit import tasklib
 
+        model = ctx.model
         kind = METADATA_TASKS.get(model.task)
         info: dict[str, Any] = {"written": False}
         plain = Path(dest)
-        if not options.metadata:
+        if not ctx.flag("metadata"):
             info["reason"] = "disabled (--no-metadata)"
         elif kind is None:
             info["reason"] = f"the Task Library has no BERT API for {model.task}"
@@ -452,7 +404,7 @@ class TFLiteConverter(Converter):
                 with tempfile.TemporaryDirectory() as tmp:
                     src = Path(tmp) / "plain.tflite"
                     src.write_bytes(buf)
-                    vocab = vocab_file(model, Path(tmp))
+                    vocab = vocab_file(model, ctx.tokenizer, Path(tmp))
                     if vocab is None:
                         info["reason"] = f"no WordPiece vocab.txt or tokenizer in {model.info.source}"
                         notes.append(f"Task Library metadata not written: {info['reason']}")

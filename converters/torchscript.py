@@ -5,16 +5,17 @@ import contextlib
 import copy
 import warnings
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
-import torch
 
-from edgekit.config import ExportOptions
-from edgekit.converter import ConvertResult, Converter, Tolerance
-from edgekit.modeling import EdgeModel
+from edgekit.converter import ConvertContext, ConvertResult, Converter, Tolerance
 from edgekit.precision import Precision
-from edgekit.record import ArtifactRecord
+
+if TYPE_CHECKING:
+    import torch
+
+    from edgekit.record import ArtifactRecord
 
 # Phones run quantised kernels from QNNPACK; quantising with it here gives the numerics the phone
 # will compute (fbgemm, the x86 default, reduces activation range and would differ).
@@ -28,6 +29,8 @@ TOLERANCES = {
 
 @contextlib.contextmanager
 def quantized_engine(engine: str) -> Iterator[None]:
+    import torch
+
     old = torch.backends.quantized.engine
     torch.backends.quantized.engine = engine
     try:
@@ -40,25 +43,20 @@ def runner_engine(record: ArtifactRecord) -> contextlib.AbstractContextManager[N
     return quantized_engine(MOBILE_QENGINE) if record.precision == Precision.INT8_DYNAMIC.value else contextlib.nullcontext()
 
 
-def example_args(model: EdgeModel, seq: int) -> tuple[torch.Tensor, ...]:
-    ids = torch.full((1, seq), 5, dtype=torch.int32)
-    ones = torch.ones(1, seq, dtype=torch.int32)
-    zeros = torch.zeros(1, seq, dtype=torch.int32)
-    return (ids, ones) + ((zeros,) if "token_type_ids" in model.input_names else ())
-
-
-def trace(model: EdgeModel, options: ExportOptions) -> torch.jit.ScriptModule:
+def trace(ctx: ConvertContext) -> torch.jit.ScriptModule:
     """Trace (after dynamic int8 quantisation of every Linear when asked)."""
-    m = copy.deepcopy(model).eval()
+    import torch
+
+    m = copy.deepcopy(ctx.model).eval()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.ao deprecation noise; the API still ships and works
-        if options.precision == Precision.INT8_DYNAMIC:
+        if ctx.options.precision == Precision.INT8_DYNAMIC:
             from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
             # Per-channel weight scales: MiniLM-style models have outlier channels that a single
             # per-tensor scale crushes (embedding cosine 0.88 per-tensor vs 0.986 per-channel).
             m = quantize_dynamic(m, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
-        return torch.jit.trace(m, example_args(model, options.seq_len.default), strict=False, check_trace=False)
+        return torch.jit.trace(m, ctx.signature.example_inputs(), strict=False, check_trace=False)
 
 
 class TorchRunner:
@@ -70,6 +68,8 @@ class TorchRunner:
         self.record = record
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        import torch
+
         # The thread count is PyTorch's process-wide setting, set once by the caller (bench).
         args = [torch.from_numpy(np.ascontiguousarray(feeds[n], dtype=np.int32)) for n in self.input_names]
         with runner_engine(self.record), torch.inference_mode():
@@ -87,13 +87,17 @@ class TorchScriptConverter(Converter):
     seq_kinds = ("fixed", "range")  # the trace reads the length from the input shape
     description = "TorchScript trace for torch.jit.load / LibTorch"
 
-    def convert(self, model: EdgeModel, options: ExportOptions, dest: Path) -> ConvertResult:
+    def convert(self, ctx: ConvertContext, dest: Path) -> ConvertResult:
+        import torch
+
         with quantized_engine(MOBILE_QENGINE):
-            trace(model, options).save(str(dest))
+            trace(ctx).save(str(dest))
         return ConvertResult(versions={"torch": torch.__version__},
-                             options={"quantized_engine": MOBILE_QENGINE} if options.precision.is_int8 else {})
+                             options={"quantized_engine": MOBILE_QENGINE} if ctx.options.precision.is_int8 else {})
 
     def load(self, path: Path, record: ArtifactRecord, threads: int | None = None) -> TorchRunner:
+        import torch
+
         # Quantised weights are re-packed at load time for the current engine: load under QNNPACK.
         with runner_engine(record):
             return TorchRunner(torch.jit.load(str(path), map_location="cpu").eval(), record, threads)

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+from edgekit.converter import ConvertContext, ConvertResult, Converter
 
-from edgekit.config import ExportOptions
-from edgekit.converter import ConvertResult, Converter
-from edgekit.modeling import EdgeModel
-from edgekit.record import ArtifactRecord
+if TYPE_CHECKING:
+    from edgekit.record import ArtifactRecord
 
 from .torchscript import MOBILE_QENGINE, TOLERANCES, TorchRunner, quantized_engine, runner_engine, trace
 
@@ -28,12 +27,14 @@ class TorchScriptLiteConverter(Converter):
     seq_kinds = ("fixed", "range")
     description = "TorchScript for the PyTorch Mobile lite interpreter"
 
-    def convert(self, model: EdgeModel, options: ExportOptions, dest: Path) -> ConvertResult:
+    def convert(self, ctx: ConvertContext, dest: Path) -> ConvertResult:
+        import torch
+
         with quantized_engine(MOBILE_QENGINE), warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # "Lite Interpreter is deprecated"
-            trace(model, options)._save_for_lite_interpreter(str(dest))
+            trace(ctx)._save_for_lite_interpreter(str(dest))
         return ConvertResult(versions={"torch": torch.__version__},
-                             options={"quantized_engine": MOBILE_QENGINE} if options.precision.is_int8 else {})
+                             options={"quantized_engine": MOBILE_QENGINE} if ctx.options.precision.is_int8 else {})
 
     def load(self, path: Path, record: ArtifactRecord, threads: int | None = None) -> TorchRunner:
         from torch.jit.mobile import _load_for_lite_interpreter

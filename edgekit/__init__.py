@@ -3,8 +3,10 @@
 Public API (imported lazily so ``edgekit --help`` stays fast)::
 
     import edgekit
-    model = edgekit.load_model("path/or/hf-id", "question-answering")
-    record = edgekit.export(model, edgekit.ExportOptions(target="tflite", task=model.task), "out/")
+    record = edgekit.export("path/to/model", target="onnx", precision="int8", out="out/")
+    runner = edgekit.load("out/" + record.artifact)        # the file in its own runtime
+    edgekit.validate("out/" + record.artifact)              # parity again, against the source model
+    print(edgekit.report("out/"))                           # the table of every record in the folder
 """
 from __future__ import annotations
 
@@ -16,8 +18,12 @@ _LAZY = {
     "load_model": ("edgekit.modeling", "load_model"),
     "load_tokenizer": ("edgekit.modeling", "load_tokenizer"),
     "EdgeModel": ("edgekit.modeling", "EdgeModel"),
-    "export": ("edgekit.export", "export_model"),
-    "validate": ("edgekit.export", "validate_artifact"),
+    "export": ("edgekit.export", None),  # the module is callable as edgekit.api.export
+    "load": ("edgekit.api", "load"),
+    "validate": ("edgekit.api", "validate"),
+    "report": ("edgekit.report", None),  # the package is callable as report(folder, fmt)
+    "export_model": ("edgekit.export", "export_model"),
+    "validate_artifact": ("edgekit.export", "validate_artifact"),
     "ExportOptions": ("edgekit.config", "ExportOptions"),
     "SeqLen": ("edgekit.config", "SeqLen"),
     "Precision": ("edgekit.precision", "Precision"),
@@ -35,5 +41,6 @@ def __getattr__(name: str) -> Any:
         import importlib
 
         module, attr = _LAZY[name]
-        return getattr(importlib.import_module(module), attr)
+        mod = importlib.import_module(module)
+        return mod if attr is None else getattr(mod, attr)
     raise AttributeError(f"module 'edgekit' has no attribute {name!r}")

@@ -109,7 +109,7 @@ def bench_records(paths: list[Path], threads: int | None = None, runs: int = 20,
     import torch
 
     from . import registry
-    from .console import console
+    from .console import console, native_output_to_log
     from .modeling import load_model
 
     threads = threads or default_threads()
@@ -148,7 +148,8 @@ def bench_records(paths: list[Path], threads: int | None = None, runs: int = 20,
             m.not_timed = registry.get(rec.target).benchmark_unavailable()
             if m.not_timed is None:
                 try:
-                    m.artifact = bench_artifact(path, rec, threads=threads, runs=runs, warmup=warmup, seq=seq)
+                    with native_output_to_log():
+                        m.artifact = bench_artifact(path, rec, threads=threads, runs=runs, warmup=warmup, seq=seq)
                 except Exception as e:  # noqa: BLE001 - a runtime that cannot run the file is reported, not raised
                     m.not_timed = f"runtime error while timing: {type(e).__name__}: {e}"
             rec.latency.append(m)

@@ -23,24 +23,16 @@ class _Parser(argparse.ArgumentParser):
 
 # ---- helpers ----------------------------------------------------------------------------------
 
-def _quiet_backends() -> None:
-    """Silence import-time chatter of backends (absl, TF logging) that buries our own output."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    import logging
-    import warnings
+def _quiet_backends(out: Path | None = None) -> None:
+    """Import torch and transformers (every command that calls this needs them) and then route their
+    chatter, and every other library's, to ``out/edgekit.log`` (``--verbose``: to stderr)."""
+    from .console import quiet_libraries, verbose
 
-    for name in ("torchao", "coremltools", "torch.utils._pytree", "absl", "transformers"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    try:
-        import transformers
+    quiet_libraries(verbose())  # before the imports: native libraries read the environment at load
+    import torch  # noqa: F401 - imported for its logging set-up, which quiet_libraries then overrides
+    import transformers  # noqa: F401
 
-        transformers.utils.logging.set_verbosity_error()
-        transformers.utils.logging.disable_progress_bar()
-    except ImportError:
-        pass
+    quiet_libraries(verbose(), Path(out) / "edgekit.log" if out is not None else None)
 
 
 def _tolerance_overrides(args: argparse.Namespace) -> dict[str, float | None]:
@@ -72,16 +64,33 @@ def _seq_lens(text: str | None, task: str, several: bool = False) -> list[Any]:
     return [SeqLen.parse(v) for v in values]
 
 
-def _flags(args: argparse.Namespace) -> dict[str, Any]:
-    """Target-specific options the user set (the ones left at their default are not passed)."""
+def _target_flags() -> dict[str, Any]:
+    """Every target's declared flags by name (the first declaration of a name wins)."""
+    from . import registry
+
     out: dict[str, Any] = {}
-    if getattr(args, "ane", False):
-        out["ane"] = True
-    if getattr(args, "deployment_target", None) is not None:
-        out["deployment_target"] = args.deployment_target
-    if getattr(args, "no_metadata", False):
-        out["metadata"] = False
+    for conv in registry.converters().values():
+        for flag in conv.flags:
+            out.setdefault(flag.name, flag)
     return out
+
+
+def _add_target_flags(p: argparse.ArgumentParser) -> None:
+    """The targets' own options: each converter declares its flags; the CLI only lists them."""
+    g = p.add_argument_group("target options (declared by each target; see `edgekit targets`)")
+    for flag in _target_flags().values():
+        dest = f"flag_{flag.name}"
+        if flag.kind == "value":
+            g.add_argument(flag.cli, dest=dest, type=flag.type, default=None, metavar=flag.name.upper(), help=flag.help)
+        else:
+            g.add_argument(flag.cli, dest=dest, action="store_const", const=not flag.default, default=None,
+                           help=flag.help)
+
+
+def _flags(args: argparse.Namespace) -> dict[str, Any]:
+    """Target-specific options the user set (the ones left alone are not passed)."""
+    return {name: getattr(args, f"flag_{name}") for name in _target_flags()
+            if getattr(args, f"flag_{name}", None) is not None}
 
 
 def _check_bench_args(args: argparse.Namespace) -> None:
@@ -102,6 +111,7 @@ def _pipeline(args: argparse.Namespace, model_path: str, task: str, targets: str
 
     if bench:
         _check_bench_args(args)
+    _quiet_backends(out)
     token_types = getattr(args, "token_types", "auto")
     jobs = pipeline.plan(targets, precisions, seq_lens, task, token_types=token_types, flags=_flags(args),
                          calibration=getattr(args, "calibration", None), skip=skip)
@@ -135,24 +145,20 @@ def cmd_targets(args: argparse.Namespace) -> int:
         second = conv.second_client_unavailable() if not missing else None
         if second:
             status += f"; second client not installed: {second}"
-        flags = ", ".join(_FLAG_NAMES.get(f, "--" + f.replace("_", "-")) for f in sorted(conv.flags)) or "—"
+        flags = ", ".join(f.cli for f in conv.flags) or "—"
         print(f"| {conv.name} | {conv.suffix} | {', '.join(p.value for p in conv.precisions)} "
               f"| {', '.join(conv.seq_kinds)} | {flags} | {status} |")
     return EXIT_OK
 
 
-_FLAG_NAMES = {"metadata": "--no-metadata"}
-
-
 def cmd_export(args: argparse.Namespace) -> int:
-    _quiet_backends()
     task = args.task or infer_task(args.model)
     return _pipeline(args, args.model, task, args.target, args.precision, _seq_lens(args.seq_len, task),
                      Path(args.out), bench=args.bench, title=f"edgekit export: {args.model}")
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    _quiet_backends()
+    _quiet_backends(Path(args.artifact).parent)
     from . import registry
     from .console import console
     from .export import validate_artifact
@@ -188,14 +194,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    _quiet_backends()
     paths = [Path(p) for p in args.artifacts]
     if len(paths) == 1 and (paths[0] / "config.json").is_file():
         model = str(paths[0])
         task = args.task or infer_task(model)
-        from .export import model_stem
-
-        out = Path(args.out) if args.out else Path(f"bench-{model_stem(model)}")
+        out = Path(args.out)
         return _pipeline(args, model, task, args.target, args.precision, _seq_lens(args.seq_lens, task, several=True),
                          out, bench=True, pin=args.pin, skip=args.skip, title=f"edgekit bench: {model}")
     for p in paths:
@@ -205,6 +208,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import bench_records
 
     _check_bench_args(args)
+    _quiet_backends(paths[0].parent)
     records = bench_records(paths, args.threads, args.runs, args.warmup, pin=args.pin)
     print(report.markdown(report.build(records, title="edgekit bench")), end="")
     return _exit_code(records, False)
@@ -231,7 +235,6 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Export the embedded default model to every available target and precision, validate, bench, report."""
-    _quiet_backends()
     from .console import console
     from .modeling import embedded_model_path
 
@@ -253,6 +256,11 @@ def _add_tolerance_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--min-agreement", type=float, help="smallest allowed task agreement, 0..1")
 
 
+def _add_verbose(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
+                   help="show the libraries' own logs and progress bars on stderr (default: OUT/edgekit.log)")
+
+
 def _add_bench_args(p: argparse.ArgumentParser, runs: int = 20) -> None:
     p.add_argument("--threads", type=int, default=None, help="threads for every runtime (default: all cores)")
     p.add_argument("--runs", type=int, default=runs, help=f"timed runs (default {runs})")
@@ -262,6 +270,8 @@ def _add_bench_args(p: argparse.ArgumentParser, runs: int = 20) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="edgekit", description=__doc__.split("\n")[0] if __doc__ else None)
     parser.add_argument("--version", action="version", version=f"edgekit {__version__}")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show the libraries' own logs and progress bars on stderr (default: OUT/edgekit.log)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
@@ -281,15 +291,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--token-types", default="auto", choices=["auto", "fold", "keep"],
                    help="BERT token-type embeddings: fold type 0 into positions, or keep a token_type_ids input "
                         "(auto: keep for question-answering)")
-    p.add_argument("--ane", action="store_true", help="coreml: Apple Neural Engine layout")
-    p.add_argument("--deployment-target", help="coreml: minimum deployment target, e.g. iOS16 (default), iOS18")
-    p.add_argument("--calibration", type=Path, help="int8-static: text file, one calibration sample per line")
-    p.add_argument("--no-metadata", action="store_true", help="tflite: write no Task Library metadata")
+    p.add_argument("--calibration", type=Path, help="int8-static: UTF-8 text file, one calibration sample per line "
+                                                    "(at least 100 lines; the first 256 are used)")
     p.add_argument("--no-validate", action="store_true", help="skip parity (the record says validation-skipped)")
     p.add_argument("--bench", action="store_true", help="also measure latency against PyTorch eager fp32")
     p.add_argument("--strict", action="store_true", help="exit 1 when any validation was skipped")
     _add_bench_args(p)
     _add_tolerance_args(p)
+    _add_target_flags(p)
+    _add_verbose(p)
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("validate", help="re-run parity for an exported file against its source model")
@@ -297,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="source model (default: the one named in the record)")
     p.add_argument("--strict", action="store_true", help="exit 1 when validation is skipped")
     _add_tolerance_args(p)
+    _add_verbose(p)
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("bench", help="latency of exported files (or, given a model folder, export every target "
@@ -308,11 +319,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--precision", default="all", help="precisions, comma-separated (default all)")
     g.add_argument("--task", help="task (default: from the checkpoint)")
     g.add_argument("--token-types", default="auto", choices=["auto", "fold", "keep"])
-    g.add_argument("--out", help="output folder (default bench-<model name>)")
+    g.add_argument("--out", default=str(DEFAULT_OUT / "bench"), help=f"output folder (default {DEFAULT_OUT / 'bench'})")
     g.add_argument("--skip", help="targets or target:precision items to leave out, comma-separated")
     p.add_argument("--no-pin", dest="pin", action="store_false",
                    help="do not pin the process to the first THREADS cores")
     _add_bench_args(p)
+    _add_verbose(p)
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("report", help="one table of every artifact in a folder")
@@ -328,6 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", default="all")
     p.add_argument("--seq-len", default="128")
     _add_bench_args(p, runs=10)
+    _add_verbose(p)
     p.set_defaults(func=cmd_demo)
 
     for module in ("edgekit.distill.cli", "edgekit.bundle"):
@@ -353,6 +366,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
+        from .console import quiet_libraries
+
+        quiet_libraries(getattr(args, "verbose", False))
         return int(args.func(args) or 0)
     except EdgekitError as e:
         print(f"edgekit: error: {e}", file=sys.stderr)
@@ -360,6 +376,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("edgekit: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`edgekit report DIR | head`): end quietly, as other Unix tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
+    finally:
+        from .console import reset
+
+        reset()
 
 
 if __name__ == "__main__":

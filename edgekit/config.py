@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .errors import UsageError
 from .precision import Precision
@@ -68,8 +69,9 @@ class SeqLen:
 class ExportOptions:
     """Everything that decides what an exported file is.
 
-    Target-specific fields (``ane``, ``deployment_target``, ``calibration``) are accepted only by
-    targets that list them in ``Converter.flags``; ``edgekit.export`` rejects the rest.
+    ``flags`` holds target-specific options by name (``ane``, ``deployment_target``, ``metadata``
+    ...): each target declares its own (``Converter.flags``) and ``edgekit.export`` rejects a flag
+    the target does not declare. Flags left at their default are not stored.
     """
 
     target: str
@@ -77,10 +79,8 @@ class ExportOptions:
     precision: Precision = Precision.FP32
     seq_len: SeqLen = field(default_factory=lambda: SeqLen("fixed", (128,)))
     token_types: str = "auto"
-    ane: bool = False                      # Core ML: Apple Neural Engine layout
-    deployment_target: str | None = None   # Core ML: e.g. "iOS16", "iOS18"
     calibration: Path | None = None        # text file, one sample per line, for int8-static
-    metadata: bool = True                  # TFLite: write Task Library metadata
+    flags: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.token_types not in ("auto", "fold", "keep"):
@@ -89,16 +89,3 @@ class ExportOptions:
             raise UsageError("--calibration only applies to --precision int8-static")
         if self.calibration is not None and not Path(self.calibration).is_file():
             raise UsageError(f"calibration file {self.calibration} does not exist (one text sample per line)")
-
-    def set_fields(self) -> set[str]:
-        """Target-specific fields that differ from their defaults (checked against Converter.flags)."""
-        out = set()
-        if self.ane:
-            out.add("ane")
-        if self.deployment_target is not None:
-            out.add("deployment_target")
-        if self.calibration is not None:
-            out.add("calibration")
-        if not self.metadata:
-            out.add("metadata")
-        return out

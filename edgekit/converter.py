@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import importlib.util
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Protocol
 
 import numpy as np
 
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .config import ExportOptions
     from .modeling import EdgeModel
     from .record import ArtifactRecord, TensorSpec
+    from .signature import Signature
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,64 @@ class Tolerance:
         d = asdict(self)
         d.update({k: v for k, v in overrides.items() if v is not None})
         return Tolerance(**d)
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A command-line option one target declares (``edgekit export --help`` lists it under the target).
+
+    ``switch``: ``--name`` turns it on (default False); ``no_switch``: ``--no-name`` turns it off
+    (default True); otherwise it takes a value. The value reaches the converter as
+    ``ctx.flag(name)`` and is written into the record's ``options``.
+    """
+
+    name: str                   # key in ExportOptions.flags / record.options, e.g. "deployment_target"
+    help: str
+    default: Any = None
+    kind: str = "value"         # "value", "switch" or "no_switch"
+    type: Callable[[str], Any] | None = None
+
+    @property
+    def cli(self) -> str:
+        dashed = self.name.replace("_", "-")
+        return f"--no-{dashed}" if self.kind == "no_switch" else f"--{dashed}"
+
+
+@dataclass
+class ConvertContext:
+    """Everything a converter needs, handed to it instead of reached for.
+
+    ``signature``: the file's inputs/outputs, shapes, dynamic axes and example inputs;
+    ``tokenizer``: the model's tokenizer (None when the model folder has none);
+    ``calibration()``: representative feeds for int8-static, from the one calibration reader
+    (``edgekit.inputs.calibration``), read once and described in ``calibration_info``.
+    """
+
+    model: EdgeModel
+    options: ExportOptions
+    signature: Signature
+    converter: Converter
+    tokenizer: Any = None
+    notes: list[str] = field(default_factory=list)
+    calibration_info: dict[str, Any] = field(default_factory=dict)
+    _calibration: list[dict[str, np.ndarray]] | None = None
+
+    def flag(self, name: str) -> Any:
+        """The value of one of this target's flags (its declared default when the user left it)."""
+        default = next(f.default for f in self.converter.flags if f.name == name)
+        return self.options.flags.get(name, default)
+
+    def calibration(self, input_names: tuple[str, ...] | None = None) -> list[dict[str, np.ndarray]]:
+        """Tokenised calibration feeds at the default length (the user's file, or edgekit's sentences)."""
+        if self._calibration is None:
+            from .inputs import calibration
+
+            self._calibration, self.calibration_info = calibration(
+                self.tokenizer, self.options.task, self.options.seq_len.default, self.signature.input_names,
+                self.options.calibration, notes=self.notes)
+        if input_names is None:
+            return self._calibration
+        return [{n: f[n] for n in input_names} for f in self._calibration]
 
 
 class Runner(Protocol):
@@ -75,7 +134,7 @@ class Converter(ABC):
     precisions: ClassVar[tuple[Precision, ...]]
     tolerances: ClassVar[dict[Precision, Tolerance]]
     seq_kinds: ClassVar[tuple[str, ...]] = ("fixed",)  # which SeqLen kinds the target can export
-    flags: ClassVar[frozenset[str]] = frozenset()      # target-specific ExportOptions fields it accepts
+    flags: ClassVar[tuple[Flag, ...]] = ()             # the target's own command-line options
     description: ClassVar[str] = ""
 
     def missing_module(self) -> str | None:
@@ -117,8 +176,16 @@ class Converter(ABC):
         Library). It records its verdict in ``record.options`` and may turn validated into
         parity-failed; it never turns a failure into a pass. Default: none."""
 
+    def variant(self, options: ExportOptions) -> str:
+        """A file-name tag for flags that change what the file is (Core ML: ``-ane``); default none."""
+        return ""
+
+    @property
+    def flag_names(self) -> frozenset[str]:
+        return frozenset(f.name for f in self.flags)
+
     @abstractmethod
-    def convert(self, model: EdgeModel, options: ExportOptions, dest: Path) -> ConvertResult:
+    def convert(self, ctx: ConvertContext, dest: Path) -> ConvertResult:
         """Write the artifact to ``dest`` (a temporary path edgekit renames on success)."""
 
     @abstractmethod

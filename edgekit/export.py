@@ -14,13 +14,14 @@ import torch
 
 from . import __version__, registry
 from .config import ExportOptions, SeqLen
-from .console import console
-from .converter import Converter, Tolerance
+from .console import console, native_output_to_log
+from .converter import ConvertContext, Converter, Tolerance
 from .errors import EdgekitError, UnsupportedOpError, UsageError
 from .inputs import golden_feeds
 from .modeling import EdgeModel
 from .parity import compare
-from .record import ArtifactRecord, ModelSource, Status, TensorSpec, sha256_of, size_of
+from .record import ArtifactRecord, ModelSource, Status, sha256_of, size_of
+from .signature import Signature
 
 
 GENERIC_DIR_NAMES = {"model", "models", "checkpoint", "final", "output", "student", "hf"}
@@ -37,9 +38,8 @@ def model_stem(source: str) -> str:
 
 def artifact_name(model: EdgeModel, options: ExportOptions, conv: Converter) -> str:
     stem = model_stem(model.info.source)
-    variant = "-ane" if options.ane else ""
     seq = str(options.seq_len).replace(":", "-").replace(",", "_")
-    return f"{stem}.{options.task}.{options.precision}{variant}.s{seq}{conv.suffix}"
+    return f"{stem}.{options.task}.{options.precision}{conv.variant(options)}.s{seq}{conv.suffix}"
 
 
 def check_options(conv: Converter, options: ExportOptions, n_inputs: int = 2) -> None:
@@ -49,20 +49,13 @@ def check_options(conv: Converter, options: ExportOptions, n_inputs: int = 2) ->
                          + ", ".join(p.value for p in conv.precisions))
     if options.seq_len.kind not in conv.seq_kinds:
         raise UsageError(f"{conv.name} exports {'/'.join(conv.seq_kinds)} sequence lengths, not {options.seq_len.kind}")
-    extra = options.set_fields() - conv.flags
+    extra = set(options.flags) - conv.flag_names
     if extra:
-        names = ["--no-metadata" if f == "metadata" else "--" + f.replace("_", "-") for f in sorted(extra)]
-        raise UsageError(f"{conv.name} does not take {', '.join(names)}")
+        from . import registry
+
+        clis = {f.name: f.cli for c in registry.converters().values() for f in c.flags}
+        raise UsageError(f"{conv.name} does not take {', '.join(clis.get(f, f) for f in sorted(extra))}")
     conv.check(options, n_inputs)
-
-
-def io_signature(model: EdgeModel, seq: SeqLen) -> tuple[list[TensorSpec], list[TensorSpec]]:
-    s: int | str = seq.values[0] if seq.kind == "fixed" else "seq"
-    cfg = model.config
-    inputs = [TensorSpec(n, [1, s], "int32") for n in model.input_names]
-    outputs = [TensorSpec(n, list(model.task.output_shape(n, 1, s, cfg.hidden_size, cfg.vocab_size, cfg.num_labels)),
-                          "float32") for n in model.output_names]
-    return inputs, outputs
 
 
 def base_versions() -> dict[str, str]:
@@ -109,21 +102,22 @@ def export_model(
     final = out_dir / name
     tmp = out_dir / f".{name}.partial"
     _remove(tmp)
-    inputs, outputs = io_signature(model, options.seq_len)
+    signature = Signature.of(model, options.seq_len)
     tol = tolerance or conv.tolerance(options.precision)
     record = ArtifactRecord(
         artifact=name, target=conv.name, precision=options.precision, task=options.task, seq_len=options.seq_len,
-        status=Status.EXPORT_FAILED, inputs=inputs, outputs=outputs, source=ModelSource.of(model),
-        versions=base_versions(), tolerance=tol.to_dict(),
-        options={"ane": options.ane, "deployment_target": options.deployment_target,
-                 "calibration": str(options.calibration) if options.calibration else None},
+        status=Status.EXPORT_FAILED, inputs=list(signature.inputs), outputs=list(signature.outputs),
+        source=ModelSource.of(model), versions=base_versions(), tolerance=tol.to_dict(),
+        # Every flag the target declares, at the value used: the record says what the file is.
+        options={f.name: options.flags.get(f.name, f.default) for f in conv.flags},
     )
+    ctx = context(model, options, tokenizer, signature)
     if verbose:
         console.print(f"[bold]{conv.name}[/] {options.precision} → {final}")
     t0 = time.perf_counter()
     try:
-        with torch.inference_mode(False), torch.no_grad():
-            result = conv.convert(model, options, tmp)
+        with torch.inference_mode(False), torch.no_grad(), native_output_to_log():
+            result = conv.convert(ctx, tmp)
         if not tmp.exists():
             raise RuntimeError(f"the {conv.name} converter wrote nothing at {tmp}")
         _install(tmp, final)
@@ -142,8 +136,10 @@ def export_model(
         return record
     record.export_seconds = round(time.perf_counter() - t0, 3)
     record.versions.update(result.versions)
+    if ctx.calibration_info:
+        record.options["calibration"] = ctx.calibration_info
     record.options.update(result.options or {})
-    record.notes.extend(result.notes or [])
+    record.notes.extend(ctx.notes + (result.notes or []))
     record.inputs = result.inputs or record.inputs
     record.outputs = result.outputs or record.outputs
     record.sha256, record.size_bytes = sha256_of(final), size_of(final)
@@ -153,6 +149,21 @@ def export_model(
         record.status, record.reason = Status.VALIDATION_SKIPPED, "validation not requested (--no-validate)"
     record.save(final)
     return record
+
+
+def context(model: EdgeModel, options: ExportOptions, tokenizer: Any = None,
+            signature: Signature | None = None) -> ConvertContext:
+    """What a converter is handed. Without ``tokenizer`` the model folder's own is loaded, once
+    (None when the folder has none: converters that need one say so)."""
+    if tokenizer is None:
+        from .modeling import load_tokenizer
+
+        try:
+            tokenizer = load_tokenizer(model.info.source)
+        except Exception:  # noqa: BLE001 - any tokenizer problem means: no tokenizer
+            tokenizer = None
+    return ConvertContext(model, options, signature or Signature.of(model, options.seq_len),
+                          registry.get(options.target), tokenizer)
 
 
 def parity_lengths(seq: SeqLen) -> list[int]:
@@ -180,7 +191,8 @@ def validate_artifact(
     for s in parity_lengths(record.seq_len):
         feeds += golden_feeds(model.config.vocab_size, record.task, s, model.input_names, tokenizer, n_random=n_random)
     try:
-        report = compare(model, lambda: conv.load(path, record), feeds, record.task, tolerance, verbose=verbose)
+        with native_output_to_log():
+            report = compare(model, lambda: conv.load(path, record), feeds, record.task, tolerance, verbose=verbose)
     except UnsupportedOpError as e:
         record.status, record.reason, record.parity = Status.VALIDATION_SKIPPED, str(e), None
         if verbose:
@@ -200,3 +212,14 @@ def validate_artifact(
     # A target may have a second, independent client (TFLite: the Task Library) that checks the same file.
     conv.extra_validation(path, record, model, tokenizer, verbose=verbose)
     return record
+
+
+def _export_api(*args: Any, **kwargs: Any) -> Any:
+    from .api import export
+
+    return export(*args, **kwargs)
+
+
+from .api import callable_module  # noqa: E402
+
+callable_module(__name__, _export_api)  # ``edgekit.export(model, target, ...)``: see edgekit.api.export

@@ -4,10 +4,12 @@ Every feed is batch 1, int32, [1, S]: the shape mobile artifacts are exported fo
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .errors import UsageError
 from .tasks import Task
 
 SENTENCES = (
@@ -95,15 +97,55 @@ def golden_feeds(
     return feeds
 
 
-def calibration_feeds(
-    tokenizer: Any, task: Task, seq_len: int, input_names: tuple[str, ...], texts: list[str] | None = None,
-) -> list[dict[str, np.ndarray]]:
-    """Representative inputs for static quantisation: the user's texts, or the embedded sentences."""
-    texts = texts or list(SENTENCES) + [f"{q} {c}" for q, c in QA_PAIRS]
+#: Fewer calibration samples than this give unreliable activation ranges (a note, not an error).
+MIN_CALIBRATION_SAMPLES = 100
+#: Samples used when more are given: activation ranges settle well before this.
+MAX_CALIBRATION_SAMPLES = 256
+
+
+def read_calibration_texts(path: Path) -> list[str]:
+    """One sample per non-empty line of a UTF-8 text file; an unreadable or empty file is a UsageError."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError(f"cannot read calibration file {path}: {e}; give a UTF-8 text file, one sample per line") from None
+    texts = [ln.strip() for ln in lines if ln.strip()]
+    if not texts:
+        raise UsageError(f"calibration file {path} has no text: give one sample per line")
+    return texts
+
+
+def calibration(tokenizer: Any, task: Task, seq_len: int, input_names: tuple[str, ...], path: Path | None = None,
+                notes: list[str] | None = None) -> tuple[list[dict[str, np.ndarray]], dict[str, Any]]:
+    """The one calibration reader: representative feeds for static quantisation, and what they were.
+
+    The user's file (``path``: UTF-8, one sample per line, the first ``MAX_CALIBRATION_SAMPLES``
+    used) or edgekit's embedded sentences, tokenised and padded to ``seq_len``. Without a
+    tokenizer there is no representative text: a UsageError. Fewer than
+    ``MIN_CALIBRATION_SAMPLES`` is allowed but said, on the console and in ``notes``.
+    """
+    if tokenizer is None:
+        raise UsageError("int8-static calibrates on tokenised text, but the model folder has no tokenizer: "
+                         "add one (tokenizer.json or vocab.txt) or choose int8-dynamic")
+    texts = read_calibration_texts(path) if path is not None else list(SENTENCES) + [f"{q} {c}" for q, c in QA_PAIRS]
+    given = len(texts)
+    texts = texts[:MAX_CALIBRATION_SAMPLES]
     feeds = []
     for text in texts:
         enc = tokenizer(text, padding="max_length", truncation=True, max_length=seq_len, return_tensors="np",
                         return_token_type_ids=True)
         feed = {"input_ids": enc["input_ids"].astype(np.int32), "attention_mask": enc["attention_mask"].astype(np.int32)}
         feeds.append(_with_types(feed, enc["token_type_ids"], input_names))
-    return feeds
+    source = str(path) if path is not None else "embedded default sentences"
+    info = {"source": source, "samples": len(feeds)}
+    if given > len(feeds):
+        info["lines_given"] = given
+    if len(feeds) < MIN_CALIBRATION_SAMPLES:
+        msg = (f"int8-static calibrated on only {len(feeds)} samples ({source}); give at least "
+               f"{MIN_CALIBRATION_SAMPLES} representative lines with --calibration FILE")
+        from .console import console
+
+        console.print(f"    [yellow]warning[/]: {msg}")
+        if notes is not None:
+            notes.append(msg)
+    return feeds, info

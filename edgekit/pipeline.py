@@ -79,7 +79,7 @@ def plan(targets: str | list[str] | None, precisions: str | list[str] | None, se
             continue
         wanted = list(conv.precisions) if sweep_precisions else \
             Precision.select(precision_names, conv.precisions, only_supported=sweep_targets)
-        own = flags if not sweep_targets else {k: v for k, v in flags.items() if k in conv.flags}
+        own = flags if not sweep_targets else {k: v for k, v in flags.items() if k in conv.flag_names}
         for seq in seq_lens:
             for p in wanted:
                 # A calibration file belongs to the int8-static jobs of a multi-precision run only.
@@ -89,7 +89,7 @@ def plan(targets: str | list[str] | None, precisions: str | list[str] | None, se
                     continue
                 try:
                     opts = ExportOptions(target=conv.name, task=task, precision=p, seq_len=seq,
-                                         token_types=token_types, calibration=calib, **own)
+                                         token_types=token_types, calibration=calib, flags=own)
                     check_options(conv, opts, n_inputs)
                 except UsageError as e:
                     if not (sweep_targets or sweep_precisions):

@@ -1,4 +1,4 @@
-"""The tasks edgekit exports, with the output names and shapes each one produces."""
+"""The tasks edgekit exports, with the output names each one produces (shapes: ``edgekit.signature``)."""
 from __future__ import annotations
 
 import json
@@ -30,20 +30,6 @@ class Task(str, Enum):
     @property
     def output_names(self) -> tuple[str, ...]:
         return _OUTPUTS[self]
-
-    def output_shape(self, name: str, batch: int, seq: int, hidden: int, vocab: int, labels: int) -> tuple[int, ...]:
-        """Shape of one output for a [batch, seq] input."""
-        return {
-            "logits": {
-                Task.MASKED_LM: (batch, seq, vocab),
-                Task.SEQUENCE_CLASSIFICATION: (batch, labels),
-                Task.TOKEN_CLASSIFICATION: (batch, seq, labels),
-            }.get(self),
-            "last_hidden_state": (batch, seq, hidden),
-            "embedding": (batch, hidden),
-            "start_logits": (batch, seq),
-            "end_logits": (batch, seq),
-        }[name]
 
 
 _OUTPUTS: dict[Task, tuple[str, ...]] = {

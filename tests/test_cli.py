@@ -67,7 +67,7 @@ def test_export_validate_report_roundtrip(cls_model, tmp_path, capsys):
 def test_export_failure_is_recorded_not_raised(cls_model, tmp_path, monkeypatch, capsys):
     conv = registry.get("torchscript")
 
-    def broken(self, model, options, dest):
+    def broken(self, ctx, dest):
         dest.write_bytes(b"half a file")
         raise RuntimeError("backend exploded")
 
@@ -128,3 +128,71 @@ def test_precision_sweep_skips_what_the_target_rejects(cls_model, tmp_path, monk
 def test_misspelt_precision_in_a_sweep_is_an_error(capsys):
     assert main(["export", "--model", "M", "--target", "all", "--precision", "fp32,fp61"]) == 2
     assert "Did you mean 'fp16'" in capsys.readouterr().err
+
+
+class _Dummy:
+    """A converter registered only in tests: its own flag, and it prints to fd 1 like litert-torch."""
+
+    @staticmethod
+    def make():
+        import os
+
+        from edgekit.converter import ConvertResult, Converter, Flag, Tolerance
+        from edgekit.precision import Precision
+
+        class Dummy(Converter):
+            name, suffix, extra = "dummy", ".dummy", "torchscript"
+            precisions = (Precision.FP32,)
+            tolerances = {Precision.FP32: Tolerance(max_abs=1e-4)}
+            flags = (Flag("dummy_level", "dummy: how hard to try", default=1, type=int),)
+
+            def convert(self, ctx, dest):
+                print("NOISE from print")
+                os.write(1, b"NOISE from fd 1\n")
+                dest.write_text(f"level {ctx.flag('dummy_level')}, inputs {ctx.signature.input_names}")
+                return ConvertResult(versions={})
+
+            def load(self, path, record, threads=None):
+                raise NotImplementedError
+
+        return Dummy()
+
+
+@pytest.fixture
+def dummy_target(monkeypatch):
+    table = {**registry.converters(), "dummy": _Dummy.make()}
+    monkeypatch.setattr(registry, "converters", lambda: table)
+
+
+@pytest.mark.slow
+def test_a_target_declares_its_own_flag(cls_model, tmp_path, dummy_target, capfd):
+    """Adding a target-specific flag touches only that converter: --help lists it, the record keeps it."""
+    with pytest.raises(SystemExit):
+        main(["export", "--help"])
+    assert "--dummy-level" in capfd.readouterr().out
+    out = tmp_path / "out"
+    assert main(["export", "--model", cls_model, "--target", "dummy", "--dummy-level", "3", "--no-validate",
+                 "--seq-len", "16", "--out", str(out)]) == 0
+    (side,) = out.glob("*.dummy.json")
+    assert json.loads(side.read_text())["options"] == {"dummy_level": 3}
+    assert (out / side.name[:-5]).read_text() == "level 3, inputs ('input_ids', 'attention_mask')"
+    # what a converter prints goes to the log, not into the table on stdout
+    captured = capfd.readouterr()
+    assert "NOISE" not in captured.out and "| dummy | fp32 |" in captured.out
+    assert "NOISE from print" in (out / "edgekit.log").read_text()
+    assert main(["export", "--model", cls_model, "--target", "torchscript", "--dummy-level", "3"]) == 2
+    assert "torchscript does not take --dummy-level" in capfd.readouterr().err
+
+
+def test_report_into_a_closed_pipe_ends_quietly(tmp_path):
+    from edgekit.record import ArtifactRecord
+
+    for i in range(1500):  # more than a pipe buffer of table rows
+        ArtifactRecord(artifact=f"m{i}.onnx", target="onnx", precision="fp32", task="masked-lm", seq_len="128",
+                       status="validated").save(tmp_path / f"m{i}.onnx")
+    proc = subprocess.Popen([sys.executable, "-m", "edgekit", "report", str(tmp_path)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    assert proc.stdout.readline().startswith(b"# edgekit report")
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait() == 0 and "Traceback" not in err and "BrokenPipe" not in err, err

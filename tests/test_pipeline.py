@@ -40,7 +40,7 @@ def test_a_sweep_keeps_what_cannot_run_as_skipped_jobs_with_the_reason(monkeypat
     assert jobs[("coreml", "fp16")].options is not None
     # a flag goes only to the targets that take it
     jobs = {(j.target, j.precision): j for j in _plan("all", "fp32", flags={"ane": True})}
-    assert jobs[("coreml", "fp32")].options.ane and not jobs[("torchscript", "fp32")].options.ane
+    assert jobs[("coreml", "fp32")].options.flags == {"ane": True} and jobs[("torchscript", "fp32")].options.flags == {}
     # named explicitly, the same problems are errors
     with pytest.raises(MissingDependencyError, match=r"edgekit\[onnx\]"):
         _plan("onnx", "fp32")

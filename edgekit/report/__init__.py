@@ -246,3 +246,13 @@ def write_reports(folder: Path, title: str = "edgekit report") -> Report:
     for fmt in ("md", "json", "html"):
         atomic_write_text(folder / f"report.{fmt}", render(rep, fmt))
     return rep
+
+
+def report(folder: str | Path, fmt: str = "md") -> str:
+    """The report of every record in ``folder`` as Markdown (``md``), ``json`` or ``html`` text."""
+    return render(build(collect(Path(folder)), title=f"edgekit report: {folder}"), fmt)
+
+
+from ..api import callable_module  # noqa: E402 - after ``report`` is defined
+
+callable_module(__name__, report)  # ``edgekit.report(folder, fmt)`` is this function

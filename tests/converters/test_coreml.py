@@ -10,6 +10,7 @@ import pytest
 
 from edgekit import registry
 from edgekit.config import ExportOptions, SeqLen
+from edgekit.export import context
 from edgekit.errors import UsageError
 from edgekit.modeling import load_model, load_tokenizer
 from edgekit.precision import Precision
@@ -28,7 +29,7 @@ def _export(tiny_model, tmp_path, arch, task, precision, seq="32", ane=False, ta
     path = tiny_model(arch, task, hidden=hidden) if hidden != 32 else tiny_model(arch, task)
     model, tok = load_model(path, task), load_tokenizer(path)
     opts = ExportOptions(target="coreml", task=task, precision=Precision(precision), seq_len=SeqLen.parse(seq),
-                         ane=ane, deployment_target=target)
+                         flags={k: v for k, v in {"ane": ane, "deployment_target": target}.items() if v})
     rec = export_model(model, opts, tmp_path, tokenizer=tok, verbose=False, validate=validate)
     return rec, tmp_path / rec.artifact, model, path
 
@@ -44,7 +45,7 @@ def test_registered_with_int8_alias_and_flags():
     conv = registry.get("coreml")
     assert conv is CONVERTER and conv.suffix == ".mlpackage"
     assert Precision.parse("int8", conv.precisions) == Precision.INT8_WEIGHT
-    assert conv.flags == {"ane", "deployment_target"}
+    assert conv.flag_names == {"ane", "deployment_target"}
     assert set(conv.seq_kinds) == {"fixed", "enumerated", "range"}
     assert set(conv.tolerances) == set(conv.precisions)
     assert conv.tolerance(Precision.FP32).max_abs == 1e-4
@@ -66,7 +67,7 @@ def test_int4_needs_ios18_and_enumerated_needs_ios18():
     with pytest.raises(UsageError, match="iOS18"):
         check_options(opts)
     check_options(ExportOptions(target="coreml", task=Task.QUESTION_ANSWERING, precision=Precision.INT4_WEIGHT,
-                                deployment_target="iOS18"))
+                                flags={"deployment_target": "iOS18"}))
     enum = ExportOptions(target="coreml", task=Task.QUESTION_ANSWERING, seq_len=SeqLen.parse("128,256"))
     with pytest.raises(UsageError, match="enumerated"):
         check_options(enum, n_inputs=2)
@@ -237,7 +238,7 @@ def test_interpreter_runs_distilbert_base_sized_export(tmp_path):
                          seq_len=SeqLen.parse("128"))
     t0 = time.perf_counter()
     with torch.no_grad():
-        CONVERTER.convert(model, opts, tmp_path / "base.mlpackage")
+        CONVERTER.convert(context(model, opts), tmp_path / "base.mlpackage")
     t1 = time.perf_counter()
     interp = Interpreter(tmp_path / "base.mlpackage")
     rng = np.random.RandomState(0)

@@ -9,6 +9,7 @@ import torch
 
 from edgekit.config import ExportOptions, SeqLen
 from edgekit.errors import UsageError, ValidationError
+from edgekit.export import context
 from edgekit.modeling import load_model, load_tokenizer
 from edgekit.precision import Precision
 from edgekit.record import ArtifactRecord, Status
@@ -25,7 +26,7 @@ CONVERTER = onnx_target.CONVERTER
 def _export(model, tmp_path, precision=Precision.FP32, seq="32", **kw):
     opts = ExportOptions("onnx", model.task, precision, SeqLen.parse(seq), **kw)
     dest = tmp_path / f"m.{precision}.onnx"
-    result = CONVERTER.convert(model, opts, dest)
+    result = CONVERTER.convert(context(model, opts), dest)
     return dest, result
 
 
@@ -165,7 +166,7 @@ def test_int8_static_uses_the_calibration_file(tiny_model, tmp_path):
     calib = tmp_path / "calib.txt"
     calib.write_text("the city is on the river\n\nwhere is the tower\nthe quick brown fox\n")
     path, res = _export(model, tmp_path, Precision.INT8_STATIC, calibration=calib)
-    assert any("3 lines of" in n and "calib.txt" in n for n in res.notes), res.notes
+    assert any("calibrated on 3 samples of" in n and "calib.txt" in n for n in res.notes), res.notes
     ops = {n.op_type for n in onnx.load(str(path)).graph.node}
     assert "QuantizeLinear" in ops and "DequantizeLinear" in ops and "Cast" in ops  # QDQ + int8 embeddings
     feed = _feed(model, 32, 25)

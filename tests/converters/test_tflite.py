@@ -32,7 +32,7 @@ def _export(path: Path, task: Task, precision: Precision, seq: int, out: Path, c
 
     model = load_model(path, task)
     options = ExportOptions(target="tflite", task=task, precision=precision, seq_len=SeqLen.parse(str(seq)),
-                            calibration=calibration, metadata=metadata)
+                            calibration=calibration, flags={} if metadata else {"metadata": False})
     record = export_model(model, options, out, tokenizer=load_tokenizer(path), verbose=False)
     return record, out / record.artifact
 
@@ -66,7 +66,7 @@ def test_registered_with_its_contract() -> None:
     assert conv is tflite.CONVERTER
     assert conv.suffix == ".tflite" and conv.seq_kinds == ("fixed",)
     assert set(conv.precisions) == set(PRECISIONS)
-    assert conv.flags == {"calibration", "metadata"}
+    assert conv.flag_names == {"metadata"} and conv.flags[0].cli == "--no-metadata"
     assert conv.tolerance(Precision.FP32).max_abs == 1e-4
     assert conv.tolerance(Precision.FP16).min_cosine == 0.999 and conv.tolerance(Precision.FP16).min_agreement == 0.99
     assert conv.tolerance(Precision.INT8_STATIC).min_agreement == 0.97
@@ -112,16 +112,6 @@ def test_offset_buffers_are_inlined(cls_checkpoint) -> None:  # noqa: F811
             "segment_ids": np.zeros((1, 64), np.int32)}
     a, b = (Interpreter(model_content=m).get_signature_runner()(**feed)["logits"] for m in (quantized, inline))
     np.testing.assert_array_equal(a, b)
-
-
-def test_calibration_file_must_have_text(tmp_path) -> None:
-    empty = tmp_path / "empty.txt"
-    empty.write_text("\n  \n")
-    with pytest.raises(UsageError, match="no text"):
-        tflite.read_calibration_texts(empty)
-    good = tmp_path / "good.txt"
-    good.write_text("one line\n\ntwo lines\n")
-    assert tflite.read_calibration_texts(good) == ["one line", "two lines"]
 
 
 @pytest.mark.slow

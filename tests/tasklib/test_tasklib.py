@@ -27,7 +27,7 @@ def _plain_export(path: Path, task: Task, seq: int, out: Path) -> Path:
     from edgekit.export import export_model
     from edgekit.modeling import load_model
 
-    opts = ExportOptions(target="tflite", task=task, seq_len=SeqLen.parse(str(seq)), metadata=False)
+    opts = ExportOptions(target="tflite", task=task, seq_len=SeqLen.parse(str(seq)), flags={"metadata": False})
     record = export_model(load_model(path, task), opts, out, verbose=False, validate=False)
     return out / record.artifact
 
