@@ -48,7 +48,6 @@ def quiet_libraries(verbose: bool = False, log_file: Path | None = None) -> None
         os.environ.setdefault("GLOG_minloglevel", "2")
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-        os.environ.setdefault("TQDM_DISABLE", "1")
     handler: logging.Handler
     if verbose:
         handler = logging.StreamHandler(sys.stderr)
