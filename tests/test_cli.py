@@ -103,6 +103,15 @@ def test_targets_table_lists_every_converter(capsys):
         assert f"| {name} |" in out
 
 
+def test_targets_table_says_when_a_second_client_is_missing(monkeypatch, capsys):
+    conv = registry.get("tflite")
+    monkeypatch.setattr(type(conv), "missing_module", lambda self: None)
+    monkeypatch.setattr(type(conv), "second_client_unavailable", lambda self: "no Task Library env; create it")
+    assert main(["targets"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("| tflite |"))
+    assert "| --no-metadata | available; second client not installed: no Task Library env; create it |" in line
+
+
 def test_precision_sweep_skips_what_the_target_rejects(cls_model, tmp_path, monkeypatch, capsys):
     """`--precision all` on Core ML (iOS16 default) skips int4-weight with the reason instead of stopping."""
     pytest.importorskip("coremltools")
