@@ -117,7 +117,7 @@ class Measurement:
 class ModelSource:
     """The model an artifact was exported from (what ``edgekit validate`` reloads)."""
 
-    source: str
+    source: str = ""
     arch: str = ""
     num_layers: int = 0
     hidden_size: int = 0
