@@ -54,10 +54,6 @@ class Status(str, Enum):
     def colour(self) -> str:
         return _STATUS_LOOK[self][2]
 
-    @property
-    def failed(self) -> bool:
-        return self in (Status.PARITY_FAILED, Status.EXPORT_FAILED)
-
 
 _STATUS_LOOK = {
     Status.VALIDATED: ("✅", "validated", "#2e7d32"),
