@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import __version__
-from .errors import EdgekitError, UsageError
+from .errors import EdgekitError, IntegrityError, UsageError
 from .tasks import infer_task
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -111,6 +111,9 @@ def _pipeline(args: argparse.Namespace, model_path: str, task: str, targets: str
 
     if bench:
         _check_bench_args(args)
+    from .preflight import check_out
+
+    check_out(out)  # before the log file goes there: an unusable --out is a message, not a traceback
     _quiet_backends(out)
     token_types = getattr(args, "token_types", "auto")
     jobs = pipeline.plan(targets, precisions, seq_lens, task, token_types=token_types, flags=_flags(args),
@@ -171,7 +174,27 @@ def cmd_validate(args: argparse.Namespace) -> int:
     sidecar = ArtifactRecord.sidecar_path(path)
     if not sidecar.is_file():
         raise UsageError(f"{path} has no record ({sidecar.name}); export it with `edgekit export` to get one")
+    from . import integrity
+    from .install import recover
+
+    recover(path.parent)
     record = ArtifactRecord.load(path)
+    # File and record must be one thing before anything is re-checked (edgekit.integrity).
+    # --rebind accepts a changed file, but never a target or precision its contents contradict.
+    if args.rebind:
+        clash = [p for p in integrity.file_problems(path, record, check_hash=False)
+                 if not p.startswith(("size:", "the record describes"))]
+        if clash:
+            raise IntegrityError(f"{path.name} is not what its record says, even after --rebind:\n  - "
+                                 + "\n  - ".join(clash))
+        from .record import sha256_of, size_of
+
+        record.artifact, record.sha256, record.size_bytes = path.name, sha256_of(path), size_of(path)
+    else:
+        found = integrity.file_problems(path, record)
+        if found:
+            raise IntegrityError(f"{path.name} and its record {sidecar.name} disagree:\n  - " + "\n  - ".join(found)
+                                 + f"\nRe-export it, or if the file was changed on purpose: edgekit validate {path} --rebind")
     source = args.model or record.source.source
     if not source:
         raise UsageError(f"{sidecar.name} names no source model: pass --model PATH")
@@ -188,6 +211,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     tol = conv.tolerance(record.precision).merged(**_tolerance_overrides(args))
     console.print(f"validating {path} ({record.target} {record.precision}) against {source}")
     validate_artifact(path, record, model, tokenizer, tol)
+    from .record import sha256_of, size_of
+
+    # The record is rewritten (atomically) with the hash of the bytes just validated.
+    record.sha256, record.size_bytes = sha256_of(path), size_of(path)
     record.save(path)
     console.print(f"{record.status.symbol} {record.status}" + (f": {record.reason}" if record.reason else ""))
     return _exit_code([record], args.strict)
@@ -204,10 +231,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
     for p in paths:
         if not p.exists():
             raise UsageError(f"{p} does not exist")
-    from . import report
+    from . import integrity, report
     from .bench import bench_records
+    from .install import recover
+    from .record import ArtifactRecord
 
     _check_bench_args(args)
+    for p in paths:  # time only files that are what their records say
+        recover(p.parent)
+        integrity.check(p, ArtifactRecord.load(p), what="nothing was timed")
     _quiet_backends(paths[0].parent)
     records = bench_records(paths, args.threads, args.runs, args.warmup, pin=args.pin)
     print(report.markdown(report.build(records, title="edgekit bench")), end="")
@@ -220,7 +252,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     folder = Path(args.dir)
     if not folder.is_dir():
         raise UsageError(f"{folder} is not a folder of exported artifacts")
-    records = report.collect(folder)
+    from .install import recover
+
+    recover(folder)
+    records = report.collect(folder, check=True)
     if not records:
         raise UsageError(f"no edgekit records (*.json sidecars) under {folder}")
     text = report.render(report.build(records, title=f"edgekit report: {folder}"), args.format)
@@ -306,6 +341,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("artifact", help="an exported file (its .json record must sit beside it)")
     p.add_argument("--model", help="source model (default: the one named in the record)")
     p.add_argument("--strict", action="store_true", help="exit 1 when validation is skipped")
+    p.add_argument("--rebind", action="store_true",
+                   help="the file was changed on purpose: re-validate it and record its new size and sha256 "
+                        "(its target and precision must still match its contents)")
     _add_tolerance_args(p)
     _add_verbose(p)
     p.set_defaults(func=cmd_validate)

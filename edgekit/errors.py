@@ -40,6 +40,13 @@ class ValidationError(EdgekitError):
     exit_code = 1
 
 
+class IntegrityError(EdgekitError):
+    """A file and its record disagree (name, size, hash, target or precision), or a record
+    contradicts its own numbers (exit 1: the artifact cannot be trusted as described)."""
+
+    exit_code = 1
+
+
 class UnsupportedOpError(ValidationError):
     """A reference interpreter met an op it does not implement; the record says validation-skipped."""
 

@@ -1,4 +1,4 @@
-"""Export orchestration: convert into a temp path, rename, hash, validate, bench, write the sidecar."""
+"""Export orchestration: convert into a staging folder, hash, validate, write the record, install the pair."""
 from __future__ import annotations
 
 import platform
@@ -18,6 +18,7 @@ from .console import console, native_output_to_log
 from .converter import ConvertContext, Converter, Tolerance
 from .errors import EdgekitError, UnsupportedOpError, UsageError
 from .inputs import golden_feeds
+from .install import Staging, test_pause
 from .modeling import EdgeModel
 from .parity import compare
 from .record import ArtifactRecord, ModelSource, Status, sha256_of, size_of
@@ -65,18 +66,6 @@ def base_versions() -> dict[str, str]:
             "numpy": np.__version__, "python": platform.python_version()}
 
 
-def _install(tmp: Path, final: Path) -> None:
-    """Move a finished artifact into place; an older one is replaced only once the new one is whole."""
-    if final.is_dir():
-        old = final.with_name(final.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        final.rename(old)
-        tmp.rename(final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        tmp.replace(final)
-
-
 def _remove(path: Path) -> None:
     if path.is_dir():
         shutil.rmtree(path, ignore_errors=True)
@@ -97,11 +86,8 @@ def export_model(
     conv.require()
     check_options(conv, options, len(model.input_names))
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     name = artifact_name(model, options, conv)
     final = out_dir / name
-    tmp = out_dir / f".{name}.partial"
-    _remove(tmp)
     signature = Signature.of(model, options.seq_len)
     tol = tolerance or conv.tolerance(options.precision)
     record = ArtifactRecord(
@@ -114,26 +100,42 @@ def export_model(
     ctx = context(model, options, tokenizer, signature)
     if verbose:
         console.print(f"[bold]{conv.name}[/] {options.precision} → {final}")
+    # Artifact and record are built in a private staging folder and installed together
+    # (edgekit.install; DESIGN.md "Install protocol").
+    with Staging(out_dir, name, quiet=not verbose) as stage:
+        _build(stage.artifact, record, conv, ctx, tokenizer, tol, validate, verbose)
+        previous = _previous_validated(final)
+        if previous and record.status != Status.VALIDATED:
+            if verbose:
+                console.print(f"    [yellow]kept the previous validated {name}[/] (sha256 {previous.sha256[:12]}…): "
+                              f"the new export is {record.status}")
+            record.notes.append(f"not installed: kept the previous validated {name}")
+            return record
+        stage.commit()
+    return record
+
+
+def _build(path: Path, record: ArtifactRecord, conv: Converter, ctx: ConvertContext, tokenizer: Any,
+           tol: Tolerance, validate: bool, verbose: bool) -> None:
+    """Convert into ``path`` (a staging path), hash, validate, and save the record beside it."""
     t0 = time.perf_counter()
     try:
         with torch.inference_mode(False), torch.no_grad(), native_output_to_log():
-            result = conv.convert(ctx, tmp)
-        if not tmp.exists():
-            raise RuntimeError(f"the {conv.name} converter wrote nothing at {tmp}")
-        _install(tmp, final)
+            result = conv.convert(ctx, path)
+        if not path.exists():
+            raise RuntimeError(f"the {conv.name} converter wrote nothing at {path.name}")
+        test_pause("convert")
     except UsageError:
-        _remove(tmp)
         raise
     except Exception as e:  # a backend crash is a result to record, not a traceback for the user
-        _remove(tmp)
+        _remove(path)  # no artifact beside a record that says export failed
         record.reason = f"{type(e).__name__}: {e}"
         record.notes.append(traceback.format_exc(limit=3))
         record.export_seconds = time.perf_counter() - t0
-        _remove(final)  # never leave an older artifact next to a sidecar that says export failed
-        record.save(final)
+        record.save(path)
         if verbose:
             console.print(f"    [red]✗ export failed[/]: {record.reason}")
-        return record
+        return
     record.export_seconds = round(time.perf_counter() - t0, 3)
     record.versions.update(result.versions)
     if ctx.calibration_info:
@@ -142,13 +144,28 @@ def export_model(
     record.notes.extend(ctx.notes + (result.notes or []))
     record.inputs = result.inputs or record.inputs
     record.outputs = result.outputs or record.outputs
-    record.sha256, record.size_bytes = sha256_of(final), size_of(final)
+    record.sha256, record.size_bytes = sha256_of(path), size_of(path)
     if validate:
-        validate_artifact(final, record, model, tokenizer, tol, verbose=verbose)
+        test_pause("validate")
+        validate_artifact(path, record, ctx.model, tokenizer, tol, verbose=verbose)
     else:
         record.status, record.reason = Status.VALIDATION_SKIPPED, "validation not requested (--no-validate)"
-    record.save(final)
-    return record
+    record.save(path)
+
+
+def _previous_validated(final: Path) -> ArtifactRecord | None:
+    """The record of a validated pair already installed at ``final`` and still bound to its file."""
+    from .integrity import file_problems
+
+    if not ArtifactRecord.sidecar_path(final).is_file():
+        return None
+    try:
+        prev = ArtifactRecord.load(final)
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    if prev.status != Status.VALIDATED or file_problems(final, prev):
+        return None
+    return prev
 
 
 def context(model: EdgeModel, options: ExportOptions, tokenizer: Any = None,

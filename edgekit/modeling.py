@@ -415,9 +415,9 @@ def load_hf_model(model: str | Path, task: Task, seed: int = 0) -> nn.Module:
     """The transformers reference model for ``task`` (missing head weights are seeded, and warned about)."""
     import transformers
 
-    text = str(model)
-    if not Path(text).exists() and (text.startswith((".", "/", "~")) or text.count("/") > 1 or "\\" in text):
-        raise ModelLoadError(f"model folder {text} does not exist")
+    from .preflight import check_model
+
+    check_model(model)  # config, readable weights, or a reachable hub id: a message, not a traceback
     torch.manual_seed(seed)  # a head the checkpoint lacks is initialised reproducibly
     cls = getattr(transformers, _AUTO_CLASS[task])
     try:

@@ -132,6 +132,12 @@ def run(jobs: list[Job], model_path: str, task: Task | str, out: Path, *, token_
     if not todo:
         return result
     task = Task.parse(task)
+    from . import preflight
+
+    # User errors up front, as messages (exit 2), before the model is loaded.
+    preflight.check_model(model_path)
+    preflight.check_seq_len(model_path, [v for j in todo for v in j.seq_len.values])
+    preflight.check_out(out)
     console.print(f"loading {model_path} for {task} …")
     model = load_model(model_path, task, token_types=token_types)
     result.models[(str(model_path), task.value, model.config.token_types)] = model

@@ -123,11 +123,6 @@ def _lr_lambda(total: int, warmup_steps: int):
     return f
 
 
-def _latest_checkpoint(ckdir: Path) -> Path | None:
-    cands = sorted(p for p in ckdir.glob("step-*") if (p / "state.json").is_file())
-    return cands[-1] if cands else None
-
-
 def _rng_state() -> dict:
     import torch
 
@@ -284,7 +279,10 @@ def train(cfg: TrainConfig) -> TrainResult:
     state = {"step": 0, "epoch": 0, "batch": 0, "tokens_seen": 0, "elapsed": 0.0, "history": [],
              "world_size": world, "config": cfg.to_json()}
     if cfg.resume:
-        ck = _latest_checkpoint(ckdir) if cfg.resume == "auto" else Path(cfg.resume)
+        from ..preflight import resume_checkpoint
+
+        # A damaged checkpoint is named file by file; "auto" falls back to the newest good one.
+        ck = resume_checkpoint(ckdir, cfg.resume, say=acc.print)
         if ck is not None:
             state = load_checkpoint(acc, model, optimizer, scheduler, ck)
             if state.get("world_size") != world and acc.distributed_type.name == "FSDP":

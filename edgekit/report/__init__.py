@@ -8,6 +8,7 @@ three next to the artifacts. ``export``, ``demo``, ``bench`` and ``benchmarks/``
 from __future__ import annotations
 
 import json
+import os
 import platform
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,16 +20,30 @@ EAGER = "pytorch-eager"
 REFERENCE = "reference"  # the status of an eager baseline row
 
 
-def collect(folder: Path) -> list[ArtifactRecord]:
-    """Every record under ``folder``, in table order (task, length, registry target order, precision)."""
+def collect(folder: Path, check: bool = False) -> list[ArtifactRecord]:
+    """Every record under ``folder``, in table order (task, length, registry target order, precision).
+
+    ``check``: also check each record against its file and its own numbers (edgekit.integrity;
+    hashes every artifact). ``edgekit report`` does.
+    """
+    from .. import integrity
+
+    folder = Path(folder)
     records = []
-    for path in sorted(Path(folder).rglob("*.json")):
+    for path in sorted(folder.rglob("*.json")):
+        if any(part.startswith(".") for part in path.relative_to(folder).parts[:-1]):
+            continue  # staging folders of running exports (edgekit.install) are not results
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
         if is_record(data):
-            records.append(ArtifactRecord.from_dict(data))
+            record = ArtifactRecord.from_dict(data)
+            if check:
+                # Not a record field: what this report found when it checked the record against
+                # its file and its own numbers. A row with findings shows ❗.
+                record.checks = integrity.problems(path.with_name(path.name[: -len(".json")]), record)  # type: ignore[attr-defined]
+            records.append(record)
     return sorted(records, key=_order)
 
 
@@ -70,6 +85,13 @@ class Row:
     not_timed: str | None = None
     run: str | None = None        # the bench run the latency comes from
     second_client: dict[str, Any] | None = None  # another runtime's verdict on the same file (Task Library)
+    contradictions: list[str] = field(default_factory=list)  # edgekit.integrity findings (then symbol ❗)
+    busy: str | None = None       # the bench run's load average exceeded the machine's cores
+
+    def _flagged(self) -> Row:
+        if self.contradictions:
+            self.symbol, self.label = "❗", "record contradicts itself or its file"
+        return self
 
 
 @dataclass
@@ -80,6 +102,20 @@ class Report:
 
     def to_dict(self) -> dict[str, Any]:
         return {"title": self.title, "host": self.host, "rows": [asdict(r) for r in self.rows]}
+
+
+def _busy(m: Any) -> str | None:
+    """Why a measurement's numbers are suspect: its run had more runnable work than this machine's cores."""
+    if not m or not m.load_average or not m.artifact:
+        return None
+    from ..bench import cpu_name
+
+    cores = os.cpu_count() or 1
+    if m.host and m.host != cpu_name():
+        return None  # measured on another machine: its core count is not ours to judge
+    if m.load_average[0] > cores:
+        return f"load average {m.load_average[0]:.1f} > {cores} cores during the run"
+    return None
 
 
 def row(r: ArtifactRecord, fp32_bytes: int | None) -> Row:
@@ -98,7 +134,8 @@ def row(r: ArtifactRecord, fp32_bytes: int | None) -> Row:
         threads=m.threads if m else None, eager_p50_ms=m.eager.p50_ms if m and m.eager else None,
         speedup=m.speedup if m else None, not_timed=m.not_timed if m else None, run=m.run if m else None,
         second_client=r.options.get("task_library"),
-    )
+        contradictions=list(getattr(r, "checks", None) or []), busy=_busy(m),
+    )._flagged()
 
 
 def _eager_rows(records: list[ArtifactRecord]) -> list[Row]:
@@ -201,22 +238,32 @@ def markdown(rep: Report) -> str:
     """A Markdown page: header, one row per artifact, then why anything was not validated or timed."""
     lines = [f"# {rep.title}", ""] + [f"- {_md(x)}" for x in header_lines(rep)] + [""]
     lines += ["| " + " | ".join(COLUMNS) + " |", "|---|---|---|---|---|" + "---:|" * (len(COLUMNS) - 5)]
-    notes, untimed, clients = [], [], []
+    notes, untimed, clients, bad, busy = [], [], [], [], []
     for d in rep.rows:
         lines.append("| " + " | ".join(_md(c) for c in cells(d)) + " |")
-        if d.status not in (Status.VALIDATED.value, REFERENCE) and d.reason:
+        if d.contradictions:
+            bad.append(f"- ❗ `{d.artifact}` (record says {d.status}): {_md('; '.join(d.contradictions))}")
+        elif d.status not in (Status.VALIDATED.value, REFERENCE) and d.reason:
             notes.append(f"- {d.symbol} `{d.artifact}` ({d.status}): {_md(d.reason)}")
+        if d.busy:
+            busy.append(f"- `{d.artifact}`: {d.busy}: its latency is not a clean measurement")
         if d.not_timed:
             untimed.append(f"- `{d.artifact}`: {_md(d.not_timed)}")
         if d.second_client:
             s = d.second_client
             detail = f"{s['agreement']:.0%} agreement" if s.get("agreement") is not None else s.get("reason")
             clients.append(f"- `{d.artifact}`: {s.get('client')}: {s.get('status')} ({detail})")
-    lines += ["", " · ".join(f"{s.symbol} {s.label}" for s in Status)]
+    lines += ["", " · ".join(f"{s.symbol} {s.label}" for s in Status)
+              + (" · ❗ record contradicts itself or its file" if bad else "")]
     if any(d.speedup is not None for d in rep.rows):
         lines.append("× eager: PyTorch eager fp32 p50 ÷ artifact p50, both measured in the same run.")
+    if bad:
+        lines += ["", "❗ Record contradicts itself or its file (do not ship; re-export, or "
+                      "`edgekit validate --rebind` a file changed on purpose):", *bad]
     if notes:
         lines += ["", "Not validated:", *notes]
+    if busy:
+        lines += ["", "Measured on a busy machine:", *busy]
     if untimed:
         lines += ["", "Not timed:", *untimed]
     if clients:

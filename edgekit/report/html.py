@@ -266,9 +266,13 @@ def render(rep: Report) -> str:
             tds.append(f"<td{' class=num' if i in NUMERIC else ''}{style}>{_esc(c)}</td>")
         out.append(f"<tr{cls}>" + "".join(tds) + "</tr>")
     out.append("</tbody></table>")
+    _notes(out, "❗ Record contradicts itself or its file", [f"{r.artifact} (record says {r.status}): "
+                                                           + "; ".join(r.contradictions)
+                                                           for r in rep.rows if r.contradictions])
     _notes(out, "Not validated", [f"{r.artifact} ({r.label}): {r.reason}" for r in rep.rows
                                   if r.reason and r.status not in ("validated", "reference")])
     _notes(out, "Not timed", [f"{r.artifact}: {r.not_timed}" for r in rep.rows if r.not_timed])
+    _notes(out, "Measured on a busy machine", [f"{r.artifact}: {r.busy}" for r in rep.rows if r.busy])
     out.append("</body></html>")
     return "\n".join(out) + "\n"
 
