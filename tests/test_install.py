@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import build_tiny
 from edgekit import install
 from edgekit.config import ExportOptions, SeqLen
 from edgekit.converter import Tolerance
@@ -26,11 +25,13 @@ NAME = "tiny.feature-extraction.fp32.s16.pt"
 
 
 @pytest.fixture(scope="module")
-def two_models(tmp_path_factory):
+def two_models(tmp_path_factory, tiny_model):
     """Two different checkpoints whose folders share a name, so their exports share an artifact name."""
+    import shutil
+
     root = tmp_path_factory.mktemp("models")
-    a = build_tiny(root / "a" / "tiny", "bert", Task.FEATURE_EXTRACTION, seed=0)
-    b = build_tiny(root / "b" / "tiny", "bert", Task.FEATURE_EXTRACTION, seed=1, hidden=64)
+    a = shutil.copytree(tiny_model("bert", Task.FEATURE_EXTRACTION), root / "a" / "tiny")
+    b = shutil.copytree(tiny_model("bert", Task.FEATURE_EXTRACTION, seed=1, hidden=64), root / "b" / "tiny")
     return a, b
 
 
