@@ -48,7 +48,9 @@ def _pair(out: Path) -> tuple[ArtifactRecord, str]:
 
 
 def _visible(out: Path) -> list[str]:
-    return sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
+    """The artifact files and records in ``out`` (not the run's log and reports)."""
+    return sorted(p.name for p in out.iterdir() if not p.name.startswith(".")
+                  and p.name != "edgekit.log" and not p.name.startswith("report."))
 
 
 def _leftovers(out: Path) -> list[str]:
@@ -217,7 +219,7 @@ def test_sigint_and_sigkill_at_each_point_leave_old_or_new_pair(two_models, tmp_
 
     assert main(["report", str(out)]) == 0  # any edgekit command in the folder completes the install
     new_rec, new_sha = _pair(out)
-    assert new_sha != old_sha and new_rec.source["source"] == str(b) and _leftovers(out) == []
+    assert new_sha != old_sha and new_rec.source.source == str(b) and _leftovers(out) == []
 
 
 @pytest.mark.slow
@@ -241,6 +243,6 @@ def test_staggered_concurrent_exports_of_one_name_end_with_a_consistent_pair(two
     assert first.returncode == 0 and second.returncode == 0, first_err[-1500:] + second_err[-1500:]
     assert "waiting for another export" in second_err
     rec, _ = _pair(out)
-    assert rec.source["source"] == str(b)  # the later export won, and its record describes its file
+    assert rec.source.source == str(b)  # the later export won, and its record describes its file
     assert _leftovers(out) == []
     assert json.loads((out / (NAME + ".json")).read_text())["status"] == "validated"
