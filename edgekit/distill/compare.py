@@ -39,13 +39,18 @@ def embed(model: Any, tokenizer: Any, texts: list[str], max_len: int = 128, batc
         if isinstance(getattr(model, name, None), torch.nn.Module):
             enc_model = getattr(model, name)
     enc_model.eval()
+    # Batches of similar length pad little (mean pooling ignores padding, so the order changes nothing else).
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     out = []
     for i in range(0, len(texts), batch_size):
-        enc = tokenizer(texts[i:i + batch_size], padding=True, truncation=True, max_length=max_len,
-                        return_tensors="pt", return_token_type_ids=False)
+        enc = tokenizer([texts[j] for j in order[i:i + batch_size]], padding=True, truncation=True,
+                        max_length=max_len, return_tensors="pt", return_token_type_ids=False)
         h = enc_model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).last_hidden_state
         out.append(torch.nn.functional.normalize(mean_pool(h, enc["attention_mask"]), dim=-1))
-    return torch.cat(out)
+    emb = torch.cat(out) if out else torch.empty(0)
+    res = torch.empty_like(emb)
+    res[torch.tensor(order, dtype=torch.long)] = emb
+    return res
 
 
 def neighbour_recall(student_emb: torch.Tensor, teacher_emb: torch.Tensor, k: int = 10,
