@@ -77,12 +77,16 @@ class Scorer:
         return {k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()}
 
 
-def _cut(scorer: Scorer, layers: list[int], tmp: str) -> tuple[str, dict]:
+def _cut(scorer: Scorer, layers: list[int], tmp: str, known: dict | None = None) -> tuple[str, dict]:
+    """An untrained cut's folder and its held-out scores (``known``: scores already in the JSON)."""
     from edgekit.distill.student import init_student
 
     d = Path(tmp) / ("cut-" + "".join(map(str, layers)))
     if not (d / "config.json").is_file():
         init_student(scorer.teacher, d, layers=layers)
+    key = ",".join(map(str, layers))
+    if known and key in known:
+        return str(d), known[key]
     return str(d), scorer.score(d)
 
 
@@ -121,7 +125,7 @@ def part_compare(a: argparse.Namespace) -> None:
     maps = [[int(x) for x in m.split(",")] for m in a.maps.split(";")] if a.maps else [list(L) for L in LAYER_MAPS]
     with tempfile.TemporaryDirectory() as tmp:
         for L in maps:
-            init_dir, cut = _cut(scorer, L, tmp)
+            init_dir, cut = _cut(scorer, L, tmp, res.get("untrained_cuts"))
             for obj in objectives:
                 key = (obj, ",".join(map(str, L)))
                 if key in rows and not a.force:
@@ -158,7 +162,7 @@ def part_recipe(a: argparse.Namespace, name: str) -> None:
     init_dir = work / "init"
     if not (init_dir / "config.json").is_file():
         init_student(scorer.teacher, init_dir, layers=layers)
-    cut = scorer.score(init_dir)
+    cut = res.get("untrained_cuts", {}).get(DEFAULT_LAYERS) or scorer.score(init_dir)
     if name == "long":
         data, drop = [str(a.source)], True
         if not Path(a.source).is_file():
