@@ -140,7 +140,7 @@ def default_teacher() -> str:
 
 #: The embedded default's teacher layers for a 3-layer student (chosen by measurement: see
 #: benchmarks/results/distill_quality.md, "objective x layers").
-DEFAULT_LAYERS = "1,3,5"
+DEFAULT_LAYERS = "0,3,5"
 
 
 def _corpus(ns: argparse.Namespace, cache: Path) -> tuple[list[str], str, bool]:

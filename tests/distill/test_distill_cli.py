@@ -77,7 +77,7 @@ def test_embedded_default_runs_end_to_end(tmp_path, capsys):
     assert -1 <= comp["mean_cosine"] <= 1 and -1 <= comp["spearman"] <= 1 and comp["sentences"] == 20
     assert 0 <= comp["recall_at_10"] <= 1 and comp["initial"]["sentences"] == 20
     assert isinstance(comp["below_untrained_cut"], list)
-    assert card["layer_map"] == [1, 3, 5] and card["teacher_kind"] == "encoder"
+    assert card["layer_map"] == [0, 3, 5] and card["teacher_kind"] == "encoder"
     assert card["loss_weights"]["nmse"] == 1.0 and card["loss_weights"]["cos"] == 0.0
     md = (tmp_path / "out" / "DISTILLATION.md").read_text()
     assert "Student vs teacher" in md and "untrained layer cut" in md and "recall@10" in md
