@@ -39,7 +39,7 @@ def test_bf16_autocast_close_to_fp32(encoder_teacher_dir, weights):
             loss = combine(terms, weights)
         loss.backward()
         grad = torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
-        return float(loss), grad
+        return float(loss.detach()), grad
 
     l32, g32 = run(False)
     l16, g16 = run(True)
