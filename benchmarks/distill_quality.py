@@ -267,6 +267,24 @@ def render(res: dict) -> str:
             cells = [f"{r[m]:.4f} ({r[m] - r['cut'][m]:+.4f})" for m in METRICS]
             L.append(f"| {r['objective']} | [{r['layers']}] | {' | '.join(cells)} | {r['tokens']:,} | "
                      f"{r['train_wall_s']:.0f} | {r['loadavg'][0]} |")
+        done = {(r["objective"], r["layers"]) for r in comp["rows"]}
+        missing = [f"{o} [{m}]" for m in (",".join(map(str, x)) for x in LAYER_MAPS)
+                   for o in ("cos+mse", "nmse", "nmse+hmse") if (o, m) not in done]
+        best = max(comp["rows"], key=lambda r: r["spearman"])
+        by = {(r["objective"], r["layers"]): r for r in comp["rows"]}
+        L += ["", f"Best row by Spearman: `{best['objective']}` on layers [{best['layers']}]."]
+        objs = [by[(o, "1,3,5")] for o in ("cos+mse", "nmse", "nmse+hmse") if (o, "1,3,5") in by]
+        if len(objs) > 1:
+            spread = {m: max(r[m] for r in objs) - min(r[m] for r in objs) for m in METRICS}
+            L.append("On [1,3,5] the objectives differ by at most " + ", ".join(
+                f"{spread[m]:.4f} {m}" for m in METRICS) + ": the cheapest, `nmse`, is the default for "
+                "encoder-only teachers (its teacher output is one cached vector per sequence, no hidden states).")
+        if ("nmse", "0,3,5") in by and ("nmse", "1,3,5") in by:
+            a, b = by[("nmse", "0,3,5")], by[("nmse", "1,3,5")]
+            L.append("The layer map moves the numbers more: `nmse` on [0,3,5] minus [1,3,5]: " + ", ".join(
+                f"{a[m] - b[m]:+.4f} {m}" for m in METRICS) + ". Default map: [0,3,5].")
+        L += [
+              "", "Not run in this budget: " + (", ".join(missing) if missing else "none") + "."]
     L += ["", f"Machine: {platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} CPUs (shared)."]
     return "\n".join(L) + "\n"
 
