@@ -44,6 +44,13 @@ def plot_losses(history: list[dict], path: Path) -> bool:
     return True
 
 
+def _encoder_objective(w: dict) -> str:
+    parts = [f"{w.get(k)} x {label}" for k, label in (
+        ("nmse", "MSE(L2-normalised mean-pooled embeddings)"), ("mse", "MSE(mean-pooled embeddings)"),
+        ("cos", "hidden cosine"), ("hmse", "MSE(token hidden states)")) if w.get(k)]
+    return " + ".join(parts) or "none"
+
+
 def write_card(out_dir: str | os.PathLike, info: dict[str, Any], history: list[dict],
                comparison: dict | None = None) -> Path:
     """Write ``DISTILLATION.md``, ``distillation_card.json`` and ``loss_curve.png`` into ``out_dir``.
@@ -70,8 +77,7 @@ def write_card(out_dir: str | os.PathLike, info: dict[str, Any], history: list[d
         "- Objective: " + (
             f"{w.get('ce')} x KL(T={w.get('temperature')}){' on masked tokens' if w.get('restrict_ce_to_mask') else ''}"
             f" + {w.get('mlm')} x MLM + {w.get('cos')} x hidden cosine"
-            if info.get("teacher_kind") == "mlm" else
-            f"{w.get('cos')} x hidden cosine + {w.get('mse')} x MSE(mean-pooled embeddings)"),
+            if info.get("teacher_kind") == "mlm" else _encoder_objective(w)),
         f"- Steps: {info.get('steps')}, global batch {info.get('global_batch')} sequences of at most "
         f"{info.get('max_len')} tokens, lr {info.get('lr')}, {info.get('processes')} process(es), "
         f"mixed precision {info.get('mixed_precision')}",
@@ -84,15 +90,23 @@ def write_card(out_dir: str | os.PathLike, info: dict[str, Any], history: list[d
         lines.append(f"- Corpus: {corpus.get('texts')} texts -> {corpus.get('sequences')} sequences, "
                      f"{corpus.get('tokens'):,} tokens ({corpus.get('dropped_short')} too short, dropped)")
     if comparison:
+        ini = comparison.get("initial")
         lines += ["", "## Student vs teacher (held-out text)", "",
-                  f"- Mean cosine between student and teacher sentence embeddings: "
-                  f"{comparison['mean_cosine']:.4f}",
-                  f"- Spearman correlation of their pairwise similarity scores: {comparison['spearman']:.4f} "
-                  f"({comparison['pairs']} pairs of {comparison['sentences']} sentences)"]
-        if "initial" in comparison:
-            ini = comparison["initial"]
-            lines.append(f"- Before training (copied layers only): mean cosine {ini['mean_cosine']:.4f}, "
-                         f"Spearman {ini['spearman']:.4f}")
+                  f"{comparison['sentences']} held-out sentences never trained on"
+                  + (f" (`{comparison['held_out']}`)" if comparison.get("held_out") else "") + ".", "",
+                  "| vs teacher | " + ("untrained layer cut | " if ini else "") + "student |",
+                  "|---|" + ("---|" if ini else "") + "---|"]
+        for label, k in (("Spearman of pairwise similarities", "spearman"),
+                         ("recall@10 of nearest neighbours", "recall_at_10"),
+                         ("mean embedding cosine", "mean_cosine")):
+            if k not in comparison:
+                continue
+            cut = f"{ini[k]:.4f} | " if ini and k in ini else ("n/a | " if ini else "")
+            lines.append(f"| {label} | {cut}{comparison[k]:.4f} |")
+        worse = comparison.get("below_untrained_cut")
+        if worse:
+            lines += ["", f"**WARNING: the student is below the untrained layer cut on {', '.join(worse)}.** "
+                          "Training made it worse than copying layers and doing nothing."]
     if has_curve:
         lines += ["", f"![loss curve]({CURVE_PNG})"]
     atomic_write_text(out / CARD_MD, "\n".join(lines) + "\n")

@@ -20,19 +20,28 @@ def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "distill", help="distil a BERT-family teacher into a half-depth DistilBERT student",
         description="Without a sub-command: distil the embedded all-MiniLM-L6-v2 (6 layers) into a 3-layer "
-                    "student on docstrings of Python's standard library, then compare student and teacher. "
-                    "No download needed.")
+                    "student on 50,000 English Wikipedia sentences shipped with edgekit, then score the untrained "
+                    "layer cut and the student against the teacher on 5,000 held-out sentences. No download.")
     p.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default: ./{DEFAULT_OUT})")
-    p.add_argument("--steps", type=int, default=200, help="optimizer steps (default 200: a few minutes on 2 cores)")
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--steps", type=int, default=600, help="optimizer steps (default 600: under 10 min on 2 cores)")
+    p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--max-len", type=int, default=64, help="tokens per sequence")
-    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--student-layers", type=int, default=3)
+    p.add_argument("--layers", default=DEFAULT_LAYERS, help=f"teacher layers to copy (default {DEFAULT_LAYERS})")
+    p.add_argument("--corpus", choices=["wiki", "docstrings"], default="wiki",
+                   help="embedded corpus: shipped Wikipedia sentences (default) or Python docstrings")
+    p.add_argument("--data", nargs="+", default=None,
+                   help="train on these text files instead (one sentence per line; .xz/.gz/.bz2 fine), e.g. the "
+                        "1M-sentence long recipe")
     p.add_argument("--max-texts", type=int, default=None, help="use only the first N corpus sentences")
-    p.add_argument("--held-out", type=int, default=300, help="held-out sentences for the comparison")
+    p.add_argument("--held-out", type=int, default=5000, help="held-out sentences scored (at most 5000)")
     p.add_argument("--cache-dir", default=str(DEFAULT_CACHE))
     p.add_argument("--seed", type=int, default=56)
+    p.add_argument("--mixed-precision", default="auto", choices=["auto", "no", "bf16"],
+                   help="auto: bf16 autocast on CPUs with bf16 instructions, else fp32")
     p.add_argument("--checkpoint-every", type=int, default=0)
+    p.add_argument("--stop-after", type=int, default=None, help="leave after N steps with a checkpoint")
     p.add_argument("--resume", default=None, help="'auto' or a checkpoint folder")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run_default)
@@ -50,8 +59,9 @@ def add_parser(subparsers: Any) -> None:
     q.set_defaults(func=run_init)
 
     q = sub.add_parser("train", help="distil a teacher into a student (1 CPU/GPU or many via accelerate)",
-                       description="Triple-loss distillation (KL at T, MLM, hidden cosine; encoder-only teachers: "
-                                   "hidden cosine + pooled MSE). For many processes run "
+                       description="Triple-loss distillation (KL at T, MLM, hidden cosine) for masked-LM teachers; "
+                                   "MSE of the normalised pooled embeddings for encoder-only (sentence-embedding) "
+                                   "teachers. For many processes run "
                                    "`accelerate launch -m edgekit.distill.train` with the same flags.")
     add_train_args(q)
     q.set_defaults(func=run_train)
@@ -128,65 +138,114 @@ def default_teacher() -> str:
     return str(embedded_model_path("the embedded default distillation"))
 
 
+#: The embedded default's teacher layers for a 3-layer student (chosen by measurement: see
+#: benchmarks/results/distill_quality.md, "objective x layers").
+DEFAULT_LAYERS = "0,3,5"
+
+
+def _corpus(ns: argparse.Namespace, cache: Path) -> tuple[list[str], str, bool]:
+    """(training files, description, drop held-out sentences) for the default command."""
+    from .corpus import WIKI_TRAIN, check_text_file, split_held_out, stdlib_sentences, write_corpus
+
+    if ns.data:
+        for f in ns.data:
+            check_text_file(f)
+        # Any corpus is scored on the shipped held-out sentences: make sure it never trains on them.
+        return list(ns.data), f"{', '.join(ns.data)} (held-out sentences skipped)", True
+    if ns.corpus == "docstrings":
+        train_s, _ = split_held_out(stdlib_sentences())
+        return ([str(write_corpus(cache / "stdlib-docstrings.txt", train_s))],
+                "docstring sentences of the Python standard library", False)
+    return [str(WIKI_TRAIN)], "50,000 English Wikipedia sentences (shipped with edgekit)", False
+
+
+def _held_out_table(cut: dict, final: dict | None, n: int) -> list[str]:
+    rows = [("Spearman of similarities", "spearman"), ("recall@10 of neighbours", "recall_at_10"),
+            ("mean embedding cosine", "mean_cosine")]
+    head = f"  {'vs teacher, held-out':<28}{'untrained cut':>14}"
+    lines = [f"held-out general English ({n} sentences never trained on):",
+             head + (f"{'student':>10}" if final else "")]
+    for label, k in rows:
+        line = f"  {label:<28}{cut[k]:>14.4f}"
+        if final:
+            line += f"{final[k]:>10.4f}"
+        lines.append(line)
+    return lines
+
+
 def run_default(ns: argparse.Namespace) -> int:
-    """init -> train -> save -> compare -> card, with the embedded teacher and corpus."""
+    """init -> score the cut -> train -> save -> score the student -> card, with the embedded teacher and corpus."""
+    import sys
     import tempfile
 
     from transformers import AutoModel
 
     from .card import CARD_JSON, write_card
-    from .compare import compare
-    from .corpus import split_held_out, stdlib_sentences, write_corpus
+    from .compare import embed, agreement, regressions
+    from .corpus import wiki_held_out
     from .losses import LossWeights
     from .student import init_student, load_tokenizer
-    from .train import TrainConfig, train
+    from .teacher_cache import held_out_teacher_embeddings
+    from .train import TrainConfig, _layers, train
 
     teacher = default_teacher()
     out = Path(ns.out)
-    if os.environ.get("RANK", "0") in ("0", ""):
-        print(f"teacher: all-MiniLM-L6-v2 ({teacher})")
-    sentences = stdlib_sentences()
-    train_s, held = split_held_out(sentences)
-    held = held[:ns.held_out]
-    if ns.max_texts:
-        train_s = train_s[:ns.max_texts]
     cache = Path(ns.cache_dir)
-    corpus = write_corpus(cache / "stdlib-docstrings.txt", train_s)
-    if os.environ.get("RANK", "0") in ("0", ""):
-        print(f"corpus: {len(train_s)} docstring sentences of the Python standard library ({len(held)} held out)")
-    # Under `accelerate launch` / torchrun every process runs this; only rank 0 compares and reports.
+    # Under `accelerate launch` / torchrun every process runs this; only rank 0 scores and reports.
     rank0 = os.environ.get("RANK", "0") in ("0", "")
+    files, what, drop = _corpus(ns, cache)
+    held = wiki_held_out(ns.held_out)
+    if rank0:
+        print(f"teacher: all-MiniLM-L6-v2 ({teacher})")
+        print(f"corpus: {what}")
     with tempfile.TemporaryDirectory(prefix="edgekit-init-") as tmp:
         init_dir = Path(tmp) / "student"
         # Each process initialises its own (identical, deterministic) copy: no shared temp folder needed.
-        _, layer_map = init_student(teacher, init_dir, n_layers=ns.student_layers)
+        _, layer_map = init_student(teacher, init_dir, layers=_layers(ns.layers), n_layers=ns.student_layers)
         tok = load_tokenizer(teacher)
-        initial = None
+        cut = t_emb = None
         if rank0:
-            print(f"student: {ns.student_layers} layers copied from teacher layers {layer_map}")
-            initial = compare(AutoModel.from_pretrained(str(init_dir)), AutoModel.from_pretrained(teacher), tok,
-                              held, ns.max_len)
-        cfg = TrainConfig(teacher=teacher, student=str(init_dir), out=str(out), data=[str(corpus)],
-                          cache_dir=str(cache), max_len=ns.max_len, batch_size=ns.batch_size, steps=ns.steps,
-                          lr=ns.lr, seed=ns.seed, weights=LossWeights(), checkpoint_every=ns.checkpoint_every,
-                          resume=ns.resume, progress=not ns.no_progress)
+            print(f"student: {len(layer_map)} layers copied from teacher layers {layer_map}")
+            print(f"scoring the untrained cut on {len(held)} held-out sentences...", file=sys.stderr)
+            t_emb = held_out_teacher_embeddings(teacher, tok, held, ns.max_len, cache)
+            cut = agreement(embed(AutoModel.from_pretrained(str(init_dir)), tok, held, ns.max_len), t_emb)
+        cfg = TrainConfig(teacher=teacher, student=str(init_dir), out=str(out), data=files,
+                          cache_dir=str(cache), max_texts=ns.max_texts, max_len=ns.max_len,
+                          batch_size=ns.batch_size, steps=ns.steps, lr=ns.lr, seed=ns.seed, weights=LossWeights(),
+                          checkpoint_every=ns.checkpoint_every, resume=ns.resume, stop_after=ns.stop_after,
+                          progress=not ns.no_progress, drop_held_out=drop,
+                          mixed_precision=ns.mixed_precision)
         res = train(cfg)
     if not rank0:
         return 0
     if res.steps < ns.steps:
+        print("\n".join(_held_out_table(cut, None, len(held))))
         return 0
-    final = compare(AutoModel.from_pretrained(str(out)), AutoModel.from_pretrained(teacher), tok, held, ns.max_len)
-    final["initial"] = initial
+    final = agreement(embed(AutoModel.from_pretrained(str(out)), tok, held, ns.max_len), t_emb)
+    worse = regressions(final, cut)
+    final["initial"] = cut
+    final["below_untrained_cut"] = worse
+    final["held_out"] = "edgekit/distill/data/enwiki-heldout-5k.txt.xz"
     card = json.loads((out / CARD_JSON).read_text())
+    card["corpus_description"] = what
     history = json.loads((out / "train_history.json").read_text())
     write_card(out, card, history, comparison=final)
     print(f"trained {res.steps} steps, {res.tokens_seen:,} tokens at {res.tokens_per_s:,.0f} tokens/s; "
           f"final loss {res.final.get('loss', float('nan')):.4f}")
-    print(f"student vs teacher on {len(held)} held-out sentences:")
-    print(f"  mean embedding cosine  {initial['mean_cosine']:.4f} (copied layers) -> {final['mean_cosine']:.4f}")
-    print(f"  Spearman of similarities {initial['spearman']:.4f} (copied layers) -> {final['spearman']:.4f}")
+    print("\n".join(_held_out_table(cut, final, len(held))))
+    if worse:
+        print(f"WARNING: the trained student is WORSE than the untrained layer cut on {', '.join(worse)} "
+              f"(held-out general English): more steps, a lower --lr or another corpus may be needed; "
+              f"the card records this as below_untrained_cut", file=sys.stderr)
     print(f"saved {out} (export it with: edgekit export --model {out} --target all); card: {out / 'DISTILLATION.md'}")
     return 0
+
+
+def _parse_default_steps() -> int:
+    """The default command's --steps (benchmarks/distill_quality.py runs the default recipe with it)."""
+    p = argparse.ArgumentParser()
+    add_parser(p.add_subparsers(dest="command"))
+    return p.parse_args(["distill"]).steps
 
 
 def _standalone(argv: list[str] | None = None) -> int:

@@ -1,7 +1,8 @@
-"""The embedded default corpus: docstrings of Python's standard library, split into sentences.
+"""The embedded corpora: general-English Wikipedia sentences shipped in the package (the default) and the
+docstrings of Python's standard library, split into sentences (an option).
 
-It is on every machine that runs Python, so the default distillation needs no download. Files are parsed with
-:mod:`ast` (never imported or executed).
+Both are on every machine that runs edgekit, so the default distillation needs no download. Docstrings are
+parsed with :mod:`ast` (never imported or executed).
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import re
 import sysconfig
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 _SENT = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\"'`])")
 _SKIP_DIRS = {"test", "tests", "idle_test", "site-packages", "dist-packages", "__pycache__", "lib2to3", "turtledemo"}
@@ -86,3 +88,170 @@ def write_corpus(path: str | os.PathLike, sentences: list[str]) -> Path:
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, p)
     return p
+
+
+# ---------------------------------------------------------------------------------------------- general English
+
+#: The shipped general-English corpus (a deterministic slice of the 1M Wikipedia sentences) and its held-out set.
+DATA_DIR = Path(__file__).parent / "data"
+WIKI_TRAIN = DATA_DIR / "enwiki-train-50k.txt.xz"
+WIKI_HELD_OUT = DATA_DIR / "enwiki-heldout-5k.txt.xz"
+#: A sentence is held out when the hash of its normalised form falls under this fraction: a property of the
+#: text alone, so the same rule removes the held-out sentences (and their near-copies) from any other corpus,
+#: e.g. the 1M-sentence long recipe, without shipping a list.
+HELD_OUT_FRACTION = 0.008
+_NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
+
+
+def normalise(s: str) -> str:
+    """Case-folded words only (punctuation and spacing dropped): two sentences equal here are the same text."""
+    return " ".join(_NON_WORD.sub(" ", s.casefold()).split())
+
+
+def _unit_hash(s: str) -> float:
+    return int(hashlib.blake2b(s.encode("utf-8"), digest_size=8).hexdigest(), 16) / 2**64
+
+
+def is_held_out(sentence: str) -> bool:
+    """True for sentences reserved for evaluation (decided by the normalised text, so duplicates agree)."""
+    return _unit_hash("held-out/" + normalise(sentence)) < HELD_OUT_FRACTION
+
+
+def read_lines(path: str | os.PathLike) -> Iterator[str]:
+    """Stripped non-empty lines of a text file; ``.xz``, ``.gz`` and ``.bz2`` are decompressed on the fly."""
+    p = Path(path)
+    opener: Any = open
+    if p.suffix == ".xz":
+        import lzma
+        opener = lzma.open
+    elif p.suffix == ".gz":
+        import gzip
+        opener = gzip.open
+    elif p.suffix == ".bz2":
+        import bz2
+        opener = bz2.open
+    with opener(p, "rt", encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            line = line.strip()
+            if line:
+                yield line
+
+
+def check_text_file(path: str | os.PathLike) -> None:
+    """Raise :class:`UsageError` unless ``path`` is a readable, non-empty UTF-8 text file (compressed or not)."""
+    from ..errors import UsageError
+
+    p = Path(path)
+    if not p.is_file():
+        raise UsageError(f"training text file {p} does not exist")
+    head = b""
+    try:
+        if p.suffix in (".xz", ".gz", ".bz2"):
+            import bz2
+            import gzip
+            import lzma
+            opener: Any = {".xz": lzma.open, ".gz": gzip.open, ".bz2": bz2.open}[p.suffix]
+            with opener(p, "rb") as fh:
+                head = fh.read(65536)
+        else:
+            with open(p, "rb") as fh:
+                head = fh.read(65536)
+    except (OSError, EOFError, lzma_error()) as e:
+        raise UsageError(f"training text file {p} cannot be read as {p.suffix} ({e}); "
+                         "give a UTF-8 text file, one sentence per line") from None
+    if not head.strip():
+        raise UsageError(f"training text file {p} is empty; give a UTF-8 text file with one sentence per line")
+    if b"\x00" in head:
+        raise UsageError(f"training text file {p} looks binary (NUL bytes); give a UTF-8 text file, "
+                         "one sentence per line (.xz/.gz/.bz2 are decompressed)")
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as e:
+        if e.start < len(head) - 4:  # a multi-byte character cut by the 64 KiB read is fine
+            raise UsageError(f"training text file {p} is not UTF-8 text (byte {e.start}); give a UTF-8 text "
+                             "file, one sentence per line") from None
+
+
+def lzma_error() -> type[Exception]:
+    import lzma
+
+    return lzma.LZMAError
+
+
+def wiki_sentences(limit: int | None = None) -> list[str]:
+    """The shipped general-English training slice (50,000 Wikipedia sentences, none of them held out)."""
+    out = []
+    for s in read_lines(WIKI_TRAIN):
+        out.append(s)
+        if limit is not None and len(out) >= limit:
+            break
+    return out
+
+
+def wiki_held_out(limit: int | None = None) -> list[str]:
+    """The shipped held-out Wikipedia sentences (5,000; never in any training slice, see :func:`is_held_out`)."""
+    out = list(read_lines(WIKI_HELD_OUT))
+    return out[:limit] if limit else out
+
+
+def make_wiki_slices(source: str | os.PathLike, out_dir: str | os.PathLike = DATA_DIR, n_train: int = 50_000,
+                     n_held: int = 5_000) -> tuple[Path, Path]:
+    """Regenerate the shipped slices from the 1M-sentence file (deterministic: stride sampling over the file,
+    so the slices cover every part of the dump, not the first few articles).
+
+    Training sentences: every k-th line outside the held-out rule, unique after :func:`normalise`.
+    Held-out sentences: every j-th line inside it, unique after :func:`normalise`.
+    """
+    import lzma
+
+    lines = list(read_lines(source))
+    held_all = [s for s in lines if is_held_out(s)]
+    rest = [s for s in lines if not is_held_out(s)]
+
+    def pick(pool: list[str], n: int) -> list[str]:
+        stride = max(1, len(pool) // n)
+        seen: set[str] = set()
+        out: list[str] = []
+        for start in range(stride):  # second passes fill in when dedup or short lines left gaps
+            for s in pool[start::stride]:
+                k = normalise(s)
+                if k and k not in seen and 5 <= len(s.split()) <= 60:
+                    seen.add(k)
+                    out.append(s)
+                    if len(out) == n:
+                        return out
+        return out
+
+    train, held = pick(rest, n_train), pick(held_all, n_held)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, sents in ((WIKI_TRAIN.name, train), (WIKI_HELD_OUT.name, held)):
+        p = out / name
+        with lzma.open(p, "wt", encoding="utf-8", preset=9 | lzma.PRESET_EXTREME) as fh:
+            fh.write("\n".join(sents) + "\n")
+        paths.append(p)
+    return paths[0], paths[1]
+
+
+def write_long_corpus(source: str | os.PathLike, path: str | os.PathLike) -> Path:
+    """The long recipe's corpus: every sentence of ``source`` except the held-out ones, unique after
+    :func:`normalise`, written once (an existing file is reused)."""
+    p = Path(path)
+    if p.is_file() and p.stat().st_size > 0:
+        return p
+    seen: set[str] = set()
+    keep = []
+    for s in read_lines(source):
+        k = normalise(s)
+        if k and k not in seen and not is_held_out(s):
+            seen.add(k)
+            keep.append(s)
+    return write_corpus(p, keep)
+
+
+if __name__ == "__main__":  # python -m edgekit.distill.corpus SOURCE: regenerate the shipped slices
+    import sys
+
+    for made in make_wiki_slices(sys.argv[1]):
+        print(made, made.stat().st_size)

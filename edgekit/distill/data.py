@@ -51,11 +51,12 @@ class MaskingConfig:
 
 def _source_key(files: list[str] | None, dataset: dict | None) -> dict:
     if files:
+        from .corpus import check_text_file
+
         out = []
         for f in files:
             p = Path(f)
-            if not p.is_file():
-                raise UsageError(f"training text file {f} does not exist")
+            check_text_file(p)  # missing, empty or binary: a usage error, not a traceback deep in tokenising
             st = p.stat()
             out.append([str(p.resolve()), st.st_size, st.st_mtime_ns])
         return {"files": out}
@@ -65,14 +66,12 @@ def _source_key(files: list[str] | None, dataset: dict | None) -> dict:
 
 
 def iter_texts(files: list[str] | None = None, dataset: dict | None = None) -> Iterator[str]:
-    """Lines of text files, or the text column of a ``datasets`` dataset (streamed if ``dataset['streaming']``)."""
+    """Lines of text files (``.xz``/``.gz``/``.bz2`` decompressed), or the text column of a ``datasets`` dataset (streamed if ``dataset['streaming']``)."""
     if files:
+        from .corpus import read_lines
+
         for f in files:
-            with open(f, encoding="utf-8", errors="replace") as fh:
-                for line in fh:
-                    line = line.strip()
-                    if line:
-                        yield line
+            yield from read_lines(f)
         return
     if not dataset:
         raise UsageError("no training data: pass --data FILE... or --dataset NAME")
@@ -105,12 +104,14 @@ def _chunks(ids: list[int], size: int, min_tokens: int) -> Iterator[list[int]]:
 
 
 def cache_key(tokenizer: Any, files: list[str] | None, dataset: dict | None, max_len: int, min_tokens: int,
-              max_texts: int | None) -> str:
+              max_texts: int | None, drop_held_out: bool = False) -> str:
     """Hash of everything that changes the cached token ids."""
     vocab = sorted(tokenizer.get_vocab().items())
     vh = hashlib.sha256(json.dumps(vocab).encode()).hexdigest()
     desc = {"v": CACHE_VERSION, "src": _source_key(files, dataset), "vocab": vh, "lower": _lowercases(tokenizer),
             "max_len": max_len, "min_tokens": min_tokens, "max_texts": max_texts}
+    if drop_held_out:
+        desc["drop_held_out"] = True
     return hashlib.sha256(json.dumps(desc, sort_keys=True).encode()).hexdigest()[:20]
 
 
@@ -121,10 +122,13 @@ def _lowercases(tokenizer: Any) -> bool:
 
 def build_cache(tokenizer: Any, cache_dir: str | os.PathLike, files: list[str] | None = None,
                 dataset: dict | None = None, max_len: int = 128, min_tokens: int = 12,
-                max_texts: int | None = None, block: int = 2000, show_progress: bool = True) -> Path:
+                max_texts: int | None = None, block: int = 2000, show_progress: bool = True,
+                drop_held_out: bool = False) -> Path:
     """Tokenise the corpus once into ``cache_dir/<key>/`` and return that folder (reused if present).
 
     Memory stays bounded by one block of texts: blocks are appended to the Arrow file as record batches.
+    ``drop_held_out`` skips the sentences reserved for evaluation (:func:`edgekit.distill.corpus.is_held_out`),
+    so any corpus can be trained on and still be scored on the shipped held-out set.
     """
     import pyarrow as pa
 
@@ -132,7 +136,7 @@ def build_cache(tokenizer: Any, cache_dir: str | os.PathLike, files: list[str] |
         raise UsageError(f"--max-len must be at least 8 tokens, not {max_len}")
     if min_tokens < 3 or min_tokens > max_len:
         raise UsageError(f"--min-tokens must be between 3 and --max-len ({max_len}), not {min_tokens}")
-    key = cache_key(tokenizer, files, dataset, max_len, min_tokens, max_texts)
+    key = cache_key(tokenizer, files, dataset, max_len, min_tokens, max_texts, drop_held_out)
     out = Path(cache_dir) / key
     if (out / "meta.json").is_file():
         return out
@@ -144,7 +148,7 @@ def build_cache(tokenizer: Any, cache_dir: str | os.PathLike, files: list[str] |
         raise UsageError("the tokenizer has no [CLS]/[SEP] tokens; a BERT-family WordPiece tokenizer is needed")
     counts = np.zeros(len(tokenizer), dtype=np.int64)
     schema = pa.schema([("input_ids", pa.list_(pa.int32()))])
-    n_seq = n_tok = n_texts = n_dropped = 0
+    n_seq = n_tok = n_texts = n_dropped = n_held = 0
     body = max_len - 2
     from tqdm.auto import tqdm
 
@@ -169,9 +173,14 @@ def build_cache(tokenizer: Any, cache_dir: str | os.PathLike, files: list[str] |
                 writer.write_batch(pa.record_batch([pa.array(rows, type=pa.list_(pa.int32()))], schema=schema))
 
         buf: list[str] = []
+        if drop_held_out:
+            from .corpus import is_held_out
         for text in iter_texts(files, dataset):
             if max_texts is not None and n_texts >= max_texts:
                 break
+            if drop_held_out and is_held_out(text):
+                n_held += 1
+                continue
             buf.append(text)
             n_texts += 1
             if len(buf) >= block:
@@ -186,7 +195,7 @@ def build_cache(tokenizer: Any, cache_dir: str | os.PathLike, files: list[str] |
         raise UsageError(f"the corpus gave no sequence of at least {min_tokens} tokens; give more or longer text")
     np.save(tmp / "counts.npy", counts, allow_pickle=False)
     meta = {"version": CACHE_VERSION, "sequences": n_seq, "tokens": n_tok, "texts": n_texts,
-            "dropped_short": n_dropped, "max_len": max_len, "min_tokens": min_tokens}
+            "dropped_short": n_dropped, "max_len": max_len, "min_tokens": min_tokens, "dropped_held_out": n_held}
     (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
     try:
         os.replace(tmp, out)

