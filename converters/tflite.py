@@ -47,12 +47,15 @@ from edgekit.record import TensorSpec
 from edgekit.tasks import Task
 
 if TYPE_CHECKING:
+    from edgekit.config import SeqLen
     from edgekit.modeling import EdgeModel
     from edgekit.record import ArtifactRecord
 
 
 SIGNATURE = "serving_default"
 SEGMENT = "segment_ids"
+#: Name prefix of the per-length signatures of a multi-length file: ``s128``, ``s256``, ``s384``.
+BUCKET_PREFIX = "s"
 #: The sequence length the Task Library's BertQuestionAnswerer feeds (kMaxSeqLen).
 TASK_LIBRARY_QA_SEQ_LEN = 384
 #: Tasks the Task Library has a BERT API for (and therefore metadata is written for).
@@ -66,14 +69,38 @@ METADATA_TASKS = {Task.QUESTION_ANSWERING: "qa", Task.SEQUENCE_CLASSIFICATION: "
 _FLOAT_CACHE: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
 
 
-def _model_key(model: EdgeModel, sample: dict[str, Any]) -> tuple[Any, ...]:
-    """Identity of a conversion: architecture, io and a digest of every weight."""
+def _model_key(model: EdgeModel, samples: dict[str, dict[str, Any]]) -> tuple[Any, ...]:
+    """Identity of a conversion: architecture, signatures and their io, and a digest of every weight."""
     h = hashlib.sha256()
     for name, t in model.state_dict().items():
         h.update(name.encode())
         h.update(t.detach().contiguous().cpu().numpy().tobytes())
-    shapes = tuple((n, tuple(v.shape)) for n, v in sample.items())
-    return (repr(model.config), str(model.task), shapes, h.hexdigest())
+    shapes = tuple((sig, tuple((n, tuple(v.shape)) for n, v in sample.items())) for sig, sample in samples.items())
+    return (repr(model.config), str(model.task), model.embeddings.position_rows, shapes, h.hexdigest())
+
+
+def bucket_signature(seq: int) -> str:
+    """The signature name of one length in a multi-length file (the apps look these names up)."""
+    return f"{BUCKET_PREFIX}{seq}"
+
+
+def signature_lengths(seq: SeqLen) -> list[tuple[str, int]]:
+    """(signature name, length) in file order.
+
+    One length: ``serving_default`` only. Several: ``serving_default`` at the longest length first
+    (subgraph 0, which the Task Library and tflite-support's metadata writers read), then one
+    ``s<len>`` per length; ``s<longest>`` names the same subgraph as ``serving_default``.
+    """
+    if seq.kind == "fixed":
+        return [(SIGNATURE, seq.values[0])]
+    return [(SIGNATURE, seq.max)] + [(bucket_signature(v), v) for v in sorted(seq.values)]
+
+
+def converted_signatures(seq: SeqLen) -> list[tuple[str, int]]:
+    """The signatures that are converted (each its own subgraph); ``s<longest>`` is added later as
+    an alias of ``serving_default`` (see ``add_signature_alias``)."""
+    sigs = signature_lengths(seq)
+    return sigs if len(sigs) == 1 else sigs[:-1]
 
 
 def needs_segment_ids(model: EdgeModel) -> bool:
@@ -140,7 +167,7 @@ def op_report(model_content: bytes) -> dict[str, Any]:
     return {"ops": sorted(builtin), "flex": sorted(flex), "custom": sorted(custom), "int8_activation_ops": int8}
 
 
-def signature_tensors(model_content: bytes) -> dict[str, dict[str, str]]:
+def signature_tensors(model_content: bytes, signature: str = SIGNATURE) -> dict[str, dict[str, str]]:
     """Signature input/output names -> tensor names (what the metadata writers key on).
 
     Tensor names are not stable across rewrites (the quantizer renames outputs ``..._dequant``);
@@ -148,7 +175,7 @@ def signature_tensors(model_content: bytes) -> dict[str, dict[str, str]]:
     """
     from ai_edge_litert.interpreter import Interpreter
 
-    runner = Interpreter(model_content=bytes(model_content)).get_signature_runner(SIGNATURE)
+    runner = Interpreter(model_content=bytes(model_content)).get_signature_runner(signature)
     return {"inputs": {k: d["name"] for k, d in runner.get_input_details().items()},
             "outputs": {k: d["name"] for k, d in runner.get_output_details().items()}}
 
@@ -175,10 +202,38 @@ def inline_buffers(model_content: bytes) -> bytes:
         raise ExportError("the model is too large (>= 2 GiB) for an inline-weight .tflite file")
     from ai_edge_litert.tools import flatbuffer_utils
 
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(_read_object_model(model_content)))
+
+
+def _read_object_model(model_content: bytes) -> Any:
+    from ai_edge_litert.tools import flatbuffer_utils
+
     model = flatbuffer_utils.read_model_from_bytearray(bytearray(model_content))
     for b in model.buffers:
         if b.data is not None and not isinstance(b.data, np.ndarray):
             b.data = np.frombuffer(bytes(b.data), dtype=np.uint8)  # packs as one vector, not byte by byte
+    return model
+
+
+def add_signature_alias(model_content: bytes, alias: str, of: str = SIGNATURE) -> bytes:
+    """The same model with a second signature name for an existing signature's subgraph.
+
+    ``s<longest>`` of a multi-length file is ``serving_default`` under its bucket name: an alias
+    costs a few bytes where a converted signature costs a whole subgraph (operators, tensors,
+    names: about 50 KB per subgraph for a 2-layer model).
+    """
+    import copy as _copy
+
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    model = _read_object_model(model_content)
+    keys = [sd.signatureKey.decode() if isinstance(sd.signatureKey, bytes) else sd.signatureKey
+            for sd in model.signatureDefs]
+    if alias in keys:
+        return model_content
+    sd = _copy.deepcopy(model.signatureDefs[keys.index(of)])
+    sd.signatureKey = alias
+    model.signatureDefs.append(sd)
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
@@ -212,7 +267,7 @@ class TFLiteConverter(Converter):
         Precision.INT8_WEIGHT: Tolerance(min_agreement=0.97),
         Precision.INT8_STATIC: Tolerance(min_agreement=0.97),
     }
-    seq_kinds = ("fixed",)
+    seq_kinds = ("fixed", "enumerated")
     flags = (Flag("metadata", "tflite: write no Task Library metadata", default=True, kind="no_switch"),)
     description = "LiteRT/TFLite builtin-op model (Android); Task Library metadata for QA and classifiers"
 
@@ -223,19 +278,28 @@ class TFLiteConverter(Converter):
         from edgekit.console import console
 
         model, options = ctx.model, ctx.options
-        seq = options.seq_len.values[0]
+        seq = options.seq_len.max  # the serving_default length
+        sigs = signature_lengths(options.seq_len)
         notes: list[str] = []
-        opts: dict[str, Any] = {"signature": SIGNATURE}
+        opts: dict[str, Any] = {"signature": SIGNATURE, "signatures": dict(sigs)}
         if model.task == Task.QUESTION_ANSWERING and seq != TASK_LIBRARY_QA_SEQ_LEN:
             notes.append(f"sequence length {seq}: the Task Library's BertQuestionAnswerer feeds "
                          f"{TASK_LIBRARY_QA_SEQ_LEN} tokens and will not run this file (LiteRT interpreter only)")
         model = copy.deepcopy(model).eval()  # never touch the caller's model
+        if len(sigs) > 1:
+            # One position table for every signature instead of a folded [S, hidden] copy per length.
+            model.embeddings.position_rows = seq
+            notes.append(f"signatures {', '.join(n for n, _ in sigs)}: one subgraph per length over shared "
+                         f"weights; pick the smallest length that fits (serving_default = {seq})")
         names = file_input_names(model)
-        example = ctx.signature.example_feeds(seq)
-        sample = {n: torch.from_numpy(example.get("token_type_ids" if n == SEGMENT else n,
-                                                  np.zeros((1, seq), dtype=np.int32))) for n in names}
-        console.print(f"    litert-torch: converting {model.config.arch} {model.task} at [1, {seq}]")
-        buf = inline_buffers(self._float_model(model, sample))
+        samples = {}
+        for sig, length in converted_signatures(options.seq_len):
+            example = ctx.signature.example_feeds(length)
+            samples[sig] = {n: torch.from_numpy(example.get("token_type_ids" if n == SEGMENT else n,
+                                                            np.zeros((1, length), dtype=np.int32))) for n in names}
+        lengths = ", ".join(f"[1, {n}]" for _, n in sigs[1:] or sigs)
+        console.print(f"    litert-torch: converting {model.config.arch} {model.task} at {lengths}")
+        buf = inline_buffers(self._float_model(model, samples))
         # Files that carry Task Library metadata must also compute right in its (older) runtime.
         task_library = ctx.flag("metadata") and model.task in METADATA_TASKS
         opts["quantization"] = self._quantization_recipe(options.precision, task_library)
@@ -246,13 +310,19 @@ class TFLiteConverter(Converter):
         if options.precision != Precision.FP32:
             calib = None
             if options.precision == Precision.INT8_STATIC:
-                calib = [{SEGMENT if n == "token_type_ids" else n: v for n, v in f.items()} for f in ctx.calibration()]
+                feeds = [{SEGMENT if n == "token_type_ids" else n: v for n, v in f.items()} for f in ctx.calibration()]
                 if SEGMENT in names:  # the file always takes segment ids; a model without token types reads zeros
-                    calib = [{**f, SEGMENT: f.get(SEGMENT, np.zeros_like(f["input_ids"]))} for f in calib]
-                opts["calibration_samples"] = len(calib)
+                    feeds = [{**f, SEGMENT: f.get(SEGMENT, np.zeros_like(f["input_ids"]))} for f in feeds]
+                # Every signature is its own subgraph with its own activation tensors: calibrate each
+                # at its length (the feeds are padded to the longest; shorter ones take their prefix).
+                calib = {sig: [{n: v[:, :length] for n, v in f.items()} for f in feeds]
+                         for sig, length in converted_signatures(options.seq_len)}
+                opts["calibration_samples"] = len(feeds)
                 opts["calibration_source"] = ctx.calibration_info["source"]
             console.print(f"    ai-edge-quantizer: {options.precision}")
             buf = inline_buffers(self._quantize(buf, options.precision, calib, task_library))
+        if len(sigs) > 1:
+            buf = add_signature_alias(buf, bucket_signature(seq))
         ops = op_report(buf)
         opts["ops"] = ops["ops"]
         opts["int8_activation_ops"] = ops["int8_activation_ops"]
@@ -261,12 +331,16 @@ class TFLiteConverter(Converter):
                 f"the model needs non-builtin ops (Flex: {ops['flex']}, custom: {ops['custom']}); stock LiteRT "
                 "interpreters cannot run it. Report the layer that produced them."
             )
+        for sig, _ in sigs:
+            got = signature_tensors(buf, sig)
+            if set(got["inputs"]) != set(names) or set(got["outputs"]) != set(model.output_names):
+                raise ExportError(f"the converted signature {sig} is {got}, expected inputs {names} and outputs "
+                                  f"{model.output_names}")
         io = signature_tensors(buf)
-        if set(io["inputs"]) != set(names) or set(io["outputs"]) != set(model.output_names):
-            raise ExportError(f"the converted signature is {io}, expected inputs {names} and outputs {model.output_names}")
         opts["tensors"] = io
         opts["metadata"] = self._write(buf, ctx, dest, io, notes)
-        inputs = [TensorSpec(n, [1, seq], "int32") for n in names]
+        dim: int | str = seq if len(sigs) == 1 else "seq"
+        inputs = [TensorSpec(n, [1, dim], "int32") for n in names]
         outputs = list(ctx.signature.outputs)
         versions = self.versions()
         if opts["metadata"].get("written"):
@@ -286,13 +360,13 @@ class TFLiteConverter(Converter):
         return out
 
     @staticmethod
-    def _float_model(model: EdgeModel, sample: dict[str, Any]) -> bytes:
+    def _float_model(model: EdgeModel, samples: dict[str, dict[str, Any]]) -> bytes:
         """The fp32 .tflite bytes; memoised so exporting several precisions converts once."""
-        key = _model_key(model, sample)
+        key = _model_key(model, samples)
         if key in _FLOAT_CACHE:
             _FLOAT_CACHE.move_to_end(key)
             return _FLOAT_CACHE[key]
-        buf = TFLiteConverter._convert_float(model, sample)
+        buf = TFLiteConverter._convert_float(model, samples)
         _FLOAT_CACHE[key] = buf
         # A few tiny models or one or two base-sized ones; never more than ~1 GB.
         while len(_FLOAT_CACHE) > 1 and (len(_FLOAT_CACHE) > 6 or sum(map(len, _FLOAT_CACHE.values())) > 2**30):
@@ -300,11 +374,21 @@ class TFLiteConverter(Converter):
         return buf
 
     @staticmethod
-    def _convert_float(model: EdgeModel, sample: dict[str, Any]) -> bytes:
+    def _convert_float(model: EdgeModel, samples: dict[str, dict[str, Any]]) -> bytes:
+        """One conversion with a signature per entry of ``samples``, in order (the first is subgraph 0).
+
+        litert-torch lowers every signature into its own subgraph and stores identical constants
+        (the weights) once, so a file with three lengths is barely larger than one with one.
+        """
         import litert_torch
 
+        wrapper = _wrapper(model)
         try:
-            edge = litert_torch.convert(_wrapper(model), sample_kwargs=sample)
+            conv = None
+            for sig, sample in samples.items():
+                conv = (litert_torch.signature(sig, wrapper, sample_kwargs=sample) if conv is None
+                        else conv.signature(sig, wrapper, sample_kwargs=sample))
+            edge = conv.convert()
         except Exception as e:
             raise ExportError(f"litert-torch could not convert the model: {type(e).__name__}: {e}") from e
         with tempfile.TemporaryDirectory() as tmp:
@@ -334,7 +418,7 @@ class TFLiteConverter(Converter):
         }[precision]
 
     @staticmethod
-    def _quantize(buf: bytes, precision: Precision, calibration: list[dict[str, np.ndarray]] | None,
+    def _quantize(buf: bytes, precision: Precision, calibration: dict[str, list[dict[str, np.ndarray]]] | None,
                   task_library: bool = False) -> bytes:
         """Rewrite the fp32 model for ``precision``; ``task_library``: stay within what its runtime computes right."""
         from ai_edge_quantizer import quantizer, qtyping
@@ -376,7 +460,7 @@ class TFLiteConverter(Converter):
         if q.need_calibration:
             if not calibration:
                 raise UsageError("int8-static needs calibration samples")
-            result = q.calibrate({SIGNATURE: calibration}, num_threads=max(1, min(4, os.cpu_count() or 1)))
+            result = q.calibrate(calibration, num_threads=max(1, min(4, os.cpu_count() or 1)))
         try:
             return bytes(q.quantize(result, enable_progress_report=False).quantized_model)
         except Exception as e:
@@ -457,7 +541,7 @@ class TFLiteConverter(Converter):
             return
         client = f"{TFLITE_SUPPORT} {'BertQuestionAnswerer' if kind == 'qa' else 'BertNLClassifier'}"
         meta = record.options.get("metadata") or {}
-        seq = record.seq_len.values[0] if record.seq_len.kind == "fixed" else None
+        seq = record.seq_len.max  # the Task Library runs serving_default, the longest length
         if not meta.get("written"):
             result = ClientCheck(client, "skipped", reason=f"no Task Library metadata in the file ({meta.get('reason')})")
         elif kind == "qa" and seq != TASK_LIBRARY_QA_SEQ_LEN:
@@ -493,7 +577,11 @@ class TFLiteConverter(Converter):
 
 
 class LiteRTRunner:
-    """Runs a .tflite file in the LiteRT interpreter through its signature runner."""
+    """Runs a .tflite file in the LiteRT interpreter through its signature runners.
+
+    A multi-length file has one signature per length (``s128``, ``s256``, ...); ``run`` picks the
+    one whose length is the input's. ``seq_lens`` lists the lengths the file takes.
+    """
 
     def __init__(self, path: Path, record: ArtifactRecord | None = None, threads: int | None = None) -> None:
         from ai_edge_litert.interpreter import Interpreter
@@ -507,10 +595,17 @@ class LiteRTRunner:
             if "Flex" in msg or "custom" in msg.lower() or "Didn't find op" in msg:
                 raise UnsupportedOpError(f"LiteRT cannot run {path.name}: {msg}") from None
             raise
-        sig = self.interpreter.get_signature_list()[SIGNATURE]
+        sigs = self.interpreter.get_signature_list()
+        sig = sigs[SIGNATURE]
         self.file_inputs = tuple(sig["inputs"])
         self.output_names = tuple(sig["outputs"])
         self.seq_len = int(self._runner.get_input_details()["input_ids"]["shape"][-1])
+        self._by_length = {self.seq_len: self._runner}
+        for name in sigs:
+            if name.startswith(BUCKET_PREFIX) and name[len(BUCKET_PREFIX):].isdigit():
+                runner = self.interpreter.get_signature_runner(name)
+                self._by_length[int(runner.get_input_details()["input_ids"]["shape"][-1])] = runner
+        self.seq_lens = tuple(sorted(self._by_length))
         # The file calls token types segment_ids (the Task Library's name); edgekit calls them token_type_ids.
         self.input_names = tuple("token_type_ids" if n == SEGMENT else n for n in self.file_inputs)
 
@@ -520,9 +615,12 @@ class LiteRTRunner:
         if SEGMENT in self.file_inputs:
             types = feeds.get("token_type_ids", feeds.get(SEGMENT))
             args[SEGMENT] = np.zeros_like(ids) if types is None else np.asarray(types, dtype=np.int32)
-        if ids.shape[-1] != self.seq_len:
-            raise UsageError(f"this file takes [1, {self.seq_len}] inputs, got {list(ids.shape)}; pad to {self.seq_len}")
-        out = self._runner(**args)
+        runner = self._by_length.get(ids.shape[-1])
+        if runner is None:
+            lengths = " or ".join(f"[1, {n}]" for n in self.seq_lens)
+            raise UsageError(f"this file takes {lengths} inputs, got {list(ids.shape)}; pad to "
+                             f"{'the smallest length that fits' if len(self.seq_lens) > 1 else self.seq_len}")
+        out = runner(**args)
         return {n: np.asarray(out[n]) for n in self.output_names}
 
 

@@ -139,10 +139,23 @@ class Embeddings(nn.Module):
         self.position = nn.Embedding(cfg.max_positions, cfg.hidden_size)
         self.token_type = nn.Embedding(cfg.type_vocab_size, cfg.hidden_size) if cfg.token_types == "keep" else None
         self.norm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
+        #: None: add ``table[:S]`` (a converter folds it into one constant, the fastest form for a
+        #: file of one length). A length N: gather positions from ``table[:N]`` by an index the
+        #: converter cannot fold, so a file with several lengths stores the table once instead of
+        #: one [S, hidden] copy per length (set by exporters of several lengths in one file).
+        self.position_rows: int | None = None
 
     def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None) -> torch.Tensor:
         seq = input_ids.shape[1]
-        x = self.word(input_ids) + self.position.weight[:seq].unsqueeze(0)
+        if self.position_rows is None:
+            pos = self.position.weight[:seq].unsqueeze(0)
+        else:
+            # ``input_ids < 0`` is false for every token id, so the index is arange(S); depending on
+            # the input is what keeps TFLite's folder from materialising table[:S] per signature
+            # (cumsum(ones_like(ids)) and ``ids * 0`` are folded: measured).
+            idx = torch.arange(seq, dtype=torch.int32, device=input_ids.device)[None] + (input_ids < 0).to(torch.int32)
+            pos = F.embedding(idx, self.position.weight[: self.position_rows])
+        x = self.word(input_ids) + pos
         if self.token_type is not None and token_type_ids is not None:
             x = x + self.token_type(token_type_ids)
         return self.norm(x)

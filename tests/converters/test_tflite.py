@@ -26,7 +26,7 @@ from tflite_fixtures import calibration_file, cls_checkpoint, qa_checkpoint, tas
 PRECISIONS = [Precision.FP32, Precision.FP16, Precision.INT8_DYNAMIC, Precision.INT8_WEIGHT, Precision.INT8_STATIC]
 
 
-def _export(path: Path, task: Task, precision: Precision, seq: int, out: Path, calibration: Path | None = None,
+def _export(path: Path, task: Task, precision: Precision, seq: int | str, out: Path, calibration: Path | None = None,
             metadata: bool = True) -> tuple[ArtifactRecord, Path]:
     from edgekit.export import export_model
 
@@ -64,7 +64,7 @@ def _assert_builtin_only(path: Path) -> dict:
 def test_registered_with_its_contract() -> None:
     conv = registry.get("tflite")
     assert conv is tflite.CONVERTER
-    assert conv.suffix == ".tflite" and conv.seq_kinds == ("fixed",)
+    assert conv.suffix == ".tflite" and conv.seq_kinds == ("fixed", "enumerated")
     assert set(conv.precisions) == set(PRECISIONS)
     assert conv.flag_names == {"metadata"} and conv.flags[0].cli == "--no-metadata"
     assert conv.tolerance(Precision.FP32).max_abs == 1e-4
@@ -103,7 +103,7 @@ def test_offset_buffers_are_inlined(cls_checkpoint) -> None:  # noqa: F811
 
     model = load_model(cls_checkpoint, Task.SEQUENCE_CLASSIFICATION)
     sample = {n: torch.zeros(1, 64, dtype=torch.int32) for n in tflite.file_input_names(model)}
-    quantized = tflite.TFLiteConverter._quantize(tflite.TFLiteConverter._float_model(model, sample),
+    quantized = tflite.TFLiteConverter._quantize(tflite.TFLiteConverter._float_model(model, {tflite.SIGNATURE: sample}),
                                                  Precision.INT8_DYNAMIC, None)
     assert tflite.has_offset_buffers(quantized)
     inline = tflite.inline_buffers(quantized)
@@ -132,6 +132,66 @@ def test_runner_maps_token_types_and_rejects_wrong_length(tiny_model, tmp_path) 
     assert any("384" in n for n in record.notes)  # the Task Library QA length is called out
     with pytest.raises(UsageError, match="pad to 32"):
         runner.run({k: v[:, :16] for k, v in feed.items()})
+
+
+# ---- several lengths in one file ---------------------------------------------------------------
+def test_signature_names_and_order() -> None:
+    """serving_default (the longest) is converted first: subgraph 0 is what the Task Library runs."""
+    assert tflite.signature_lengths(SeqLen.parse("256,128,384")) == [
+        ("serving_default", 384), ("s128", 128), ("s256", 256), ("s384", 384)]
+    assert tflite.converted_signatures(SeqLen.parse("128,384")) == [("serving_default", 384), ("s128", 128)]
+    assert tflite.signature_lengths(SeqLen.parse("128")) == [("serving_default", 128)]
+
+
+@pytest.mark.slow
+def test_one_file_per_bucket_shares_weights(tiny_model, tmp_path) -> None:
+    """``--seq-len 128,256,384``: one validated file, a signature per length, weights stored once.
+
+    Hidden 256 so that weights dominate the file as in real models (each extra length adds a
+    subgraph of operators and tensor names, ~50 KB, which would dominate a 32-wide toy model).
+    """
+    import torch
+
+    path = tiny_model("distilbert", Task.QUESTION_ANSWERING, hidden=256)
+    record, art = _export(path, Task.QUESTION_ANSWERING, Precision.FP32, "128,256,384", tmp_path / "multi",
+                          metadata=False)
+    _assert_parity(record, Precision.FP32)
+    assert record.seq_len == "128,256,384"
+    assert record.options["signatures"] == {"serving_default": 384, "s128": 128, "s256": 256, "s384": 384}
+    _, single = _export(path, Task.QUESTION_ANSWERING, Precision.FP32, 384, tmp_path / "single", metadata=False)
+    ratio = art.stat().st_size / single.stat().st_size
+    assert ratio <= 1.05, f"three lengths take {ratio:.2f}x one length: weights are not shared"
+    runner = tflite.CONVERTER.load(art, record)
+    assert runner.seq_lens == (128, 256, 384)
+    model = load_model(path, Task.QUESTION_ANSWERING)
+    rng = np.random.default_rng(1)
+    for seq in (128, 256, 384):  # every bucket computes what PyTorch computes at its length
+        n = seq - 20
+        ids = np.zeros((1, seq), np.int32)
+        ids[0, :n] = rng.integers(5, 150, n)
+        mask = (ids > 0).astype(np.int32)
+        out = runner.run({"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)})
+        with torch.no_grad():
+            ref = model(torch.from_numpy(ids), torch.from_numpy(mask))
+        assert out["start_logits"].shape == (1, seq)
+        np.testing.assert_allclose(out["start_logits"], ref[0].numpy(), atol=1e-4)
+        np.testing.assert_allclose(out["end_logits"], ref[1].numpy(), atol=1e-4)
+    with pytest.raises(UsageError, match="smallest length that fits"):
+        runner.run({"input_ids": ids[:, :100], "attention_mask": mask[:, :100]})
+
+
+@pytest.mark.slow
+def test_multi_length_file_keeps_task_library_metadata(qa_checkpoint, tasklib_env, tmp_path) -> None:  # noqa: F811
+    """The Task Library reads subgraph 0 (serving_default, 384): metadata and answers must still work."""
+    record, path = _export(qa_checkpoint, Task.QUESTION_ANSWERING, Precision.INT8_DYNAMIC, "128,256,384", tmp_path)
+    _assert_parity(record, Precision.INT8_DYNAMIC)
+    _assert_builtin_only(path)
+    assert record.options["metadata"]["written"] is True
+    tl = record.options["task_library"]
+    assert tl["status"] == "agreed", tl
+    from ai_edge_litert.interpreter import Interpreter
+
+    assert set(Interpreter(model_path=str(path)).get_signature_list()) == {"serving_default", "s128", "s256", "s384"}
 
 
 # ---- end to end: every task at every precision ------------------------------------------------
