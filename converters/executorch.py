@@ -1,4 +1,9 @@
-"""ExecuTorch: a ``.pte`` program with the XNNPACK delegate (the CPU path on Android and iOS)."""
+"""ExecuTorch: a ``.pte`` program with the XNNPACK delegate (the CPU path on Android and iOS).
+
+Several lengths (``--seq-len 128,256,384`` or a range ``16:512``) export one program whose
+sequence axis is dynamic with its upper bound declared (``torch.export.Dim(max=...)``; XNNPACK
+plans memory for the bound); validation runs every listed length.
+"""
 from __future__ import annotations
 
 import copy
@@ -15,6 +20,16 @@ if TYPE_CHECKING:
     import torch
 
     from edgekit.record import ArtifactRecord
+
+
+def dynamic_shapes(ctx: ConvertContext) -> tuple[dict[int, Any], ...] | None:
+    """A dynamic ``seq`` axis bounded by the longest length, or None for a fixed length."""
+    seq = ctx.options.seq_len
+    if seq.kind == "fixed":
+        return None
+    lo = seq.values[0] if seq.kind == "range" else 2
+    dim = torch.export.Dim("seq", min=lo, max=seq.max)
+    return tuple({1: dim} for _ in ctx.signature.input_names)
 
 
 def _quantize(ctx: ConvertContext, model: torch.nn.Module, args: tuple[torch.Tensor, ...]) -> torch.nn.Module:
@@ -37,7 +52,7 @@ def _quantize(ctx: ConvertContext, model: torch.nn.Module, args: tuple[torch.Ten
         # and post-GELU activations carry outliers one static int8 range cannot hold (MiniLM
         # embedding cosine: 0.22 with every op, 0.85 with every Linear, see DESIGN.md).
         quantizer.set_filter_function(_static_int8_node)
-    graph = torch.export.export(model, args).module()
+    graph = torch.export.export(model, args, dynamic_shapes=dynamic_shapes(ctx)).module()
     prepared = prepare_pt2e(graph, quantizer)
     if dynamic:
         prepared(*args)
@@ -93,6 +108,7 @@ class ExecuTorchConverter(Converter):
         # (0.85 with every Linear quantised, 0.12 with a quantised mask add).
         Precision.INT8_STATIC: Tolerance(min_cosine=0.95, min_agreement=0.97),
     }
+    seq_kinds = ("fixed", "enumerated", "range")
     description = "ExecuTorch program, XNNPACK delegate"
 
     def convert(self, ctx: ConvertContext, dest: Path) -> ConvertResult:
@@ -108,11 +124,16 @@ class ExecuTorchConverter(Converter):
             if ctx.options.precision.is_int8:
                 m = _quantize(ctx, m, args)
             program = to_edge_transform_and_lower(
-                torch.export.export(m, args), partitioner=[XnnpackPartitioner()]
+                torch.export.export(m, args, dynamic_shapes=dynamic_shapes(ctx)),
+                partitioner=[XnnpackPartitioner()],
             ).to_executorch()
         dest.write_bytes(program.buffer)
         version = getattr(executorch, "__version__", None) or _dist_version("executorch")
-        return ConvertResult(versions={"executorch": version}, options={"delegate": "xnnpack"})
+        opts: dict[str, Any] = {"delegate": "xnnpack"}
+        if ctx.options.seq_len.kind != "fixed":
+            seq = ctx.options.seq_len
+            opts["dynamic_seq"] = {"max": seq.max, "validated_lengths": list(seq.values)}
+        return ConvertResult(versions={"executorch": version}, options=opts)
 
     def load(self, path: Path, record: ArtifactRecord, threads: int | None = None) -> ExecuTorchRunner:
         return ExecuTorchRunner(path, record, threads)

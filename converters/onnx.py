@@ -4,7 +4,10 @@ Pipeline, for every precision:
 
 1. ``torch.onnx.export`` with the TorchScript-based exporter (``dynamo=False``): it needs no
    ``onnxscript`` and produces the graph shape ONNX Runtime's BERT fusion patterns are written for.
-   ``fixed`` sequence lengths export static shapes; a ``range`` exports a dynamic ``seq`` axis.
+   ``fixed`` sequence lengths export static shapes; ``enumerated`` lengths (``128,256,384``) and a
+   ``range`` export one graph with a dynamic ``seq`` axis, its upper bound declared in the
+   metadata (``edgekit.max_seq_len``) and enforced by the runner; validation runs every listed
+   length (a range: its bounds' default).
 2. A graph rewrite so the fusion recognises edgekit's attention: scores divided by sqrt(d) and an
    additive mask built from ``attention_mask`` the way Hugging Face graphs build it (see
    ``prepare_for_fusion``); without it no attention is fused.
@@ -62,10 +65,21 @@ TOLERANCES = {
 
 # ---- export ------------------------------------------------------------------------------------
 
+def dynamic_axes(ctx: ConvertContext) -> dict[str, dict[int, str]] | None:
+    """Several lengths (enumerated or a range) make axis 1 of every input and per-token output dynamic."""
+    sig = ctx.signature
+    if sig.seq_len.kind == "fixed":
+        return None
+    from edgekit.tasks import is_per_token
+
+    names = sig.input_names + tuple(n for n in sig.output_names if is_per_token(sig.task, n))
+    return {n: {1: "seq"} for n in names}
+
+
 def torch_export(ctx: ConvertContext, path: Path) -> None:
     """``torch.onnx.export`` at opset 17 with the TorchScript exporter (no onnxscript needed).
 
-    A ``range`` sequence length exports a dynamic ``seq`` axis (``Signature.dynamic_axes``)."""
+    Several lengths (enumerated or a range) export a dynamic ``seq`` axis (``dynamic_axes``)."""
     import torch
 
     sig = ctx.signature
@@ -74,7 +88,7 @@ def torch_export(ctx: ConvertContext, path: Path) -> None:
         torch.onnx.export(
             ctx.model.eval(), sig.example_inputs(), str(path),
             input_names=list(sig.input_names), output_names=list(sig.output_names),
-            dynamic_axes=sig.dynamic_axes(), opset_version=OPSET, dynamo=False,
+            dynamic_axes=dynamic_axes(ctx), opset_version=OPSET, dynamo=False,
             do_constant_folding=True,
         )
 
@@ -405,6 +419,7 @@ def add_metadata(model_proto: Any, ctx: ConvertContext) -> None:
         "edgekit.task": model.task.value,
         "edgekit.precision": options.precision.value,
         "edgekit.seq_len": str(options.seq_len),
+        "edgekit.max_seq_len": str(options.seq_len.max),
         "edgekit.inputs": ",".join(ctx.signature.input_names),
         "edgekit.outputs": ",".join(ctx.signature.output_names),
         "edgekit.labels": ",".join(model.config.labels),
@@ -442,11 +457,23 @@ class OnnxRunner:
         self.input_names = tuple(i.name for i in self.session.get_inputs())
         self.output_names = tuple(o.name for o in self.session.get_outputs())
         self.threads = threads
+        meta = self.session.get_modelmeta().custom_metadata_map
+        #: The longest input a dynamic-length file was exported (and validated) for.
+        dynamic = any(isinstance(d, str) or d is None for i in self.session.get_inputs() for d in i.shape[1:])
+        self.max_seq_len = (int(meta["edgekit.max_seq_len"]) if dynamic and meta.get("edgekit.max_seq_len", "").isdigit()
+                            else None)  # a fixed-shape file: onnxruntime itself rejects other lengths
+        text = meta.get("edgekit.seq_len", "")
+        #: The lengths validated at export (enumerated buckets, or the one fixed length).
+        self.seq_lens = tuple(int(v) for v in text.split(",")) if text and ":" not in text else ()
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         missing = [n for n in self.input_names if n not in feeds]
         if missing:
             raise ValidationError(f"the ONNX model needs inputs {missing}; got {sorted(feeds)}")
+        length = np.shape(feeds["input_ids"])[-1] if "input_ids" in feeds else None
+        if self.max_seq_len is not None and length is not None and length > self.max_seq_len:
+            raise UsageError(f"this file takes up to {self.max_seq_len} tokens, got {length}: use windows of at most "
+                             f"{self.max_seq_len} (the QA pipeline's max_seq_len)")
         inputs = {n: np.ascontiguousarray(feeds[n], dtype=np.int32) for n in self.input_names}
         outs = self.session.run(None, inputs)
         return {n: np.asarray(o, dtype=np.float32) for n, o in zip(self.output_names, outs)}
@@ -461,7 +488,7 @@ class OnnxConverter(Converter):
     requires = ("onnx", "onnxruntime")
     precisions = (Precision.FP32, Precision.FP16, Precision.INT8_DYNAMIC, Precision.INT8_STATIC)
     tolerances = TOLERANCES
-    seq_kinds = ("fixed", "range")
+    seq_kinds = ("fixed", "enumerated", "range")
     description = "ONNX (opset 17) with ONNX Runtime transformer fusion, for onnxruntime / ORT Mobile"
 
     def convert(self, ctx: ConvertContext, dest: Path) -> ConvertResult:
@@ -471,7 +498,8 @@ class OnnxConverter(Converter):
 
         model, options = ctx.model, ctx.options
         if options.seq_len.kind not in self.seq_kinds:
-            raise UsageError(f"onnx exports fixed or range sequence lengths (e.g. 128 or 16:512), not {options.seq_len}")
+            raise UsageError(f"onnx exports fixed, enumerated or range sequence lengths (128, 128,256,384 or 16:512), "
+                             f"not {options.seq_len}")
         notes: list[str] = []
         with tempfile.TemporaryDirectory(prefix="edgekit-onnx-") as tmp:
             raw = Path(tmp) / "raw.onnx"

@@ -31,7 +31,7 @@ class OrtFormatConverter(Converter):
     # The precisions phones run on the ORT CPU provider; fp16 belongs to GPU/NNAPI providers.
     precisions = (Precision.FP32, Precision.INT8_DYNAMIC)
     tolerances = {p: ONNX.tolerances[p] for p in precisions}
-    seq_kinds = ("fixed", "range")
+    seq_kinds = ("fixed", "enumerated", "range")
     description = "ONNX Runtime Mobile .ort flatbuffer (the onnx target's fused model, basic-optimised)"
 
     def convert(self, ctx: ConvertContext, dest: Path) -> ConvertResult:

@@ -107,6 +107,34 @@ def test_range_exports_a_dynamic_sequence_axis(tiny_model, tmp_path):
             np.testing.assert_allclose(got[name], ref[name], atol=1e-4, rtol=0)
 
 
+def test_buckets_export_one_dynamic_graph_with_its_upper_bound(tiny_model, tmp_path):
+    """``--seq-len 128,256,384``: one graph, dynamic ``seq``, validated at every bucket, bound enforced."""
+    from edgekit.export import export_model
+
+    task = Task.QUESTION_ANSWERING
+    src = tiny_model("distilbert", task)
+    model = load_model(src, task)
+    opts = ExportOptions("onnx", task, Precision.FP32, SeqLen.parse("32,48,64"))
+    record = export_model(model, opts, tmp_path, tokenizer=load_tokenizer(src), verbose=False)
+    assert record.status == Status.VALIDATED, record.reason
+    assert record.seq_len == "32,48,64" and record.inputs[0].shape == [1, "seq"]
+    path = tmp_path / record.artifact
+    proto = onnx.load(str(path))
+    dims = {i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim] for i in proto.graph.input}
+    assert dims["input_ids"] == [1, "seq"]
+    meta = {p.key: p.value for p in proto.metadata_props}
+    assert meta["edgekit.max_seq_len"] == "64" and meta["edgekit.seq_len"] == "32,48,64"
+    runner = CONVERTER.load(path, record, threads=1)
+    assert runner.seq_lens == (32, 48, 64) and runner.max_seq_len == 64
+    for seq in (32, 48, 64):
+        feed = _feed(model, seq, seq - 7, seed=seq)
+        got, ref = runner.run(feed), _torch(model, feed)
+        for name in model.output_names:
+            np.testing.assert_allclose(got[name], ref[name], atol=1e-4, rtol=0)
+    with pytest.raises(UsageError, match="up to 64 tokens"):
+        runner.run(_feed(model, 80, 70))
+
+
 def test_fixed_length_file_rejects_other_lengths(tiny_model, tmp_path):
     task = Task.SEQUENCE_CLASSIFICATION
     model = load_model(tiny_model("distilbert", task), task)

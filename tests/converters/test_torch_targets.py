@@ -91,3 +91,29 @@ def test_torchscript_trace_runs_other_lengths_in_range(tiny_model, tmp_path):
     assert rec.inputs[0].shape == [1, "seq"]
     # parity ran at both ends of the declared range
     assert rec.parity.samples == 8
+
+
+@pytest.mark.slow
+def test_executorch_buckets_are_one_dynamic_program(qa_model, tmp_path):
+    """``--seq-len 32,48,64``: one program with a bounded dynamic axis, validated at every length."""
+    pytest.importorskip("executorch")
+    import torch
+
+    from edgekit import registry
+
+    model, tok = qa_model
+    opts = ExportOptions(target="executorch", task=Task.QUESTION_ANSWERING, seq_len=SeqLen.parse("32,48,64"))
+    rec = export_model(model, opts, tmp_path, tokenizer=tok, verbose=False)
+    assert rec.status == Status.VALIDATED, rec.reason
+    assert rec.parity.samples == 24  # 8 per length
+    assert rec.options["dynamic_seq"] == {"max": 64, "validated_lengths": [32, 48, 64]}
+    runner = registry.get("executorch").load(tmp_path / rec.artifact, rec)
+    rng = np.random.default_rng(0)
+    for seq in (32, 40, 64):  # a length between buckets runs too: the axis is dynamic up to its bound
+        feed = {n: np.zeros((1, seq), np.int32) for n in model.input_names}
+        feed["input_ids"][0, : seq - 5] = rng.integers(5, 100, seq - 5)
+        feed["attention_mask"][0, : seq - 5] = 1
+        got = runner.run(feed)
+        with torch.no_grad():
+            ref = model(*(torch.from_numpy(feed[n]) for n in model.input_names))
+        np.testing.assert_allclose(got["start_logits"], ref[0].numpy(), atol=1e-4)
