@@ -37,6 +37,8 @@ DEFAULT_TARGET = "iOS16"
 MIN_TARGET, INT4_TARGET = 15, 18
 # Before iOS 18 only one input of a model may have enumerated shapes; ours have two or three.
 ENUMERATED_MULTI_INPUT_TARGET = 18
+#: Enumerated lengths (length buckets: the app runs the smallest that fits; unlike a range they run
+#: on the Neural Engine) need iOS 18 on multi-input models, which is then the default target.
 
 TOLERANCES = {
     Precision.FP32: Tolerance(max_abs=1e-4, min_agreement=0.99),
@@ -75,9 +77,19 @@ def _ct_target(ct: Any, name: str) -> Any:
     return member
 
 
+def deployment_target(options: ExportOptions, n_inputs: int = 2) -> str:
+    """The deployment target asked for; without one, iOS 16, or iOS 18 when enumerated lengths on a
+    multi-input model need it."""
+    if options.flags.get("deployment_target"):
+        return options.flags["deployment_target"]
+    if options.seq_len.kind == "enumerated" and n_inputs > 1:
+        return f"iOS{ENUMERATED_MULTI_INPUT_TARGET}"
+    return DEFAULT_TARGET
+
+
 def check_options(options: ExportOptions, n_inputs: int = 2) -> None:
     """Reject combinations Core ML cannot honour on the chosen deployment target, before converting."""
-    _, major = target_version(options.flags.get("deployment_target"))
+    _, major = target_version(deployment_target(options, n_inputs))
     if options.precision == Precision.INT4_WEIGHT and major < INT4_TARGET:
         raise UsageError(
             f"int4-weight needs block-wise quantisation, which Core ML supports from iOS {INT4_TARGET}: "
@@ -199,7 +211,7 @@ class CoreMLConverter(Converter):
 
         model, options, ane = ctx.model, ctx.options, ctx.flag("ane")
         check_options(options, len(model.input_names))
-        target_name, _ = target_version(ctx.flag("deployment_target"))
+        target_name, _ = target_version(deployment_target(options, len(ctx.signature.input_names)))
         target = _ct_target(ct, target_name)
         src: torch.nn.Module = copy.deepcopy(model).eval()
         notes: list[str] = []

@@ -6,7 +6,8 @@ dispatch, caches and boolean masks change between releases). This file is writte
 
 * inputs are int32 (``input_ids``, ``attention_mask``, optionally ``token_type_ids``), the dtype
   every mobile runtime accepts for index tensors;
-* the attention mask is explicit: masked scores are replaced by -1e4 (safe in fp16) with a
+* the attention mask is explicit and computed from the ``attention_mask`` input in every graph
+  (no [S, S] constant in any file): masked scores are replaced by -1e4 (safe in fp16) with a
   select, not added as a bias: a quantiser that sees ``scores + bias`` stretches one int8 range
   over [-1e4, scores] and erases the scores (measured: static-int8 embedding cosine 0.22 -> 0.82);
 * no data-dependent control flow: the sequence length comes from the input shape only;
@@ -175,14 +176,17 @@ class Layer(nn.Module):
         self.ffn_norm = nn.LayerNorm(h, eps=cfg.layer_norm_eps)
         self.act = _ACTIVATIONS[cfg.activation]
 
-    def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-        """``keep``: bool [B, 1, 1, S], True for real tokens."""
+    def forward(self, x: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
+        """``pad``: bool [B, 1, 1, S], True for padding (computed from ``attention_mask``)."""
         b, s, h = x.shape
         def heads(t: torch.Tensor) -> torch.Tensor:
             return t.reshape(b, s, self.num_heads, self.head_dim).transpose(1, 2)
         q, k, v = heads(self.q(x)), heads(self.k(x)), heads(self.v(x))
         scores = torch.matmul(q, k.transpose(-1, -2)) * (1.0 / math.sqrt(self.head_dim))
-        scores = torch.where(keep, scores, MASK_VALUE)
+        # masked_fill, not where(keep, scores, -1e4): coremltools broadcasts all three operands of
+        # a fixed-shape where, folding the scalar into a constant [1, heads, S, S] fill (3.5 MB for
+        # a base model at 384 in fp16); masked_fill lowers to a select that broadcasts at run time.
+        scores = scores.masked_fill(pad, MASK_VALUE)
         ctx = torch.matmul(torch.softmax(scores, dim=-1), v).transpose(1, 2).reshape(b, s, h)
         x = self.attn_norm(x + self.o(ctx))
         return self.ffn_norm(x + self.ffn_out(self.act(self.ffn_in(x))))
@@ -301,9 +305,9 @@ class EdgeModel(nn.Module):
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, ...]:
         x = self.embeddings(input_ids, token_type_ids)
-        keep = (attention_mask > 0)[:, None, None, :]
+        pad = (attention_mask == 0)[:, None, None, :]
         for layer in self.layers:
-            x = layer(x, keep)
+            x = layer(x, pad)
         return self.head(x, attention_mask.to(x.dtype))
 
     # ---- weight loading -------------------------------------------------------------------

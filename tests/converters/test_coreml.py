@@ -68,10 +68,23 @@ def test_int4_needs_ios18_and_enumerated_needs_ios18():
         check_options(opts)
     check_options(ExportOptions(target="coreml", task=Task.QUESTION_ANSWERING, precision=Precision.INT4_WEIGHT,
                                 flags={"deployment_target": "iOS18"}))
-    enum = ExportOptions(target="coreml", task=Task.QUESTION_ANSWERING, seq_len=SeqLen.parse("128,256"))
+    enum = ExportOptions(target="coreml", task=Task.QUESTION_ANSWERING, seq_len=SeqLen.parse("128,256"),
+                         flags={"deployment_target": "iOS16"})
     with pytest.raises(UsageError, match="enumerated"):
         check_options(enum, n_inputs=2)
     check_options(enum, n_inputs=1)
+
+
+def test_enumerated_lengths_default_to_ios18():
+    """No --deployment-target: iOS 18, the first that allows enumerated shapes on several inputs.
+    An explicit older target still fails with the reason (above)."""
+    from edgekit.converters.coreml import deployment_target
+
+    enum = ExportOptions(target="coreml", task=Task.QUESTION_ANSWERING, seq_len=SeqLen.parse("128,256,384"))
+    assert deployment_target(enum, n_inputs=3) == "iOS18"
+    check_options(enum, n_inputs=3)
+    fixed = ExportOptions(target="coreml", task=Task.QUESTION_ANSWERING, seq_len=SeqLen.parse("384"))
+    assert deployment_target(fixed, n_inputs=3) == "iOS16"
 
 
 # ---- end to end: export -> interpreter parity ---------------------------------------------------
