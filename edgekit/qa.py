@@ -89,6 +89,9 @@ class QAConfig:
     handle_impossible_answer: bool = False
     align_to_words: bool = True
     pad_to: int | None = None  # pad every window to this length (fixed-shape artifacts)
+    #: Multi-length artifacts (TFLite ``s128``/``s256``/``s384``, Core ML enumerated shapes, dynamic
+    #: ONNX/ExecuTorch validated at these lengths): pad each window to the smallest that fits.
+    buckets: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.max_seq_len < 8:
@@ -97,6 +100,15 @@ class QAConfig:
             raise UsageError(f"doc_stride must be >= 0, got {self.doc_stride}")
         if self.max_answer_len < 1 or self.top_k < 1:
             raise UsageError("max_answer_len and top_k must be at least 1")
+        if self.buckets is not None:
+            object.__setattr__(self, "buckets", tuple(sorted(int(b) for b in self.buckets)))
+            if self.pad_to is not None:
+                raise UsageError("give pad_to (one length) or buckets (several), not both")
+            if not self.buckets or max(self.buckets) < self.max_seq_len:
+                raise UsageError(
+                    f"the longest bucket ({max(self.buckets, default=0)}) is shorter than max_seq_len "
+                    f"({self.max_seq_len}); set max_seq_len to the artifact's longest length"
+                )
         if self.pad_to is not None and self.pad_to < self.max_seq_len:
             raise UsageError(
                 f"pad_to ({self.pad_to}) is shorter than max_seq_len ({self.max_seq_len}); "
@@ -104,7 +116,19 @@ class QAConfig:
             )
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        if d["buckets"] is None:
+            del d["buckets"]  # single-length configs read as before (golden files, app decoders)
+        else:
+            d["buckets"] = list(d["buckets"])
+        return d
+
+    def padded_length(self, n_tokens: int) -> int | None:
+        """The length a window of ``n_tokens`` is padded to: the smallest bucket that fits, else
+        ``pad_to``, else None (no padding)."""
+        if self.buckets:
+            return next(b for b in self.buckets if b >= n_tokens)  # max(buckets) >= max_seq_len >= n
+        return self.pad_to
 
 
 @dataclass
@@ -165,8 +189,9 @@ def make_windows(question: Sequence[int], context: Sequence[int], ids: SpecialId
         input_ids = [ids.cls, *question, ids.sep, *context[first:stop], ids.sep]
         type_ids = [0] * (len(question) + 2) + [1] * (stop - first + 1)
         mask = [1] * len(input_ids)
-        if config.pad_to is not None:
-            pad = config.pad_to - len(input_ids)
+        target = config.padded_length(len(input_ids))
+        if target is not None:
+            pad = target - len(input_ids)
             input_ids += [ids.pad] * pad
             type_ids += [0] * pad
             mask += [0] * pad

@@ -168,3 +168,43 @@ def test_edgekit_model_gives_the_same_answers(model, tokenizer, tmp_path):
     ref = QAPipeline(tokenizer, torch_logits_fn(model), cfg)(question, context)
     assert [(a.start, a.end) for a in ours] == [(a.start, a.end) for a in ref]
     assert [a.score for a in ours] == pytest.approx([a.score for a in ref], rel=1e-3)
+
+
+def test_buckets_pick_the_smallest_length_that_fits_and_change_nothing(model, tokenizer):
+    """Padding invariance: a window padded to its smallest bucket answers as at the longest length.
+
+    Padding is masked, so logits at real tokens must agree to float rounding and answers exactly.
+    """
+    seen: list[int] = []
+    smallest = []
+    run = torch_logits_fn(model)
+
+    def logits(ids, mask, types):
+        seen.append(ids.shape[-1])
+        return run(ids, mask, types)
+
+    fixed = QAConfig(max_seq_len=128, doc_stride=32, top_k=3, pad_to=128)
+    bucketed = QAConfig(max_seq_len=128, doc_stride=32, top_k=3, buckets=(96, 64, 128))
+    assert bucketed.buckets == (64, 96, 128) and bucketed.to_dict()["buckets"] == [64, 96, 128]
+    assert "buckets" not in fixed.to_dict()  # single-length configs (golden files) read as before
+    for question, context in (("Who designed it?", CONTEXT[:150]), ("How tall is it?", LONG_CONTEXT)):
+        pipe_fixed = QAPipeline(tokenizer, torch_logits_fn(model), fixed)
+        pipe_bucket = QAPipeline(tokenizer, logits, bucketed)
+        _, c, wins = pipe_bucket.encode(question, context)
+        seen.clear()
+        got = pipe_bucket(question, context)
+        real = [sum(w.attention_mask) for w in wins]
+        assert seen == [min(b for b in (64, 96, 128) if b >= n) for n in real]
+        smallest.append(min(seen))
+        ref = pipe_fixed(question, context)
+        assert [(a.start, a.end, a.text) for a in got] == [(a.start, a.end, a.text) for a in ref]
+        assert [a.score for a in got] == pytest.approx([a.score for a in ref], rel=1e-4)
+        _, _, wins_fixed = pipe_fixed.encode(question, context)
+        for (s, e), (s_ref, e_ref), n in zip(pipe_bucket.window_logits(wins), pipe_fixed.window_logits(wins_fixed), real):
+            np.testing.assert_allclose(s[:n], s_ref[:n], atol=1e-4)
+            np.testing.assert_allclose(e[:n], e_ref[:n], atol=1e-4)
+    assert smallest[0] == 64  # the short context really ran at the smallest bucket
+    with pytest.raises(UsageError, match="longest bucket"):
+        QAConfig(max_seq_len=384, buckets=(128, 256))
+    with pytest.raises(UsageError, match="not both"):
+        QAConfig(max_seq_len=128, buckets=(64, 128), pad_to=128)

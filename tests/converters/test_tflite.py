@@ -178,6 +178,19 @@ def test_one_file_per_bucket_shares_weights(tiny_model, tmp_path) -> None:
         np.testing.assert_allclose(out["end_logits"], ref[1].numpy(), atol=1e-4)
     with pytest.raises(UsageError, match="smallest length that fits"):
         runner.run({"input_ids": ids[:, :100], "attention_mask": mask[:, :100]})
+    # The QA pipeline on the file: each window at its smallest bucket answers as at 384.
+    from edgekit.qa import QAConfig, QAPipeline, artifact_logits_fn
+
+    tok = load_tokenizer(path)
+    context = " ".join(["the tower was built in paris france by the river seine"] * 30)
+    fixed = QAPipeline(tok, artifact_logits_fn(runner), QAConfig(max_seq_len=384, top_k=3, pad_to=384))
+    bucketed = QAPipeline(tok, artifact_logits_fn(runner), QAConfig(max_seq_len=384, top_k=3, buckets=runner.seq_lens))
+    for question, ctx in (("where was the tower built", context[:120]), ("which river", context)):
+        _, _, wins = bucketed.encode(question, ctx)
+        got, ref = bucketed(question, ctx), fixed(question, ctx)
+        assert [(a.start, a.end) for a in got] == [(a.start, a.end) for a in ref]
+        assert [a.score for a in got] == pytest.approx([a.score for a in ref], rel=1e-3)
+    assert len(wins[0].input_ids) == 384 and len(bucketed.encode("where", context[:120])[2][0].input_ids) == 128
 
 
 @pytest.mark.slow
