@@ -44,6 +44,7 @@ from .qa import (
     QAPipeline,
     answers_from_logits,
     make_windows,
+    pick_seq_len,
     special_ids,
     tokenize,
 )
@@ -527,14 +528,6 @@ def qa_section(pipeline: QAPipeline, questions: Sequence[dict[str, Any]],
         extra = {k: q[k] for k in ("title", "reference_answers", "note") if k in q}
         cases += qa_cases(p, [(q["name"], q["question"], q["context"])], bounds=bounds, extra=[extra])
     return cases
-
-
-def pick_seq_len(seq_lens: Sequence[int], question_tokens: int, context_tokens: int) -> int:
-    """The length an app runs: the smallest bucket holding [CLS] q [SEP] c [SEP], else the longest
-    (whose windows then cover the context)."""
-    lens = sorted(seq_lens)
-    need = question_tokens + context_tokens + 3
-    return next((n for n in lens if n >= need), lens[-1])
 
 
 def bucket_cases(seq_lens: Sequence[int] = (128, 256, 384)) -> dict[str, Any]:

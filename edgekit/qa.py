@@ -90,7 +90,8 @@ class QAConfig:
     align_to_words: bool = True
     pad_to: int | None = None  # pad every window to this length (fixed-shape artifacts)
     #: Multi-length artifacts (TFLite ``s128``/``s256``/``s384``, Core ML enumerated shapes, dynamic
-    #: ONNX/ExecuTorch validated at these lengths): pad each window to the smallest that fits.
+    #: ONNX/ExecuTorch validated at these lengths): pad to the smallest that holds the whole
+    #: question + context (``pick_seq_len``), as the apps do; max_seq_len is the longest.
     buckets: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
@@ -123,12 +124,20 @@ class QAConfig:
             d["buckets"] = list(d["buckets"])
         return d
 
-    def padded_length(self, n_tokens: int) -> int | None:
-        """The length a window of ``n_tokens`` is padded to: the smallest bucket that fits, else
-        ``pad_to``, else None (no padding)."""
+    def padded_length(self, question_tokens: int, context_tokens: int) -> int | None:
+        """The length every window of a question is padded to: with buckets, ``pick_seq_len``;
+        else ``pad_to``, else None (no padding)."""
         if self.buckets:
-            return next(b for b in self.buckets if b >= n_tokens)  # max(buckets) >= max_seq_len >= n
+            return pick_seq_len(self.buckets, question_tokens, context_tokens)
         return self.pad_to
+
+
+def pick_seq_len(seq_lens: Sequence[int], question_tokens: int, context_tokens: int) -> int:
+    """The length an app runs: the smallest bucket holding [CLS] q [SEP] c [SEP], else the longest
+    (whose windows then cover the context). The Android and iOS apps implement the same rule."""
+    lens = sorted(seq_lens)
+    need = question_tokens + context_tokens + 3
+    return next((n for n in lens if n >= need), lens[-1])
 
 
 @dataclass
@@ -185,11 +194,11 @@ def make_windows(question: Sequence[int], context: Sequence[int], ids: SpecialId
             break
         first += step
     windows = []
+    target = config.padded_length(len(question), n)
     for first, stop in spans:
         input_ids = [ids.cls, *question, ids.sep, *context[first:stop], ids.sep]
         type_ids = [0] * (len(question) + 2) + [1] * (stop - first + 1)
         mask = [1] * len(input_ids)
-        target = config.padded_length(len(input_ids))
         if target is not None:
             pad = target - len(input_ids)
             input_ids += [ids.pad] * pad
