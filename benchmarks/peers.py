@@ -51,6 +51,10 @@ RUNNERS: dict[str, tuple[str, str]] = {
     "edgekit-tflite-int8-dynamic": ("LiteRT", "edgekit export --target tflite --precision int8-dynamic --no-metadata"),
     "edgekit-onnx-fp32": ("ONNX Runtime", "edgekit export --target onnx --precision fp32"),
     "edgekit-onnx-int8-dynamic": ("ONNX Runtime", "edgekit export --target onnx --precision int8-dynamic"),
+    "edgekit-tflite-int8-static": ("LiteRT", "edgekit export --target tflite --precision int8-static --no-metadata "
+                                              "(calibrated on the built-in sentences)"),
+    "edgekit-onnx-int8-static": ("ONNX Runtime", "edgekit export --target onnx --precision int8-static (QDQ, U8S8; "
+                                                 "calibrated on the built-in sentences)"),
     "edgekit-executorch-fp32": ("ExecuTorch", "edgekit export --target executorch --precision fp32"),
     "edgekit-executorch-int8-dynamic": ("ExecuTorch", "edgekit export --target executorch --precision int8-dynamic"),
     "peer-torch-onnx-ort-fp32": ("ONNX Runtime", "torch.onnx.export (opset 17) + onnxruntime"),
@@ -70,6 +74,8 @@ PEER_OF = {
     "edgekit-tflite-int8-dynamic": "peer-ort-quantize-dynamic",
     "edgekit-onnx-int8-dynamic": "peer-ort-quantize-dynamic",
     "edgekit-executorch-int8-dynamic": "peer-ort-quantize-dynamic",
+    "edgekit-tflite-int8-static": "peer-ort-quantize-dynamic",
+    "edgekit-onnx-int8-static": "peer-ort-quantize-dynamic",
 }
 
 
@@ -100,10 +106,13 @@ def build_model(folder: Path, seed: int = 0) -> Path:
     return folder
 
 
-def hf_model(src: Path) -> Any:
+def hf_model(src: Path, attn: str | None = "eager") -> Any:
+    """The transformers model: eager attention for exporters (what they trace reliably), the
+    library's default attention (SDPA) for the PyTorch eager runners."""
     import transformers
 
-    m = transformers.DistilBertForQuestionAnswering.from_pretrained(str(src), attn_implementation="eager")
+    kw = {"attn_implementation": attn} if attn else {}
+    m = transformers.DistilBertForQuestionAnswering.from_pretrained(str(src), **kw)
     return m.eval()
 
 
@@ -290,7 +299,7 @@ def time_one(name: str, path: str, seq: int, threads: int, runs: int, warmup: in
         import torch
 
         torch.set_num_threads(threads)
-        model = _Logits(hf_model(Path(path)))
+        model = _Logits(hf_model(Path(path), attn=None))
         if name.endswith("int8-dynamic"):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -380,7 +389,8 @@ def render(payload: dict[str, Any]) -> str:
     for v in payload["verdicts"]:
         lines.append(f"| {v['edgekit']} | {v['peer']} | {v['ratio']:.2f}x | {v['goal']} | "
                      f"{'meets' if v['meets'] else 'misses'} |")
-    lines += ["", "Peers apply each tool's documented default to the transformers model (eager attention); "
+    lines += ["", "Peers apply each tool's documented default to the transformers model (exporters trace its eager "
+              "attention; the PyTorch runners use the library default, SDPA); "
               "int8 rows are compared with ORT `quantize_dynamic`, the usual int8 peer. The int8 F1 gate of issue 16 "
               "needs a real QA model: see benchmarks/results/buckets.md and DESIGN.md.", "",
               f"Regenerate: `{payload['command']}` ({payload['seconds'] / 60:.0f} min including exports).", ""]
