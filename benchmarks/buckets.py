@@ -99,7 +99,9 @@ def squad_scores(predictions: dict[str, str], questions: list[dict[str, Any]]) -
 # ---- the run ---------------------------------------------------------------------------------------
 
 def load_average() -> list[float]:
-    return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]] if Path("/proc/loadavg").exists() else []
+    from edgekit.bench import load_average as read
+
+    return read() or []
 
 
 def export(model_dir: Path, target: str, precision: str, out: Path) -> tuple[Path, Any]:
@@ -115,7 +117,7 @@ def export(model_dir: Path, target: str, precision: str, out: Path) -> tuple[Pat
     model = load_model(model_dir, Task.QUESTION_ANSWERING)
     opts = ExportOptions(target=target, task=model.task, precision=Precision.parse(precision),
                          seq_len=SeqLen.parse(",".join(map(str, BUCKETS))),
-                         **({"metadata": False} if target == "tflite" else {}))
+                         flags={"metadata": False} if target == "tflite" else {})
     path = out / artifact_name(model, opts, registry.get(target))
     if path.exists() and ArtifactRecord.sidecar_path(path).exists():
         record = ArtifactRecord.load(path)
@@ -129,10 +131,10 @@ def export(model_dir: Path, target: str, precision: str, out: Path) -> tuple[Pat
 def run_target(target: str, path: Path, record: Any, tokenizer: Any, questions: list[dict[str, Any]],
                threads: int) -> dict[str, Any]:
     from edgekit import registry
-    from edgekit.bench import set_torch_threads
+    import torch
     from edgekit.qa import QAConfig, QAPipeline, artifact_logits_fn
 
-    set_torch_threads(threads)
+    torch.set_num_threads(threads)
     runner = registry.get(target).load(path, record, threads=threads)
     fn = artifact_logits_fn(runner)
     pipes = {
@@ -163,7 +165,7 @@ def run_target(target: str, path: Path, record: Any, tokenizer: Any, questions: 
                  "p90_ms": float(np.percentile(v, 90)), **squad_scores(preds[k], questions)}
              for k, v in times.items()}
     return {
-        "target": target, "artifact": path.name, "precision": record.precision, "seq_len": record.seq_len,
+        "target": target, "artifact": path.name, "precision": str(record.precision), "seq_len": str(record.seq_len),
         "size_bytes": record.size_bytes, "fixed": stats["fixed"], "bucketed": stats["bucketed"],
         "speedup_mean": stats["fixed"]["mean_ms"] / stats["bucketed"]["mean_ms"],
         "speedup_p90": stats["fixed"]["p90_ms"] / stats["bucketed"]["p90_ms"],
@@ -232,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from edgekit.modeling import load_tokenizer
     from edgekit.record import atomic_write_text
-    from edgekit.report import cpu_name
+    from edgekit.bench import cpu_name
 
     data = args.data or shared_dir() / "data" / "squad-v1.1" / "dev-even-articles.json.xz"
     model_dir = args.model or shared_dir() / "models" / "minilm-l6-squad"

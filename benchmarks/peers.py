@@ -80,7 +80,9 @@ PEER_OF = {
 
 
 def load_average() -> list[float]:
-    return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]] if Path("/proc/loadavg").exists() else []
+    from edgekit.bench import load_average as read
+
+    return read() or []
 
 
 def build_model(folder: Path, seed: int = 0) -> Path:
@@ -183,7 +185,7 @@ def _make(name: str, src: Path, work: Path, seq: int) -> dict[str, Any]:
         _, target, precision = name.split("-", 2)
         model = load_model(src, Task.QUESTION_ANSWERING)
         opts = ExportOptions(target=target, task=model.task, precision=Precision.parse(precision),
-                             seq_len=SeqLen.parse(str(seq)), **({"metadata": False} if target == "tflite" else {}))
+                             seq_len=SeqLen.parse(str(seq)), flags={"metadata": False} if target == "tflite" else {})
         from edgekit.export import artifact_name
         from edgekit import registry
 
@@ -260,10 +262,10 @@ def time_one(name: str, path: str, seq: int, threads: int, runs: int, warmup: in
     feed32 = {"input_ids": ids.numpy().astype(np.int32), "attention_mask": mask.numpy().astype(np.int32)}
     if name.startswith("edgekit-"):
         from edgekit import registry
-        from edgekit.bench import set_torch_threads
+        import torch
         from edgekit.record import ArtifactRecord
 
-        set_torch_threads(threads)
+        torch.set_num_threads(threads)
         record = ArtifactRecord.load(Path(path))
         runner = registry.get(record.target).load(Path(path), record, threads=threads)
         feed = dict(feed32)
@@ -308,8 +310,10 @@ def time_one(name: str, path: str, seq: int, threads: int, runs: int, warmup: in
         def fn() -> Any:
             with torch.inference_mode():
                 return model(ids, mask)
-    stats = measure(fn, warmup=warmup, runs=runs, threads=threads)
-    return stats.to_dict()
+    stats = measure(fn, warmup=warmup, runs=runs)
+    from dataclasses import asdict
+
+    return asdict(stats)
 
 
 def run_child(name: str, path: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -416,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from edgekit.record import atomic_write_text
-    from edgekit.report import cpu_name
+    from edgekit.bench import cpu_name
 
     t0 = time.perf_counter()
     work = args.work or Path(tempfile.mkdtemp(prefix="edgekit-peers-"))

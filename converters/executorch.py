@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 def dynamic_shapes(ctx: ConvertContext) -> tuple[dict[int, Any], ...] | None:
     """A dynamic ``seq`` axis bounded by the longest length, or None for a fixed length."""
+    import torch
+
     seq = ctx.options.seq_len
     if seq.kind == "fixed":
         return None

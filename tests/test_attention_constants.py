@@ -30,10 +30,12 @@ def _convert(tiny_model, target: str, tmp_path, precision: Precision = Precision
 
     model = load_model(tiny_model("distilbert", Task.QUESTION_ANSWERING, hidden=64), Task.QUESTION_ANSWERING)
     conv = registry.get(target)
+    from edgekit.export import context
+
     options = ExportOptions(target=target, task=model.task, precision=precision, seq_len=SeqLen.parse(str(S)),
-                            **({"metadata": False} if target == "tflite" else {}))
+                            flags={"metadata": False} if target == "tflite" else {})
     dest = tmp_path / f"m{conv.suffix}"
-    conv.convert(model, options, dest)
+    conv.convert(context(model, options), dest)
     return model, dest
 
 
