@@ -111,6 +111,9 @@ def _pipeline(args: argparse.Namespace, model_path: str, task: str, targets: str
 
     if bench:
         _check_bench_args(args)
+    from .evaluate import check_gate_args, gate_hook
+
+    check_gate_args(args)  # the accuracy gate's data is checked before any export
     from .preflight import check_out
 
     check_out(out)  # before the log file goes there: an unusable --out is a message, not a traceback
@@ -124,7 +127,7 @@ def _pipeline(args: argparse.Namespace, model_path: str, task: str, targets: str
         raise UsageError("nothing to export: every target/precision was skipped (reasons above)")
     result = pipeline.run(jobs, model_path, task, out, token_types=token_types,
                           tolerance=_tolerance_overrides(args) if hasattr(args, "max_abs") else None,
-                          validate=not getattr(args, "no_validate", False))
+                          validate=not getattr(args, "no_validate", False), after_export=gate_hook(args))
     records = result.records
     if bench:
         records = bench_records(result.paths, args.threads, args.runs, args.warmup, pin=pin, models=result.models)
@@ -161,6 +164,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from .evaluate import check_gate_args, gate_from_args
+
+    check_gate_args(args)
     _quiet_backends(Path(args.artifact).parent)
     from . import registry
     from .console import console
@@ -216,6 +222,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     # The record is rewritten (atomically) with the hash of the bytes just validated.
     record.sha256, record.size_bytes = sha256_of(path), size_of(path)
     record.save(path)
+    gate_from_args(args, path, record, model, tokenizer)  # the accuracy gate, when --eval-data is given
     console.print(f"{record.status.symbol} {record.status}" + (f": {record.reason}" if record.reason else ""))
     return _exit_code([record], args.strict)
 
@@ -291,6 +298,12 @@ def _add_tolerance_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--min-agreement", type=float, help="smallest allowed task agreement, 0..1")
 
 
+def _add_gate_args(p: argparse.ArgumentParser) -> None:
+    from .evaluate import add_gate_args  # light module: argparse only at import time
+
+    add_gate_args(p)
+
+
 def _add_verbose(p: argparse.ArgumentParser) -> None:
     p.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
                    help="show the libraries' own logs and progress bars on stderr (default: OUT/edgekit.log)")
@@ -333,6 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true", help="exit 1 when any validation was skipped")
     _add_bench_args(p)
     _add_tolerance_args(p)
+    _add_gate_args(p)
     _add_target_flags(p)
     _add_verbose(p)
     p.set_defaults(func=cmd_export)
@@ -344,7 +358,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rebind", action="store_true",
                    help="the file was changed on purpose: re-validate it and record its new size and sha256 "
                         "(its target and precision must still match its contents)")
+    p.add_argument("--threads", type=int, default=None, help="threads for the accuracy gate's runtimes")
     _add_tolerance_args(p)
+    _add_gate_args(p)
     _add_verbose(p)
     p.set_defaults(func=cmd_validate)
 
@@ -381,7 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_verbose(p)
     p.set_defaults(func=cmd_demo)
 
-    for module in ("edgekit.distill.cli", "edgekit.bundle"):
+    for module in ("edgekit.distill.cli", "edgekit.bundle", "edgekit.evaluate", "edgekit.finetune"):
         add = _optional_add_parser(module)
         if add is not None:
             add(sub)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .config import ExportOptions, SeqLen
 from .errors import EdgekitError, UsageError
@@ -115,8 +115,14 @@ class RunResult:
 
 
 def run(jobs: list[Job], model_path: str, task: Task | str, out: Path, *, token_types: str = "auto",
-        tolerance: dict[str, float | None] | None = None, validate: bool = True) -> RunResult:
-    """Load the model once, export (and validate) every job that is not skipped into ``out``."""
+        tolerance: dict[str, float | None] | None = None, validate: bool = True,
+        after_export: Callable[[Path, Any, Any, Any], None] | None = None) -> RunResult:
+    """Load the model once, export (and validate) every job that is not skipped into ``out``.
+
+    ``after_export(path, record, model, tokenizer)`` runs on each file once it is exported and
+    validated, before the next one (the accuracy gate, ``edgekit.evaluate.gate_hook``); it may
+    change and save the record.
+    """
     from . import registry
     from .console import console
     from .export import export_model
@@ -151,7 +157,9 @@ def run(jobs: list[Job], model_path: str, task: Task | str, out: Path, *, token_
         conv = registry.get(job.target)
         assert job.options is not None
         tol = conv.tolerance(job.options.precision).merged(**(tolerance or {}))
-        result.records.append(export_model(model, job.options, out, tokenizer=tokenizer, tolerance=tol,
-                                           validate=validate))
+        record = export_model(model, job.options, out, tokenizer=tokenizer, tolerance=tol, validate=validate)
+        if after_export is not None:
+            after_export(out / record.artifact, record, model, tokenizer)
+        result.records.append(record)
     return result
 

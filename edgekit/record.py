@@ -3,7 +3,8 @@
 Schema 2: precision, task and sequence lengths are stored as text but held as their types
 (parsed once, in ``from_dict``); parity is a ``parity.ParityReport``; latency is a list of
 ``Measurement`` (one per ``bench`` run, never overwritten), each carrying the PyTorch eager
-baseline measured in the same run. Schema-1 sidecars are migrated on load.
+baseline measured in the same run; quality (optional) is a ``Quality``, the accuracy gate on real
+data. Schema-1 sidecars are migrated on load.
 """
 from __future__ import annotations
 
@@ -110,6 +111,36 @@ class Measurement:
 
 
 @dataclass
+class Quality:
+    """Task quality on real data: the accuracy gate of ``export/validate --eval-data`` (``edgekit.evaluate``).
+
+    The file and its PyTorch model answer the same questions; ``drop`` is PyTorch minus file in
+    ``metric`` points (F1 for question answering, accuracy for classification). When the gate could
+    not score the file, ``skipped`` or ``error`` says why and the scores are None.
+    """
+
+    metric: str | None = None          # "f1" or "accuracy"
+    data: str | None = None            # the evaluation file
+    n: int | None = None               # questions (examples) scored
+    pytorch: float | None = None       # the source model's score, percent
+    artifact: float | None = None      # the file's score, percent
+    drop: float | None = None          # pytorch - artifact
+    max_drop: float | None = None      # the bound the gate enforced
+    same_answer: float | None = None   # share of answers identical to PyTorch's (0..1)
+    passed: bool | None = None
+    pytorch_metrics: dict[str, float] = field(default_factory=dict)
+    artifact_metrics: dict[str, float] = field(default_factory=dict)
+    seconds_per_question: float | None = None
+    skipped: str | None = None         # the file was not run (export failed, validation skipped)
+    error: str | None = None           # the file's runtime could not answer
+
+    @property
+    def scored(self) -> bool:
+        """Whether the file was scored (the report's F1 (Δ) column has numbers for it)."""
+        return self.artifact is not None and self.pytorch is not None
+
+
+@dataclass
 class ModelSource:
     """The model an artifact was exported from (what ``edgekit validate`` reloads)."""
 
@@ -153,6 +184,7 @@ class ArtifactRecord:
     tolerance: dict[str, float] = field(default_factory=dict)  # the bounds parity enforced
     parity: ParityReport | None = None
     latency: list[Measurement] = field(default_factory=list)  # oldest first; bench appends
+    quality: Quality | None = None  # the accuracy gate on real data, when export/validate ran it
     notes: list[str] = field(default_factory=list)
     export_seconds: float | None = None
     created: str = field(default_factory=lambda: now())

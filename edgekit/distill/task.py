@@ -1,4 +1,10 @@
-"""Task-specific distillation (DistilBERT's "D" variant): fine-tune a student against a fine-tuned teacher.
+"""Task training: task-specific distillation (DistilBERT's "D" variant) and, with no teacher, plain fine-tuning.
+
+One loop for both (``edgekit distill task`` and ``edgekit finetune``): with a teacher the loss is the
+distillation loss below; without one it is the task loss alone. The loop fits a linear warm-up/decay
+schedule to a step or wall-clock budget, runs under bf16 autocast where the CPU has native bf16, and
+writes checkpoints (``edgekit.distill.train.save_checkpoint``: model, optimizer, scheduler, RNG and the
+data order) from which ``--resume`` continues exactly.
 
 Loss = alpha_ce x KL(teacher_T || student_T) x T^2 on the task logits + alpha_task x the task's own loss
 (defaults 0.5 / 0.5, T = 2). Question answering distils start and end logits (over the real tokens of each
@@ -10,8 +16,11 @@ tokenizer output to both models (or drops token types for both, as Trainer-based
 teacher inputs it was never trained on.
 
 Data: JSON lines (or a JSON list). Sequence classification: ``{"text": ..., "text_pair": ... (optional),
-"label": int or label name}``. Question answering (SQuAD format): ``{"question": ..., "context": ...,
-"answers": {"text": [...], "answer_start": [...]}}``.
+"label": int or label name}``. Question answering: ``{"question": ..., "context": ..., "answers": {"text":
+[...], "answer_start": [...]}}`` per line, or an official SQuAD v1.1 file (``{"data": [articles]}``, plain
+or ``.xz``). QA windows: question first, then the context cut into windows of ``max_len`` tokens with
+``doc_stride`` tokens of overlap; the answer's character span becomes a token span; a window that does not
+hold the whole answer points at [CLS].
 """
 from __future__ import annotations
 
@@ -36,7 +45,7 @@ _ALIASES = {"qa": QA, "question-answering": QA, "seq-cls": SEQ_CLS, "sequence-cl
 @dataclass
 class TaskConfig:
     task: str
-    teacher: str
+    teacher: str | None               # None: plain fine-tuning (task loss only)
     student: str
     data: str
     out: str
@@ -54,6 +63,13 @@ class TaskConfig:
     max_examples: int | None = None
     progress: bool = True
     history: list = field(default_factory=list)
+    budget_minutes: float | None = None  # wall-clock budget; the schedule is fitted to it (overrides epochs)
+    weight_decay: float = 0.0
+    bf16: str = "auto"                # auto (when the CPU has native bf16) | yes | no
+    checkpoint_every: int = 0         # steps; 0: none
+    keep_checkpoints: int = 2
+    resume: str | None = None         # a checkpoint folder or "auto"
+    stop_after: int | None = None     # leave after this many steps of this session, with a checkpoint
 
     def __post_init__(self) -> None:
         t = _ALIASES.get(self.task)
@@ -64,8 +80,14 @@ class TaskConfig:
         self.task = t
         if self.temperature <= 0 or self.alpha_ce < 0 or self.alpha_task < 0:
             raise UsageError("temperature must be positive and loss weights non-negative")
-        if not 0 <= self.doc_stride < self.max_len // 2:
-            raise UsageError(f"--doc-stride ({self.doc_stride}) must be below half of --max-len ({self.max_len})")
+        if not 0 <= self.doc_stride <= self.max_len // 2:
+            raise UsageError(f"--doc-stride ({self.doc_stride}) must be at most half of --max-len ({self.max_len})")
+        if self.bf16 not in ("auto", "yes", "no"):
+            raise UsageError(f"--bf16 must be auto, yes or no, not {self.bf16!r}")
+        if self.budget_minutes is not None and self.budget_minutes <= 0:
+            raise UsageError("--budget-minutes must be positive")
+        if self.steps is not None and self.steps < 1:
+            raise UsageError("--steps must be at least 1")
 
 
 def read_records(path: str | os.PathLike, limit: int | None = None) -> list[dict]:
@@ -73,7 +95,18 @@ def read_records(path: str | os.PathLike, limit: int | None = None) -> list[dict
     p = Path(path)
     if not p.is_file():
         raise UsageError(f"task data {p} does not exist")
-    text = p.read_text(encoding="utf-8")
+    if p.suffix == ".xz":
+        import lzma
+
+        text = lzma.open(p, "rt", encoding="utf-8").read()
+    else:
+        text = p.read_text(encoding="utf-8")
+    if _is_squad(text):
+        from ..squad import load_squad
+
+        return [{"id": q.id, "question": q.question, "context": q.context,
+                 "answers": {"text": list(q.answers), "answer_start": list(q.answer_starts)}}
+                for q in load_squad(p, limit)]
     if text.lstrip().startswith("["):
         rows = json.loads(text)
     elif text.lstrip().startswith("{") and "\n{" not in text.strip():
@@ -84,6 +117,12 @@ def read_records(path: str | os.PathLike, limit: int | None = None) -> list[dict
     if not rows or not all(isinstance(r, dict) for r in rows):
         raise UsageError(f"{p} holds no JSON objects; see `edgekit distill task --help` for the format")
     return rows[:limit] if limit else rows
+
+
+def _is_squad(text: str) -> bool:
+    """An official SQuAD file: one JSON object whose "data" holds articles with "paragraphs"."""
+    head = text.lstrip()[:4096]
+    return head.startswith("{") and '"data"' in head and '"paragraphs"' in head and "\n{" not in text.strip()[:200000]
 
 
 def load_task_teacher(path: str, task: str) -> Any:
@@ -99,24 +138,98 @@ def load_task_teacher(path: str, task: str) -> Any:
     return m.eval()
 
 
-def load_task_student(path: str, task: str, teacher: Any) -> Any:
-    """The student with a task head; labels (names and count) come from the teacher."""
-    from transformers import AutoConfig, DistilBertForQuestionAnswering, DistilBertForSequenceClassification
+def load_task_student(path: str, task: str, teacher: Any, labels: Any = None) -> Any:
+    """The student (BERT or DistilBERT) with a task head; labels come from the teacher, else from ``labels``
+    (anything with ``id2label``/``label2id``/``num_labels``, e.g. :func:`labels_from_rows`)."""
+    import logging
 
-    cfg = AutoConfig.from_pretrained(path)
-    if cfg.model_type != "distilbert":
-        raise UsageError(f"student {path} is a {cfg.model_type!r} model; give a DistilBERT student "
-                         "(from `edgekit distill` or `edgekit distill init`)")
+    from transformers import AutoConfig, AutoModelForQuestionAnswering, AutoModelForSequenceClassification
+
+    try:
+        cfg = AutoConfig.from_pretrained(path)
+    except (OSError, ValueError) as e:
+        raise ModelLoadError(f"no model config in {path}: {e}") from None
+    if cfg.model_type not in ("bert", "distilbert"):
+        raise UsageError(f"student {path} is a {cfg.model_type!r} model; give a BERT or DistilBERT folder "
+                         "(e.g. from `edgekit distill` or `edgekit distill init`)")
+    # A base model has no task head yet: transformers' "newly initialized" warning is expected here.
+    logging.getLogger("transformers.modeling_utils").setLevel(logging.ERROR)
     if task == QA:
-        return DistilBertForQuestionAnswering.from_pretrained(path)
-    tc = teacher.config
-    return DistilBertForSequenceClassification.from_pretrained(
-        path, num_labels=tc.num_labels, id2label=dict(tc.id2label), label2id=dict(tc.label2id))
+        return AutoModelForQuestionAnswering.from_pretrained(path)
+    lc = teacher.config if teacher is not None else labels
+    if lc is None:
+        raise UsageError("sequence classification needs labels: from a teacher or from the data")
+    return AutoModelForSequenceClassification.from_pretrained(
+        path, num_labels=lc.num_labels, id2label=dict(lc.id2label), label2id=dict(lc.label2id))
+
+
+def init_task_student(teacher_path: str, out: str | os.PathLike, layers: list[int]) -> Path:
+    """A shallower copy of a fine-tuned BERT task model: embeddings, the chosen ``layers`` and the task head.
+
+    Unlike ``distill init`` (a DistilBERT student for general distillation), the student keeps the
+    teacher's architecture, token types and tokenizer, so it takes the teacher's inputs and exports as is.
+    """
+    from transformers import AutoConfig, AutoModelForQuestionAnswering, AutoModelForSequenceClassification
+
+    from .student import _check_layer_map
+
+    cfg = AutoConfig.from_pretrained(teacher_path)
+    if cfg.model_type != "bert":
+        raise UsageError(f"init_task_student copies BERT layers; {teacher_path} is a {cfg.model_type!r} model")
+    _check_layer_map(list(layers), cfg.num_hidden_layers)
+    is_qa = any(a.endswith("ForQuestionAnswering") for a in cfg.architectures or [])
+    cls = AutoModelForQuestionAnswering if is_qa else AutoModelForSequenceClassification
+    teacher = cls.from_pretrained(teacher_path)
+    scfg = AutoConfig.from_pretrained(teacher_path, num_hidden_layers=len(layers))
+    student = cls.from_config(scfg)
+    sd = {}
+    for k, v in teacher.state_dict().items():
+        if ".encoder.layer." in k:
+            head, rest = k.split(".encoder.layer.", 1)
+            i, tail = rest.split(".", 1)
+            if int(i) not in layers:
+                continue
+            k = f"{head}.encoder.layer.{layers.index(int(i))}.{tail}"
+        sd[k] = v
+    missing, unexpected = student.load_state_dict(sd, strict=False)
+    if [m for m in missing if not m.endswith("position_ids")] or unexpected:
+        raise ModelLoadError(f"student init left tensors unmatched: missing {missing}, unexpected {unexpected}")
+    out = Path(out)
+    student.save_pretrained(out, safe_serialization=True)
+    load_tokenizer_for(teacher_path).save_pretrained(out)
+    (out / "edgekit_student.json").write_text(json.dumps({"teacher": str(teacher_path), "layer_map": list(layers)}))
+    return out
+
+
+def load_tokenizer_for(path: str) -> Any:
+    from .student import load_tokenizer
+
+    return load_tokenizer(path)
+
+
+def labels_from_rows(rows: list[dict]) -> Any:
+    """Label names and ids from classification data: sorted names, or ``LABEL_i`` for integer labels."""
+    from types import SimpleNamespace
+
+    ys = [r.get("label") for r in rows]
+    if any(y is None for y in ys):
+        raise UsageError("sequence-classification records need a 'label'")
+    if all(isinstance(y, int) and not isinstance(y, bool) for y in ys):
+        names = [f"LABEL_{i}" for i in range(max(ys) + 1)]
+    elif all(isinstance(y, str) for y in ys):
+        names = sorted(set(ys))
+    else:
+        raise UsageError("labels must be all integers or all names")
+    id2label = dict(enumerate(names))
+    return SimpleNamespace(num_labels=len(names), id2label=id2label, label2id={v: k for k, v in id2label.items()})
 
 
 def encode(task: str, rows: list[dict], tokenizer: Any, teacher_config: Any, max_len: int,
            doc_stride: int) -> dict[str, list]:
-    """Tokenise with token types (for the teacher) and targets: labels, or start/end token positions."""
+    """Tokenise with token types (for the teacher) and targets: labels, or start/end token positions.
+
+    ``teacher_config``: where the labels come from (the teacher's config, or :func:`labels_from_rows`).
+    """
     if task == SEQ_CLS:
         if "text" not in rows[0]:
             raise UsageError("sequence-classification records need a 'text' field (and 'label')")
@@ -204,99 +317,211 @@ def teacher_logits(teacher: Any, batch: dict, task: str) -> dict[str, Any]:
     return {"logits": out.logits.clone()}
 
 
+def student_outputs(student: Any, batch: dict) -> Any:
+    """The student's forward pass; a BERT student gets the token types a DistilBERT one does not have."""
+    kw = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+    if getattr(student.config, "model_type", None) == "bert":
+        kw["token_type_ids"] = batch["token_type_ids"]
+    return student(**kw)
+
+
 def task_terms(student: Any, teacher: Any, batch: dict, cfg: TaskConfig) -> dict[str, Any]:
-    """``{"ce": KL term, "task": task loss, "total": weighted sum}`` (means over the batch)."""
+    """``{"ce": KL term, "task": task loss, "total": weighted sum}`` (means over the batch).
+
+    Without a teacher (plain fine-tuning) ``ce`` is 0 and ``total`` is the task loss.
+    """
+    import torch
     import torch.nn.functional as F
 
     from .losses import task_kl_sum
 
-    t = teacher_logits(teacher, batch, cfg.task)
-    out = student(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
-    T = cfg.temperature
+    out = student_outputs(student, batch)
     B = batch["input_ids"].shape[0]
     if cfg.task == QA:
-        mask = batch["attention_mask"].bool()
-        ce = (task_kl_sum(out.start_logits, t["start"], T, mask) + task_kl_sum(out.end_logits, t["end"], T, mask)) / (
-            2 * B)
-        task_loss = (F.cross_entropy(out.start_logits, batch["start_positions"])
-                     + F.cross_entropy(out.end_logits, batch["end_positions"])) / 2
+        start, end = out.start_logits.float(), out.end_logits.float()
+        task_loss = (F.cross_entropy(start, batch["start_positions"]) + F.cross_entropy(end, batch["end_positions"])) / 2
     else:
-        ce = task_kl_sum(out.logits, t["logits"], T) / B
-        task_loss = F.cross_entropy(out.logits, batch["labels"])
+        logits = out.logits.float()
+        task_loss = F.cross_entropy(logits, batch["labels"])
+    if teacher is None:
+        zero = torch.zeros((), device=task_loss.device)
+        return {"ce": zero, "task": task_loss, "total": task_loss, "teacher": None}
+    t = teacher_logits(teacher, batch, cfg.task)
+    T = cfg.temperature
+    if cfg.task == QA:
+        mask = batch["attention_mask"].bool()
+        ce = (task_kl_sum(start, t["start"].float(), T, mask) + task_kl_sum(end, t["end"].float(), T, mask)) / (2 * B)
+    else:
+        ce = task_kl_sum(logits, t["logits"].float(), T) / B
     return {"ce": ce, "task": task_loss, "total": cfg.alpha_ce * ce + cfg.alpha_task * task_loss, "teacher": t}
 
 
+def _holder(student: Any) -> Any:
+    """What the shared checkpoint functions expect: a module whose ``.student`` is the trained model."""
+    from torch import nn
+
+    holder = nn.Module()
+    holder.student = student
+    return holder
+
+
+class _Schedule:
+    """Linear warm-up then linear decay to 0 over ``total`` steps; ``total`` may be fixed after a timing probe."""
+
+    def __init__(self, total: int | None, warmup: float, probe_warm: int = 100) -> None:
+        self.total, self.warmup, self.probe_warm = total, warmup, probe_warm
+
+    def __call__(self, step: int) -> float:
+        if self.total is None:  # timing probe of a wall-clock budget: the start of a warm-up
+            return (step + 1) / self.probe_warm
+        warm = max(1, int(self.warmup * self.total))
+        if step < warm:
+            return (step + 1) / warm
+        return max(0.0, (self.total - step) / max(1, self.total - warm))
+
+
+PROBE_STEPS = 5
+
+
 def distill_task(cfg: TaskConfig) -> dict:
-    """Run task-specific distillation and save the student (with tokenizer and a task card) to ``cfg.out``."""
+    """Train the student on the task (distilled from ``cfg.teacher`` if given) and save it to ``cfg.out``."""
     import torch
     from accelerate import Accelerator
     from tqdm.auto import tqdm
 
     from .student import load_tokenizer, save_student
+    from ..preflight import resume_checkpoint
+    from .train import cpu_bf16_supported, load_checkpoint, save_checkpoint
 
     acc = Accelerator(cpu=not torch.cuda.is_available())
     torch.manual_seed(cfg.seed)
-    teacher = load_task_teacher(cfg.teacher, cfg.task).to(acc.device)
-    student = load_task_student(cfg.student, cfg.task, teacher)
-    tok = load_tokenizer(cfg.teacher)  # the teacher's tokenizer: it emits the token types the teacher needs
+    teacher = load_task_teacher(cfg.teacher, cfg.task).to(acc.device) if cfg.teacher else None
     rows = read_records(cfg.data, cfg.max_examples)
-    feats = encode(cfg.task, rows, tok, teacher.config, cfg.max_len, cfg.doc_stride)
+    # The teacher's tokenizer when there is one: it emits the token types the teacher needs.
+    tok = load_tokenizer(cfg.teacher or cfg.student)
+    labels = teacher.config if teacher is not None else (labels_from_rows(rows) if cfg.task == SEQ_CLS else None)
+    student = load_task_student(cfg.student, cfg.task, teacher, labels)
+    feats = encode(cfg.task, rows, tok, labels, cfg.max_len, cfg.doc_stride)
     n = len(feats["input_ids"])
     if n == 0:
         raise UsageError(f"{cfg.data} gave no training examples")
     bs = min(cfg.batch_size, n)
     per_epoch = max(1, n // bs)
-    total = cfg.steps or max(1, math.ceil(cfg.epochs * per_epoch))
-    opt = torch.optim.AdamW(student.parameters(), lr=cfg.lr)
-    warm = int(cfg.warmup * total)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: (s + 1) / max(1, warm) if s < warm else max(0.0, (total - s) / max(1, total - warm)))
+    total: int | None = cfg.steps or (None if cfg.budget_minutes else max(1, math.ceil(cfg.epochs * per_epoch)))
+    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
+    groups = [
+        {"params": [p for nm, p in student.named_parameters() if not any(k in nm for k in no_decay)],
+         "weight_decay": cfg.weight_decay},
+        {"params": [p for nm, p in student.named_parameters() if any(k in nm for k in no_decay)], "weight_decay": 0.0},
+    ]
+    opt = torch.optim.AdamW(groups, lr=cfg.lr)
+    schedule = _Schedule(total, cfg.warmup)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
     student, opt = acc.prepare(student, opt)
-    student.train()
+    holder = _holder(student)
+    bf16 = cfg.bf16 == "yes" or (cfg.bf16 == "auto" and acc.device.type == "cpu" and cpu_bf16_supported())
     g = torch.Generator().manual_seed(cfg.seed)
-    history = []
-    bar = tqdm(total=total, desc=f"distilling {cfg.task}", unit="step", disable=not (cfg.progress and
-                                                                                      acc.is_main_process))
+    out = Path(cfg.out)
+    ckdir = out / "checkpoints"
+    step, elapsed0, history, order = 0, 0.0, [], []
+    if cfg.resume:
+        # A damaged checkpoint is named file by file; "auto" falls back to the newest good one.
+        ck = resume_checkpoint(ckdir, cfg.resume, say=acc.print)
+        if ck is not None:
+            st = load_checkpoint(acc, holder, opt, sched, ck)
+            step, elapsed0, history, order = st["step"], st["elapsed"], st["history"], st["order"]
+            schedule.total = total = st["total"]
+            g.set_state(torch.tensor(st["generator"], dtype=torch.uint8))
+            acc.print(f"resumed from {ck} at step {step}")
+        elif cfg.resume != "auto":
+            raise UsageError(f"checkpoint {cfg.resume} not found")
+    student.train()
+    what = "distilling" if teacher is not None else "fine-tuning"
+    bar = tqdm(total=total, initial=step, desc=f"{what} {cfg.task}", unit="step",
+               disable=not (cfg.progress and acc.is_main_process), dynamic_ncols=True)
     t0 = time.perf_counter()
-    step = 0
-    order: list[int] = []
-    while step < total:
+    session_start = step
+    budget_s = cfg.budget_minutes * 60 if cfg.budget_minutes else None
+
+    def elapsed() -> float:
+        return elapsed0 + time.perf_counter() - t0
+
+    while total is None or step < total:
+        if budget_s is not None and elapsed() >= budget_s:
+            break  # the budget is spent (the schedule is fitted to it; this only guards a slower machine)
+        if cfg.stop_after is not None and step - session_start >= cfg.stop_after:
+            break
         if len(order) < bs:
             order = torch.randperm(n, generator=g).tolist()
         idx, order = order[:bs], order[bs:]
         if acc.num_processes > 1:  # every process draws the same global batch and takes its share of it
             idx = idx[acc.process_index::acc.num_processes] or idx[:1]
         batch = {k: v.to(acc.device) for k, v in collate(feats, idx, tok.pad_token_id or 0).items()}
-        terms = task_terms(student, teacher, batch, cfg)
+        with torch.autocast(acc.device.type, dtype=torch.bfloat16, enabled=bf16):
+            terms = task_terms(student, teacher, batch, cfg)
         acc.backward(terms["total"])
         acc.clip_grad_norm_(student.parameters(), 1.0)
+        lr = opt.param_groups[0]["lr"]  # the rate this step used
         opt.step()
         sched.step()
         opt.zero_grad(set_to_none=True)
         step += 1
         rec = {"step": step, "loss": terms["total"].item(), "loss_ce": terms["ce"].item(),
-               "loss_task": terms["task"].item()}
+               "loss_task": terms["task"].item(), "lr": lr, "elapsed_s": round(elapsed(), 2)}
         history.append(rec)
+        if total is None and step == PROBE_STEPS:
+            # Fit the schedule to the wall-clock budget from the measured step time.
+            per_step = elapsed() / step
+            schedule.total = total = max(step + 1, int(budget_s / per_step))
+            bar.reset(total=total)
+            bar.update(step - 1)
         bar.set_postfix(loss=f"{rec['loss']:.4f}", refresh=False)
         bar.update(1)
+        if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and (total is None or step < total):
+            _save_ck(acc, holder, opt, sched, ckdir, step, total, elapsed(), history, order, g, cfg)
     bar.close()
-    elapsed = time.perf_counter() - t0
-    agree = _agreement(acc.unwrap_model(student), teacher, feats, cfg, tok.pad_token_id or 0, acc.device)
+    if total is not None and step < total and (budget_s is None or elapsed() < budget_s):
+        _save_ck(acc, holder, opt, sched, ckdir, step, total, elapsed(), history, order, g, cfg)
+        acc.print(f"stopped at step {step} of {total}; continue with --resume auto")
+        return {"steps": step, "stopped": True, "checkpoint": str(ckdir)}
+    el = elapsed()
+    model = acc.unwrap_model(student)
+    agree = _agreement(model, teacher, feats, cfg, tok.pad_token_id or 0, acc.device) if teacher is not None else None
     card = {"task": cfg.task, "teacher": cfg.teacher, "student_init": cfg.student, "steps": step,
-            "examples": len(rows), "features": n, "loss_weights": {"ce": cfg.alpha_ce, "task": cfg.alpha_task},
-            "temperature": cfg.temperature, "lr": cfg.lr, "elapsed_s": elapsed, "final": history[-1],
-            "teacher_agreement": agree,
-            "teacher_token_types": teacher.config.model_type == "bert"}
+            "planned_steps": total, "examples": len(rows), "features": n, "batch_size": bs,
+            "examples_seen": step * bs, "budget": ({"minutes": cfg.budget_minutes} if cfg.budget_minutes
+                                                  else {"steps": cfg.steps or total}),
+            "bf16_autocast": bf16, "lr": cfg.lr, "warmup": cfg.warmup, "weight_decay": cfg.weight_decay,
+            "max_len": cfg.max_len, "doc_stride": cfg.doc_stride, "elapsed_s": round(el, 1),
+            "final": history[-1] if history else {}}
+    if teacher is not None:
+        card.update({"loss_weights": {"ce": cfg.alpha_ce, "task": cfg.alpha_task}, "temperature": cfg.temperature,
+                     "teacher_agreement": agree, "teacher_token_types": teacher.config.model_type == "bert"})
     if acc.is_main_process:
-        save_student(acc.unwrap_model(student), cfg.out, tok, {"task_distillation": card})
+        key = "task_distillation" if teacher is not None else "finetune"
+        bert = getattr(model.config, "model_type", None) == "bert"
+        # save_student rewrites a BERT tokenizer for DistilBERT (no token types); a BERT student keeps its own.
+        save_student(model, cfg.out, None if bert else tok, {key: card})
+        if bert:
+            tok.save_pretrained(cfg.out)
         from ..record import atomic_write_text
         from .card import plot_losses
 
-        plot_losses(history, Path(cfg.out) / "loss_curve.png")
-        atomic_write_text(Path(cfg.out) / "task_distillation_card.json", json.dumps(
+        plot_losses(history, out / "loss_curve.png")
+        atomic_write_text(out / f"{key}_card.json", json.dumps(
             {**card, "config": {k: v for k, v in asdict(cfg).items() if k != "history"}, "history": history},
             indent=2))
     return card
+
+
+def _save_ck(acc: Any, holder: Any, opt: Any, sched: Any, ckdir: Path, step: int, total: int | None, elapsed: float,
+             history: list, order: list, g: Any, cfg: TaskConfig) -> None:
+    from .train import save_checkpoint
+
+    state = {"step": step, "total": total, "elapsed": elapsed, "history": history, "order": order,
+             "generator": g.get_state().tolist(), "world_size": acc.num_processes,
+             "config": {k: v for k, v in asdict(cfg).items() if k != "history"}}
+    save_checkpoint(acc, holder, opt, sched, ckdir, step, state, cfg.keep_checkpoints)
 
 
 def _agreement(student: Any, teacher: Any, feats: dict, cfg: TaskConfig, pad_id: int, device: Any,
@@ -312,7 +537,7 @@ def _agreement(student: Any, teacher: Any, feats: dict, cfg: TaskConfig, pad_id:
         batch = {k: v.to(device) for k, v in collate(feats, idx, pad_id).items()}
         t = teacher_logits(teacher, batch, cfg.task)
         with torch.inference_mode():
-            o = student(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+            o = student_outputs(student, batch)
         if cfg.task == QA:
             same += int(((o.start_logits.argmax(-1) == t["start"].argmax(-1))
                          & (o.end_logits.argmax(-1) == t["end"].argmax(-1))).sum())
@@ -321,33 +546,63 @@ def _agreement(student: Any, teacher: Any, feats: dict, cfg: TaskConfig, pad_id:
     return same / max(1, n)
 
 
-def add_task_args(p: argparse.ArgumentParser) -> None:
-    """Flags of ``edgekit distill task``."""
+def add_task_args(p: argparse.ArgumentParser, finetune: bool = False) -> None:
+    """Flags of ``edgekit distill task`` (and, with ``finetune``, of ``edgekit finetune``: no teacher)."""
     p.add_argument("--task", required=True, choices=sorted(_ALIASES), help="qa or seq-cls")
-    p.add_argument("--teacher", required=True, help="fine-tuned BERT/DistilBERT teacher folder")
-    p.add_argument("--student", required=True, help="DistilBERT student folder (e.g. the output of edgekit distill)")
-    p.add_argument("--data", required=True, help="JSON lines training data (see the module docs for the format)")
+    if finetune:
+        p.add_argument("--model", required=True, dest="student",
+                       help="BERT/DistilBERT folder to fine-tune (a base model: its task head is new)")
+    else:
+        p.add_argument("--teacher", required=True, help="fine-tuned BERT/DistilBERT teacher folder")
+        p.add_argument("--student", required=True,
+                       help="BERT/DistilBERT student folder (e.g. the output of edgekit distill or distill init)")
+    p.add_argument("--data", required=True, help="SQuAD v1.1 JSON (.json/.json.xz) or JSON lines (see the module docs)")
     p.add_argument("--out", required=True)
-    p.add_argument("--alpha-ce", type=float, default=0.5)
-    p.add_argument("--alpha-task", type=float, default=0.5)
-    p.add_argument("--temperature", type=float, default=2.0)
-    p.add_argument("--max-len", type=int, default=256)
-    p.add_argument("--doc-stride", type=int, default=64)
-    p.add_argument("--batch-size", type=int, default=16)
+    if not finetune:
+        p.add_argument("--alpha-ce", type=float, default=0.5)
+        p.add_argument("--alpha-task", type=float, default=0.5)
+        p.add_argument("--temperature", type=float, default=2.0)
+    p.add_argument("--max-len", type=int, default=256, help="window length in tokens (default 256)")
+    p.add_argument("--doc-stride", type=int, default=128 if finetune else 64,
+                   help="overlap of consecutive context windows in tokens")
+    p.add_argument("--batch-size", type=int, default=32 if finetune else 16)
     p.add_argument("--epochs", type=float, default=1.0)
     p.add_argument("--steps", type=int, default=None, help="optimizer steps (overrides --epochs)")
-    p.add_argument("--lr", type=float, default=5e-5)
+    p.add_argument("--budget-minutes", type=float, default=None,
+                   help="wall-clock budget: the warm-up/decay schedule is fitted to it (overrides --epochs)")
+    p.add_argument("--lr", type=float, default=1e-4 if finetune else 5e-5)
+    p.add_argument("--warmup", type=float, default=0.1, help="fraction of the steps with linear warm-up")
+    p.add_argument("--weight-decay", type=float, default=0.01 if finetune else 0.0)
+    p.add_argument("--bf16", default="auto", choices=["auto", "yes", "no"],
+                   help="bf16 autocast (auto: when the CPU has native bf16, or on GPU never)")
+    p.add_argument("--checkpoint-every", type=int, default=0, help="write a checkpoint every N steps")
+    p.add_argument("--resume", default=None, help="a checkpoint folder, or auto (the latest under OUT/checkpoints)")
+    p.add_argument("--stop-after", type=int, default=None,
+                   help="leave after N steps of this session with a checkpoint (time slices)")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--max-examples", type=int, default=None)
     p.add_argument("--no-progress", action="store_true")
 
 
+def config_from_args(ns: argparse.Namespace) -> TaskConfig:
+    return TaskConfig(task=ns.task, teacher=getattr(ns, "teacher", None), student=ns.student, data=ns.data,
+                      out=ns.out, alpha_ce=getattr(ns, "alpha_ce", 0.0) if getattr(ns, "teacher", None) else 0.0,
+                      alpha_task=getattr(ns, "alpha_task", 1.0) if getattr(ns, "teacher", None) else 1.0,
+                      temperature=getattr(ns, "temperature", 2.0), max_len=ns.max_len, doc_stride=ns.doc_stride,
+                      batch_size=ns.batch_size, epochs=ns.epochs, steps=ns.steps, lr=ns.lr, warmup=ns.warmup,
+                      seed=ns.seed, max_examples=ns.max_examples, progress=not ns.no_progress,
+                      budget_minutes=ns.budget_minutes, weight_decay=ns.weight_decay, bf16=ns.bf16,
+                      checkpoint_every=ns.checkpoint_every, resume=ns.resume, stop_after=ns.stop_after)
+
+
 def run_task_cli(ns: argparse.Namespace) -> int:
-    cfg = TaskConfig(task=ns.task, teacher=ns.teacher, student=ns.student, data=ns.data, out=ns.out,
-                     alpha_ce=ns.alpha_ce, alpha_task=ns.alpha_task, temperature=ns.temperature, max_len=ns.max_len,
-                     doc_stride=ns.doc_stride, batch_size=ns.batch_size, epochs=ns.epochs, steps=ns.steps,
-                     lr=ns.lr, seed=ns.seed, max_examples=ns.max_examples, progress=not ns.no_progress)
+    cfg = config_from_args(ns)
     card = distill_task(cfg)
-    print(f"saved {cfg.out}: {card['steps']} steps, final loss {card['final']['loss']:.4f}, "
-          f"student/teacher agreement {card['teacher_agreement']:.1%}")
+    if card.get("stopped"):
+        print(f"stopped at step {card['steps']}; checkpoint in {card['checkpoint']} (continue with --resume auto)")
+        return 0
+    line = f"saved {cfg.out}: {card['steps']} steps, {card['elapsed_s']:.0f} s, final loss {card['final']['loss']:.4f}"
+    if card.get("teacher_agreement") is not None:
+        line += f", student/teacher agreement {card['teacher_agreement']:.1%}"
+    print(line)
     return 0

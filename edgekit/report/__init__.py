@@ -87,6 +87,12 @@ class Row:
     second_client: dict[str, Any] | None = None  # another runtime's verdict on the same file (Task Library)
     contradictions: list[str] = field(default_factory=list)  # edgekit.integrity findings (then symbol ❗)
     busy: str | None = None       # the bench run's load average exceeded the machine's cores
+    # The accuracy gate on real data (record.quality), when export/validate ran it: the file's score and
+    # its difference to its PyTorch model's on the same questions (F1 for QA, accuracy for classifiers).
+    quality_metric: str | None = None
+    quality_score: float | None = None
+    quality_delta: float | None = None
+    quality: dict[str, Any] | None = None
 
     def _flagged(self) -> Row:
         if self.contradictions:
@@ -102,6 +108,22 @@ class Report:
 
     def to_dict(self) -> dict[str, Any]:
         return {"title": self.title, "host": self.host, "rows": [asdict(r) for r in self.rows]}
+
+    @property
+    def quality_column(self) -> str | None:
+        """The heading of the task-quality column ("F1 (Δ)"), or None when no row carries a score."""
+        metrics = [r.quality_metric for r in self.rows if r.quality_score is not None]
+        if not metrics:
+            return None
+        return "F1 (Δ)" if "f1" in metrics else "accuracy (Δ)"
+
+    def quality_note(self) -> str | None:
+        """What the quality column's numbers are (data, count), for the notes under the table."""
+        q = next((r.quality for r in self.rows if r.quality_score is not None and r.quality), None)
+        if not q:
+            return None
+        return (f"{self.quality_column}: the file's {q['metric']} on {q['n']} examples of {Path(q['data']).name} "
+                "(Δ: minus its PyTorch model's on the same examples), from the accuracy gate (--eval-data).")
 
 
 def _busy(m: Any) -> str | None:
@@ -121,6 +143,8 @@ def _busy(m: Any) -> str | None:
 def row(r: ArtifactRecord, fp32_bytes: int | None) -> Row:
     p = r.parity
     m = r.last_latency
+    q = r.quality
+    scored = q is not None and q.scored
     base = fp32_bytes or r.source.fp32_param_bytes
     return Row(
         artifact=r.artifact, target=r.target, precision=r.precision.value, task=r.task.value, seq_len=str(r.seq_len),
@@ -135,6 +159,8 @@ def row(r: ArtifactRecord, fp32_bytes: int | None) -> Row:
         speedup=m.speedup if m else None, not_timed=m.not_timed if m else None, run=m.run if m else None,
         second_client=r.options.get("task_library"),
         contradictions=list(getattr(r, "checks", None) or []), busy=_busy(m),
+        quality_metric=q.metric if q else None, quality_score=q.artifact if scored else None,
+        quality_delta=q.artifact - q.pytorch if scored else None, quality=asdict(q) if q else None,
     )._flagged()
 
 
@@ -204,16 +230,27 @@ def _fmt(v: Any, spec: str, none: str = "—") -> str:
 
 COLUMNS = ("", "target", "precision", "task", "seq", "size MB", "% fp32", "max abs", "cosine", "PSNR dB",
            "agreement", "p50 ms", "p90 ms", "× eager")
-NUMERIC = frozenset(range(5, len(COLUMNS)))
+FIRST_NUMERIC = 5  # columns from here on are numbers (right-aligned)
 
 
-def cells(d: Row) -> list[str]:
-    """The table cells of one row: the one column model Markdown and HTML share."""
+def columns(rep: Report) -> list[str]:
+    """The table's headings: COLUMNS, plus the task-quality column when some row carries a score."""
+    q = rep.quality_column
+    return list(COLUMNS) + ([q] if q else [])
+
+
+def cells(d: Row, quality: bool = False) -> list[str]:
+    """The table cells of one row: the one column model Markdown and HTML share (``quality``: with
+    the task-quality column, see ``columns``)."""
     p50 = _fmt(d.p50_ms, ".1f", "n/a" if d.not_timed else "—")
-    return [d.symbol, d.target, d.precision, d.task, d.seq_len, _fmt(d.size_mb, ".1f"), _fmt(d.size_pct_fp32, ".0f"),
-            _fmt(d.max_abs, ".2g"), _fmt(d.cosine, ".5f"), _fmt(d.psnr, ".1f"),
-            _fmt(d.agreement and 100 * d.agreement, ".1f") + ("%" if d.agreement is not None else ""),
-            p50, _fmt(d.p90_ms, ".1f"), _fmt(d.speedup, ".2f")]
+    out = [d.symbol, d.target, d.precision, d.task, d.seq_len, _fmt(d.size_mb, ".1f"), _fmt(d.size_pct_fp32, ".0f"),
+           _fmt(d.max_abs, ".2g"), _fmt(d.cosine, ".5f"), _fmt(d.psnr, ".1f"),
+           _fmt(d.agreement and 100 * d.agreement, ".1f") + ("%" if d.agreement is not None else ""),
+           p50, _fmt(d.p90_ms, ".1f"), _fmt(d.speedup, ".2f")]
+    if quality:
+        out.append("—" if d.quality_score is None or d.quality_delta is None
+                   else f"{d.quality_score:.2f} ({d.quality_delta:+.2f})")
+    return out
 
 
 def header_lines(rep: Report) -> list[str]:
@@ -237,10 +274,12 @@ def _md(text: str) -> str:
 def markdown(rep: Report) -> str:
     """A Markdown page: header, one row per artifact, then why anything was not validated or timed."""
     lines = [f"# {rep.title}", ""] + [f"- {_md(x)}" for x in header_lines(rep)] + [""]
-    lines += ["| " + " | ".join(COLUMNS) + " |", "|---|---|---|---|---|" + "---:|" * (len(COLUMNS) - 5)]
+    cols = columns(rep)
+    quality = rep.quality_column is not None
+    lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * FIRST_NUMERIC + "---:|" * (len(cols) - FIRST_NUMERIC)]
     notes, untimed, clients, bad, busy = [], [], [], [], []
     for d in rep.rows:
-        lines.append("| " + " | ".join(_md(c) for c in cells(d)) + " |")
+        lines.append("| " + " | ".join(_md(c) for c in cells(d, quality)) + " |")
         if d.contradictions:
             bad.append(f"- ❗ `{d.artifact}` (record says {d.status}): {_md('; '.join(d.contradictions))}")
         elif d.status not in (Status.VALIDATED.value, REFERENCE) and d.reason:
@@ -257,6 +296,8 @@ def markdown(rep: Report) -> str:
               + (" · ❗ record contradicts itself or its file" if bad else "")]
     if any(d.speedup is not None for d in rep.rows):
         lines.append("× eager: PyTorch eager fp32 p50 ÷ artifact p50, both measured in the same run.")
+    if rep.quality_note():
+        lines.append(_md(rep.quality_note() or ""))
     if bad:
         lines += ["", "❗ Record contradicts itself or its file (do not ship; re-export, or "
                       "`edgekit validate --rebind` a file changed on purpose):", *bad]

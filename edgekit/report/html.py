@@ -9,7 +9,7 @@ import math
 from dataclasses import asdict
 from typing import Any
 
-from . import COLUMNS, EAGER, NUMERIC, Report, cells, header_lines
+from . import EAGER, FIRST_NUMERIC, Report, cells, columns, header_lines
 
 #: One colour per target, in registry order; unknown targets cycle through the rest.
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
@@ -257,15 +257,18 @@ def render(rep: Report) -> str:
         out.append(parity_svg(sub, f"Parity per artifact (seq {seq})", colors))
         out.append("</div>")
     out.append("<h2>All artifacts</h2><table><thead><tr>"
-               + "".join(f"<th>{_esc(c)}</th>" for c in COLUMNS) + "</tr></thead><tbody>")
+               + "".join(f"<th>{_esc(c)}</th>" for c in columns(rep)) + "</tr></thead><tbody>")
+    quality = rep.quality_column is not None
     for r in rep.rows:
         cls = " class='reference'" if r.target == EAGER else ""
         tds = []
-        for i, c in enumerate(cells(r)):
+        for i, c in enumerate(cells(r, quality)):
             style = f" style='color:{r.colour}' title='{_esc(r.label)}'" if i == 0 else ""
-            tds.append(f"<td{' class=num' if i in NUMERIC else ''}{style}>{_esc(c)}</td>")
+            tds.append(f"<td{' class=num' if i >= FIRST_NUMERIC else ''}{style}>{_esc(c)}</td>")
         out.append(f"<tr{cls}>" + "".join(tds) + "</tr>")
     out.append("</tbody></table>")
+    if rep.quality_note():
+        out.append(f"<p class='small'>{_esc(rep.quality_note())}</p>")
     _notes(out, "❗ Record contradicts itself or its file", [f"{r.artifact} (record says {r.status}): "
                                                            + "; ".join(r.contradictions)
                                                            for r in rep.rows if r.contradictions])
