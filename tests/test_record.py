@@ -6,7 +6,7 @@ import pytest
 from edgekit.config import SeqLen
 from edgekit.errors import UsageError
 from edgekit.precision import Precision
-from edgekit.record import ArtifactRecord, Status, TensorSpec, atomic_write_text, sha256_of, size_of
+from edgekit.record import ArtifactRecord, Quality, Status, TensorSpec, atomic_write_text, sha256_of, size_of
 from edgekit.tasks import Task
 
 
@@ -44,6 +44,26 @@ def test_schema_1_records_are_migrated_on_load():
     (m,) = rec.latency
     assert m.threads == 2 and m.artifact.p50_ms == 10.0 and m.eager.p50_ms == 30.0 and m.speedup == 3.0
     assert "token_types" not in rec.options and rec.source.token_types == "none"  # stored once
+
+
+QUALITY = {"metric": "f1", "data": "dev.json.xz", "n": 200, "pytorch": 77.23, "artifact": 73.68, "drop": 3.55,
+           "max_drop": 1.0, "same_answer": 0.9, "passed": False, "pytorch_metrics": {"exact_match": 66.0, "f1": 77.23},
+           "artifact_metrics": {"exact_match": 62.5, "f1": 73.68}, "seconds_per_question": 0.05}
+
+
+def test_quality_is_typed_and_optional(tmp_path):
+    assert ArtifactRecord.from_dict(V1).quality is None  # records without the accuracy gate still load
+    # a schema-1 record written by the first accuracy gate (quality as a plain dict) loads typed
+    rec = ArtifactRecord.from_dict({**V1, "quality": QUALITY})
+    assert isinstance(rec.quality, Quality) and rec.quality.scored and rec.quality.drop == 3.55
+    assert rec.quality.artifact_metrics["exact_match"] == 62.5 and rec.quality.passed is False
+    art = tmp_path / "m.onnx"
+    art.write_bytes(b"x")
+    rec.save(art)
+    back = ArtifactRecord.load(art)
+    assert back.quality == rec.quality and json.loads(art.with_name("m.onnx.json").read_text())["quality"]["n"] == 200
+    skipped = ArtifactRecord.from_dict({**V1, "quality": {"skipped": "the file was not run"}})
+    assert not skipped.quality.scored and skipped.quality.skipped == "the file was not run"
 
 
 def test_unknown_schema_fails_naming_it(tmp_path):

@@ -10,7 +10,7 @@ import pytest
 from edgekit import report
 from edgekit.report import html
 from edgekit.parity import OutputMetrics, ParityReport
-from edgekit.record import ArtifactRecord, LatencyStats, Measurement, ModelSource, Status
+from edgekit.record import ArtifactRecord, LatencyStats, Measurement, ModelSource, Quality, Status
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -166,3 +166,28 @@ def test_write_reports_writes_all_three(bench_dir):
     assert json.loads((bench_dir / "report.json").read_text()) == rep.to_dict()
     assert (bench_dir / "report.md").read_text() == report.markdown(rep)
     assert "<svg" in (bench_dir / "report.html").read_text()
+
+
+def test_quality_column_only_when_records_carry_the_accuracy_gate(bench_dir):
+    rep = report.build(report.collect(bench_dir))
+    assert rep.quality_column is None and "F1 (Δ)" not in report.markdown(rep) and "F1 (Δ)" not in html.render(rep)
+    rec = ArtifactRecord.load(bench_dir / "m.int8-dynamic.s128.onnx")
+    rec.quality = Quality(metric="f1", data="/d/dev.json.xz", n=200, pytorch=77.23, artifact=73.68, drop=3.55,
+                          max_drop=1.0, passed=False)
+    rec.save(bench_dir / rec.artifact)
+    rep = report.build(report.collect(bench_dir))
+    assert rep.quality_column == "F1 (Δ)"
+    md = report.markdown(rep)
+    head = next(line for line in md.splitlines() if line.startswith("|  | target"))
+    assert head.endswith("| F1 (Δ) |")
+    row = next(line for line in md.splitlines() if "| int8-dynamic |" in line)
+    assert row.endswith("| 73.68 (-3.55) |")
+    fp32 = next(line for line in md.splitlines() if "| onnx | fp32 |" in line)
+    assert fp32.endswith("| — |")  # a row without the gate shows a dash, not a number
+    assert "200 examples of dev.json.xz" in md
+    page = html.render(rep)
+    assert "<th>F1 (Δ)</th>" in page and "73.68 (-3.55)" in page
+    rows = json.loads(report.to_json(rep))["rows"]
+    (q,) = [r for r in rows if r["quality_score"] is not None]
+    assert q["precision"] == "int8-dynamic" and q["quality_delta"] == pytest.approx(-3.55)
+    assert q["quality"]["n"] == 200
