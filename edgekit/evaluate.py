@@ -92,6 +92,7 @@ class Subject:
     pad_to: int | None
     size_bytes: int | None = None
     status: str | None = None
+    buckets: tuple[int, ...] | None = None  # QA on a multi-length file: pad each question to the smallest that fits
 
 
 def is_model_folder(path: str | Path) -> bool:
@@ -190,9 +191,14 @@ def artifact_subject(path: Path, model_override: str | None = None, tokenizer: A
         longest = max(fits) if fits else min(seq.values)
         pad_to = longest
     task = record.task.value
+    buckets = None
+    if task == "question-answering" and seq.kind == "enumerated" and len(fits) > 1:
+        # A multi-length file is evaluated as the apps run it: each question at the smallest length that
+        # holds it (QAConfig.buckets, the apps' pick_seq_len), not every window padded to the longest.
+        buckets, pad_to = tuple(fits), None
     call = artifact_logits_fn(runner) if task == "question-answering" else _artifact_classifier(runner)
     return Subject(str(path), record.target, record.precision.value, task, source, tokenizer, call, longest, pad_to,
-                   record.size_bytes, record.status.value)
+                   record.size_bytes, record.status.value, buckets)
 
 
 # ---- running -----------------------------------------------------------------------------------
@@ -207,7 +213,8 @@ def _progress(total: int, desc: str, enabled: bool) -> Any:
                 leave=False)
 
 
-def qa_config(max_seq_len: int, pad_to: int | None = None, doc_stride: int = 128, max_answer_len: int = 15) -> Any:
+def qa_config(max_seq_len: int, pad_to: int | None = None, doc_stride: int = 128, max_answer_len: int = 15,
+              buckets: tuple[int, ...] | None = None) -> Any:
     """The evaluation's QA settings: windows of ``max_seq_len`` (384), stride 128, answers up to 15 tokens.
 
     Shorter files (e.g. 128) keep the stride below a third of the window so a question still fits.
@@ -215,14 +222,15 @@ def qa_config(max_seq_len: int, pad_to: int | None = None, doc_stride: int = 128
     from .qa import QAConfig
 
     stride = min(doc_stride, max_seq_len // 4) if max_seq_len < 3 * doc_stride else doc_stride
-    return QAConfig(max_seq_len=max_seq_len, doc_stride=stride, max_answer_len=max_answer_len, pad_to=pad_to)
+    return QAConfig(max_seq_len=max_seq_len, doc_stride=stride, max_answer_len=max_answer_len, pad_to=pad_to,
+                    buckets=buckets)
 
 
 def predict_squad(subject: Subject, questions: list[Any], progress: bool = True) -> tuple[dict[str, Prediction], float]:
     """Answer every question; returns predictions by id and the wall-clock seconds taken."""
     from .qa import QAPipeline
 
-    pipe = QAPipeline(subject.tokenizer, subject.call, qa_config(subject.max_seq_len, subject.pad_to))
+    pipe = QAPipeline(subject.tokenizer, subject.call, qa_config(subject.max_seq_len, subject.pad_to, buckets=subject.buckets))
     preds: dict[str, Prediction] = {}
     bar = _progress(len(questions), Path(subject.name).name, progress)
     t0 = time.perf_counter()

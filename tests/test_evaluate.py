@@ -106,6 +106,31 @@ def test_eval_same_window_fp32_file_answers_identically(qa_model, tmp_path, caps
     assert res[1].same_answer == 1.0 and res[1].metrics == pytest.approx(res[0].metrics)
 
 
+def test_multi_length_file_is_evaluated_at_the_smallest_length_that_fits(qa_model, tmp_path):
+    """A --seq-len 64,128 file answers each question at 64 when it fits there, as the apps run it,
+    and gives the same answers as padding every window to 128."""
+    import dataclasses
+
+    out = tmp_path / "out"
+    assert main(["export", "--model", qa_model, "--target", "onnx", "--seq-len", "64,128", "--out", str(out)]) == 0
+    s = evaluate.artifact_subject(next(out.glob("*.onnx")), threads=1)
+    assert s.buckets == (64, 128) and s.pad_to is None and s.max_seq_len == 128
+    real = squad.load_squad(SLICE, 4)
+    # The tiny vocabulary is mostly characters: a short question and context fit in 64 tokens.
+    short = [dataclasses.replace(q, id=q.id + "-short", question=q.question[:20], context=q.context[:30]) for q in real]
+    lengths: list[int] = []
+    call = s.call
+
+    def spy(ids, mask, types):
+        lengths.append(ids.shape[1])
+        return call(ids, mask, types)
+
+    bucketed, _ = evaluate.predict_squad(dataclasses.replace(s, call=spy), real + short, progress=False)
+    assert set(lengths) == {64, 128}
+    padded, _ = evaluate.predict_squad(dataclasses.replace(s, buckets=None, pad_to=128), real + short, progress=False)
+    assert bucketed == padded
+
+
 def test_eval_sequence_classification_accuracy(tiny_model, tmp_path, capsys):
     model = str(tiny_model("bert", Task.SEQUENCE_CLASSIFICATION))
     rows = [{"text": "the city is large", "label": "POSITIVE"}, {"text": "a lazy dog", "label": 0},
