@@ -201,6 +201,14 @@ class CoreMLConverter(Converter):
     def variant(self, options: ExportOptions) -> str:
         return "-ane" if options.flags.get("ane") else ""
 
+    def default_seq_len(self, task: Any) -> str:
+        # Question answering: one package with enumerated lengths (iOS 18 is then the default
+        # deployment target, see deployment_target), so the app runs each question at the
+        # smallest length that holds it; fixed/enumerated shapes also stay ANE-compilable.
+        if str(getattr(task, "value", task)) == "question-answering":
+            return "128,256,384"
+        return super().default_seq_len(task)
+
     def check(self, options: ExportOptions, n_inputs: int = 2) -> None:
         """Reject what Core ML cannot do on the chosen deployment target (UsageError), before any work."""
         check_options(options, n_inputs)

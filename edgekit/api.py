@@ -39,8 +39,8 @@ def export(model: str | Path, target: str, precision: str = "fp32", out: str | P
     from .tasks import infer_task
 
     task = task or infer_task(str(model))
-    seq = SeqLen.parse(seq_len if seq_len is not None else ("384" if task == "question-answering" else "128"))
-    jobs = pipeline.plan(target, precision, [seq], task, flags=flags,
+    seqs = [SeqLen.parse(seq_len)] if seq_len is not None else None  # None: the target's default
+    jobs = pipeline.plan(target, precision, seqs, task, flags=flags,
                          calibration=Path(calibration) if calibration else None)
     result = pipeline.run(jobs, str(model), task, Path(out), validate=validate)
     if not result.records:

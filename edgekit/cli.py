@@ -47,12 +47,13 @@ def _exit_code(records: list[Any], strict: bool) -> int:
     return EXIT_FAILED if any(r.status in bad for r in records) else EXIT_OK
 
 
-def _seq_lens(text: str | None, task: str, several: bool = False) -> list[Any]:
-    """``--seq-len`` (one SeqLen) or ``--seq-lens`` (comma-separated fixed lengths)."""
+def _seq_lens(text: str | None, task: str, several: bool = False) -> list[Any] | None:
+    """``--seq-len`` (one SeqLen) or ``--seq-lens`` (comma-separated fixed lengths); None when the
+    user named none, so each target uses its own default (``Converter.default_seq_len``)."""
     from .config import SeqLen
 
     if not text:
-        return [SeqLen.parse("384" if task == "question-answering" else "128")]
+        return None
     if not several:
         return [SeqLen.parse(text)]
     try:
@@ -102,7 +103,7 @@ def _check_bench_args(args: argparse.Namespace) -> None:
 
 
 def _pipeline(args: argparse.Namespace, model_path: str, task: str, targets: str, precisions: str,
-              seq_lens: list[Any], out: Path, bench: bool, pin: bool = False, skip: str | None = None,
+              seq_lens: list[Any] | None, out: Path, bench: bool, pin: bool = False, skip: str | None = None,
               title: str = "edgekit report") -> int:
     """plan -> export/validate -> (bench) -> reports: what export, demo and bench MODEL share."""
     from . import pipeline, report

@@ -152,6 +152,12 @@ class Converter(ABC):
     def tolerance(self, precision: Precision) -> Tolerance:
         return self.tolerances[precision]
 
+    def default_seq_len(self, task: Any) -> str:
+        """The sequence length(s) exported when the user names none: 384 for question answering
+        (the Task Library's length), 128 otherwise. A target that serves several lengths from one
+        file may default to enumerated lengths instead (Core ML QA)."""
+        return "384" if str(getattr(task, "value", task)) == "question-answering" else "128"
+
     def validation_unavailable(self, record: ArtifactRecord) -> str | None:
         """A reason why this host cannot run the artifact (the record then says validation-skipped)."""
         return None

@@ -41,12 +41,13 @@ def _names(spec: str | list[str] | None) -> list[str] | None:
     return None if not items or items == ["all"] else items
 
 
-def plan(targets: str | list[str] | None, precisions: str | list[str] | None, seq_lens: list[SeqLen],
+def plan(targets: str | list[str] | None, precisions: str | list[str] | None, seq_lens: list[SeqLen] | None,
          task: Task | str, *, token_types: str = "auto", flags: dict[str, Any] | None = None,
          calibration: Path | None = None, skip: str | list[str] | None = None,
          n_inputs: int = 2) -> list[Job]:
     """Every target x precision x sequence length to export, each checked up front.
 
+    ``seq_lens``: None = each target's own default for the task (``Converter.default_seq_len``).
     ``targets``/``precisions``: names or ``all``/None. A sweep (``all``) keeps what cannot run as a
     skipped job with the reason; a job the user named explicitly raises a UsageError instead.
     ``flags``: target-specific options (``ane``, ``deployment_target``, ``metadata`` ...); in a
@@ -70,17 +71,18 @@ def plan(targets: str | list[str] | None, precisions: str | list[str] | None, se
         raise UsageError("--calibration only applies to --precision int8-static")
     jobs: list[Job] = []
     for conv in convs:
+        conv_seqs = seq_lens if seq_lens is not None else [SeqLen.parse(conv.default_seq_len(task))]
         missing = conv.missing_module()
         if missing is not None:
             if not sweep_targets:
                 conv.require()  # raises MissingDependencyError naming the extra
             jobs += [Job(conv.name, "-", s, skipped=f"backend not installed (no module {missing!r}): "
-                                                    f"pip install 'edgekit[{conv.extra}]'") for s in seq_lens]
+                                                    f"pip install 'edgekit[{conv.extra}]'") for s in conv_seqs]
             continue
         wanted = list(conv.precisions) if sweep_precisions else \
             Precision.select(precision_names, conv.precisions, only_supported=sweep_targets)
         own = flags if not sweep_targets else {k: v for k, v in flags.items() if k in conv.flag_names}
-        for seq in seq_lens:
+        for seq in conv_seqs:
             for p in wanted:
                 # A calibration file belongs to the int8-static jobs of a multi-precision run only.
                 calib = calibration if p == Precision.INT8_STATIC else None

@@ -140,3 +140,18 @@ def test_bench_model_cli_skips_and_reports(tiny_model, tmp_path, capsys):
     assert rows[1]["task"] == "sequence-classification"  # read from the checkpoint's config
     assert main(["bench", str(model), "--runs", "0"]) == 2
     assert "--runs" in capsys.readouterr().err
+
+
+def test_without_seq_len_each_target_uses_its_own_default():
+    """Question answering: 384 (the Task Library's length) except Core ML, whose one package serves
+    128/256/384 as enumerated shapes (iOS 18); other tasks 128 everywhere."""
+    qa = pipeline.plan(["tflite", "onnx", "coreml"], "fp32", None, "question-answering")
+    by_target = {j.target: j.seq_len for j in qa}
+    assert str(by_target["tflite"]) == "384" and str(by_target["onnx"]) == "384"
+    assert by_target["coreml"].kind == "enumerated" and list(by_target["coreml"].values) == [128, 256, 384]
+    coreml = next(j for j in qa if j.target == "coreml")
+    assert not coreml.skipped  # the enumerated default must pass the target's own checks (iOS 18 chosen)
+    cls = pipeline.plan(["coreml"], "fp32", None, "sequence-classification")
+    assert str(cls[0].seq_len) == "128"
+    explicit = pipeline.plan(["coreml"], "fp32", [SeqLen.parse("256")], "question-answering")
+    assert str(explicit[0].seq_len) == "256"
