@@ -24,6 +24,7 @@ import numpy as np
 
 from edgekit.config import ExportOptions, SeqLen
 from edgekit.converter import ConvertContext, ConvertResult, Converter, Flag, Tolerance
+from edgekit.parity import FP16_BOUND, FP32_BOUND, INT8_BOUND
 from edgekit.errors import ExportError, UsageError
 from edgekit.precision import Precision
 
@@ -41,11 +42,19 @@ ENUMERATED_MULTI_INPUT_TARGET = 18
 #: on the Neural Engine) need iOS 18 on multi-input models, which is then the default target.
 
 TOLERANCES = {
-    Precision.FP32: Tolerance(max_abs=1e-4, min_agreement=0.99),
-    # 60 dB is the bar apple/ml-ane-transformers sets for its fp16 ANE models.
-    Precision.FP16: Tolerance(min_psnr=60.0, min_agreement=0.99),
-    **{p: Tolerance(min_agreement=0.98) for p in (
-        Precision.INT8_WEIGHT, Precision.PALETTIZE8, Precision.PALETTIZE6, Precision.PALETTIZE4, Precision.INT4_WEIGHT)},
+    Precision.FP32: FP32_BOUND,
+    # One fp16 rule for every target (edgekit.parity.FP16_BOUND). apple/ml-ane-transformers' 60 dB
+    # bar failed honest files (59.7 dB) that ONNX passed at 59.1 dB: same numbers, opposite verdicts.
+    Precision.FP16: FP16_BOUND,
+    Precision.INT8_WEIGHT: INT8_BOUND,
+    Precision.PALETTIZE8: INT8_BOUND,
+    # Fewer bits, larger honest error (all-MiniLM-L6-v2 worst sample: palettize6 0.990, palettize4
+    # 0.86, int4-weight 0.58): each bound sits under its honest value and above gross damage
+    # (reversed palettes 0.55). Below 8 bits, milder damage is NOT separable from the honest
+    # error by output values: benchmarks/results/tolerances.md says which cases are caught.
+    Precision.PALETTIZE6: Tolerance(min_cosine=0.97, min_agreement=0.97),
+    Precision.PALETTIZE4: Tolerance(min_cosine=0.80, min_agreement=0.95),
+    Precision.INT4_WEIGHT: Tolerance(min_cosine=0.50, min_agreement=0.90),
 }
 
 PALETTE_BITS = {Precision.PALETTIZE8: 8, Precision.PALETTIZE6: 6, Precision.PALETTIZE4: 4}
@@ -298,6 +307,50 @@ class CoreMLConverter(Converter):
                 "start_logits": "answer-start logits per token [1, seq]",
                 "end_logits": "answer-end logits per token [1, seq]",
             }[name]
+
+    def extra_validation(self, path: Path, record: ArtifactRecord, model: EdgeModel, tokenizer: Any = None,
+                         verbose: bool = True) -> None:
+        """ANE-like numbers beside the normal ones for fp16 and compressed files: the interpreter
+        again with fp16 accumulation in matmul/linear/conv and fp16 LayerNorm statistics. Stored in
+        ``record.parity.ane_like``; the bound applies to them when the file was exported with
+        ``--ane`` (the Neural Engine is where it will run), else they are information."""
+        from edgekit.console import console
+        from edgekit.export import parity_feeds
+        from edgekit.mil import Interpreter
+        from edgekit.parity import AneLikeParity, reference_outputs, value_failures, value_metrics
+        from edgekit.record import Status
+
+        if record.precision == Precision.FP32 or not record.parity or not record.parity.outputs:
+            return
+        task = record.task
+        feeds, real = parity_feeds(model, tokenizer, task, record.seq_len)
+        # The random inputs and the first 16 texts of each length: enough for a worst sample,
+        # at a third of the cost of a second full pass through the interpreter.
+        keep, seen = [], {}
+        for f, r in zip(feeds, real):
+            n = f["input_ids"].shape[1]
+            seen[n] = seen.get(n, 0) + r
+            if not r or seen[n] <= 16:
+                keep.append(f)
+        runner = InterpreterRunner(Interpreter(path, ane_like=True), record)
+        try:
+            gots = [runner.run(f) for f in keep]
+        except Exception as e:  # noqa: BLE001 - reported, and a failure only where the bound applies
+            record.parity.ane_like = AneLikeParity(error=f"{type(e).__name__}: {e}")
+            return
+        metrics = value_metrics(task, reference_outputs(model, keep), gots, [f["attention_mask"] for f in keep])
+        tol = Tolerance(**{k: v for k, v in record.tolerance.items() if k != "min_agreement"})
+        fails = value_failures(metrics, tol)
+        applies = bool(record.options.get("ane"))
+        record.parity.ane_like = AneLikeParity(outputs=list(metrics), samples=len(keep), bound_applies=applies,
+                                               failures=fails)
+        if applies and fails and record.status == Status.VALIDATED:
+            record.status = Status.PARITY_FAILED
+            record.reason = "ANE-like numerics (fp16 accumulation, fp16 LayerNorm statistics): " + "; ".join(fails)
+        if verbose:
+            mark = "[red]✗[/]" if applies and fails else "[green]✓[/]" if not fails else "[yellow]i[/]"
+            detail = "; ".join(f"{m.name} cos={m.cosine:.6f} psnr={m.psnr:.1f}dB" for m in metrics)
+            console.print(f"    {mark} ANE-like numbers{'' if applies else ' (information)'}: {detail}")
 
     def load(self, path: Path, record: ArtifactRecord, threads: int | None = None) -> Any:
         from edgekit.mil import Interpreter

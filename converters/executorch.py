@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edgekit.converter import ConvertContext, ConvertResult, Converter, Tolerance
+from edgekit.parity import FP32_BOUND, INT8_ACT_BOUND
 from edgekit.precision import Precision
 
 if TYPE_CHECKING:
@@ -104,10 +105,11 @@ class ExecuTorchConverter(Converter):
     requires = ("executorch", "torchao")
     precisions = (Precision.FP32, Precision.INT8_DYNAMIC, Precision.INT8_STATIC)
     tolerances = {
-        Precision.FP32: Tolerance(max_abs=1e-4, min_cosine=0.99999, min_agreement=0.99),
-        Precision.INT8_DYNAMIC: Tolerance(min_cosine=0.98, min_agreement=0.97),
+        Precision.FP32: FP32_BOUND,
+        Precision.INT8_DYNAMIC: INT8_ACT_BOUND,
         # MiniLM measures 0.984 with the FFN output in float; 0.95 catches a recipe that regresses
-        # (0.85 with every Linear quantised, 0.12 with a quantised mask add).
+        # (0.85 with every Linear quantised, 0.12 with a quantised mask add). Not separable from
+        # one layer's scales x1.10 (0.986): see benchmarks/results/tolerances.md.
         Precision.INT8_STATIC: Tolerance(min_cosine=0.95, min_agreement=0.97),
     }
     seq_kinds = ("fixed", "enumerated", "range")

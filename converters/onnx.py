@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edgekit.converter import ConvertContext, ConvertResult, Converter, Tolerance
+from edgekit.parity import FP16_BOUND, FP32_BOUND, INT8_ACT_BOUND
 from edgekit.errors import ExportError, UnsupportedOpError, UsageError, ValidationError
 from edgekit.precision import Precision
 
@@ -56,10 +57,10 @@ STATIC_ACTIVATIONS = "QUInt8"
 STATIC_FLOAT_MATMULS: tuple[str, ...] = ("ffn_out",)
 
 TOLERANCES = {
-    Precision.FP32: Tolerance(max_abs=1e-4, min_cosine=0.99999, min_agreement=0.99),
-    Precision.FP16: Tolerance(min_cosine=0.999, min_agreement=0.99),
-    Precision.INT8_DYNAMIC: Tolerance(min_cosine=0.98, min_agreement=0.97),
-    Precision.INT8_STATIC: Tolerance(min_cosine=0.95, min_agreement=0.95),
+    Precision.FP32: FP32_BOUND,
+    Precision.FP16: FP16_BOUND,
+    Precision.INT8_DYNAMIC: INT8_ACT_BOUND,
+    Precision.INT8_STATIC: INT8_ACT_BOUND,
 }
 
 

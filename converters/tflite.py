@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edgekit.converter import ConvertContext, ConvertResult, Converter, Flag, Tolerance
+from edgekit.parity import FP16_BOUND, FP32_BOUND, INT8_ACT_BOUND, INT8_BOUND
 from edgekit.errors import ExportError, UnsupportedOpError, UsageError
 from edgekit.precision import Precision
 from edgekit.record import TensorSpec
@@ -261,11 +262,11 @@ class TFLiteConverter(Converter):
     # int8-dynamic first: ``--precision int8`` means the variant needing no calibration data.
     precisions = (Precision.FP32, Precision.FP16, Precision.INT8_DYNAMIC, Precision.INT8_WEIGHT, Precision.INT8_STATIC)
     tolerances = {
-        Precision.FP32: Tolerance(max_abs=1e-4),
-        Precision.FP16: Tolerance(min_cosine=0.999, min_agreement=0.99),
-        Precision.INT8_DYNAMIC: Tolerance(min_agreement=0.97),
-        Precision.INT8_WEIGHT: Tolerance(min_agreement=0.97),
-        Precision.INT8_STATIC: Tolerance(min_agreement=0.97),
+        Precision.FP32: FP32_BOUND,
+        Precision.FP16: FP16_BOUND,
+        Precision.INT8_DYNAMIC: INT8_ACT_BOUND,
+        Precision.INT8_WEIGHT: INT8_BOUND,
+        Precision.INT8_STATIC: INT8_ACT_BOUND,
     }
     seq_kinds = ("fixed", "enumerated")
     flags = (Flag("metadata", "tflite: write no Task Library metadata", default=True, kind="no_switch"),)
@@ -555,7 +556,10 @@ class TFLiteConverter(Converter):
                     tokenizer = load_tokenizer(record.source.source)
                 runner = self.load(path, record)
                 if kind == "qa":
-                    result = check_question_answering(path, runner, tokenizer, seq)
+                    from edgekit.converter import Tolerance
+
+                    tol = Tolerance(**{k: v for k, v in record.tolerance.items() if k != "min_agreement"})
+                    result = check_question_answering(path, runner, tokenizer, seq, tolerance=tol)
                 else:
                     result = check_classification(path, runner, tokenizer, model.config.labels, seq)
             except Exception as e:  # noqa: BLE001 - a client that cannot run the file is a finding
@@ -568,7 +572,7 @@ class TFLiteConverter(Converter):
             record.reason = f"{client}: {result.reason}"
         if verbose:
             mark = {"agreed": "[green]✓[/]", "skipped": "[yellow]-[/]"}.get(result.status, "[red]✗[/]")
-            detail = f"{result.agreement:.0%} agreement" if result.agreement is not None else result.reason
+            detail = result.reason or (f"{result.agreement:.0%} agreement" if result.agreement is not None else "")
             console.print(f"    {mark} Task Library ({client}): {result.status}: {detail}")
 
     # ---- loading ------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 import numpy as np
 
 from edgekit.converter import ConvertContext, ConvertResult, Converter, Tolerance
+from edgekit.parity import FP32_BOUND, INT8_ACT_BOUND
 from edgekit.precision import Precision
 
 if TYPE_CHECKING:
@@ -22,8 +23,8 @@ if TYPE_CHECKING:
 MOBILE_QENGINE = "qnnpack"
 
 TOLERANCES = {
-    Precision.FP32: Tolerance(max_abs=1e-4, min_cosine=0.99999, min_agreement=0.99),
-    Precision.INT8_DYNAMIC: Tolerance(min_cosine=0.98, min_agreement=0.97),
+    Precision.FP32: FP32_BOUND,
+    Precision.INT8_DYNAMIC: INT8_ACT_BOUND,
 }
 
 

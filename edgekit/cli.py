@@ -104,8 +104,10 @@ def _check_bench_args(args: argparse.Namespace) -> None:
 
 def _pipeline(args: argparse.Namespace, model_path: str, task: str, targets: str, precisions: str,
               seq_lens: list[Any] | None, out: Path, bench: bool, pin: bool = False, skip: str | None = None,
-              title: str = "edgekit report") -> int:
-    """plan -> export/validate -> (bench) -> reports: what export, demo and bench MODEL share."""
+              title: str = "edgekit report", strict: bool | None = None) -> int:
+    """plan -> export/validate -> (bench) -> reports: what export, demo and bench MODEL share.
+
+    ``strict`` (default: the command's ``--strict``) makes a validation-skipped record exit 1."""
     from . import pipeline, report
     from .bench import bench_records
     from .console import console
@@ -136,7 +138,7 @@ def _pipeline(args: argparse.Namespace, model_path: str, task: str, targets: str
     print(report.markdown(report.build(records, title=title)), end="")
     console.print(f"reports: {out / 'report.md'}, {out / 'report.json'}, {out / 'report.html'} "
                   f"({len(rep.rows)} rows in the folder)")
-    return _exit_code(records, getattr(args, "strict", False))
+    return _exit_code(records, getattr(args, "strict", False) if strict is None else strict)
 
 
 # ---- commands ---------------------------------------------------------------------------------
@@ -160,8 +162,11 @@ def cmd_targets(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     task = args.task or infer_task(args.model)
+    # Skipped is not success: a file nobody could check fails export unless the user asked for no
+    # validation (--no-validate) or accepts it (--allow-skipped).
+    strict = args.strict or not (args.allow_skipped or args.no_validate)
     return _pipeline(args, args.model, task, args.target, args.precision, _seq_lens(args.seq_len, task),
-                     Path(args.out), bench=args.bench, title=f"edgekit export: {args.model}")
+                     Path(args.out), bench=args.bench, title=f"edgekit export: {args.model}", strict=strict)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -345,6 +350,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-validate", action="store_true", help="skip parity (the record says validation-skipped)")
     p.add_argument("--bench", action="store_true", help="also measure latency against PyTorch eager fp32")
     p.add_argument("--strict", action="store_true", help="exit 1 when any validation was skipped")
+    p.add_argument("--allow-skipped", action="store_true",
+                   help="exit 0 although a file could not be validated (e.g. an op the Core ML interpreter "
+                        "does not implement); skipped is never passed")
     _add_bench_args(p)
     _add_tolerance_args(p)
     _add_gate_args(p)

@@ -17,7 +17,7 @@ from .config import ExportOptions, SeqLen
 from .console import console, native_output_to_log
 from .converter import ConvertContext, Converter, Tolerance
 from .errors import EdgekitError, UnsupportedOpError, UsageError
-from .inputs import golden_feeds
+from .tasks import Task
 from .install import Staging, test_pause
 from .modeling import EdgeModel
 from .parity import compare
@@ -85,6 +85,7 @@ def export_model(
     conv = registry.get(options.target)
     conv.require()
     check_options(conv, options, len(model.input_names))
+    check_max_positions(model, options.seq_len)
     out_dir = Path(out_dir)
     name = artifact_name(model, options, conv)
     final = out_dir / name
@@ -184,11 +185,44 @@ def context(model: EdgeModel, options: ExportOptions, tokenizer: Any = None,
 
 
 def parity_lengths(seq: SeqLen) -> list[int]:
+    """Lengths parity runs at: every enumerated one; for a range its lower end, its upper end and
+    the default (or the middle) between them, since a runtime may fail only at one end."""
     if seq.kind == "enumerated":
         return list(seq.values)
     if seq.kind == "range":
-        return sorted({seq.values[0], seq.default})
+        lo, hi = seq.values
+        mid = seq.default if lo < seq.default < hi else (lo + hi) // 2
+        return sorted({lo, mid, hi})
     return [seq.values[0]]
+
+
+def check_max_positions(model: EdgeModel, seq: SeqLen) -> None:
+    """A length beyond the loaded model's position table cannot run anywhere: a usage error up front.
+
+    The CLI checks the same before loading (preflight.check_seq_len reads config.json); this covers
+    the Python API and models that are not a local folder, with the same rule and message."""
+    from .preflight import check_seq_len
+
+    check_seq_len(model.info.source, list(seq.values), limit=model.config.max_positions)
+
+
+def parity_feeds(model: EdgeModel, tokenizer: Any, task: Task, seq: SeqLen,
+                 n_random: int = 4) -> tuple[list[dict[str, np.ndarray]], list[bool]]:
+    """Random token ids plus, with a tokenizer, the shipped real-text samples, at every parity
+    length; the second list marks the real-text feeds."""
+    from .inputs import random_feeds
+    from .samples import sample_feeds
+
+    special = (0, 101, 102)
+    if tokenizer is not None:
+        special = (tokenizer.pad_token_id or 0, tokenizer.cls_token_id or 0, tokenizer.sep_token_id or 0)
+    feeds, real = [], []
+    for s in parity_lengths(seq):
+        rnd = random_feeds(model.config.vocab_size, s, model.input_names, n=n_random, special_ids=special)
+        text = sample_feeds(tokenizer, task, s, model.input_names) if tokenizer is not None else []
+        feeds += rnd + text
+        real += [False] * len(rnd) + [True] * len(text)
+    return feeds, real
 
 
 def validate_artifact(
@@ -204,12 +238,16 @@ def validate_artifact(
         if verbose:
             console.print(f"    [yellow]- validation skipped[/]: {reason}")
         return record
-    feeds = []
-    for s in parity_lengths(record.seq_len):
-        feeds += golden_feeds(model.config.vocab_size, record.task, s, model.input_names, tokenizer, n_random=n_random)
+    feeds, real = parity_feeds(model, tokenizer, record.task, record.seq_len, n_random=n_random)
+    index = None
+    if record.task == Task.FEATURE_EXTRACTION and tokenizer is not None:
+        from .samples import embedding_index
+
+        index = embedding_index(model, tokenizer)
     try:
         with native_output_to_log():
-            report = compare(model, lambda: conv.load(path, record), feeds, record.task, tolerance, verbose=verbose)
+            report = compare(model, lambda: conv.load(path, record), feeds, record.task, tolerance, verbose=verbose,
+                             real=real, index=index)
     except UnsupportedOpError as e:
         record.status, record.reason, record.parity = Status.VALIDATION_SKIPPED, str(e), None
         if verbose:
@@ -223,6 +261,8 @@ def validate_artifact(
             console.print(f"    [red]✗ runtime error[/]: {e}")
         return record
     record.parity = report
+    if report.inputs_note and report.inputs_note not in record.notes:
+        record.notes.append(report.inputs_note)
     record.status = Status.VALIDATED if report.passed else Status.PARITY_FAILED
     failed_steps = [f"{s.name}: {s.detail}" for s in report.steps if not s.ok]
     record.reason = None if report.passed else "; ".join(report.failures or failed_steps)

@@ -8,16 +8,34 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
-import torch
 
 from .converter import Runner, Tolerance
 from .console import console
 from .tasks import Task, is_per_token
 
+if TYPE_CHECKING:
+    import torch
+
 MAX_ANSWER_TOKENS = 30
+
+# ---- the value bounds every target shares (calibration: benchmarks/results/tolerances.md) -------
+#: fp32: the same graph in another runtime; only kernel order differs.
+FP32_BOUND = Tolerance(max_abs=1e-4, min_cosine=0.99999, min_agreement=0.99)
+#: fp16, one rule for every target (same PSNR/cosine meaning everywhere): honest fp16 files reach
+#: a worst-sample cosine of 0.999995+ (MiniLM 59-76 dB; a BERT-base-shaped classifier's 2-3 logits
+#: 49-52 dB); a single FFN matrix off by 2% gives cosine 0.99957 / 41 dB. Cosine 0.9999 sits between
+#: (1 - cos: 5e-6 honest, 1e-4 bound, 4.3e-4 damaged); 45 dB is a floor against a few large errors.
+FP16_BOUND = Tolerance(min_psnr=45.0, min_cosine=0.9999, min_agreement=0.99)
+#: 8-bit weights with float compute (int8-weight, 8-bit palettes): honest MiniLM files reach a
+#: worst-sample cosine of 0.996+ (Core ML int8-weight 0.9965); one layer's scales x1.10 gives 0.9865.
+INT8_BOUND = Tolerance(min_cosine=0.99, min_agreement=0.97)
+#: int8 activations too (dynamic/static): honest MiniLM TorchScript int8-dynamic (QNNPACK) reaches
+#: 0.983 on the token states, TFLite int8-static 0.987; one layer x1.10 on top of that error lands
+#: near 0.97. 0.975 sits between, with little room: see benchmarks/results/tolerances.md.
+INT8_ACT_BOUND = Tolerance(min_cosine=0.975, min_agreement=0.97)
 
 
 @dataclass
@@ -37,6 +55,25 @@ class Step:
 
 
 @dataclass
+class AneLikeParity:
+    """Core ML fp16/compressed files run again with Neural-Engine-like numerics (fp16 accumulation in
+    matmul/linear/conv, fp16 LayerNorm statistics; edgekit.mil). The bound applies when the file was
+    exported with ``--ane`` (``bound_applies``); otherwise the numbers are information."""
+
+    outputs: list[OutputMetrics] = field(default_factory=list)
+    samples: int = 0
+    bound_applies: bool = False
+    failures: list[str] = field(default_factory=list)
+    error: str | None = None         # the interpreter could not run the file this way
+
+    def worst(self, metric: str) -> float | None:
+        vals = [getattr(o, metric) for o in self.outputs]
+        if not vals:
+            return None
+        return max(vals) if metric in ("max_abs", "mean_abs") else min(vals)
+
+
+@dataclass
 class ParityReport:
     samples: int
     steps: list[Step] = field(default_factory=list)
@@ -45,6 +82,17 @@ class ParityReport:
     agreement_metric: str = ""
     tolerance: dict[str, float] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
+    # Counts behind ``agreement``: a sample (token, for per-token tasks) is *decisive* when the
+    # reference's best choice beats its runner-up by more than the error the value bound allows;
+    # only decisive ones are judged. ``agreed`` of ``decisive`` made the same choice; ``judged``
+    # is how many were looked at. For embeddings: recall@10 hits of queries x 10.
+    agreed: int | None = None
+    decisive: int | None = None
+    judged: int | None = None
+    text_samples: int = 0            # of ``samples``, how many are real text (edgekit/data)
+    lengths: list[int] = field(default_factory=list)
+    inputs_note: str | None = None   # e.g. "random inputs only": no tokenizer, no real text
+    ane_like: AneLikeParity | None = None  # Core ML only (CoreMLConverter.extra_validation)
 
     @property
     def passed(self) -> bool:
@@ -77,16 +125,51 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(a @ b / (na * nb))
 
 
-def best_span(start: np.ndarray, end: np.ndarray, valid: np.ndarray, max_len: int = MAX_ANSWER_TOKENS) -> tuple[int, int]:
-    """Highest start+end score over valid tokens with start <= end < start + max_len."""
+def allowed_error(ref: np.ndarray, tolerance: Tolerance) -> float:
+    """The per-element (RMS) error the value bound lets an artifact have on output ``ref``.
+
+    max_abs is taken as is; a PSNR bound allows peak * 10^(-dB/20) RMS; a cosine bound allows a
+    relative error norm of about sqrt(2 (1 - cos)). The most permissive enforced bound counts:
+    an error that size passes the value step, so it must not decide agreement either.
+    """
+    ref = ref.astype(np.float64)
+    rms_ref = math.sqrt(float(np.mean(ref ** 2))) if ref.size else 0.0
+    cands = []
+    if tolerance.max_abs is not None:
+        cands.append(tolerance.max_abs)
+    if tolerance.min_psnr is not None:
+        cands.append(float(np.abs(ref).max()) * 10 ** (-tolerance.min_psnr / 20))
+    if tolerance.min_cosine is not None:
+        cands.append(rms_ref * math.sqrt(max(0.0, 2 * (1 - tolerance.min_cosine))))
+    return max(cands) if cands else 0.0
+
+
+def span_scores(start: np.ndarray, end: np.ndarray, valid: np.ndarray, max_len: int = MAX_ANSWER_TOKENS) -> np.ndarray:
+    """start+end score of every (start, end) pair over valid tokens with start <= end < start + max_len."""
     s = np.where(valid, start.astype(np.float64), -np.inf)
     e = np.where(valid, end.astype(np.float64), -np.inf)
     scores = s[:, None] + e[None, :]
     n = len(s)
     i, j = np.indices((n, n))
     scores[(j < i) | (j >= i + max_len)] = -np.inf
+    return scores
+
+
+def best_span(start: np.ndarray, end: np.ndarray, valid: np.ndarray, max_len: int = MAX_ANSWER_TOKENS) -> tuple[int, int]:
+    """Highest start+end score over valid tokens with start <= end < start + max_len."""
+    scores = span_scores(start, end, valid, max_len)
     flat = int(np.argmax(scores))
-    return flat // n, flat % n
+    return flat // len(start), flat % len(start)
+
+
+def _margin(scores: np.ndarray) -> float:
+    """Best minus runner-up of a flat score vector (inf when there is only one finite choice)."""
+    flat = scores.ravel()
+    flat = flat[np.isfinite(flat)]
+    if flat.size < 2:
+        return math.inf
+    top2 = np.partition(flat, -2)[-2:]
+    return float(top2[1] - top2[0])
 
 
 def _valid_rows(arr: np.ndarray, mask: np.ndarray, per_token: bool) -> np.ndarray:
@@ -94,54 +177,140 @@ def _valid_rows(arr: np.ndarray, mask: np.ndarray, per_token: bool) -> np.ndarra
     return arr[0][mask[0].astype(bool)] if per_token else arr
 
 
+@dataclass
+class Agreement:
+    """The task decision compared on decisive samples, with the counts behind the share."""
+
+    metric: str
+    agreed: int
+    decisive: int
+    judged: int
+
+    @property
+    def share(self) -> float | None:
+        return self.agreed / self.decisive if self.decisive else None
+
+
+RECALL_K = 10
+
+
 def task_agreement(task: Task, refs: list[dict[str, np.ndarray]], gots: list[dict[str, np.ndarray]],
-                   masks: list[np.ndarray]) -> tuple[float, str]:
-    """The share of samples (or tokens) where the artifact makes the same decision as PyTorch."""
+                   masks: list[np.ndarray], tolerance: Tolerance | None = None,
+                   index: np.ndarray | None = None) -> Agreement:
+    """Where the artifact makes the same decision as PyTorch, judged on decisive samples only.
+
+    A sample is decisive when the reference's best choice beats its runner-up by more than the
+    error the value bound allows (``allowed_error``; twice it for a difference of two scores, four
+    times for a QA span, a sum of two logits per candidate). Embeddings: recall@10 of each query's
+    nearest neighbours in ``index`` (L2-normalised fp32 PyTorch embeddings of >= 1,000 real
+    sentences), the artifact's query embedding against the reference's; every query counts.
+    """
+    tol = tolerance or Tolerance()
     if task == Task.QUESTION_ANSWERING:
-        same = [best_span(r["start_logits"][0], r["end_logits"][0], m[0].astype(bool))
-                == best_span(g["start_logits"][0], g["end_logits"][0], m[0].astype(bool))
-                for r, g, m in zip(refs, gots, masks)]
-        return float(np.mean(same)), "answer span (start, end)"
-    if task == Task.SEQUENCE_CLASSIFICATION:
-        same = [int(r["logits"].argmax()) == int(g["logits"].argmax()) for r, g in zip(refs, gots)]
-        return float(np.mean(same)), "label argmax"
-    if task in (Task.MASKED_LM, Task.TOKEN_CLASSIFICATION):
-        hits, total = 0, 0
+        agreed = decisive = 0
         for r, g, m in zip(refs, gots, masks):
-            rv, gv = _valid_rows(r["logits"], m, True), _valid_rows(g["logits"], m, True)
-            hits += int((rv.argmax(-1) == gv.argmax(-1)).sum())
-            total += rv.shape[0]
-        return hits / max(total, 1), "token argmax" if task == Task.TOKEN_CLASSIFICATION else "top-1 token"
-    # Feature extraction: would a nearest-neighbour search find the same item? Searched within
-    # one sequence length: the same text padded to two lengths has the same embedding, a tie.
-    hits = 0
-    for length in sorted({m.shape[1] for m in masks}):
-        idx = [i for i, m in enumerate(masks) if m.shape[1] == length]
-        ref = np.concatenate([refs[i]["embedding"] for i in idx]).astype(np.float64)
-        got = np.concatenate([gots[i]["embedding"] for i in idx]).astype(np.float64)
-        ref /= np.linalg.norm(ref, axis=1, keepdims=True) + 1e-12
-        got /= np.linalg.norm(got, axis=1, keepdims=True) + 1e-12
-        hits += int(((got @ ref.T).argmax(axis=1) == np.arange(len(idx))).sum())
-    return hits / len(refs), "nearest-neighbour retrieval"
+            valid = m[0].astype(bool)
+            rs = span_scores(r["start_logits"][0], r["end_logits"][0], valid)
+            err = 2 * (allowed_error(r["start_logits"], tol) + allowed_error(r["end_logits"], tol))
+            if _margin(rs) <= err:
+                continue
+            decisive += 1
+            ref_best = best_span(r["start_logits"][0], r["end_logits"][0], valid)
+            agreed += ref_best == best_span(g["start_logits"][0], g["end_logits"][0], valid)
+        return Agreement("answer span (start, end)", agreed, decisive, len(refs))
+    if task == Task.SEQUENCE_CLASSIFICATION:
+        agreed = decisive = 0
+        for r, g in zip(refs, gots):
+            if _margin(r["logits"]) <= 2 * allowed_error(r["logits"], tol):
+                continue
+            decisive += 1
+            agreed += int(r["logits"].argmax()) == int(np.asarray(g["logits"]).argmax())
+        return Agreement("label argmax", agreed, decisive, len(refs))
+    if task in (Task.MASKED_LM, Task.TOKEN_CLASSIFICATION):
+        agreed = decisive = judged = 0
+        for r, g, m in zip(refs, gots, masks):
+            rv, gv = _valid_rows(r["logits"], m, True), _valid_rows(np.asarray(g["logits"]), m, True)
+            err = 2 * allowed_error(rv, tol)
+            top2 = np.sort(rv, axis=-1)[:, -2:] if rv.shape[-1] > 1 else np.concatenate([rv, rv - np.inf], -1)
+            keep = (top2[:, 1] - top2[:, 0]) > err
+            judged += rv.shape[0]
+            decisive += int(keep.sum())
+            agreed += int((rv.argmax(-1) == gv.argmax(-1))[keep].sum())
+        return Agreement("token argmax" if task == Task.TOKEN_CLASSIFICATION else "top-1 token", agreed, decisive, judged)
+    if index is None:
+        # No real-text index (no tokenizer): nearest-neighbour retrieval among the samples
+        # themselves, within one sequence length (the same text padded to two lengths is a tie).
+        hits = 0
+        for length in sorted({m.shape[1] for m in masks}):
+            idx = [i for i, m in enumerate(masks) if m.shape[1] == length]
+            ref = _unit(np.concatenate([refs[i]["embedding"] for i in idx]))
+            got = _unit(np.concatenate([gots[i]["embedding"] for i in idx]))
+            hits += int(((got @ ref.T).argmax(axis=1) == np.arange(len(idx))).sum())
+        return Agreement("nearest-neighbour retrieval", hits, len(refs), len(refs))
+    k = min(RECALL_K, index.shape[0])
+    agreed = decisive = 0
+    for r, g in zip(refs, gots):
+        ref_q = _unit(r["embedding"])[0]
+        got_q = _unit(np.asarray(g["embedding"]))[0]
+        sims = index @ ref_q
+        order = np.argsort(-sims)
+        top = order[:k]
+        b = order[k] if index.shape[0] > k else None
+        # A neighbour is decisive when it beats the (k+1)-th by more than the bound's error can
+        # move that gap: an error vector of relative norm e (RMS-level, as for logits) moves
+        # sim_j - sim_b by about e |d_j - d_b| / sqrt(dim); 3 sigma of it.
+        rms = math.sqrt(float(np.mean(np.asarray(r["embedding"], np.float64) ** 2))) or 1.0
+        e = allowed_error(np.asarray(r["embedding"]), tol) / rms
+        if b is None:
+            keep = list(top)
+        else:
+            spread = np.linalg.norm(index[top] - index[b], axis=1) / math.sqrt(index.shape[1])
+            keep = [j for j, sp in zip(top, spread) if sims[j] - sims[b] > 3 * e * sp]
+        got_top = set(np.argsort(-(index @ got_q))[:k].tolist())
+        decisive += len(keep)
+        agreed += sum(int(j) in got_top for j in keep)
+    return Agreement(f"recall@{k} among {index.shape[0]} sentences", agreed, decisive, k * len(refs))
 
 
-def reference_outputs(model: torch.nn.Module, feeds: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
-    """Run the fp32 PyTorch model on each feed."""
-    outs = []
+def _unit(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    return x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-12)
+
+
+def reference_outputs(model: "torch.nn.Module", feeds: list[dict[str, np.ndarray]],
+                      batch: int = 32) -> list[dict[str, np.ndarray]]:
+    """Run the fp32 PyTorch model on each feed, batching feeds of one length (same numbers, faster)."""
+    import torch
+
+    outs: list[dict[str, np.ndarray] | None] = [None] * len(feeds)
+    groups: dict[int, list[int]] = {}
+    for i, feed in enumerate(feeds):
+        groups.setdefault(feed["input_ids"].shape[1], []).append(i)
     with torch.inference_mode():
-        for feed in feeds:
-            args = [torch.from_numpy(feed[n]) for n in model.input_names]
-            result = model(*args)
-            outs.append({n: t.float().numpy() for n, t in zip(model.output_names, result)})
-    return outs
+        for idx in groups.values():
+            for lo in range(0, len(idx), batch):
+                part = idx[lo:lo + batch]
+                args = [torch.from_numpy(np.concatenate([feeds[i][n] for i in part])) for n in model.input_names]
+                result = model(*args)
+                for j, i in enumerate(part):
+                    outs[i] = {n: t[j:j + 1].float().numpy() for n, t in zip(model.output_names, result)}
+    return outs  # type: ignore[return-value]
 
 
 def compare(
-    model: torch.nn.Module, load: Callable[[], Runner], feeds: list[dict[str, np.ndarray]], task: Task,
-    tolerance: Tolerance, verbose: bool = True,
+    model: "torch.nn.Module", load: Callable[[], Runner], feeds: list[dict[str, np.ndarray]], task: Task,
+    tolerance: Tolerance, verbose: bool = True, real: list[bool] | None = None, index: np.ndarray | None = None,
 ) -> ParityReport:
-    """Run the named validation steps and return the full report."""
-    report = ParityReport(samples=len(feeds), tolerance=tolerance.to_dict())
+    """Run the named validation steps and return the full report.
+
+    ``real`` marks the feeds that are real text: task agreement is judged on those (on all feeds,
+    with the note "random inputs only", when there are none). ``index``: see ``task_agreement``.
+    """
+    real = real if real is not None else [False] * len(feeds)
+    report = ParityReport(samples=len(feeds), tolerance=tolerance.to_dict(), text_samples=sum(real),
+                          lengths=sorted({f["input_ids"].shape[1] for f in feeds}))
+    if not any(real):
+        report.inputs_note = "random inputs only"
 
     def step(name: str, ok: bool, detail: str) -> bool:
         report.steps.append(Step(name, ok, detail))
@@ -170,7 +339,32 @@ def compare(
     if not step("shapes", not bad, "; ".join(bad) or ", ".join(f"{n} {list(refs[0][n].shape)}" for n in want_out)):
         return report
 
-    for name in want_out:
+    report.outputs = value_metrics(task, refs, gots, masks)
+    fails = value_failures(report.outputs, tolerance)
+    detail = "; ".join(f"{o.name} max_abs={o.max_abs:.3g} cos={o.cosine:.6f} psnr={o.psnr:.1f}dB" for o in report.outputs)
+    step("values", not fails, "; ".join(fails) if fails else detail)
+
+    sel = [i for i, r in enumerate(real) if r] or list(range(len(feeds)))
+    agr = task_agreement(task, [refs[i] for i in sel], [gots[i] for i in sel], [masks[i] for i in sel],
+                         tolerance, index if any(real) else None)
+    report.agreement, report.agreement_metric = agr.share, agr.metric
+    report.agreed, report.decisive, report.judged = agr.agreed, agr.decisive, agr.judged
+    agree_ok = tolerance.min_agreement is None or agr.share is None or agr.share >= tolerance.min_agreement
+    if not agree_ok:
+        fails.append(f"agreement {agr.agreed}/{agr.decisive} = {agr.share:.1%} < {tolerance.min_agreement:.0%}")
+    share = "n/a" if agr.share is None else f"{agr.share:.1%}"
+    what = "texts" if any(real) else "random inputs only"
+    step("task agreement", agree_ok,
+         f"{share} ({agr.metric}: {agr.agreed}/{agr.decisive} decisive of {agr.judged}, {len(sel)} {what})")
+    report.failures = fails
+    return report
+
+
+def value_metrics(task: Task, refs: list[dict[str, np.ndarray]], gots: list[dict[str, np.ndarray]],
+                  masks: list[np.ndarray]) -> list[OutputMetrics]:
+    """max/mean abs over all samples, worst-sample cosine and PSNR, per output."""
+    metrics = []
+    for name in refs[0]:
         per_tok = is_per_token(task, name)
         diffs, cos, ps = [], [], []
         for r, g, m in zip(refs, gots, masks):
@@ -181,24 +375,72 @@ def compare(
             ps.append(psnr(rv, gv))
         alld = np.concatenate([d.ravel() for d in diffs])
         nonfinite = not np.isfinite(alld).all()
-        report.outputs.append(OutputMetrics(
+        metrics.append(OutputMetrics(
             name, float("inf") if nonfinite else float(alld.max()), float(np.mean(alld)), min(cos), min(ps)))
+    return metrics
 
+
+def value_failures(outputs: list[OutputMetrics], tolerance: Tolerance) -> list[str]:
+    """One line per output and bound the numbers break."""
     fails = []
-    for o in report.outputs:
+    for o in outputs:
         if tolerance.max_abs is not None and not o.max_abs <= tolerance.max_abs:
             fails.append(f"{o.name} max_abs {o.max_abs:.3g} > {tolerance.max_abs:.3g}")
         if tolerance.min_cosine is not None and not o.cosine >= tolerance.min_cosine:
             fails.append(f"{o.name} cosine {o.cosine:.6f} < {tolerance.min_cosine}")
         if tolerance.min_psnr is not None and not o.psnr >= tolerance.min_psnr:
             fails.append(f"{o.name} PSNR {o.psnr:.1f} dB < {tolerance.min_psnr} dB")
-    detail = "; ".join(f"{o.name} max_abs={o.max_abs:.3g} cos={o.cosine:.6f} psnr={o.psnr:.1f}dB" for o in report.outputs)
-    step("values", not fails, "; ".join(fails) if fails else detail)
+    return fails
 
-    report.agreement, report.agreement_metric = task_agreement(task, refs, gots, masks)
-    agree_ok = tolerance.min_agreement is None or report.agreement >= tolerance.min_agreement
-    if not agree_ok:
-        fails.append(f"agreement {report.agreement:.1%} < {tolerance.min_agreement:.0%}")
-    step("task agreement", agree_ok, f"{report.agreement:.1%} ({report.agreement_metric}, {len(feeds)} samples)")
-    report.failures = fails
-    return report
+
+DAMAGES = ("ffn-x1.02", "ffn-x1.10", "layer-x1.10", "halved", "zeroed", "reversed")
+
+
+def damaged_copy(model: Any, kind: str) -> Any:
+    """A deep copy of an EdgeModel with one of ``DAMAGES`` applied to its weights.
+
+    The bound calibration (benchmarks/tolerances.py) and the damage tests export these copies and
+    validate the files against the undamaged model: what a broken compression step (a reversed
+    palette, halved tables, one layer's int8 scales x1.10, a bad fp16 FFN matrix) amounts to.
+    """
+    import copy
+
+    import torch
+
+    m = copy.deepcopy(model)
+    layers = list(m.layers)
+    mats = lambda layer: [layer.q, layer.k, layer.v, layer.o, layer.ffn_in, layer.ffn_out]  # noqa: E731
+    with torch.no_grad():
+        if kind.startswith("ffn-x"):
+            layers[0].ffn_in.weight.mul_(float(kind[5:]))
+        elif kind == "layer-x1.10":
+            for lin in mats(layers[len(layers) // 2]):
+                lin.weight.mul_(1.10)
+        elif kind == "halved":
+            m.embeddings.word.weight.mul_(0.5)
+            for layer in layers:
+                for lin in mats(layer):
+                    lin.weight.mul_(0.5)
+        elif kind == "zeroed":
+            for layer in layers[:2]:
+                for lin in (layer.o, layer.ffn_in, layer.ffn_out):
+                    lin.weight.zero_()
+        elif kind == "reversed":
+            # A 4-bit palette read in the wrong order: each weight's 16-level cluster (quantile
+            # bins) takes another cluster's value. (Plain negation is not it: negated q and k,
+            # or v and o, cancel out.) Cluster i -> the reversed order of a k-means LUT, which is
+            # not sorted: a fixed permutation of the sorted levels.
+            gen = torch.Generator().manual_seed(11)
+            perm = torch.randperm(16, generator=gen)
+            for layer in layers:
+                for lin in mats(layer):
+                    w = lin.weight
+                    edges = torch.quantile(w.flatten()[::max(1, w.numel() // 100_000)].float(),
+                                           torch.linspace(0, 1, 17)[1:-1])
+                    idx = torch.bucketize(w, edges)
+                    levels = torch.stack([w[idx == i].median() if (idx == i).any() else w.new_zeros(())
+                                          for i in range(16)])
+                    w.copy_(levels[perm][idx])
+        else:
+            raise ValueError(kind)
+    return m

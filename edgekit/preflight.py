@@ -166,9 +166,10 @@ def max_positions(model: str | Path) -> int | None:
     return int(value) if isinstance(value, int) else None
 
 
-def check_seq_len(model: str | Path, lengths: list[int] | tuple[int, ...]) -> None:
-    """Every sequence length fits the model's position table."""
-    limit = max_positions(model)
+def check_seq_len(model: str | Path, lengths: list[int] | tuple[int, ...], limit: int | None = None) -> None:
+    """Every sequence length fits the model's position table (``limit``: already known, e.g. from a
+    loaded model; else read from the folder's config.json)."""
+    limit = max_positions(model) if limit is None else limit
     if limit is not None and lengths and max(lengths) > limit:
         raise UsageError(f"--seq-len {max(lengths)} is longer than {model}'s {limit} position embeddings "
                          f"(max_position_embeddings); use --seq-len {limit} or less")

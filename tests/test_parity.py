@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 
+from edgekit.config import SeqLen
 from edgekit.converter import Tolerance
 from edgekit.parity import best_span, compare, cosine, psnr, task_agreement
 from edgekit.tasks import Task
@@ -33,7 +34,42 @@ def test_agreement_for_classification_counts_argmax():
     refs = [{"logits": np.array([[1.0, 2.0]])}, {"logits": np.array([[3.0, 0.0]])}]
     gots = [{"logits": np.array([[1.0, 2.5]])}, {"logits": np.array([[0.0, 3.0]])}]
     masks = [np.ones((1, 2))] * 2
-    assert task_agreement(Task.SEQUENCE_CLASSIFICATION, refs, gots, masks)[0] == 0.5
+    agr = task_agreement(Task.SEQUENCE_CLASSIFICATION, refs, gots, masks)
+    assert (agr.share, agr.agreed, agr.decisive, agr.judged) == (0.5, 1, 2, 2)
+
+
+def test_agreement_counts_only_decisive_samples():
+    """A near-tie the value bound could flip is not judged; a clear decision is."""
+    refs = [{"logits": np.array([[1.0, 1.01]])}, {"logits": np.array([[3.0, 0.0]])}]
+    gots = [{"logits": np.array([[1.01, 1.0]])}, {"logits": np.array([[0.0, 3.0]])}]
+    masks = [np.ones((1, 2))] * 2
+    agr = task_agreement(Task.SEQUENCE_CLASSIFICATION, refs, gots, masks, Tolerance(max_abs=0.05))
+    assert (agr.agreed, agr.decisive, agr.judged) == (0, 1, 2)
+
+
+def test_qa_margin_uses_span_scores():
+    start = np.array([[0.0, 5.0, 4.9, 0.0]])
+    end = np.array([[0.0, 0.0, 6.0, 0.0]])
+    ref = {"start_logits": start, "end_logits": end}
+    got = {"start_logits": start[:, [0, 2, 1, 3]], "end_logits": end}  # (2, 2) now beats (1, 2)
+    mask = [np.ones((1, 4))]
+    tight = task_agreement(Task.QUESTION_ANSWERING, [ref], [got], mask, Tolerance(max_abs=1e-3))
+    loose = task_agreement(Task.QUESTION_ANSWERING, [ref], [got], mask, Tolerance(max_abs=0.1))
+    assert (tight.agreed, tight.decisive) == (0, 1)
+    assert (loose.agreed, loose.decisive) == (0, 0) and loose.share is None
+
+
+def test_embedding_recall_at_10_against_an_index():
+    rng = np.random.default_rng(0)
+    index = rng.normal(size=(200, 16))
+    index /= np.linalg.norm(index, axis=1, keepdims=True)
+    q = rng.normal(size=(8, 16))
+    refs = [{"embedding": q[i:i + 1]} for i in range(8)]
+    same = task_agreement(Task.FEATURE_EXTRACTION, refs, refs, [np.ones((1, 4))] * 8, index=index)
+    assert (same.agreed, same.decisive, same.share) == (80, 80, 1.0)
+    noisy = [{"embedding": -q[i:i + 1]} for i in range(8)]
+    bad = task_agreement(Task.FEATURE_EXTRACTION, refs, noisy, [np.ones((1, 4))] * 8, index=index)
+    assert bad.share < 0.2 and "recall@10 among 200" in bad.metric
 
 
 class _Model(torch.nn.Module):
@@ -82,6 +118,55 @@ def test_feature_agreement_searches_within_one_length():
     emb = [np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]])]
     refs = [{"embedding": e} for e in emb + emb]
     masks = [np.ones((1, 8))] * 2 + [np.ones((1, 16))] * 2
-    assert task_agreement(Task.FEATURE_EXTRACTION, refs, refs, masks)[0] == 1.0
+    assert task_agreement(Task.FEATURE_EXTRACTION, refs, refs, masks).share == 1.0
     swapped = [{"embedding": e} for e in emb[::-1] + emb]
-    assert task_agreement(Task.FEATURE_EXTRACTION, refs, swapped, masks)[0] == 0.5
+    assert task_agreement(Task.FEATURE_EXTRACTION, refs, swapped, masks).share == 0.5
+
+
+def test_without_real_text_the_report_says_random_inputs_only():
+    rep = compare(_Model(), lambda: _Runner(), _feeds(), Task.SEQUENCE_CLASSIFICATION, Tolerance(max_abs=1e-6),
+                  verbose=False)
+    assert rep.inputs_note == "random inputs only" and rep.text_samples == 0
+    real = compare(_Model(), lambda: _Runner(), _feeds(), Task.SEQUENCE_CLASSIFICATION, Tolerance(max_abs=1e-6),
+                   verbose=False, real=[True])
+    assert real.inputs_note is None and real.text_samples == 1
+
+
+def test_ranges_are_validated_at_both_ends_and_between():
+    from edgekit.config import SeqLen
+    from edgekit.export import parity_lengths
+
+    assert parity_lengths(SeqLen.parse("16:512")) == [16, 128, 512]
+    assert parity_lengths(SeqLen.parse("16:64")) == [16, 40, 64]
+    assert parity_lengths(SeqLen.parse("128,256")) == [128, 256]
+
+
+def test_shipped_samples_are_real_and_enough():
+    from edgekit import samples
+
+    assert len(samples.sentences()) >= 1000 and len(set(samples.sentences())) == len(samples.sentences())
+    assert len(samples.qa_pairs()) >= 64
+    readme = (samples.DATA_DIR / "README.md").read_text()
+    assert samples.ATTRIBUTION in readme
+
+
+def test_upper_end_beyond_max_positions_is_a_usage_error(tiny_model, tmp_path):
+    from edgekit import cli
+
+    path = tiny_model("bert", Task.FEATURE_EXTRACTION)  # max_position_embeddings 512
+    code = cli.main(["export", "--model", str(path), "--task", "feature-extraction", "--target", "onnx",
+                     "--seq-len", "16:1024", "--out", str(tmp_path)])
+    # Refused before any export: nothing but the run's log (edgekit.log) is written.
+    assert code == 2 and {p.name for p in tmp_path.iterdir()} <= {"edgekit.log"}
+
+
+def test_loaded_model_beyond_max_positions_is_a_usage_error(tiny_model):
+    """The Python API path (no preflight of a folder): the same rule on the loaded model."""
+    from edgekit.errors import UsageError
+    from edgekit.export import check_max_positions
+    from edgekit.modeling import load_model
+
+    model = load_model(str(tiny_model("bert", Task.FEATURE_EXTRACTION)), Task.FEATURE_EXTRACTION)
+    check_max_positions(model, SeqLen.parse("16:512"))
+    with pytest.raises(UsageError, match="512 position embeddings"):
+        check_max_positions(model, SeqLen.parse("16:1024"))

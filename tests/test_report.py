@@ -92,7 +92,7 @@ def test_markdown_has_header_statuses_and_reasons(bench_dir):
     table = [line for line in md.splitlines() if line.startswith("| ")]
     assert len(table) == 1 + 7
     assert "| ✅ | onnx | int8-dynamic | sequence-classification | 128 | 0.0 | 25 | 0.002 | 0.99900 | 30.0 | " \
-           "99.0% | 20.0 | 24.0 | 5.00 |" in table
+           "99.0% | — | 20.0 | 24.0 | 5.00 |" in table
 
 
 def test_json_is_the_row_model(bench_dir):
@@ -191,3 +191,20 @@ def test_quality_column_only_when_records_carry_the_accuracy_gate(bench_dir):
     (q,) = [r for r in rows if r["quality_score"] is not None]
     assert q["precision"] == "int8-dynamic" and q["quality_delta"] == pytest.approx(-3.55)
     assert q["quality"]["n"] == 200
+
+
+def test_counts_column_and_ane_like_and_random_inputs_notes(tmp_path):
+    from edgekit.parity import AneLikeParity
+
+    rec = _record(tmp_path, "coreml", "fp16", Status.VALIDATED, 1000)
+    path = tmp_path / rec.artifact
+    rec.parity.agreed, rec.parity.decisive, rec.parity.judged = 60, 62, 64
+    rec.parity.inputs_note = "random inputs only"
+    rec.parity.ane_like = AneLikeParity(outputs=[OutputMetrics("logits", 1e-2, 1e-3, 0.99951, 41.25)], samples=20)
+    rec.save(path)
+    back = report.collect(tmp_path)[0]
+    assert back.parity.ane_like.worst("psnr") == 41.25  # typed round trip
+    md = report.markdown(report.build([back]))
+    assert "| 60 / 62 (of 64) |" in md
+    assert "agreement on random inputs only (no tokenizer)" in md
+    assert "cosine 0.99951, PSNR 41.2 dB" in md

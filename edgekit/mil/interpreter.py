@@ -49,7 +49,10 @@ class Interpreter:
     evaluated once at load time, so repeated runs only pay for the activations.
     """
 
-    def __init__(self, path: Path | str, function: str = "main") -> None:
+    def __init__(self, path: Path | str, function: str = "main", ane_like: bool = False) -> None:
+        """``ane_like``: fp16 ops accumulate matmul/linear in fp16 and take LayerNorm statistics
+        in fp16, an approximation of the Neural Engine that is pessimistic against CPU/GPU."""
+        self.ane_like = ane_like
         self.package: Package = load_package(path, function)
         fn = self.package.function
         missing = sorted({o.type for o in fn.operations if o.type not in OPS})
@@ -93,12 +96,19 @@ class Interpreter:
                     raise ProgramError(f"op {o.name!r} ({o.type}) reads {ref!r}, which nothing produced")
             values[arg] = resolved
         args = Args(o.type, o.name, values, [t.dtype if t else None for _, t in o.outputs])
+        args.ane_like = self.ane_like
         try:
             result = OPS[o.type](args)
         except (UnsupportedOpError, ProgramError):
             raise
         except Exception as e:
             raise ProgramError(f"op {o.name!r} ({o.type}) failed: {type(e).__name__}: {e}") from e
+        unknown = args.unknown()
+        if unknown:
+            # coremltools' own loader rejects an op with an input its definition lacks; ignoring
+            # it could hide a program that computes something else.
+            raise ProgramError(f"{o.type} op {o.name!r} has input(s) {', '.join(map(repr, unknown))} that "
+                               f"{o.type} does not take")
         results = list(result) if isinstance(result, tuple) else [result]
         if len(results) != len(o.outputs):
             raise ProgramError(f"op {o.name!r} ({o.type}) gave {len(results)} outputs, expected {len(o.outputs)}")

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import UnsupportedOpError
+from .errors import ProgramError
 
 
 class Args:
@@ -25,20 +26,31 @@ class Args:
 
     def __init__(self, op_type: str, name: str, values: dict[str, list[Any]], out_dtypes: list[str | None]) -> None:
         self.op_type, self.name, self.values, self.out_dtypes = op_type, name, values, out_dtypes
+        self.asked: set[str] = set()
+        self.ane_like = False  # set by an Interpreter(ane_like=True): see ``fp16_accumulating``  # every input name the op's implementation looked at
 
     def __getitem__(self, key: str) -> Any:
+        self.asked.add(key)
         if key not in self.values:
-            raise UnsupportedOpError(f"{self.op_type} op {self.name!r} has no input {key!r}")
+            # A required input is missing: the program is invalid (coremltools' loader rejects it).
+            raise ProgramError(f"{self.op_type} op {self.name!r} lacks its required input {key!r}")
         return self.values[key][0]
 
     def get(self, key: str, default: Any = None) -> Any:
+        self.asked.add(key)
         return self.values[key][0] if key in self.values else default
 
     def list(self, key: str) -> list[Any]:
+        self.asked.add(key)
         return list(self.values.get(key, []))
 
     def __contains__(self, key: str) -> bool:
+        self.asked.add(key)
         return key in self.values
+
+    def unknown(self) -> list[str]:
+        """Inputs the op was given that its implementation never read: an input it does not know."""
+        return sorted(set(self.values) - self.asked)
 
 
 OpFn = Callable[[Args], Any]
@@ -251,10 +263,32 @@ def _cast(a: Args) -> np.ndarray:
 
 # ---- linear algebra ---------------------------------------------------------------------------
 
+#: Contraction length summed in fp32 before a partial sum is rounded to fp16 (ANE-like mode).
+ANE_CHUNK = 32
+
+
+def _ane(a: Args) -> bool:
+    """ANE-like numerics apply to fp16 ops of an interpreter asked for them."""
+    return a.ane_like and (a.out_dtypes[0] if a.out_dtypes else None) == "fp16"
+
+
+def fp16_accumulating(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``x @ y`` with an fp16 accumulator, as the Neural Engine is reported to sum: partial sums of
+    ``ANE_CHUNK`` products (fp32 inside a chunk) are added into a running fp16 total, rounded after
+    every addition. An approximation of hardware whose exact order is not public; it is
+    pessimistic against Core ML's CPU/GPU kernels, which accumulate in fp32."""
+    k = x.shape[-1]
+    total = None
+    for lo in range(0, k, ANE_CHUNK):
+        part = np.matmul(x[..., lo:lo + ANE_CHUNK], y[..., lo:lo + ANE_CHUNK, :]).astype(np.float16)
+        total = part if total is None else (total + part).astype(np.float16)
+    return total.astype(np.float32)
+
+
 @op("linear")
 def _linear(a: Args) -> np.ndarray:
     x, w = np.asarray(a["x"], dtype=np.float32), np.asarray(a["weight"], dtype=np.float32)
-    y = x @ w.T
+    y = fp16_accumulating(x, w.T) if _ane(a) else x @ w.T
     b = a.get("bias")
     return y + np.asarray(b, dtype=np.float32) if b is not None else y
 
@@ -266,6 +300,8 @@ def _matmul(a: Args) -> np.ndarray:
         x = np.swapaxes(x, -1, -2)
     if bool(a.get("transpose_y", False)) and y.ndim >= 2:
         y = np.swapaxes(y, -1, -2)
+    if _ane(a) and x.ndim >= 2 and y.ndim >= 2:
+        return fp16_accumulating(x, y)
     return np.matmul(x, y)
 
 
@@ -288,7 +324,11 @@ def _conv(a: Args) -> np.ndarray:
     if str(a.get("pad_type", "valid")) == "custom" and any(pads):
         raise UnsupportedOpError(f"conv {a.name!r}: padded 1x1 convolutions are not implemented")
     # x [B, Cin, *spatial], w [Cout, Cin, 1...]: contract Cin.
-    y = np.einsum("oc,bc...->bo...", w.reshape(w.shape[0], w.shape[1]), x, optimize=True)
+    w2 = w.reshape(w.shape[0], w.shape[1])
+    if _ane(a):
+        y = np.moveaxis(fp16_accumulating(np.moveaxis(x, 1, -1), w2.T), -1, 1)
+    else:
+        y = np.einsum("oc,bc...->bo...", w2, x, optimize=True)
     b = a.get("bias")
     if b is not None:
         y = y + np.asarray(b, dtype=np.float32).reshape((1, -1) + (1,) * (x.ndim - 2))
@@ -300,9 +340,19 @@ def _layer_norm(a: Args) -> np.ndarray:
     x = np.asarray(a["x"], dtype=np.float32)
     axes = tuple(_ints(a["axes"])) if a.get("axes") is not None else tuple(range(x.ndim))
     eps = np.float32(a.get("epsilon", 1e-5))
-    mean = x.mean(axis=axes, keepdims=True)
-    var = ((x - mean) ** 2).mean(axis=axes, keepdims=True)
-    y = (x - mean) / np.sqrt(var + eps)
+    if _ane(a):
+        # fp16 statistics: mean, centred values, their squares and the variance all held in
+        # fp16 (the squares can overflow where fp32 would not: that is the point of the check).
+        h = np.float16
+        with np.errstate(over="ignore", invalid="ignore"):
+            mean = x.mean(axis=axes, keepdims=True).astype(h)
+            c = (x.astype(h) - mean).astype(h)
+            var = (c.astype(np.float32) ** 2).astype(h).astype(np.float32).mean(axis=axes, keepdims=True).astype(h)
+            y = (c.astype(np.float32) / np.sqrt(var.astype(np.float32) + eps)).astype(h).astype(np.float32)
+    else:
+        mean = x.mean(axis=axes, keepdims=True)
+        var = ((x - mean) ** 2).mean(axis=axes, keepdims=True)
+        y = (x - mean) / np.sqrt(var + eps)
     # gamma/beta have the shape of the normalised axes; broadcast them into place.
     norm_axes = sorted(_axis(i, x.ndim) for i in axes)
     bshape = [x.shape[i] if i in norm_axes else 1 for i in range(x.ndim)]

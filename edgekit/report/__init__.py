@@ -77,6 +77,14 @@ class Row:
     psnr: float | None = None
     agreement: float | None = None
     agreement_metric: str | None = None
+    # The counts behind ``agreement`` (edgekit.parity.ParityReport): only decisive samples are judged.
+    agreed: int | None = None
+    decisive: int | None = None
+    judged: int | None = None
+    inputs_note: str | None = None  # "random inputs only": no tokenizer, no real text
+    # Core ML fp16/compressed: the same file with Neural-Engine-like fp16 sums (edgekit.mil).
+    ane_like_cosine: float | None = None
+    ane_like_psnr: float | None = None
     p50_ms: float | None = None
     p90_ms: float | None = None
     threads: int | None = None
@@ -154,6 +162,10 @@ def row(r: ArtifactRecord, fp32_bytes: int | None) -> Row:
         max_abs=p.worst("max_abs") if p else None, cosine=p.worst("cosine") if p else None,
         psnr=p.worst("psnr") if p else None, agreement=p.agreement if p else None,
         agreement_metric=(p.agreement_metric or None) if p else None,
+        agreed=p.agreed if p else None, decisive=p.decisive if p else None, judged=p.judged if p else None,
+        inputs_note=p.inputs_note if p else None,
+        ane_like_cosine=p.ane_like.worst("cosine") if p and p.ane_like else None,
+        ane_like_psnr=p.ane_like.worst("psnr") if p and p.ane_like else None,
         p50_ms=m.artifact.p50_ms if m and m.artifact else None, p90_ms=m.artifact.p90_ms if m and m.artifact else None,
         threads=m.threads if m else None, eager_p50_ms=m.eager.p50_ms if m and m.eager else None,
         speedup=m.speedup if m else None, not_timed=m.not_timed if m else None, run=m.run if m else None,
@@ -229,7 +241,7 @@ def _fmt(v: Any, spec: str, none: str = "—") -> str:
 
 
 COLUMNS = ("", "target", "precision", "task", "seq", "size MB", "% fp32", "max abs", "cosine", "PSNR dB",
-           "agreement", "p50 ms", "p90 ms", "× eager")
+           "agreement", "agreed / decisive (of judged)", "p50 ms", "p90 ms", "× eager")
 FIRST_NUMERIC = 5  # columns from here on are numbers (right-aligned)
 
 
@@ -246,11 +258,20 @@ def cells(d: Row, quality: bool = False) -> list[str]:
     out = [d.symbol, d.target, d.precision, d.task, d.seq_len, _fmt(d.size_mb, ".1f"), _fmt(d.size_pct_fp32, ".0f"),
            _fmt(d.max_abs, ".2g"), _fmt(d.cosine, ".5f"), _fmt(d.psnr, ".1f"),
            _fmt(d.agreement and 100 * d.agreement, ".1f") + ("%" if d.agreement is not None else ""),
-           p50, _fmt(d.p90_ms, ".1f"), _fmt(d.speedup, ".2f")]
+           _counts(d), p50, _fmt(d.p90_ms, ".1f"), _fmt(d.speedup, ".2f")]
     if quality:
         out.append("—" if d.quality_score is None or d.quality_delta is None
                    else f"{d.quality_score:.2f} ({d.quality_delta:+.2f})")
     return out
+
+
+def _counts(d: Row) -> str:
+    """``agreed / decisive (of judged)``: only decisive samples (a margin the value bound cannot
+    flip) are judged; for embeddings, recall@10 neighbour hits."""
+    if d.decisive is None:
+        return "—"
+    judged = f" (of {d.judged})" if d.judged not in (None, d.decisive) else ""
+    return f"{d.agreed} / {d.decisive}{judged}"
 
 
 def header_lines(rep: Report) -> list[str]:
@@ -277,13 +298,18 @@ def markdown(rep: Report) -> str:
     cols = columns(rep)
     quality = rep.quality_column is not None
     lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * FIRST_NUMERIC + "---:|" * (len(cols) - FIRST_NUMERIC)]
-    notes, untimed, clients, bad, busy = [], [], [], [], []
+    notes, untimed, clients, bad, busy, inputs, ane = [], [], [], [], [], [], []
     for d in rep.rows:
         lines.append("| " + " | ".join(_md(c) for c in cells(d, quality)) + " |")
         if d.contradictions:
             bad.append(f"- ❗ `{d.artifact}` (record says {d.status}): {_md('; '.join(d.contradictions))}")
         elif d.status not in (Status.VALIDATED.value, REFERENCE) and d.reason:
             notes.append(f"- {d.symbol} `{d.artifact}` ({d.status}): {_md(d.reason)}")
+        if d.inputs_note:
+            inputs.append(f"- {d.symbol} `{d.artifact}`: agreement on {d.inputs_note} (no tokenizer)")
+        if d.ane_like_psnr is not None:
+            ane.append(f"- `{d.artifact}`: cosine {d.ane_like_cosine:.5f}, PSNR {d.ane_like_psnr:.1f} dB "
+                       f"(normal: {_fmt(d.cosine, '.5f')}, {_fmt(d.psnr, '.1f')} dB)")
         if d.busy:
             busy.append(f"- `{d.artifact}`: {d.busy}: its latency is not a clean measurement")
         if d.not_timed:
@@ -303,6 +329,11 @@ def markdown(rep: Report) -> str:
                       "`edgekit validate --rebind` a file changed on purpose):", *bad]
     if notes:
         lines += ["", "Not validated:", *notes]
+    if inputs:
+        lines += ["", "Random inputs only:", *inputs]
+    if ane:
+        lines += ["", "ANE-like numerics (fp16 accumulation, fp16 LayerNorm statistics; the bound applies with --ane):",
+                  *ane]
     if busy:
         lines += ["", "Measured on a busy machine:", *busy]
     if untimed:

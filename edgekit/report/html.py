@@ -275,6 +275,11 @@ def render(rep: Report) -> str:
     _notes(out, "Not validated", [f"{r.artifact} ({r.label}): {r.reason}" for r in rep.rows
                                   if r.reason and r.status not in ("validated", "reference")])
     _notes(out, "Not timed", [f"{r.artifact}: {r.not_timed}" for r in rep.rows if r.not_timed])
+    _notes(out, "Random inputs only", [f"{r.artifact}: agreement on {r.inputs_note} (no tokenizer)"
+                                       for r in rep.rows if r.inputs_note])
+    _notes(out, "ANE-like numerics (fp16 accumulation, fp16 LayerNorm statistics; the bound applies with --ane)",
+           [f"{r.artifact}: cosine {r.ane_like_cosine:.5f}, PSNR {r.ane_like_psnr:.1f} dB"
+            for r in rep.rows if r.ane_like_psnr is not None])
     _notes(out, "Measured on a busy machine", [f"{r.artifact}: {r.busy}" for r in rep.rows if r.busy])
     out.append("</body></html>")
     return "\n".join(out) + "\n"

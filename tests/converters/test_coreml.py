@@ -13,6 +13,7 @@ from edgekit.config import ExportOptions, SeqLen
 from edgekit.export import context
 from edgekit.errors import UsageError
 from edgekit.modeling import load_model, load_tokenizer
+from edgekit.parity import FP16_BOUND
 from edgekit.precision import Precision
 from edgekit.record import ArtifactRecord, Status
 from edgekit.tasks import Task
@@ -49,8 +50,8 @@ def test_registered_with_int8_alias_and_flags():
     assert set(conv.seq_kinds) == {"fixed", "enumerated", "range"}
     assert set(conv.tolerances) == set(conv.precisions)
     assert conv.tolerance(Precision.FP32).max_abs == 1e-4
-    assert conv.tolerance(Precision.FP16).min_psnr == 60 and conv.tolerance(Precision.FP16).min_agreement == 0.99
-    assert conv.tolerance(Precision.PALETTIZE4).min_agreement == 0.98
+    assert conv.tolerance(Precision.FP16) == FP16_BOUND
+    assert all(conv.tolerance(p).min_cosine is not None for p in conv.precisions)  # no agreement-only bound
 
 
 def test_deployment_target_parsing():

@@ -49,8 +49,9 @@ def _assert_parity(record: ArtifactRecord, precision: Precision) -> None:
         if precision == Precision.FP16:
             assert o.cosine >= 0.999
     floor = {Precision.FP32: None, Precision.FP16: 0.99}.get(precision, 0.97)
-    if floor is not None:
-        assert parity.agreement >= floor
+    if floor is not None:  # None: no decisive sample (a tiny head on real SQuAD text), counts still recorded
+        assert parity.decisive is not None
+        assert parity.agreement is None or parity.agreement >= floor
 
 
 def _assert_builtin_only(path: Path) -> dict:
@@ -68,8 +69,8 @@ def test_registered_with_its_contract() -> None:
     assert set(conv.precisions) == set(PRECISIONS)
     assert conv.flag_names == {"metadata"} and conv.flags[0].cli == "--no-metadata"
     assert conv.tolerance(Precision.FP32).max_abs == 1e-4
-    assert conv.tolerance(Precision.FP16).min_cosine == 0.999 and conv.tolerance(Precision.FP16).min_agreement == 0.99
-    assert conv.tolerance(Precision.INT8_STATIC).min_agreement == 0.97
+    assert conv.tolerance(Precision.FP16).min_cosine == 0.9999 and conv.tolerance(Precision.FP16).min_agreement == 0.99
+    assert conv.tolerance(Precision.INT8_STATIC).min_cosine == 0.975
     assert Precision.parse("int8", conv.precisions) == Precision.INT8_DYNAMIC
 
 
@@ -220,7 +221,9 @@ def test_question_answering_both_clients(precision, qa_checkpoint, calibration_f
     assert record.options["metadata"]["written"] is True
     tl = record.options["task_library"]
     assert tl["status"] == "agreed", tl
-    assert len(tl["cases"]) >= 5 and all(c["task_library"] for c in tl["cases"])
+    # the purpose-built pairs get answers; real SQuAD pairs may get none from a tiny model's head
+    assert len(tl["cases"]) >= 5 and all(c["task_library"] for c in tl["cases"][:5])
+    assert all(c["numbers_ok"] and c["decoding_ok"] for c in tl["cases"])
     if precision == Precision.INT8_DYNAMIC:  # the Task Library's runtime needs per-tensor hybrid FCs
         assert "per-tensor FULLY_CONNECTED" in record.options["quantization"]["weights"]
     if precision == Precision.INT8_STATIC:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from edgekit import tasklib
@@ -128,9 +129,9 @@ def test_qa_check_fails_on_swapped_logits(qa_checkpoint, tasklib_env, tmp_path) 
                            outputs={"start_logits": outs["end_logits"], "end_logits": outs["start_logits"]})
     tok = load_tokenizer(qa_checkpoint)
     ok = check_question_answering(good, tflite.LiteRTRunner(good), tok, 384)
-    assert ok.status == "agreed" and ok.agreement == 1.0, ok
+    assert ok.status == "agreed", ok
     broken = check_question_answering(bad, tflite.LiteRTRunner(bad), tok, 384)
-    assert broken.status == "disagreed" and broken.agreement < 0.5, broken
+    assert broken.status == "disagreed", broken
     assert "disagrees" in broken.reason
 
 
@@ -155,10 +156,67 @@ def test_classifier_metadata_and_label_check(cls_checkpoint, tasklib_env, tmp_pa
     assert out_md["associated_files"][0]["name"] == "labels.txt"
     tok = load_tokenizer(cls_checkpoint)
     ok = check_classification(good, tflite.LiteRTRunner(good), tok, labels, 64)
-    assert ok.status == "agreed" and ok.agreement == 1.0, ok
+    assert ok.status == "agreed", ok
     assert len({c["task_library"] for c in ok.cases}) >= 2
     broken = check_classification(bad, tflite.LiteRTRunner(bad), tok, labels, 64)
     assert broken.status == "disagreed", broken
     with pytest.raises(ValidationError, match="labels"):
         tasklib.write_metadata(plain, bad, kind="classifier", vocab=cls_checkpoint / "vocab.txt", labels=[],
                                inputs=inputs, outputs={"probability": io["outputs"]["logits"]})
+
+
+def test_port_of_the_task_library_decoder_keeps_its_rules() -> None:
+    """top-5 x top-5 over the whole sequence, context tokens only, start <= end, <= 32 tokens."""
+    from edgekit.tasklib.check import TaskLibraryFeatures, task_library_postprocess
+
+    n = 40
+    feats = TaskLibraryFeatures({}, {p + 1: p - 5 for p in range(5, 20)}, [f"w{i}" for i in range(15)])
+    start, end = np.zeros(n), np.zeros(n)
+    start[[30, 31, 32, 33, 34]] = 9.0   # top-5 starts all on padding: no answer at all
+    end[[6, 7, 8, 9, 10]] = 5.0
+    assert task_library_postprocess(start, end, feats) == []
+    start[[30, 31]] = 0.0
+    start[[6, 8]] = 8.0
+    got = task_library_postprocess(start, end, feats)
+    assert (got[0]["start"], got[0]["end"]) in {(6, 6), (8, 8), (6, 7), (6, 8), (6, 9), (6, 10), (8, 9), (8, 10)}
+    assert all(a["start"] <= a["end"] and a["start"] >= 5 for a in got) and len(got) == 5
+    assert got[0]["text"] == " ".join(feats.orig_tokens[got[0]["start"] - 5:got[0]["end"] - 4])
+
+
+@pytest.mark.slow
+def test_random_head_qa_fp32_at_384_is_not_failed_when_numbers_match(tiny_model, tasklib_env, tmp_path) -> None:  # noqa: F811
+    """A random head puts its top logits on padding; the Task Library then answers nothing, and
+    that is its decoder's rule, not a broken file."""
+    from edgekit.config import ExportOptions, SeqLen
+    from edgekit.export import export_model
+    from edgekit.modeling import load_model, load_tokenizer
+    from edgekit.record import Status
+
+    path = tiny_model("bert", Task.QUESTION_ANSWERING)
+    opts = ExportOptions(target="tflite", task=Task.QUESTION_ANSWERING, seq_len=SeqLen.parse("384"))
+    rec = export_model(load_model(path, Task.QUESTION_ANSWERING), opts, tmp_path, tokenizer=load_tokenizer(path),
+                       verbose=False)
+    tl = rec.options["task_library"]
+    assert tl["status"] == "agreed", tl["reason"]
+    assert all(c["numbers_ok"] and c["decoding_ok"] for c in tl["cases"])
+    assert rec.status == Status.VALIDATED, rec.reason
+
+
+@pytest.mark.slow
+def test_wrong_vocab_in_the_metadata_fails_the_file(qa_checkpoint, tasklib_env, tmp_path) -> None:  # noqa: F811
+    from edgekit.modeling import load_tokenizer
+
+    plain = _plain_export(qa_checkpoint, Task.QUESTION_ANSWERING, 384, tmp_path)
+    io = _io(plain)
+    words = (qa_checkpoint / "vocab.txt").read_text().split("\n")
+    body = [w for w in words[5:] if w]
+    wrong = tmp_path / "vocab.txt"
+    wrong.write_text("\n".join(words[:5] + body[::-1]) + "\n")  # same tokens, other ids
+    bad = tmp_path / "wrong-vocab.tflite"
+    tasklib.write_metadata(plain, bad, kind="qa", vocab=wrong, labels=[],
+                           inputs={"ids": io["inputs"]["input_ids"], "mask": io["inputs"]["attention_mask"],
+                                   "segment_ids": io["inputs"]["segment_ids"]},
+                           outputs={"start_logits": io["outputs"]["start_logits"], "end_logits": io["outputs"]["end_logits"]})
+    res = check_question_answering(bad, tflite.LiteRTRunner(bad), load_tokenizer(qa_checkpoint), 384)
+    assert res.status == "disagreed", res
+    assert "numbers" in res.reason or "decoding" in res.reason

@@ -1,0 +1,100 @@
+"""Damaged files must end parity-failed; the honest file of the same export must validate.
+
+Each case exports a damaged copy of a tiny model (edgekit.parity.damaged_copy) and validates the
+file against the *undamaged* model, with the target's declared bound: the damage cases of issue 11
+(bad fp16 FFN weights on TFLite/ONNX/Core ML, reversed/zeroed/halved palettes, one layer's int8
+scales x1.10). The calibration on the real MiniLM is benchmarks/results/tolerances.md.
+"""
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+from edgekit import registry
+from edgekit.config import ExportOptions, SeqLen
+from edgekit.modeling import load_model, load_tokenizer
+from edgekit.parity import damaged_copy
+from edgekit.precision import Precision
+from edgekit.record import Status
+from edgekit.tasks import Task
+
+# ffn-x1.02 barely moves a random tiny model (its FFN adds little to the residual: cosine
+# 0.999995): that case runs on the real MiniLM below.
+CASES = [
+    ("onnx", "fp16", "ffn-x1.10"), ("tflite", "fp16", "ffn-x1.10"), ("coreml", "fp16", "ffn-x1.10"),
+    ("coreml", "palettize4", "reversed"), ("coreml", "palettize4", "zeroed"), ("coreml", "palettize4", "halved"),
+    ("tflite", "int8-weight", "layer-x1.10"),
+    # int8 activations add an honest error (MiniLM TorchScript 0.983) as large as this damage's:
+    # not separable by output values; kept so that a change either way is noticed.
+    pytest.param("onnx", "int8-dynamic", "layer-x1.10", marks=pytest.mark.xfail(
+        strict=True, reason="int8-activation honest error ~ one layer x1.10; see tolerances.md")),
+]
+NEEDS = {"onnx": "onnxruntime", "tflite": "ai_edge_litert", "coreml": "coremltools"}
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model):
+    """A tiny model whose layers matter: random layers barely move the residual stream (one FFN
+    matrix x1.10 changes the output by cosine 1e-4, a real model's by 1e-2), so its encoder
+    weights are scaled x3, which makes one layer x1.10 cost what it costs all-MiniLM-L6-v2."""
+    import torch
+
+    path = tiny_model("bert", Task.FEATURE_EXTRACTION, hidden=64)
+    model = load_model(path, Task.FEATURE_EXTRACTION)
+    with torch.no_grad():
+        for layer in model.layers:
+            for lin in (layer.q, layer.k, layer.v, layer.o, layer.ffn_in, layer.ffn_out):
+                lin.weight.mul_(3.0)
+    return model, load_tokenizer(path)
+
+
+def _export_and_validate(model, reference, tok, target, precision, out):
+    from edgekit.export import export_model, validate_artifact
+
+    conv = registry.get(target)
+    opts = ExportOptions(target=target, task=Task.FEATURE_EXTRACTION, precision=Precision(precision),
+                         seq_len=SeqLen.parse("32"))  # the MiniLM test too: short is enough, and quick
+    rec = export_model(model, opts, out, tokenizer=tok, validate=False, verbose=False)
+    assert rec.status != Status.EXPORT_FAILED, rec.reason
+    return validate_artifact(out / rec.artifact, rec, reference, tok, conv.tolerance(Precision(precision)),
+                             verbose=False)
+
+
+@pytest.mark.parametrize("target,precision,kind", CASES)
+def test_damaged_file_is_parity_failed_and_honest_one_validates(tiny, tmp_path, target, precision, kind):
+    if importlib.util.find_spec(NEEDS[target]) is None:
+        pytest.skip(f"{NEEDS[target]} not installed")
+    model, tok = tiny
+    honest = _export_and_validate(model, model, tok, target, precision, tmp_path / "honest")
+    assert honest.status == Status.VALIDATED, honest.reason
+    bad = _export_and_validate(damaged_copy(model, kind), model, tok, target, precision, tmp_path / "bad")
+    assert bad.status == Status.PARITY_FAILED, bad.parity and bad.parity.outputs
+    assert "values" in [s.name for s in bad.parity.steps if not s.ok]
+
+
+def test_every_target_and_precision_has_a_value_bound_and_fp16_is_one_rule():
+    from edgekit.parity import FP16_BOUND, FP32_BOUND
+
+    for conv in registry.converters().values():
+        for p in conv.precisions:
+            tol = conv.tolerance(p)
+            assert tol.min_cosine is not None or tol.max_abs is not None, f"{conv.name} {p}: agreement-only bound"
+        if Precision.FP16 in conv.precisions:
+            assert conv.tolerance(Precision.FP16) == FP16_BOUND, conv.name
+        assert conv.tolerance(Precision.FP32) == FP32_BOUND, conv.name
+
+
+@pytest.mark.slow
+def test_fp16_ffn_matrix_x102_on_the_real_minilm_is_parity_failed(tmp_path):
+    """The mildest fp16 damage, on the model the bound was calibrated on (ONNX: the quickest export)."""
+    if importlib.util.find_spec("onnxruntime") is None:
+        pytest.skip("onnxruntime not installed")
+    from edgekit.modeling import embedded_model_path
+
+    path = embedded_model_path("this test")
+    model, tok = load_model(path, Task.FEATURE_EXTRACTION), load_tokenizer(path)
+    honest = _export_and_validate(model, model, tok, "onnx", "fp16", tmp_path / "honest")
+    assert honest.status == Status.VALIDATED, honest.reason
+    bad = _export_and_validate(damaged_copy(model, "ffn-x1.02"), model, tok, "onnx", "fp16", tmp_path / "bad")
+    assert bad.status == Status.PARITY_FAILED and "cosine" in bad.reason, bad.reason
