@@ -39,10 +39,29 @@ def qa_pairs() -> tuple[tuple[str, str], ...]:
 TEXT_SAMPLES = 64  # real samples per task and length parity judges agreement on
 
 
+_FEED_CACHE: "weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], list[dict[str, np.ndarray]]]]" = \
+    weakref.WeakKeyDictionary()
+
+
 def sample_feeds(tokenizer: Any, task: Task, seq_len: int, input_names: tuple[str, ...],
                  n: int = TEXT_SAMPLES) -> list[dict[str, np.ndarray]]:
     """``n`` real samples tokenised and padded to ``seq_len``: SQuAD dev pairs for QA, Wikipedia
-    sentences otherwise (the first ``n``; sentences of a fixed order so every artifact sees the same)."""
+    sentences otherwise (the first ``n``; sentences of a fixed order so every artifact sees the same).
+
+    Tokenised once per tokenizer object, task, length and input names (every artifact of a run
+    gets the same arrays; callers only read them)."""
+    key = (Task.parse(task), seq_len, tuple(input_names), n)
+    try:
+        cache = _FEED_CACHE.setdefault(tokenizer, {})
+    except TypeError:  # not weak-referenceable: no cache
+        cache = {}
+    if key not in cache:
+        cache[key] = _tokenise(tokenizer, key[0], seq_len, tuple(input_names), n)
+    return [dict(f) for f in cache[key]]
+
+
+def _tokenise(tokenizer: Any, task: Task, seq_len: int, input_names: tuple[str, ...],
+              n: int) -> list[dict[str, np.ndarray]]:
     from .inputs import _with_types
 
     if task == Task.QUESTION_ANSWERING:
@@ -75,14 +94,19 @@ def embedding_index(model: Any, tokenizer: Any, batch: int = 64) -> np.ndarray:
     if model not in _INDEX_CACHE:
         texts, rows = list(sentences()), []
         limit = int(getattr(model.config, "max_positions", 512))
+        # Batches of similar length (sorted by token count) carry little padding; rows go back to
+        # the shipped order afterwards.
+        lengths = [len(ids) for ids in tokenizer(texts, truncation=True, max_length=limit)["input_ids"]]
+        order = sorted(range(len(texts)), key=lambda i: lengths[i])
         with torch.inference_mode():
             for lo in range(0, len(texts), batch):
-                enc = tokenizer(texts[lo:lo + batch], padding=True, truncation=True, max_length=limit,
-                                return_tensors="pt", return_token_type_ids=True)
+                enc = tokenizer([texts[i] for i in order[lo:lo + batch]], padding=True, truncation=True,
+                                max_length=limit, return_tensors="pt", return_token_type_ids=True)
                 args = [enc[n].to(torch.int32) if n in enc else torch.zeros_like(enc["input_ids"], dtype=torch.int32)
                         for n in model.input_names]
                 out = dict(zip(model.output_names, model(*args)))
                 rows.append(out["embedding"].float().numpy())
-        emb = np.concatenate(rows).astype(np.float64)
+        emb = np.empty((len(texts), rows[0].shape[1]), dtype=np.float64)
+        emb[order] = np.concatenate(rows)
         _INDEX_CACHE[model] = emb / (np.linalg.norm(emb, axis=1, keepdims=True) + 1e-12)
     return _INDEX_CACHE[model]

@@ -170,3 +170,32 @@ def test_loaded_model_beyond_max_positions_is_a_usage_error(tiny_model):
     check_max_positions(model, SeqLen.parse("16:512"))
     with pytest.raises(UsageError, match="512 position embeddings"):
         check_max_positions(model, SeqLen.parse("16:1024"))
+
+
+def test_reference_outputs_are_reused_across_artifacts_until_the_weights_change(tiny_model):
+    """One run validates many artifacts of one model on the same feeds: PyTorch runs once per feed."""
+    from edgekit.inputs import random_feeds
+    from edgekit.modeling import load_model
+    from edgekit.parity import reference_outputs
+
+    model = load_model(str(tiny_model("bert", Task.FEATURE_EXTRACTION)), Task.FEATURE_EXTRACTION)
+    feeds = random_feeds(model.config.vocab_size, 16, model.input_names, n=3)
+    first = reference_outputs(model, feeds)
+    again = reference_outputs(model, feeds[1:])
+    assert again[0] is first[1] and again[1] is first[2]  # cached, not recomputed
+    with torch.no_grad():
+        next(model.parameters()).mul_(1.5)  # an in-place edit of the weights
+    edited = reference_outputs(model, feeds)
+    assert edited[0] is not first[0]
+    assert not np.allclose(edited[0]["embedding"], first[0]["embedding"])
+
+
+def test_sample_feeds_are_tokenised_once_and_identical(tiny_model):
+    from edgekit.modeling import load_tokenizer
+    from edgekit.samples import sample_feeds
+
+    tok = load_tokenizer(str(tiny_model("bert", Task.FEATURE_EXTRACTION)))
+    a = sample_feeds(tok, Task.FEATURE_EXTRACTION, 32, ("input_ids", "attention_mask"))
+    b = sample_feeds(tok, Task.FEATURE_EXTRACTION, 32, ("input_ids", "attention_mask"))
+    assert len(a) == 64 and a[0]["input_ids"] is b[0]["input_ids"] and a[0] is not b[0]
+    assert sample_feeds(tok, Task.FEATURE_EXTRACTION, 16, ("input_ids", "attention_mask"))[0]["input_ids"].shape == (1, 16)
