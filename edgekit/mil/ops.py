@@ -470,6 +470,8 @@ def _gather(a: Args) -> np.ndarray:
     axis = _axis(int(a.get("axis", 0)), x.ndim)
     if int(a.get("batch_dims", 0)) != 0:
         raise UnsupportedOpError("gather with batch_dims != 0 is not supported")
+    # iOS 17+ gather takes validate_indices; out-of-range indices are an error here either way.
+    a.get("validate_indices", False)
     if idx.size and (idx.max() >= x.shape[axis] or idx.min() < -x.shape[axis]):
         raise IndexError(f"gather {a.name!r}: index out of range for axis of size {x.shape[axis]}")
     return np.take(x, idx, axis=axis)

@@ -133,7 +133,10 @@ def test_compressed_weights_classification(tiny_model, tmp_path, precision, targ
     rec, pkg, model, _ = _export(tiny_model, tmp_path, "distilbert", Task.SEQUENCE_CLASSIFICATION, precision,
                                  target=target, hidden=64)
     assert rec.status == Status.VALIDATED, rec.reason
-    assert rec.parity.agreement >= 0.98
+    # None: no decisive sample (int4's bound allows more error than a tiny random head's margins);
+    # the counts are still recorded.
+    assert rec.parity.decisive is not None
+    assert rec.parity.agreement is None or rec.parity.agreement >= 0.98
     assert all(np.isfinite(o.psnr) for o in rec.parity.outputs)
     interp = Interpreter(pkg)
     # Every weight matrix (6 per layer, classifier pre + out, word + position tables) is compressed.
