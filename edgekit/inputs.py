@@ -5,7 +5,7 @@ Every feed is batch 1, int32, [1, S]: the shape mobile artifacts are exported fo
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -60,10 +60,16 @@ def random_feeds(
     return feeds
 
 
-def text_feeds(tokenizer: Any, task: Task, seq_len: int, input_names: tuple[str, ...]) -> list[dict[str, np.ndarray]]:
-    """Real sentences (or question/context pairs for QA) tokenised and padded to ``seq_len``."""
+def text_feeds(tokenizer: Any, task: Task, seq_len: int, input_names: tuple[str, ...],
+               pairs: Sequence[tuple[str, str]] | None = None,
+               sentences: Sequence[str] | None = None) -> list[dict[str, np.ndarray]]:
+    """Real sentences (or question/context pairs for QA) tokenised and padded to ``seq_len``.
+
+    ``pairs``/``sentences``: the texts (default: the few built-in ones; parity passes the shipped
+    real-text samples of ``edgekit.samples``)."""
     if task == Task.QUESTION_ANSWERING:
-        questions, contexts = [q for q, _ in QA_PAIRS], [c for _, c in QA_PAIRS]
+        pairs = list(QA_PAIRS if pairs is None else pairs)
+        questions, contexts = [q for q, _ in pairs], [c for _, c in pairs]
         try:
             enc = tokenizer(questions, contexts, padding="max_length", truncation="only_second", max_length=seq_len,
                             return_tensors="np", return_token_type_ids=True)
@@ -71,8 +77,8 @@ def text_feeds(tokenizer: Any, task: Task, seq_len: int, input_names: tuple[str,
             enc = tokenizer(questions, contexts, padding="max_length", truncation="longest_first", max_length=seq_len,
                             return_tensors="np", return_token_type_ids=True)
     else:
-        enc = tokenizer(list(SENTENCES), padding="max_length", truncation=True, max_length=seq_len,
-                        return_tensors="np", return_token_type_ids=True)
+        enc = tokenizer(list(SENTENCES if sentences is None else sentences), padding="max_length", truncation=True,
+                        max_length=seq_len, return_tensors="np", return_token_type_ids=True)
     feeds = []
     for i in range(enc["input_ids"].shape[0]):
         feed = {

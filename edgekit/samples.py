@@ -62,24 +62,11 @@ def sample_feeds(tokenizer: Any, task: Task, seq_len: int, input_names: tuple[st
 
 def _tokenise(tokenizer: Any, task: Task, seq_len: int, input_names: tuple[str, ...],
               n: int) -> list[dict[str, np.ndarray]]:
-    from .inputs import _with_types
+    from .inputs import text_feeds
 
     if task == Task.QUESTION_ANSWERING:
-        pairs = qa_pairs()[:n]
-        qs, cs = [q for q, _ in pairs], [c for _, c in pairs]
-        try:
-            enc = tokenizer(qs, cs, padding="max_length", truncation="only_second", max_length=seq_len,
-                            return_tensors="np", return_token_type_ids=True)
-        except Exception:  # noqa: BLE001 - at very short lengths a question alone does not fit
-            enc = tokenizer(qs, cs, padding="max_length", truncation="longest_first", max_length=seq_len,
-                            return_tensors="np", return_token_type_ids=True)
-    else:
-        enc = tokenizer(list(sentences()[:n]), padding="max_length", truncation=True, max_length=seq_len,
-                        return_tensors="np", return_token_type_ids=True)
-    return [_with_types({"input_ids": enc["input_ids"][i:i + 1].astype(np.int32),
-                         "attention_mask": enc["attention_mask"][i:i + 1].astype(np.int32)},
-                        enc["token_type_ids"][i:i + 1], input_names)
-            for i in range(enc["input_ids"].shape[0])]
+        return text_feeds(tokenizer, task, seq_len, input_names, pairs=qa_pairs()[:n])
+    return text_feeds(tokenizer, task, seq_len, input_names, sentences=list(sentences()[:n]))
 
 
 _INDEX_CACHE: "weakref.WeakKeyDictionary[Any, np.ndarray]" = weakref.WeakKeyDictionary()
