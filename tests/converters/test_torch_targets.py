@@ -9,6 +9,7 @@ from edgekit.export import export_model
 from edgekit.modeling import load_model, load_tokenizer
 from edgekit.precision import Precision
 from edgekit.record import ArtifactRecord, Status
+from edgekit.samples import TEXT_SAMPLES
 from edgekit.tasks import Task
 
 CASES = [
@@ -38,7 +39,8 @@ def test_export_reload_parity(qa_model, tmp_path, target, precision):
     assert all(t.dtype == "int32" and t.shape == [1, 32] for t in rec.inputs)
     assert [t.name for t in rec.outputs] == ["start_logits", "end_logits"]
     parity = rec.parity
-    assert parity.samples == 8  # 4 random + 4 tokenised question/context pairs
+    assert parity.samples == 4 + TEXT_SAMPLES  # 4 random + the shipped real SQuAD dev pairs
+    assert parity.text_samples == TEXT_SAMPLES and parity.judged is not None
     assert [s.name for s in parity.steps] == ["load", "input names", "output names", "shapes", "values",
                                                    "task agreement"]
     for out in parity.outputs:
@@ -89,8 +91,10 @@ def test_torchscript_trace_runs_other_lengths_in_range(tiny_model, tmp_path):
                        tmp_path, verbose=False)
     assert rec.status == Status.VALIDATED, rec.reason
     assert rec.inputs[0].shape == [1, "seq"]
-    # parity ran at both ends of the declared range
-    assert rec.parity.samples == 8
+    # parity ran at both ends of the declared range and one length between (no tokenizer: random only)
+    lengths = rec.parity.lengths
+    assert len(lengths) == 3 and lengths[0] == 8 and lengths[-1] == 48 and 8 < lengths[1] < 48
+    assert rec.parity.samples == 4 * 3 and rec.parity.inputs_note == "random inputs only"
 
 
 @pytest.mark.slow
@@ -105,7 +109,7 @@ def test_executorch_buckets_are_one_dynamic_program(qa_model, tmp_path):
     opts = ExportOptions(target="executorch", task=Task.QUESTION_ANSWERING, seq_len=SeqLen.parse("32,48,64"))
     rec = export_model(model, opts, tmp_path, tokenizer=tok, verbose=False)
     assert rec.status == Status.VALIDATED, rec.reason
-    assert rec.parity.samples == 24  # 8 per length
+    assert rec.parity.samples == 3 * (4 + TEXT_SAMPLES)  # 4 random + the real samples, per length
     assert rec.options["dynamic_seq"] == {"max": 64, "validated_lengths": [32, 48, 64]}
     runner = registry.get("executorch").load(tmp_path / rec.artifact, rec)
     rng = np.random.default_rng(0)
