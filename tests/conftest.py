@@ -93,3 +93,12 @@ def tiny_model(tmp_path_factory):
         return cache[key]
 
     return make
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models on a shared CPU: one torch thread is ~10x faster than an oversubscribed pool."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -19,15 +19,7 @@ def qa_model(tiny_model):
     return str(tiny_model("bert", Task.QUESTION_ANSWERING))
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models on a shared CPU: one thread is ~10x faster than an oversubscribed pool."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def test_oracle_model_scores_100_through_the_pipeline(qa_model):

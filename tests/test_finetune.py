@@ -11,14 +11,7 @@ from edgekit.tasks import Task
 
 SLICE = Path(__file__).parent / "data" / "squad-dev-50.json.xz"
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 @pytest.fixture(scope="module")
 def qa_base(tiny_model):
