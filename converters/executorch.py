@@ -123,6 +123,10 @@ class ExecuTorchConverter(Converter):
 
         args = ctx.signature.example_inputs()
         m: Any = copy.deepcopy(ctx.model).eval()
+        # An added [1, 1, 1, S] mask instead of a select: XNNPACK has no select kernel, so a select
+        # per layer splits the delegate (measured in DESIGN.md "Attention mask per runtime"). Safe
+        # for int8-static: its recipe quantises Linear layers only, never the add.
+        m.additive_mask = True
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if ctx.options.precision.is_int8:

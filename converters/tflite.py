@@ -77,7 +77,8 @@ def _model_key(model: EdgeModel, samples: dict[str, dict[str, Any]]) -> tuple[An
         h.update(name.encode())
         h.update(t.detach().contiguous().cpu().numpy().tobytes())
     shapes = tuple((sig, tuple((n, tuple(v.shape)) for n, v in sample.items())) for sig, sample in samples.items())
-    return (repr(model.config), str(model.task), model.embeddings.position_rows, shapes, h.hexdigest())
+    return (repr(model.config), str(model.task), model.embeddings.position_rows, model.additive_mask, shapes,
+            h.hexdigest())
 
 
 def bucket_signature(seq: int) -> str:
@@ -287,6 +288,11 @@ class TFLiteConverter(Converter):
             notes.append(f"sequence length {seq}: the Task Library's BertQuestionAnswerer feeds "
                          f"{TASK_LIBRARY_QA_SEQ_LEN} tokens and will not run this file (LiteRT interpreter only)")
         model = copy.deepcopy(model).eval()  # never touch the caller's model
+        # An added [1, 1, 1, S] bias instead of a select: XNNPACK takes the ADD, while a broadcasting
+        # SELECT_V2 per layer leaves the delegate (measured in DESIGN.md "TFLite attention mask").
+        # Safe for int8-static too: its recipe quantises fully-connected layers only, so no calibrated
+        # range spans the -1e4 bias (the reason the other targets keep the select).
+        model.additive_mask = True
         if len(sigs) > 1:
             # One position table for every signature instead of a folded [S, hidden] copy per length.
             model.embeddings.position_rows = seq

@@ -177,7 +177,8 @@ class Layer(nn.Module):
         self.act = _ACTIVATIONS[cfg.activation]
 
     def forward(self, x: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
-        """``pad``: bool [B, 1, 1, S], True for padding (computed from ``attention_mask``)."""
+        """``pad``: bool [B, 1, 1, S], True for padding (computed from ``attention_mask``), or the
+        float additive mask of the same shape (0 to keep, MASK_VALUE to drop; see EdgeModel)."""
         b, s, h = x.shape
         def heads(t: torch.Tensor) -> torch.Tensor:
             return t.reshape(b, s, self.num_heads, self.head_dim).transpose(1, 2)
@@ -186,7 +187,7 @@ class Layer(nn.Module):
         # masked_fill, not where(keep, scores, -1e4): coremltools broadcasts all three operands of
         # a fixed-shape where, folding the scalar into a constant [1, heads, S, S] fill (3.5 MB for
         # a base model at 384 in fp16); masked_fill lowers to a select that broadcasts at run time.
-        scores = scores.masked_fill(pad, MASK_VALUE)
+        scores = scores + pad if pad.is_floating_point() else scores.masked_fill(pad, MASK_VALUE)
         ctx = torch.matmul(torch.softmax(scores, dim=-1), v).transpose(1, 2).reshape(b, s, h)
         x = self.attn_norm(x + self.o(ctx))
         return self.ffn_norm(x + self.ffn_out(self.act(self.ffn_in(x))))
@@ -286,6 +287,11 @@ class EdgeModel(nn.Module):
         self.embeddings = Embeddings(cfg)
         self.layers = nn.ModuleList(Layer(cfg) for _ in range(cfg.num_layers))
         self.head = _HEADS[task](cfg)
+        #: False: mask scores with a select (masked_fill), the form static int8 quantisers and
+        #: Core ML need (see DESIGN.md "The attention mask is a select"). True: add a [B, 1, 1, S]
+        #: bias computed once from ``attention_mask``: LiteRT's XNNPACK delegate runs an ADD but
+        #: not a broadcasting SELECT_V2, so the TFLite exporter sets it for every float-activation file.
+        self.additive_mask = False
         self.info = ModelInfo(
             source=source, arch=cfg.arch, task=task.value, num_layers=cfg.num_layers,
             hidden_size=cfg.hidden_size, vocab_size=cfg.vocab_size, token_types=cfg.token_types,
@@ -306,6 +312,8 @@ class EdgeModel(nn.Module):
     ) -> tuple[torch.Tensor, ...]:
         x = self.embeddings(input_ids, token_type_ids)
         pad = (attention_mask == 0)[:, None, None, :]
+        if self.additive_mask:
+            pad = pad.to(x.dtype) * MASK_VALUE
         for layer in self.layers:
             x = layer(x, pad)
         return self.head(x, attention_mask.to(x.dtype))

@@ -99,3 +99,28 @@ def test_exported_program_has_no_quadratic_constant(tiny_model) -> None:
     shapes = [(k, tuple(v.shape)) for k, v in {**ep.state_dict, **ep.constants}.items() if hasattr(v, "shape")]
     assert shapes
     assert _quadratic(shapes) == []
+
+
+# ---- the mask form each runtime's CPU delegate takes (issue 16: fp32 at its plain peer's speed) ------
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("litert_torch") is None, reason="litert-torch not installed")
+@pytest.mark.parametrize("precision", [Precision.FP32, Precision.INT8_STATIC])
+def test_tflite_masks_with_an_add_not_a_select(tiny_model, tmp_path, precision) -> None:
+    """XNNPACK does not take a broadcasting SELECT_V2: one per layer leaves the delegate each layer
+    (edgekit fp32 was 1.14-1.68x the plain litert-torch file). The file adds a [1, 1, 1, S] bias."""
+    from converters.tflite import op_report
+
+    _, path = _convert(tiny_model, "tflite", tmp_path, precision)
+    ops = op_report(path.read_bytes())["ops"]
+    assert "SOFTMAX" in ops and "SELECT_V2" not in ops and "SELECT" not in ops, ops
+
+
+@pytest.mark.skipif(importlib.util.find_spec("executorch") is None, reason="executorch not installed")
+def test_executorch_mask_is_delegated(tiny_model, tmp_path) -> None:
+    """XNNPACK has no select kernel: a masked_fill per layer stayed outside the delegate as
+    ``aten::where`` (edgekit fp32 1.07x the plain lowering, 0.99x with the add)."""
+    _, path = _convert(tiny_model, "executorch", tmp_path, Precision.FP32)
+    data = path.read_bytes()
+    assert b"XnnpackBackend" in data
+    assert b"aten::where" not in data and b"aten::masked_fill" not in data
