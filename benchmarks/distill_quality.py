@@ -36,6 +36,7 @@ LAYER_MAPS = ([0, 2, 4], [1, 3, 5], [0, 3, 5])
 SOURCE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "enwiki-sentences" / \
     "enwiki-2015-sentences-1m.txt.xz"
 METRICS = ("spearman", "recall_at_10", "mean_cosine")
+LONG_FACTOR = 10  # the long recipe's steps, in default recipes
 
 
 def _load() -> dict:
@@ -253,6 +254,10 @@ def render(res: dict) -> str:
         if name == "long" and not e.get("finished"):
             L.append("- unfinished: continue with `python benchmarks/distill_quality.py long --minutes N` "
                      "(resumes from its last checkpoint)")
+    for name in ("default", "long"):
+        if name not in res.get("recipes", {}):
+            L += ["", f"## {name} recipe", "", f"Not run yet: `python benchmarks/distill_quality.py {name}"
+                  + (" --minutes N` (resumable; the shared 1M-sentence file)" if name == "long" else "`")]
     comp = res.get("comparison")
     if comp:
         L += ["", "## Objective x layer map (equal budget)", "",
@@ -322,7 +327,9 @@ def main(argv: list[str] | None = None) -> int:
         if a.steps is None:
             from edgekit.distill.cli import _parse_default_steps
 
-            a.steps = _parse_default_steps() if a.part == "default" else 20000
+            # long = 10x the default's steps: the default fits 10 min on 2 cores, so the long recipe
+            # fits its 2-hour budget (20,000 steps, the first plan, was ~5.5 h on 2 cores).
+            a.steps = _parse_default_steps() * (1 if a.part == "default" else LONG_FACTOR)
         part_recipe(a, a.part)
     return 0
 
