@@ -1,70 +1,159 @@
 """Calibrate the parity value bounds: honest value, bound, worst damaged value per target x precision.
 
-    nice -n 10 .venv/bin/python benchmarks/tolerances.py                 # every available target
-    nice -n 10 .venv/bin/python benchmarks/tolerances.py --models minilm --targets onnx,coreml
+    nice -n 10 .venv/bin/python benchmarks/tolerances.py                       # everything
+    nice -n 10 .venv/bin/python benchmarks/tolerances.py --targets onnx,ort --models minilm
+    nice -n 10 .venv/bin/python benchmarks/tolerances.py --render-only         # md from the json
 
-Writes benchmarks/results/tolerances.{md,json}. For each model, target and precision it exports
-the honest model and measures the artifact against fp32 PyTorch on edgekit's own parity inputs
-(random ids + the shipped real text, seq 128); then it exports a *damaged* copy of the model and
-measures that file against the *undamaged* PyTorch model, exactly as `edgekit validate` would.
+For every model, target and precision (edgekit.registry.converters(); a precision is skipped only
+when its runtime is not installed, and the result says so) it exports, with edgekit's own export
+and validate path (as tests/converters/test_damage.py does):
+  honest      the model itself,
+  damaged     a damaged copy (edgekit.parity.damaged_copy): the mildest damage of the precision's
+              class, the case closest to passing that the bound must still catch,
+              float (fp32, fp16): ffn-x1.02 (one FFN matrix x1.02, a bad fp16 weight);
+              compressed: layer-x1.10 (one layer's weights x1.10, its int8 scales x1.10);
+  gross       palettes only: halved, zeroed, reversed (the issue's palette damage),
+and validates each file against the *undamaged* fp32 PyTorch model with the target's declared
+bound, on edgekit's parity inputs at seq 64 (4 random-id inputs + the shipped real texts). Kept per
+file: worst-sample cosine, worst-sample PSNR, max abs (worst over outputs), the agreement counts,
+the status the bound gave. "pytorch" (a pseudo-target) is each damage in fp32 PyTorch without an
+export: what the damage alone costs, before a file adds its own precision error.
 
-Damage is applied to the PyTorch weights before export, which is what the file-level damage of
-the issue amounts to once the converter has compressed them:
-  ffn-x1.02 / ffn-x1.10   one FFN matrix (layer 0, ffn_in) scaled (a bad fp16 weight)
-  layer-x1.10             every weight matrix of one layer x1.10 (that layer's int8 scales x1.10)
-  halved                  every encoder weight matrix and the word table x0.5 (halved palettes)
-  zeroed                  attention-output and FFN weights of two layers set to 0
-  reversed                every encoder weight matrix's 16 palette levels permuted (a LUT read in the wrong order)
-Every damage is measured in PyTorch (fp32, no export) for all models; the artifact is exported
-for the mildest damage of its precision class (the one closest to passing), since that case is
-the one the bound must still catch.
+Models: the embedded all-MiniLM-L6-v2 (feature-extraction) and a BERT-base-shaped random model
+(hidden 768, 12 heads, FFN 3072, vocab 30522, transformers' default init, seed 0) with a
+question-answering head; 2 layers instead of 12 to fit the sweep on a shared 2-core machine.
 
-Models: the real all-MiniLM-L6-v2 (embedded, feature-extraction) and a BERT-base-shaped random
-QA model (hidden 768, 12 heads, FFN 3072, vocab 30522; 2 layers to keep the sweep affordable on
-a 2-core machine), with MiniLM's tokenizer. Nothing is downloaded.
+Results merge into benchmarks/results/tolerances.json row by row (model, target, precision, case),
+written after every file, so a run can be partial (--targets, --models) or interrupted and resumed
+(--resume skips rows already there); each row keeps the command, date and load average it came
+from. The md is rendered from the whole json against the bounds in the code *now*.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import os
+import shlex
 import sys
 import tempfile
 import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 RESULTS = ROOT / "benchmarks" / "results"
-SEQ = "128"
-#: The damage of each precision class closest to passing: the case every bound must still catch
-#: (the stronger ones: ffn-x1.10 for float; halved, zeroed, reversed for compressed, are measured
-#: as files on the Core ML palettize4 export and in the tests).
+JSON, MD = RESULTS / "tolerances.json", RESULTS / "tolerances.md"
+#: Short, so that the ~140 files of a sweep fit a shared 2-core machine. Honest int8 errors grow
+#: with length (the tokens attend over more quantised states): a bound near an honest value here
+#: needs room for the default 128 (and 384 for QA).
+SEQ = "64"
+#: The damage of each precision class closest to passing: the case every bound must still catch.
 MILDEST = {"float": "ffn-x1.02", "compressed": "layer-x1.10"}
-PALETTE_CASES = ("halved", "zeroed", "reversed", "ffn-x1.10")
+#: The issue's palette damage (a reversed LUT, zeroed FFN, halved tables), on every palette precision.
+GROSS = ("halved", "zeroed", "reversed")
+PALETTES = ("palettize8", "palettize6", "palettize4")
+#: Core ML runs through edgekit's numpy MIL interpreter (plus its ANE-like second pass): its real
+#: texts are capped (--coreml-texts) so the sweep fits; the row records how many samples ran.
+SLOW_TARGETS = ("coreml",)
+#: Flags a precision needs to be exportable at all (int4 blocks need iOS 18).
+FLAGS = {("coreml", "int4-weight"): {"deployment_target": "iOS18"}}
+MODELS = {
+    "minilm": "all-MiniLM-L6-v2 (feature-extraction)",
+    "bertbase": "BERT-base-shaped random, 2 layers (question-answering)",
+}
+PYTORCH = "pytorch"  # pseudo-target: the damage in fp32 PyTorch, no export
 
 
-def worst(outputs: list[Any]) -> dict[str, float]:
-    return {"cosine": min(o.cosine for o in outputs), "psnr": min(o.psnr for o in outputs),
-            "max_abs": max(o.max_abs for o in outputs)}
+@dataclass
+class Row:
+    """One file (or, for ``pytorch``, one damaged model) validated against the undamaged model."""
+
+    model: str
+    target: str
+    precision: str
+    case: str                        # "honest" or a damaged_copy kind
+    status: str                      # validated / parity-failed / export-failed / skipped / measured
+    reason: str | None = None
+    cosine: float | None = None      # worst sample, worst output
+    psnr: float | None = None        # worst sample, worst output, dB
+    max_abs: float | None = None     # largest over outputs and samples
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+    agreed: int | None = None
+    decisive: int | None = None
+    judged: int | None = None
+    agreement_metric: str = ""
+    samples: int = 0
+    text_samples: int = 0
+    ane_like: dict[str, Any] | None = None   # Core ML: the ANE-like second pass (worst values)
+    bound: dict[str, float] = field(default_factory=dict)   # the bound validated with
+    export_s: float | None = None
+    validate_s: float | None = None
+    command: str = ""
+    date: str = ""
+    loadavg: list[str] | None = None
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        return (self.model, self.target, self.precision, self.case)
 
 
-def measure(model: Any, tokenizer: Any, load: Callable[[], Any]) -> dict[str, float]:
-    from edgekit.config import SeqLen
-    from edgekit.converter import Tolerance
-    from edgekit.export import parity_feeds
-    from edgekit.parity import compare
+def _finite(x: float) -> float | None:
+    return x if isinstance(x, (int, float)) and math.isfinite(x) else None
 
-    feeds, real = parity_feeds(model, tokenizer, model.task, SeqLen.parse(SEQ))
-    rep = compare(model, load, feeds, model.task, Tolerance(), verbose=False, real=real)
-    if not rep.outputs:
-        return {"error": "; ".join(s.detail for s in rep.steps if not s.ok)}
-    return worst(rep.outputs)
+
+def _worst(outputs: list[Any]) -> dict[str, float | None]:
+    return {"cosine": _finite(min(o.cosine for o in outputs)), "psnr": _finite(min(o.psnr for o in outputs)),
+            "max_abs": _finite(max(o.max_abs for o in outputs))}
+
+
+def _from_record(row: Row, rec: Any) -> Row:
+    row.status, row.reason, row.bound = rec.status.value, rec.reason, dict(rec.tolerance)
+    rep = rec.parity
+    if rep is None:
+        return row
+    if rep.outputs:
+        row.__dict__.update(_worst(rep.outputs))
+        row.outputs = [{k: _finite(v) if isinstance(v, float) else v for k, v in asdict(o).items()}
+                       for o in rep.outputs]
+    row.agreed, row.decisive, row.judged, row.agreement_metric = rep.agreed, rep.decisive, rep.judged, rep.agreement_metric
+    row.samples, row.text_samples = rep.samples, rep.text_samples
+    if rep.ane_like is not None:
+        row.ane_like = ({"error": rep.ane_like.error} if rep.ane_like.error else
+                        {**_worst(rep.ane_like.outputs), "samples": rep.ane_like.samples})
+    return row
+
+
+def export_and_validate(model: Any, tok: Any, src: Any, conv: Any, precision: Any, n_text: int | None,
+                        row: Row) -> Row:
+    """Export ``src`` (the model or a damaged copy) and validate the file against ``model``:
+    tests/converters/test_damage.py's path, with the target's declared bound."""
+    from edgekit.config import ExportOptions, SeqLen
+    from edgekit.export import export_model, validate_artifact
+    from edgekit.record import Status
+
+    opts = ExportOptions(target=conv.name, task=model.task, precision=precision, seq_len=SeqLen.parse(SEQ),
+                         flags=dict(FLAGS.get((conv.name, precision.value), {})))
+    with tempfile.TemporaryDirectory(prefix="edgekit-tol-") as tmp:
+        t0 = time.perf_counter()
+        rec = export_model(src, opts, Path(tmp), tokenizer=tok, validate=False, verbose=False)
+        row.export_s = round(time.perf_counter() - t0, 1)
+        if rec.status == Status.EXPORT_FAILED:
+            row.status, row.reason = rec.status.value, rec.reason
+            return row
+        t0 = time.perf_counter()
+        rec = validate_artifact(Path(tmp) / rec.artifact, rec, model, tok, conv.tolerance(precision),
+                                verbose=False, n_text=n_text)
+        row.validate_s = round(time.perf_counter() - t0, 1)
+    return _from_record(row, rec)
 
 
 class _TorchRunner:
+    """A damaged PyTorch model behind the Runner interface: the damage without any export."""
+
     def __init__(self, model: Any) -> None:
         self.model, self.input_names, self.output_names = model, model.input_names, model.output_names
 
@@ -76,147 +165,201 @@ class _TorchRunner:
         return {n: t.float().numpy() for n, t in zip(self.output_names, out)}
 
 
-def build_models(which: list[str], work: Path) -> dict[str, tuple[Any, Any]]:
+def pytorch_damage(model: Any, tok: Any, damaged: Any, row: Row) -> Row:
+    from edgekit.config import SeqLen
+    from edgekit.converter import Tolerance
+    from edgekit.export import parity_feeds
+    from edgekit.parity import compare
+    from edgekit.samples import embedding_index
+    from edgekit.tasks import Task
+
+    feeds, real = parity_feeds(model, tok, model.task, SeqLen.parse(SEQ))
+    index = embedding_index(model, tok) if model.task == Task.FEATURE_EXTRACTION else None
+    rep = compare(model, lambda: _TorchRunner(damaged), feeds, model.task, Tolerance(), verbose=False,
+                  real=real, index=index)
+    row.status = "measured"
+    row.__dict__.update(_worst(rep.outputs))
+    row.agreed, row.decisive, row.judged, row.agreement_metric = rep.agreed, rep.decisive, rep.judged, rep.agreement_metric
+    row.samples, row.text_samples = rep.samples, rep.text_samples
+    return row
+
+
+def build_model(which: str, work: Path) -> tuple[Any, Any]:
     import torch
     import transformers
 
     from edgekit.modeling import embedded_model_path, load_model, load_tokenizer
 
     minilm = embedded_model_path("the tolerance calibration")
+    if which == "minilm":
+        return load_model(minilm, "feature-extraction"), load_tokenizer(minilm)
     tok = load_tokenizer(minilm)
-    out = {}
-    if "minilm" in which:
-        out["all-MiniLM-L6-v2 (feature-extraction)"] = (load_model(minilm, "feature-extraction"), tok)
-    if "bertbase" in which:
-        folder = work / "bert-base-shaped"
-        cfg = transformers.BertConfig(vocab_size=tok.vocab_size, hidden_size=768, num_hidden_layers=2,
-                                      num_attention_heads=12, intermediate_size=3072)
-        torch.manual_seed(0)
-        transformers.BertForQuestionAnswering(cfg).eval().save_pretrained(folder)
-        tok.save_pretrained(folder)
-        out["BERT-base-shaped random, 2 layers (question-answering)"] = (load_model(folder, "question-answering"), tok)
-    return out
+    folder = work / "bert-base-shaped"
+    cfg = transformers.BertConfig(vocab_size=tok.vocab_size, hidden_size=768, num_hidden_layers=2,
+                                  num_attention_heads=12, intermediate_size=3072)
+    torch.manual_seed(0)
+    transformers.BertForQuestionAnswering(cfg).eval().save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return load_model(folder, "question-answering"), load_tokenizer(folder)
 
 
-def _cached(cache: Path, key: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    cfile = cache / (key.replace("|", "__").replace(" ", "_").replace("/", "_").replace(",", "") + ".json")
-    if cfile.exists():
-        return json.loads(cfile.read_text())
-    row = fn()
-    print(f"{key}: {row}", file=sys.stderr, flush=True)
-    cfile.write_text(json.dumps(row))
-    return row
+def cases(precision: Any) -> tuple[str, ...]:
+    return ("honest", MILDEST["float" if precision.is_float else "compressed"]) \
+        + (GROSS if precision.value in PALETTES else ())
 
 
-def honest_from_records(folder: Path) -> dict[tuple[str, str], dict[str, float]]:
-    """Worst-output values of the honest artifacts an `edgekit demo` run validated (its records)."""
-    from edgekit.record import ArtifactRecord
-
-    out = {}
-    for f in sorted(folder.glob("*.json")):
-        try:
-            rec = ArtifactRecord.load(f)
-        except Exception:  # noqa: BLE001 - report.json and other files sit beside the records
-            continue
-        outs = rec.parity.outputs if rec.parity else []
-        if outs and not rec.options.get("ane"):
-            out[(rec.target, rec.precision.value)] = {**worst(outs), "status": rec.status.value, "from": str(f.name)}
-    return out
+def load_rows() -> dict[tuple[str, str, str, str], Row]:
+    if not JSON.exists():
+        return {}
+    data = json.loads(JSON.read_text())
+    if data.get("seq") != SEQ:  # another layout or length: not comparable, start again
+        return {}
+    return {r.key: r for r in (Row(**d) for d in data.get("rows", []))}
 
 
-def run(targets: list[str] | None, models: list[str], cache: Path, honest_dir: Path | None = None,
-        export: bool = True) -> dict[str, Any]:
+def save(new: Row) -> None:
+    """Merge one row into the json: re-read under a lock, since runs on other models or targets
+    may write it at the same time."""
+    import fcntl
+
+    from edgekit.record import atomic_write_text
+
+    with open(Path(tempfile.gettempdir()) / "edgekit-tolerances.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        rows = load_rows()
+        rows[new.key] = new
+        order = {m: i for i, m in enumerate(MODELS)}
+        out = sorted(rows.values(), key=lambda r: (order.get(r.model, 99), _target_rank(r.target), r.precision, r.case))
+        atomic_write_text(JSON, json.dumps({"seq": SEQ, "rows": [asdict(r) for r in out]}, indent=1) + "\n")
+
+
+def _target_rank(name: str) -> int:
     from edgekit import registry
-    from edgekit.config import ExportOptions, SeqLen
-    from edgekit.export import check_options, export_model
-    from edgekit.parity import damaged_copy as damage
+
+    names = [PYTORCH, *registry.converters()]
+    return names.index(name) if name in names else len(names)
+
+
+def run(targets: list[str] | None, models: list[str], n_slow: int, resume: bool) -> None:
+    from edgekit import registry
+    from edgekit.errors import UsageError
+    from edgekit.export import check_options
+    from edgekit.parity import damaged_copy
     from edgekit.precision import Precision
 
-    cache.mkdir(parents=True, exist_ok=True)
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for mname, (model, tok) in build_models(models, Path(tmp)).items():
-            damaged_models: dict[str, Any] = {}
+    convs = registry.converters()
+    names = targets or [PYTORCH, *convs]
+    for name in names:
+        if name != PYTORCH:
+            registry.get(name)  # an unknown target is a usage error up front, with the choices
+    have = load_rows() if resume else {}
+    stamp = {"command": " ".join(shlex.quote(a) for a in ["benchmarks/tolerances.py", *sys.argv[1:]])}
+
+    def done(row: Row) -> Row:
+        row.__dict__.update(stamp, date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                            loadavg=Path("/proc/loadavg").read_text().split()[:3])
+        save(row)
+        print(f"{row.model} {row.target} {row.precision} {row.case}: {row.status} cos={row.cosine} "
+              f"psnr={row.psnr} max={row.max_abs} agree={row.agreed}/{row.decisive} "
+              f"({row.export_s}+{row.validate_s} s)", file=sys.stderr, flush=True)
+        return row
+
+    with tempfile.TemporaryDirectory(prefix="edgekit-tol-models-") as work:
+        for mkey in models:
+            model, tok = build_model(mkey, Path(work))
+            damaged: dict[str, Any] = {}
 
             def dmodel(kind: str) -> Any:
-                return damaged_models.setdefault(kind, damage(model, kind))
+                return damaged.setdefault(kind, damaged_copy(model, kind))
 
-            torch_damage = {kind: _cached(cache, f"{mname}|pytorch|{kind}",
-                                          lambda k=kind: measure(model, tok, lambda: _TorchRunner(dmodel(k))))
-                            for kind in (*MILDEST.values(), *(PALETTE_CASES if export else ()))}
-            demo = honest_from_records(honest_dir) if honest_dir and "minilm" in mname.lower() else {}
-
-            def export_row(conv: Any, p: Precision, kinds: tuple[str, ...], honest: bool = True) -> dict[str, Any]:
-                opts = ExportOptions(target=conv.name, task=model.task, precision=p, seq_len=SeqLen.parse(SEQ))
-                row: dict[str, Any] = {"model": mname, "target": conv.name, "precision": p.value}
-                for label, src in ((("honest", model),) if honest else ()) + tuple((k, dmodel(k)) for k in kinds):
-                    out = Path(tmp) / label
-                    t0 = time.perf_counter()
-                    rec = export_model(src, opts, out, validate=False, verbose=False)
-                    if rec.status.value == "export-failed":
-                        row[label] = {"error": rec.reason}
-                        continue
-                    path = out / rec.artifact
-                    # Always against the *undamaged* model: what `edgekit validate` does.
-                    row[label] = measure(model, tok, lambda: conv.load(path, rec))
-                    row[label]["seconds"] = round(time.perf_counter() - t0, 1)
-                return row
-
-            convs = registry.converters()
-            # The order asked for (the most-used targets first when time is short), else the registry's.
-            for conv in [convs[t] for t in targets if t in convs] if targets else convs.values():
-                if conv.missing_module():
+            for name in names:
+                if name == PYTORCH:
+                    for kind in (*MILDEST.values(), *GROSS):
+                        if (mkey, PYTORCH, "fp32", kind) not in have:
+                            done(pytorch_damage(model, tok, dmodel(kind), Row(mkey, PYTORCH, "fp32", kind, "")))
                     continue
-                for p in conv.precisions:
-                    opts = ExportOptions(target=conv.name, task=model.task, precision=p, seq_len=SeqLen.parse(SEQ))
-                    try:
-                        check_options(conv, opts, len(model.input_names))
-                    except Exception as e:  # noqa: BLE001 - e.g. int4 before iOS 18: not exportable by default
-                        print(f"skip {conv.name} {p}: {e}", file=sys.stderr)
+                conv = convs[name]
+                missing = conv.missing_module()
+                # Every precision first (honest + mildest damage), then the gross palette cases:
+                # an interrupted run has the calibration rows before the extras.
+                jobs = [(p, c) for p in conv.precisions for c in cases(p)[:2]] \
+                    + [(p, c) for p in conv.precisions for c in cases(p)[2:]]
+                for p, case in jobs:
+                    row = Row(mkey, conv.name, p.value, case, "")
+                    if row.key in have and have[row.key].status != "error":
                         continue
-                    kind = MILDEST["float" if p.is_float else "compressed"]
-                    key = f"{mname}|{conv.name}|{p}"
-                    cfile = cache / (key.replace("|", "__").replace(" ", "_").replace("/", "_").replace(",", "") + ".json")
-                    if export or cfile.exists():
-                        row = _cached(cache, key, lambda c=conv, q=p, k=kind: export_row(c, q, (k,)))
-                        row["damaged_via"] = "exported file"
-                    else:
-                        # No time to export: the damage measured in PyTorch (fp32), which is what
-                        # the file shows minus its own (smaller) precision error.
-                        row = {"model": mname, "target": conv.name, "precision": p.value,
-                               kind: torch_damage[kind], "damaged_via": "pytorch fp32 (not exported)"}
-                    if (conv.name, p.value) in demo:
-                        row["honest"] = demo[(conv.name, p.value)]
-                        row["honest_via"] = f"edgekit demo record {demo[(conv.name, p.value)]['from']}"
-                    row["damage"] = kind
-                    row["damaged"] = row.get(kind)
-                    rows.append(row)
-            # The issue's palette damage cases, as files (the Core ML palettize4 export).
-            if "minilm" in mname.lower() and (not targets or "coreml" in targets) and export \
-                    and not registry.get("coreml").missing_module():
-                extra = _cached(cache, f"{mname}|coreml-palette-cases", lambda: export_row(
-                    registry.get("coreml"), Precision.PALETTIZE4, PALETTE_CASES, honest=False))
-                rows.append({"model": mname, "target": "coreml", "precision": "palettize4", "cases": extra})
-            rows.append({"model": mname, "target": "pytorch", "precision": "fp32 (no export)",
-                         "damage_all": torch_damage})
-    return {"rows": rows}
+                    if missing:
+                        row.status, row.reason = "skipped", f"runtime not installed: {missing}"
+                        done(row)
+                        continue
+                    from edgekit.config import ExportOptions, SeqLen
+
+                    try:
+                        check_options(conv, ExportOptions(target=conv.name, task=model.task, precision=p,
+                                                          seq_len=SeqLen.parse(SEQ),
+                                                          flags=dict(FLAGS.get((conv.name, p.value), {}))),
+                                      len(model.input_names))
+                    except UsageError as e:
+                        row.status, row.reason = "skipped", f"not exportable: {e}"
+                        done(row)
+                        continue
+                    src = model if case == "honest" else dmodel(case)
+                    n_text = n_slow if conv.name in SLOW_TARGETS else None
+                    try:
+                        done(export_and_validate(model, tok, src, conv, p, n_text, row))
+                    except Exception as e:  # noqa: BLE001 - one broken job must not end the sweep
+                        row.status, row.reason = "error", f"{type(e).__name__}: {e}"
+                        done(row)
 
 
-def verdict(values: dict[str, float], bound: dict[str, float]) -> bool:
+# ---- rendering ----------------------------------------------------------------------------------
+def values_pass(r: Row, bound: dict[str, float]) -> bool | None:
+    """The value step's verdict on the stored numbers against ``bound`` (None: no numbers)."""
+    if r.cosine is None and r.max_abs is None:
+        return None
     ok = True
     if "max_abs" in bound:
-        ok &= values["max_abs"] <= bound["max_abs"]
+        ok &= r.max_abs is not None and r.max_abs <= bound["max_abs"]
     if "min_cosine" in bound:
-        ok &= values["cosine"] >= bound["min_cosine"]
+        ok &= r.cosine is not None and r.cosine >= bound["min_cosine"]
     if "min_psnr" in bound:
-        ok &= values["psnr"] >= bound["min_psnr"]
+        ok &= r.psnr is not None and r.psnr >= bound["min_psnr"]
     return bool(ok)
 
 
-def _v(d: dict[str, float] | None) -> str:
-    if not d or "error" in d:
-        return (d or {}).get("error", "—")[:40]
-    return f"cos {d['cosine']:.6f} · {d['psnr']:.1f} dB · max {d['max_abs']:.2g}"
+def agreement_passes(r: Row, bound: dict[str, float]) -> bool:
+    need = bound.get("min_agreement")
+    return need is None or not r.decisive or (r.agreed or 0) / r.decisive >= need
+
+
+def separating(honest: list[Row], damaged: list[Row]) -> str:
+    """Which value bound could lie strictly between every honest and every damaged file given."""
+    h = [r for r in honest if r.cosine is not None]
+    d = [r for r in damaged if r.cosine is not None]
+    if not h or not d:
+        return "—"
+    found = []
+    lo, hi = max(r.cosine for r in d), min(r.cosine for r in h)
+    if hi > lo:
+        # A gap far smaller than the honest error itself is no bound: one more sample moves it.
+        hair = " (by a hair: gap < 10% of the honest 1 - cos)" if hi - lo < 0.1 * (1 - hi) else ""
+        found.append(f"cos in ({lo:.6f}, {hi:.6f}){hair}")
+    hp, dp = [r.psnr for r in h if r.psnr is not None], [r.psnr for r in d if r.psnr is not None]
+    if hp and dp and min(hp) > max(dp):
+        found.append(f"PSNR in ({max(dp):.1f}, {min(hp):.1f}) dB")
+    hm, dm = [r.max_abs for r in h if r.max_abs is not None], [r.max_abs for r in d if r.max_abs is not None]
+    if hm and dm and max(hm) < min(dm):
+        found.append(f"max abs in ({max(hm):.3g}, {min(dm):.3g})")
+    return "yes: " + "; ".join(found) if found else "**NO**"
+
+
+def _v(r: Row | None) -> str:
+    if r is None:
+        return "not measured"
+    if r.cosine is None:
+        return f"{r.status}: {(r.reason or '')[:60]}"
+    agr = f" · agree {r.agreed}/{r.decisive}" if r.decisive is not None else ""
+    return f"cos {r.cosine:.6f} · {r.psnr:.1f} dB · max {r.max_abs:.2g}{agr}"
 
 
 def _b(b: dict[str, float]) -> str:
@@ -227,89 +370,181 @@ def _b(b: dict[str, float]) -> str:
         parts.append(f"cos ≥ {b['min_cosine']:g}")
     if "min_psnr" in b:
         parts.append(f"≥ {b['min_psnr']:g} dB")
+    if "min_agreement" in b:
+        parts.append(f"agree ≥ {b['min_agreement']:g}")
     return " · ".join(parts) or "none"
 
 
-def to_markdown(data: dict[str, Any]) -> str:
+def _verdict_honest(r: Row | None, bound: dict[str, float]) -> str:
+    v = values_pass(r, bound) if r else None
+    if v is None:
+        return "—"
+    if not v:
+        return "**NO** (values)"
+    return "yes" if agreement_passes(r, bound) else "**NO** (agreement)"
+
+
+def _verdict_damaged(r: Row | None, bound: dict[str, float]) -> str:
+    v = values_pass(r, bound) if r else None
+    if v is None:
+        return "—"
+    if not v:
+        return "yes (values)"
+    return "yes (agreement only)" if not agreement_passes(r, bound) else "**NO**"
+
+
+def to_markdown(rows: dict[tuple[str, str, str, str], Row]) -> str:
     from edgekit import registry
     from edgekit.precision import Precision
 
-    lines = ["# Parity value bounds: calibration", "",
-             f"Generated by `benchmarks/tolerances.py` on {data['date']} (load average {data['loadavg']}, "
-             "shared machine). Values are the worst output's worst sample (cosine, PSNR) and the largest "
-             f"absolute difference, on edgekit's parity inputs at seq {SEQ} (4 random-id inputs + 64 shipped "
-             "Wikipedia sentences). *Honest* is the artifact of `edgekit demo` (its record) or an export "
-             "made here. *Damaged* is exported from a damaged copy of the model and measured against the "
-             "undamaged fp32 model, or, marked *PyTorch*, the same damage measured in fp32 PyTorch without "
-             "an export (no time on a shared 2-core machine to export all of them; a file adds its own "
-             "precision error to that). The damage shown is the mildest of the precision's class "
-             "(float: one FFN matrix x1.02; compressed: one layer's weights/scales x1.10), i.e. the case "
-             "closest to passing. The bound column is the bound in the code now.", ""]
-    for mname in dict.fromkeys(r["model"] for r in data["rows"]):
-        lines += [f"## {mname}", "", "| target | precision | honest | bound (now) | damaged (case) | honest passes | damaged caught |",
-                  "|---|---|---|---|---|---|---|"]
-        for r in data["rows"]:
-            if r["model"] != mname or r["target"] == "pytorch" or "cases" in r:
+    def bound_now(target: str, precision: str) -> dict[str, float]:
+        return registry.get(target).tolerance(Precision(precision)).to_dict()
+
+    runs: dict[str, list[Row]] = {}
+    for r in sorted(rows.values(), key=lambda r: r.date):
+        runs.setdefault(r.command, []).append(r)
+    lines = [
+        "# Parity value bounds: calibration", "",
+        "Generated by `benchmarks/tolerances.py` (see its docstring). Every file here was exported by edgekit "
+        "and validated by edgekit (`export_model` then `validate_artifact`) against the **undamaged** fp32 "
+        f"PyTorch model, with the target's declared bound, at seq {SEQ}: 4 random-id inputs plus the shipped "
+        "real texts (Wikipedia sentences; SQuAD dev pairs for QA). Values are the worst sample's cosine and "
+        "PSNR and the largest absolute difference, worst over outputs; *agree* is agreed/decisive samples "
+        "(embeddings: recall@10 hits among 1,024 sentences). *Damaged* is the mildest damage of the "
+        "precision's class (float: one FFN matrix x1.02; compressed: one layer's weights x1.10, i.e. its "
+        "int8 scales x1.10): the case closest to passing. Verdicts use the bound in the code **now** on the "
+        "stored values (agreement counts are as measured).", "",
+        "Runs (each row of the json keeps its command, date and load average; `--resume` fills gaps):", "",
+    ]
+    for cmd, rs in runs.items():
+        loads = [float(r.loadavg[0]) for r in rs if r.loadavg]
+        load = f"1-min load average {min(loads):.1f}-{max(loads):.1f}" if loads else "load average unknown"
+        lines.append(f"- `{cmd}`: {len(rs)} rows, {rs[0].date} to {rs[-1].date} ({load}, shared 2-core machine)")
+    slow = [r for r in rows.values() if r.target in SLOW_TARGETS and r.samples]
+    if slow:
+        lines += ["", f"Core ML runs through edgekit's numpy MIL interpreter: its files were validated on "
+                  f"{min(r.text_samples for r in slow)}-{max(r.text_samples for r in slow)} real texts (+4 random ids) "
+                  "instead of 64, to fit the sweep; its ANE-like second pass (fp16 accumulation) is listed apart."]
+    skipped = [r for r in rows.values() if r.status in ("skipped", "export-failed", "error")]
+    absent = [f"{m} {c.name} {p.value} {case}" for m in MODELS for c in registry.converters().values()
+              for p in c.precisions for case in cases(p) if (m, c.name, p.value, case) not in rows]
+    if skipped or absent:
+        lines += ["", "Not measured:", ""]
+        lines += [f"- {MODELS.get(r.model, r.model)} · {r.target} {r.precision} {r.case}: {r.status}: {r.reason}"
+                  for r in skipped]
+        if absent:
+            lines.append(f"- not run yet ({len(absent)}; `--resume` fills them): " + ", ".join(absent))
+
+    measured = {(r.target, r.precision) for r in rows.values()}
+    combos = [(c.name, p.value) for c in registry.converters().values() for p in c.precisions
+              if (c.name, p.value) in measured]
+    lines += ["", "## Summary: one bound for both models", "",
+              "Worst honest value and the damaged value closest to passing, over the models measured; "
+              "*separable* names the value bounds that would lie strictly between them.", "",
+              "| target | precision | bound (now) | worst honest | mildest damage, closest to passing | "
+              "honest pass | damaged caught | separable by values |", "|---|---|---|---|---|---|---|---|"]
+    for target, prec in combos:
+        bound = bound_now(target, prec)
+        kind = MILDEST["float" if Precision(prec).is_float else "compressed"]
+        hs = [r for r in rows.values() if (r.target, r.precision, r.case) == (target, prec, "honest")]
+        ds = [r for r in rows.values() if (r.target, r.precision, r.case) == (target, prec, kind)]
+        hw = min((r for r in hs if r.cosine is not None), key=lambda r: r.cosine, default=None)
+        dw = max((r for r in ds if r.cosine is not None), key=lambda r: r.cosine, default=None)
+        hp = "all" if hs and all(_verdict_honest(r, bound) == "yes" for r in hs) else \
+            ", ".join(f"{r.model}: {_verdict_honest(r, bound)}" for r in hs) or "—"
+        dc = "all" if ds and all(_verdict_damaged(r, bound).startswith("yes") for r in ds) else \
+            ", ".join(f"{r.model}: {_verdict_damaged(r, bound)}" for r in ds) or "—"
+        lines.append(f"| {target} | {prec} | {_b(bound)} | {_v(hw)} | {_v(dw)} ({kind}) | {hp} | {dc} | "
+                     f"{separating(hs, ds)} |")
+
+    for mkey, mname in MODELS.items():
+        mine = {k: r for k, r in rows.items() if r.model == mkey}
+        if not mine:
+            continue
+        lines += ["", f"## {mname}", "",
+                  "| target | precision | bound (now) | honest | damaged (case) | honest passes | damaged caught | "
+                  "separable | status at run (honest / damaged) | seconds (export+validate) |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for target, prec in combos:
+            kind = MILDEST["float" if Precision(prec).is_float else "compressed"]
+            h, d = mine.get((mkey, target, prec, "honest")), mine.get((mkey, target, prec, kind))
+            if h is None and d is None:
                 continue
-            conv = registry.get(r["target"])
-            bound = conv.tolerance(Precision(r["precision"])).to_dict()
-            h, d = r.get("honest"), r.get("damaged")
-            hp = "—" if not h or "error" in h else ("yes" if verdict(h, bound) else "**NO**")
-            dc = "—" if not d or "error" in d else ("yes" if not verdict(d, bound) else "**NO**")
-            via = "" if r.get("damaged_via", "exported file") == "exported file" else ", PyTorch"
-            lines.append(f"| {r['target']} | {r['precision']} | {_v(h)} | {_b(bound)} | {_v(d)} ({r['damage']}{via}) "
-                         f"| {hp} | {dc} |")
-        for r in data["rows"]:
-            if r["model"] == mname and "cases" in r:
-                bound = registry.get("coreml").tolerance(Precision.PALETTIZE4).to_dict()
-                lines += ["", f"More damage, as Core ML palettize4 files (bound {_b(bound)}):", "",
-                          "| damage | value | caught |", "|---|---|---|"]
-                lines += [f"| {k} | {_v(v)} | {'yes' if not verdict(v, bound) else '**NO**'} |"
-                          for k, v in r["cases"].items() if k in PALETTE_CASES and v and "error" not in v]
-        pt = next((r for r in data["rows"] if r["model"] == mname and r["target"] == "pytorch"), None)
+            bound = bound_now(target, prec)
+            secs = " / ".join(f"{r.export_s}+{r.validate_s}" for r in (h, d) if r)
+            lines.append(f"| {target} | {prec} | {_b(bound)} | {_v(h)} | {_v(d)} ({kind}) | {_verdict_honest(h, bound)} "
+                         f"| {_verdict_damaged(d, bound)} | {separating([h] if h else [], [d] if d else [])} | "
+                         f"{h.status if h else '—'} / {d.status if d else '—'} | {secs} |")
+        gross = [r for r in mine.values() if r.case in GROSS and r.target != PYTORCH]
+        if gross:
+            lines += ["", "Gross palette damage, as files:", "",
+                      "| target | precision | damage | value | caught (bound now) | status at run |", "|---|---|---|---|---|---|"]
+            lines += [f"| {r.target} | {r.precision} | {r.case} | {_v(r)} | "
+                      f"{_verdict_damaged(r, bound_now(r.target, r.precision))} | {r.status} |" for r in gross]
+        ane = [r for r in mine.values() if r.ane_like and "cosine" in r.ane_like]
+        if ane:
+            lines += ["", "Core ML ANE-like second pass (fp16 accumulation, fp16 LayerNorm statistics; "
+                      "information unless exported with --ane):", "",
+                      "| precision | case | cos | PSNR | max abs | samples |", "|---|---|---|---|---|---|"]
+            lines += [f"| {r.precision} | {r.case} | {r.ane_like['cosine']:.6f} | {r.ane_like['psnr']:.1f} dB | "
+                      f"{r.ane_like['max_abs']:.2g} | {r.ane_like['samples']} |" for r in ane]
+        pt = [r for r in mine.values() if r.target == PYTORCH]
         if pt:
-            lines += ["", "Every damage in fp32 PyTorch (no export), against the undamaged model:", "",
-                      "| damage | value |", "|---|---|"]
-            lines += [f"| {k} | {_v(v)} |" for k, v in pt["damage_all"].items()]
-        lines.append("")
+            lines += ["", "The damage alone: fp32 PyTorch, no export, against the undamaged model "
+                      "(a file adds its own precision error to this):", "", "| damage | value |", "|---|---|"]
+            lines += [f"| {r.case} | {_v(r)} |" for r in pt]
+    lines += ["", "## Separable, but the bound in the code does not separate", ""]
+    move = []
+    for target, prec in combos:
+        kind = MILDEST["float" if Precision(prec).is_float else "compressed"]
+        bound = bound_now(target, prec)
+        hs = [r for r in rows.values() if (r.target, r.precision, r.case) == (target, prec, "honest")]
+        ds = [r for r in rows.values() if (r.target, r.precision, r.case) == (target, prec, kind)]
+        sep = separating(hs, ds)
+        wrong = [f"{r.model} honest {_v(r)}" for r in hs if _verdict_honest(r, bound) != "yes"] \
+            + [f"{r.model} {kind} {_v(r)}" for r in ds if _verdict_damaged(r, bound) == "**NO**"]
+        if sep.startswith("yes") and wrong:
+            move.append(f"- {target} {prec} (bound {_b(bound)}): " + "; ".join(wrong) + f". A bound could sit at {sep[5:]}.")
+    lines += move or ["None: wherever values separate honest from damaged files, the bound does."]
+    lines += ["", "## Not separable by values", ""]
+    bad = []
+    for target, prec in combos:
+        kind = MILDEST["float" if Precision(prec).is_float else "compressed"]
+        hs = [r for r in rows.values() if (r.target, r.precision, r.case) == (target, prec, "honest")]
+        ds = [r for r in rows.values() if (r.target, r.precision, r.case) == (target, prec, kind)]
+        if separating(hs, ds) == "**NO**":
+            h = min((r for r in hs if r.cosine is not None), key=lambda r: r.cosine)
+            d = max((r for r in ds if r.cosine is not None), key=lambda r: r.cosine)
+            bad.append(f"- {target} {prec}: honest {_v(h)} ({h.model}) vs {kind} {_v(d)} ({d.model}): "
+                       "no cosine, PSNR or max-abs bound passes every honest file and fails every damaged one.")
+    lines += bad or ["Every measured target x precision has a value bound between its honest and damaged files."]
     return "\n".join(lines) + "\n"
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--targets", help="comma-separated targets (default: every available one)")
-    ap.add_argument("--models", default="minilm,bertbase", help="minilm, bertbase or both")
-    ap.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "edgekit-tolerances"),
-                    help="per-job results, so an interrupted run resumes (delete to re-measure)")
-    ap.add_argument("--render-only", action="store_true", help="re-render the md from the committed json")
-    ap.add_argument("--honest-from", type=Path, help="take the honest MiniLM values from the records of an "
-                    "`edgekit demo --out DIR` run instead of exporting them again")
-    ap.add_argument("--no-export", action="store_true", help="export no damaged files; where none is cached, "
-                    "report the damage as measured in PyTorch fp32 (labelled so)")
+    ap.add_argument("--targets", help=f"comma-separated targets, {PYTORCH} for the damage alone (default: all)")
+    ap.add_argument("--models", default=",".join(MODELS), help="comma-separated: " + ", ".join(MODELS))
+    ap.add_argument("--coreml-texts", type=int, default=16, help="real texts per Core ML file (default 16)")
+    ap.add_argument("--resume", action="store_true", help="skip rows the json already has")
+    ap.add_argument("--render-only", action="store_true", help="only re-render the md from the json")
     args = ap.parse_args()
     from edgekit.cli import _quiet_backends
+    from edgekit.record import atomic_write_text
 
     _quiet_backends()
     RESULTS.mkdir(parents=True, exist_ok=True)
-    jpath = RESULTS / "tolerances.json"
-    if args.render_only:
-        data = json.loads(jpath.read_text())
-    else:
-        data = run(args.targets.split(",") if args.targets else None, args.models.split(","), Path(args.cache),
-                   args.honest_from, export=not args.no_export)
-        data["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-        data["loadavg"] = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else None
-        data["rows"] = [{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()}
-                        for r in data["rows"]]
-        from edgekit.record import atomic_write_text
-
-        atomic_write_text(jpath, json.dumps(data, indent=1, default=str) + "\n")
-    from edgekit.record import atomic_write_text
-
-    atomic_write_text(RESULTS / "tolerances.md", to_markdown(data))
-    print((RESULTS / "tolerances.md").read_text())
+    if not args.render_only:
+        unknown = set(args.models.split(",")) - set(MODELS)
+        if unknown:
+            ap.error(f"unknown model(s) {sorted(unknown)}: choose from {list(MODELS)}")
+        run(args.targets.split(",") if args.targets else None, args.models.split(","), args.coreml_texts,
+            args.resume)
+    atomic_write_text(MD, to_markdown(load_rows()))
+    print(MD.read_text())
     return 0
 
 
 if __name__ == "__main__":
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     raise SystemExit(main())

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgekit.converter import ConvertContext, ConvertResult, Converter, Tolerance
-from edgekit.parity import FP32_BOUND, INT8_ACT_BOUND
+from edgekit.converter import ConvertContext, ConvertResult, Converter
+from edgekit.parity import FP32_BOUND, INT8_ACT_BOUND, INT8_BOUND
 from edgekit.precision import Precision
 
 if TYPE_CHECKING:
@@ -106,11 +106,15 @@ class ExecuTorchConverter(Converter):
     precisions = (Precision.FP32, Precision.INT8_DYNAMIC, Precision.INT8_STATIC)
     tolerances = {
         Precision.FP32: FP32_BOUND,
-        Precision.INT8_DYNAMIC: INT8_ACT_BOUND,
-        # MiniLM measures 0.984 with the FFN output in float; 0.95 catches a recipe that regresses
-        # (0.85 with every Linear quantised, 0.12 with a quantised mask add). Not separable from
-        # one layer's scales x1.10 (0.986): see benchmarks/results/tolerances.md.
-        Precision.INT8_STATIC: Tolerance(min_cosine=0.95, min_agreement=0.97),
+        # XNNPACK's dynamic int8 is as close as 8-bit weights alone (honest MiniLM 0.998 at seq 64,
+        # 0.997 at 128): the int8-activation bound (0.975) let one layer's scales x1.10 pass as a
+        # file (0.986); the 8-bit-weight bound catches it. benchmarks/results/tolerances.md.
+        Precision.INT8_DYNAMIC: INT8_BOUND,
+        # The shared int8-activation bound: honest MiniLM 0.989 at seq 64 (0.982 at 128), one
+        # layer x1.10 as a file 0.973 (the BERT-base-shaped model: 0.9999 / 0.973). The old 0.95
+        # passed that damage; it also catches the regressions it was set for (0.85 with every
+        # Linear quantised, 0.12 with a quantised mask add).
+        Precision.INT8_STATIC: INT8_ACT_BOUND,
     }
     seq_kinds = ("fixed", "enumerated", "range")
     description = "ExecuTorch program, XNNPACK delegate"

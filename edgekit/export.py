@@ -207,11 +207,12 @@ def check_max_positions(model: EdgeModel, seq: SeqLen) -> None:
 
 
 def parity_feeds(model: EdgeModel, tokenizer: Any, task: Task, seq: SeqLen,
-                 n_random: int = 4) -> tuple[list[dict[str, np.ndarray]], list[bool]]:
-    """Random token ids plus, with a tokenizer, the shipped real-text samples, at every parity
-    length; the second list marks the real-text feeds."""
+                 n_random: int = 4, n_text: int | None = None) -> tuple[list[dict[str, np.ndarray]], list[bool]]:
+    """Random token ids plus, with a tokenizer, the shipped real-text samples (``n_text`` of them,
+    default ``samples.TEXT_SAMPLES``), at every parity length; the second list marks the real-text
+    feeds."""
     from .inputs import random_feeds
-    from .samples import sample_feeds
+    from .samples import TEXT_SAMPLES, sample_feeds
 
     special = (0, 101, 102)
     if tokenizer is not None:
@@ -219,7 +220,8 @@ def parity_feeds(model: EdgeModel, tokenizer: Any, task: Task, seq: SeqLen,
     feeds, real = [], []
     for s in parity_lengths(seq):
         rnd = random_feeds(model.config.vocab_size, s, model.input_names, n=n_random, special_ids=special)
-        text = sample_feeds(tokenizer, task, s, model.input_names) if tokenizer is not None else []
+        text = sample_feeds(tokenizer, task, s, model.input_names, n=n_text or TEXT_SAMPLES) \
+            if tokenizer is not None else []
         feeds += rnd + text
         real += [False] * len(rnd) + [True] * len(text)
     return feeds, real
@@ -227,9 +229,12 @@ def parity_feeds(model: EdgeModel, tokenizer: Any, task: Task, seq: SeqLen,
 
 def validate_artifact(
     path: Path, record: ArtifactRecord, model: EdgeModel, tokenizer: Any, tolerance: Tolerance,
-    verbose: bool = True, n_random: int = 4,
+    verbose: bool = True, n_random: int = 4, n_text: int | None = None,
 ) -> ArtifactRecord:
-    """Fill ``record.parity`` and ``record.status`` by running the artifact in its own runtime."""
+    """Fill ``record.parity`` and ``record.status`` by running the artifact in its own runtime.
+
+    ``n_text`` caps the real-text samples (default ``samples.TEXT_SAMPLES``): only for a slow
+    runtime in a calibration sweep (benchmarks/tolerances.py), which says so in its result."""
     conv = registry.get(record.target)
     record.tolerance = tolerance.to_dict()
     reason = conv.validation_unavailable(record)
@@ -238,7 +243,7 @@ def validate_artifact(
         if verbose:
             console.print(f"    [yellow]- validation skipped[/]: {reason}")
         return record
-    feeds, real = parity_feeds(model, tokenizer, record.task, record.seq_len, n_random=n_random)
+    feeds, real = parity_feeds(model, tokenizer, record.task, record.seq_len, n_random=n_random, n_text=n_text)
     index = None
     if record.task == Task.FEATURE_EXTRACTION and tokenizer is not None:
         from .samples import embedding_index

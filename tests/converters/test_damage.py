@@ -25,10 +25,9 @@ CASES = [
     ("onnx", "fp16", "ffn-x1.10"), ("tflite", "fp16", "ffn-x1.10"), ("coreml", "fp16", "ffn-x1.10"),
     ("coreml", "palettize4", "reversed"), ("coreml", "palettize4", "zeroed"), ("coreml", "palettize4", "halved"),
     ("tflite", "int8-weight", "layer-x1.10"),
-    # int8 activations add an honest error (MiniLM TorchScript 0.983) as large as this damage's:
-    # not separable by output values; kept so that a change either way is noticed.
-    pytest.param("onnx", "int8-dynamic", "layer-x1.10", marks=pytest.mark.xfail(
-        strict=True, reason="int8-activation honest error ~ one layer x1.10; see tolerances.md")),
+    # int8 activations (onnx int8-dynamic layer-x1.10) run on the real MiniLM below: on this tiny
+    # model (weights x3) the honest int8-activation error is as large as that damage, on
+    # all-MiniLM-L6-v2 it is not (benchmarks/results/tolerances.md: 0.981 honest, 0.972 damaged).
 ]
 NEEDS = {"onnx": "onnxruntime", "tflite": "ai_edge_litert", "coreml": "coremltools"}
 
@@ -49,12 +48,12 @@ def tiny(tiny_model):
     return model, load_tokenizer(path)
 
 
-def _export_and_validate(model, reference, tok, target, precision, out):
+def _export_and_validate(model, reference, tok, target, precision, out, seq="32"):
     from edgekit.export import export_model, validate_artifact
 
     conv = registry.get(target)
     opts = ExportOptions(target=target, task=Task.FEATURE_EXTRACTION, precision=Precision(precision),
-                         seq_len=SeqLen.parse("32"))  # the MiniLM test too: short is enough, and quick
+                         seq_len=SeqLen.parse(seq))
     rec = export_model(model, opts, out, tokenizer=tok, validate=False, verbose=False)
     assert rec.status != Status.EXPORT_FAILED, rec.reason
     return validate_artifact(out / rec.artifact, rec, reference, tok, conv.tolerance(Precision(precision)),
@@ -86,15 +85,18 @@ def test_every_target_and_precision_has_a_value_bound_and_fp16_is_one_rule():
 
 
 @pytest.mark.slow
-def test_fp16_ffn_matrix_x102_on_the_real_minilm_is_parity_failed(tmp_path):
-    """The mildest fp16 damage, on the model the bound was calibrated on (ONNX: the quickest export)."""
+@pytest.mark.parametrize("precision,kind", [("fp16", "ffn-x1.02"), ("int8-dynamic", "layer-x1.10")])
+def test_mildest_damage_on_the_real_minilm_is_parity_failed(tmp_path, precision, kind):
+    """The mildest damage of each class, on the model the bounds were calibrated on and at the
+    calibration's length (ONNX: the quickest export). int8-dynamic: the file's quantisation error
+    plus one layer x1.10 (0.972) falls under the bound the honest file passes (0.981)."""
     if importlib.util.find_spec("onnxruntime") is None:
         pytest.skip("onnxruntime not installed")
     from edgekit.modeling import embedded_model_path
 
     path = embedded_model_path("this test")
     model, tok = load_model(path, Task.FEATURE_EXTRACTION), load_tokenizer(path)
-    honest = _export_and_validate(model, model, tok, "onnx", "fp16", tmp_path / "honest")
+    honest = _export_and_validate(model, model, tok, "onnx", precision, tmp_path / "honest", seq="64")
     assert honest.status == Status.VALIDATED, honest.reason
-    bad = _export_and_validate(damaged_copy(model, "ffn-x1.02"), model, tok, "onnx", "fp16", tmp_path / "bad")
+    bad = _export_and_validate(damaged_copy(model, kind), model, tok, "onnx", precision, tmp_path / "bad", seq="64")
     assert bad.status == Status.PARITY_FAILED and "cosine" in bad.reason, bad.reason
