@@ -265,7 +265,9 @@ class TFLiteConverter(Converter):
     tolerances = {
         Precision.FP32: FP32_BOUND,
         Precision.FP16: FP16_BOUND,
-        Precision.INT8_DYNAMIC: INT8_ACT_BOUND,
+        # Per-channel int8-dynamic keeps MiniLM at 0.994 (seq 64) and a file with one layer x1.10
+        # reaches 0.984, which INT8_ACT_BOUND (0.975) let pass: benchmarks/results/tolerances.md.
+        Precision.INT8_DYNAMIC: INT8_BOUND,
         Precision.INT8_WEIGHT: INT8_BOUND,
         Precision.INT8_STATIC: INT8_ACT_BOUND,
     }

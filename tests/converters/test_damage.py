@@ -24,7 +24,7 @@ from edgekit.tasks import Task
 CASES = [
     ("onnx", "fp16", "ffn-x1.10"), ("tflite", "fp16", "ffn-x1.10"), ("coreml", "fp16", "ffn-x1.10"),
     ("coreml", "palettize4", "reversed"), ("coreml", "palettize4", "zeroed"), ("coreml", "palettize4", "halved"),
-    ("tflite", "int8-weight", "layer-x1.10"),
+    ("tflite", "int8-weight", "layer-x1.10"), ("tflite", "int8-dynamic", "layer-x1.10"),
     # int8 activations (onnx int8-dynamic layer-x1.10) run on the real MiniLM below: on this tiny
     # model (weights x3) the honest int8-activation error is as large as that damage, on
     # all-MiniLM-L6-v2 it is not (benchmarks/results/tolerances.md: 0.981 honest, 0.972 damaged).
