@@ -55,9 +55,10 @@ TOLERANCES = {
     # file that changes more than one in ten of a query's ten nearest neighbours, is one no
     # retrieval app can use: that floor is the bound for 4 bits, whatever the recipe reaches.
     # palettize6 reaches 0.990 (recall@10 95.8% of all neighbours, per-tensor and grouped tables
-    # alike); its bound sits under that and above one layer's weights x1.10 on top of the 6-bit
-    # error (PyTorch alone 0.9865; the two errors add, ~0.977).
-    Precision.PALETTIZE6: Tolerance(min_cosine=0.98, min_agreement=0.95),
+    # alike; 0.9924 at seq 64); exported files with one layer's weights x1.10 reach 0.9851
+    # (MiniLM) and 0.9807 (BERT-base-shaped), benchmarks/results/tolerances.md. 0.988 sits between,
+    # with ~0.002 of room under the honest MiniLM file at 128.
+    Precision.PALETTIZE6: Tolerance(min_cosine=0.988, min_agreement=0.95),
     # 4 bits: honest MiniLM files reach 0.855-0.860 (per-tensor or grouped palettes, recall@10
     # 82-85%) and int4 per block of 32 0.892 (83%): under the floor, so they are parity-failed, as
     # an app would find them. Damage on top of a 4-bit file lands lower still.
