@@ -184,7 +184,7 @@ def main() -> None:
     rows: dict[str, Any] = {}
     if args.only and out_json.is_file():
         rows = {r["name"]: r for r in json.loads(out_json.read_text())["candidates"]}
-    shipped = {(p, r) for p, rs in RECIPES.items() for r in rs}
+    shipped = set(RECIPES.items())
     meta = {"model": "all-MiniLM-L6-v2 (feature-extraction), embedded", "seq_len": SEQ,
             "feeds": {"random": len(feeds) - sum(real), "real_sentences": sum(real),
                       "index_sentences": int(index.shape[0])},

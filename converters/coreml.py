@@ -130,14 +130,14 @@ class Recipe:
 
 
 INT4_BLOCK = 32
-#: Each compressed precision's recipes, best first; a file gets the first its deployment target
-#: allows (``recipe_for``). Why these: DESIGN.md, "Compressed Core ML recipes".
-RECIPES: dict[Precision, tuple[Recipe, ...]] = {
-    Precision.INT8_WEIGHT: (Recipe("linear", 8, "per_channel"),),
-    Precision.PALETTIZE8: (Recipe("palettize", 8, "per_tensor"),),
-    Precision.PALETTIZE6: (Recipe("palettize", 6, "per_tensor"),),
-    Precision.PALETTIZE4: (Recipe("palettize", 4, "per_tensor"),),
-    Precision.INT4_WEIGHT: (Recipe("linear", 4, "per_block", INT4_BLOCK),),
+#: Each compressed precision's recipe (``recipe_for``). Why these: DESIGN.md, "Compressed Core ML
+#: recipes"; the alternatives measured are in benchmarks/coreml_compression.py.
+RECIPES: dict[Precision, Recipe] = {
+    Precision.INT8_WEIGHT: Recipe("linear", 8, "per_channel"),
+    Precision.PALETTIZE8: Recipe("palettize", 8, "per_tensor"),
+    Precision.PALETTIZE6: Recipe("palettize", 6, "per_tensor"),
+    Precision.PALETTIZE4: Recipe("palettize", 4, "per_tensor"),
+    Precision.INT4_WEIGHT: Recipe("linear", 4, "per_block", INT4_BLOCK),
 }
 
 # Compress every weight matrix (Linear / 1x1 conv / embedding table); leave 1-D biases and
@@ -145,18 +145,14 @@ RECIPES: dict[Precision, tuple[Recipe, ...]] = {
 MIN_COMPRESSED_RANK = 2
 
 
-def recipe_for(precision: Precision, target: str) -> Recipe | None:
-    """The recipe a ``precision`` file gets on deployment target ``target`` (None: a float precision)."""
+def recipe_for(precision: Precision) -> Recipe | None:
+    """The recipe a ``precision`` file gets (None: a float precision). Whether the deployment
+    target can run it is ``check_options``' question, asked before converting."""
     if precision.is_float:
         return None
     if precision not in RECIPES:
         raise UsageError(f"coreml does not export {precision}")
-    _, major = target_version(target)
-    for r in RECIPES[precision]:
-        if r.min_target <= major:
-            return r
-    need = min(r.min_target for r in RECIPES[precision])
-    raise UsageError(f"{precision} needs --deployment-target iOS{need} or later")
+    return RECIPES[precision]
 
 
 def target_version(name: str | None) -> tuple[str, int]:
@@ -193,7 +189,7 @@ def deployment_target(options: ExportOptions, n_inputs: int = 2) -> str:
 def check_options(options: ExportOptions, n_inputs: int = 2) -> None:
     """Reject combinations Core ML cannot honour on the chosen deployment target, before converting."""
     _, major = target_version(deployment_target(options, n_inputs))
-    need = min((r.min_target for r in RECIPES.get(options.precision, ())), default=MIN_TARGET)
+    need = RECIPES[options.precision].min_target if options.precision in RECIPES else MIN_TARGET
     if major < need:
         raise UsageError(
             f"{options.precision} needs block-wise quantisation, which Core ML supports from iOS {need}: "
@@ -357,7 +353,7 @@ class CoreMLConverter(Converter):
         ml, target_name, notes = mlprogram(ctx)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ml, compression = compress(ml, recipe_for(options.precision, target_name))
+            ml, compression = compress(ml, recipe_for(options.precision))
         self._metadata(ml, ctx.model, options, target_name, ane)
         _save(ml, dest)
         opts: dict[str, Any] = {

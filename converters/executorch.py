@@ -128,7 +128,7 @@ class ExecuTorchConverter(Converter):
         args = ctx.signature.example_inputs()
         m: Any = copy.deepcopy(ctx.model).eval()
         # An added [1, 1, 1, S] mask instead of a select: XNNPACK has no select kernel, so a select
-        # per layer splits the delegate (measured in DESIGN.md "Attention mask per runtime"). Safe
+        # per layer splits the delegate (DESIGN.md, "Peers": the attention mask per runtime). Safe
         # for int8-static: its recipe quantises Linear layers only, never the add.
         m.additive_mask = True
         with warnings.catch_warnings():

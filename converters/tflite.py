@@ -291,7 +291,7 @@ class TFLiteConverter(Converter):
                          f"{TASK_LIBRARY_QA_SEQ_LEN} tokens and will not run this file (LiteRT interpreter only)")
         model = copy.deepcopy(model).eval()  # never touch the caller's model
         # An added [1, 1, 1, S] bias instead of a select: XNNPACK takes the ADD, while a broadcasting
-        # SELECT_V2 per layer leaves the delegate (measured in DESIGN.md "TFLite attention mask").
+        # SELECT_V2 per layer leaves the delegate (DESIGN.md, "Peers": the attention mask per runtime).
         # Safe for int8-static too: its recipe quantises fully-connected layers only, so no calibrated
         # range spans the -1e4 bias (the reason the other targets keep the select).
         model.additive_mask = True

@@ -289,8 +289,9 @@ class EdgeModel(nn.Module):
         self.head = _HEADS[task](cfg)
         #: False: mask scores with a select (masked_fill), the form static int8 quantisers and
         #: Core ML need (see DESIGN.md "The attention mask is a select"). True: add a [B, 1, 1, S]
-        #: bias computed once from ``attention_mask``: LiteRT's XNNPACK delegate runs an ADD but
-        #: not a broadcasting SELECT_V2, so the TFLite exporter sets it for every float-activation file.
+        #: bias computed once from ``attention_mask``: XNNPACK runs an ADD but not a select, so the
+        #: TFLite and ExecuTorch exporters set it for every precision (their int8-static recipes
+        #: quantise Linear layers only, never the add). DESIGN.md, "Peers".
         self.additive_mask = False
         self.info = ModelInfo(
             source=source, arch=cfg.arch, task=task.value, num_layers=cfg.num_layers,
