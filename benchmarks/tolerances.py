@@ -314,17 +314,18 @@ def run(targets: list[str] | None, models: list[str], n_slow: int, resume: bool)
 
 # ---- rendering ----------------------------------------------------------------------------------
 def values_pass(r: Row, bound: dict[str, float]) -> bool | None:
-    """The value step's verdict on the stored numbers against ``bound`` (None: no numbers)."""
+    """The value step's verdict on the stored numbers against ``bound`` (None: no numbers): the
+    rule of ``edgekit.parity.value_failures`` applied to the row's worst output (a value stored as
+    None, i.e. not finite, fails its bound)."""
+    from edgekit.converter import Tolerance
+    from edgekit.parity import OutputMetrics, value_failures
+
     if r.cosine is None and r.max_abs is None:
         return None
-    ok = True
-    if "max_abs" in bound:
-        ok &= r.max_abs is not None and r.max_abs <= bound["max_abs"]
-    if "min_cosine" in bound:
-        ok &= r.cosine is not None and r.cosine >= bound["min_cosine"]
-    if "min_psnr" in bound:
-        ok &= r.psnr is not None and r.psnr >= bound["min_psnr"]
-    return bool(ok)
+    nan = float("nan")
+    worst = OutputMetrics("worst", nan if r.max_abs is None else r.max_abs, nan,
+                          nan if r.cosine is None else r.cosine, nan if r.psnr is None else r.psnr)
+    return not value_failures([worst], Tolerance(**bound))
 
 
 def agreement_passes(r: Row, bound: dict[str, float]) -> bool:
