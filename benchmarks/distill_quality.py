@@ -29,6 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results"
 JSON_OUT = RESULTS / "distill_quality.json"
 MD_OUT = RESULTS / "distill_quality.md"
@@ -53,6 +54,13 @@ def _save(res: dict) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     atomic_write_text(JSON_OUT, json.dumps(res, indent=2) + "\n")
     atomic_write_text(MD_OUT, render(res))
+
+
+def _threads() -> int:
+    """Torch's intra-op threads for this run (wall times with 1 thread and with 2 are not comparable)."""
+    import torch
+
+    return torch.get_num_threads()
 
 
 def _load_avg() -> list[float] | None:
@@ -191,7 +199,9 @@ def part_recipe(a: argparse.Namespace, name: str) -> None:
     wall = time.perf_counter() - t0
     entry = {"steps_target": a.steps, "batch_size": a.batch_size, "max_len": a.max_len, "lr": a.lr,
              "layers": DEFAULT_LAYERS, "objective": "nmse (default for encoder-only teachers)",
-             "corpus": data[0] if name == "long" else "shipped 50k Wikipedia slice (edgekit/distill/data)",
+             "corpus": (os.path.relpath(data[0], ROOT) if name == "long" else
+                        "shipped 50k Wikipedia slice (edgekit/distill/data)"),
+             "threads": _threads(),
              "cut": {m: cut[m] for m in METRICS}, "steps": r.steps, "tokens": r.tokens_seen,
              "sessions": prev.get("sessions", []) + [{"wall_s": round(wall, 1), "steps_to": r.steps,
                                                        "loadavg": [load0, _load_avg()]}]}
@@ -248,7 +258,8 @@ def render(res: dict) -> str:
         L += ["", f"## {name} recipe", "",
               f"- corpus: {e['corpus']}; teacher layers [{e['layers']}]; objective {e['objective']}",
               f"- {e['steps']} of {e['steps_target']} steps, batch {e['batch_size']} x at most {e['max_len']} tokens, "
-              f"lr {e['lr']}; {e['tokens']:,} tokens; wall time {e['wall_s_total']:.0f} s over "
+              f"lr {e['lr']}; {e['tokens']:,} tokens; wall time {e['wall_s_total']:.0f} s"
+              + (f" with {e['threads']} thread(s)" if e.get("threads") else "") + " over "
               f"{len(e['sessions'])} session(s) (load averages {[s['loadavg'] for s in e['sessions']]})",
               f"- finished: {e.get('finished')}; below the untrained cut on: {e.get('below_cut', 'n/a')}"]
         if name == "long" and not e.get("finished"):
@@ -278,12 +289,21 @@ def render(res: dict) -> str:
         best = max(comp["rows"], key=lambda r: r["spearman"])
         by = {(r["objective"], r["layers"]): r for r in comp["rows"]}
         L += ["", f"Best row by Spearman: `{best['objective']}` on layers [{best['layers']}]."]
-        objs = [by[(o, "1,3,5")] for o in ("cos+mse", "nmse", "nmse+hmse") if (o, "1,3,5") in by]
-        if len(objs) > 1:
-            spread = {m: max(r[m] for r in objs) - min(r[m] for r in objs) for m in METRICS}
-            L.append("On [1,3,5] the objectives differ by at most " + ", ".join(
-                f"{spread[m]:.4f} {m}" for m in METRICS) + ": the cheapest, `nmse`, is the default for "
-                "encoder-only teachers (its teacher output is one cached vector per sequence, no hidden states).")
+        spreads = {}
+        for m_ in ("0,2,4", "1,3,5", "0,3,5"):  # how much the objective matters on each layer map
+            objs = [by[(o, m_)] for o in ("cos+mse", "nmse", "nmse+hmse") if (o, m_) in by]
+            if len(objs) > 1:
+                spreads[m_] = {m: max(r[m] for r in objs) - min(r[m] for r in objs) for m in METRICS}
+        if spreads:
+            worst = {m: max(sp[m] for sp in spreads.values()) for m in METRICS}
+            L.append(f"On each layer map ({', '.join(f'[{k}]' for k in spreads)}) the objectives differ by at most "
+                     + ", ".join(f"{worst[m]:.4f} {m}" for m in METRICS) + ".")
+        best_035 = [r for r in comp["rows"] if r["layers"] == "0,3,5"]
+        if ("nmse", "0,3,5") in by and best_035:
+            gap = {m: max(r[m] for r in best_035) - by[("nmse", "0,3,5")][m] for m in METRICS}
+            L.append("On the default map [0,3,5], `nmse` is within " + ", ".join(
+                f"{gap[m]:.4f} {m}" for m in METRICS) + " of the best objective: the cheapest, `nmse`, is the default "
+                "for encoder-only teachers (its teacher output is one cached vector per sequence, no hidden states).")
         if ("nmse", "0,3,5") in by and ("nmse", "1,3,5") in by:
             a, b = by[("nmse", "0,3,5")], by[("nmse", "1,3,5")]
             L.append("The layer map moves the numbers more: `nmse` on [0,3,5] minus [1,3,5]: " + ", ".join(
