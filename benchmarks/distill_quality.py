@@ -185,7 +185,8 @@ def part_recipe(a: argparse.Namespace, name: str) -> None:
             raise SystemExit(f"long recipe needs {a.source} (the shared 1M-sentence file); pass --source")
     else:
         data, drop = [str(WIKI_TRAIN)], False
-    prev = res.get("recipes", {}).get(name, {})
+    # Only the long recipe resumes: its earlier sessions add up. A default run starts from scratch.
+    prev = res.get("recipes", {}).get(name, {}) if name == "long" else {}
     load0 = _load_avg()
     t0 = time.perf_counter()
     stop_after = None
