@@ -181,11 +181,31 @@ def test_int8_files_are_smaller_and_quantised(tiny_model, tmp_path):
     fp32, _ = _export(model, tmp_path, Precision.FP32)
     int8, res = _export(model, tmp_path, Precision.INT8_DYNAMIC)
     fp16, _ = _export(model, tmp_path, Precision.FP16)
-    assert int8.stat().st_size < 0.45 * fp32.stat().st_size
+    # ~0.51 here: the FFN down-projection stays float (all-MiniLM-L6-v2 QA: 33.9 of 90.1 MB, 0.38)
+    assert int8.stat().st_size < 0.55 * fp32.stat().st_size
     assert fp16.stat().st_size < 0.65 * fp32.stat().st_size
     ops = {n.op_type for n in onnx.load(str(int8)).graph.node}
     assert ops & {"MatMulInteger", "DynamicQuantizeMatMul", "QAttention"}, ops
     assert any("per-channel" in n for n in res.notes)
+
+
+@pytest.mark.parametrize("precision", [Precision.INT8_DYNAMIC, Precision.INT8_STATIC])
+def test_int8_keeps_the_ffn_down_projection_float(tiny_model, tmp_path, precision):
+    # One activation scale per tensor cannot hold the GELU outliers: quantised, ffn_out cost the shared
+    # SQuAD model 3.56 F1 on 200 dev questions (DESIGN.md, ONNX). Every other MatMul is int8.
+    task = Task.QUESTION_ANSWERING
+    model = load_model(tiny_model("bert", task), task)
+    path, _ = _export(model, tmp_path, precision)
+    nodes = onnx.load(str(path)).graph.node
+    made_by = {o: n.op_type for n in nodes for o in n.output}
+    # Float: a MatMul left as is (dynamic renames the ones it quantises; QDQ feeds them from DequantizeLinear).
+    float_mm = {n.name for n in nodes if n.op_type == "MatMul" and made_by.get(n.input[0]) != "DequantizeLinear"}
+    down = {f"/layers.{i}/ffn_out/MatMul" for i in range(model.config.num_layers)}
+    assert down <= float_mm, float_mm
+    assert not {m for m in float_mm - down if m.startswith("/layers.")}, float_mm  # the rest is int8
+    int8 = {"MatMulInteger", "DynamicQuantizeMatMul", "QAttention"} if precision == Precision.INT8_DYNAMIC else {
+        "QuantizeLinear"}
+    assert {n.op_type for n in nodes} & int8
 
 
 def test_int8_static_uses_the_calibration_file(tiny_model, tmp_path):
