@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edgekit.converter import ConvertContext, ConvertResult, Converter, Tolerance
-from edgekit.parity import FP16_BOUND, FP32_BOUND, INT8_ACT_BOUND
+from edgekit.parity import FP16_BOUND, FP32_BOUND, INT8_ACT_BOUND, INT8_BOUND
 from edgekit.errors import ExportError, UnsupportedOpError, UsageError, ValidationError
 from edgekit.precision import Precision
 
@@ -63,7 +63,9 @@ FLOAT_MATMULS: tuple[str, ...] = ("ffn_out",)
 TOLERANCES = {
     Precision.FP32: FP32_BOUND,
     Precision.FP16: FP16_BOUND,
-    Precision.INT8_DYNAMIC: INT8_ACT_BOUND,
+    # With the FFN down-projection in float the honest file sits at cosine 0.9931 on all-MiniLM-L6-v2
+    # (seq 64) and one layer x1.10 at 0.9803: 0.975 let that damage pass, 0.99 does not (as TFLite's).
+    Precision.INT8_DYNAMIC: INT8_BOUND,
     Precision.INT8_STATIC: INT8_ACT_BOUND,
 }
 
