@@ -275,7 +275,9 @@ def main(argv: list[str] | None = None) -> int:
 
     def write() -> None:
         data.update({
-            "command": ("nice -n 10 .venv/bin/python benchmarks/squad_quality.py "
+            # The command as run: "nice -n N" only when this process was niced.
+            "command": ((f"nice -n {os.nice(0)} " if os.nice(0) > 0 else "")
+                        + ".venv/bin/python benchmarks/squad_quality.py "
                         + " ".join(_shown_args(argv if argv is not None else sys.argv[1:]))).strip(),
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": f"{cpu_name()}, "
             f"{len(os.sched_getaffinity(0))} cores", "loadavg_start": start_load, "loadavg_end": loadavg(),

@@ -91,6 +91,25 @@ def test_qa_targets_point_at_the_answer(tokenizer):
         TK.encode(TK.QA, [{"question": "q"}], tokenizer, cfg, 64, 16)
 
 
+def test_qa_windows_do_not_depend_on_the_chunking(tokenizer, monkeypatch):
+    # encode() tokenises in chunks to keep memory flat on all of SQuAD; windows, token types and
+    # targets must be the same as one call over every row (long contexts overflow into several windows).
+    ctx = " ".join(SENTS * 3)
+    rows = [{"question": f"which sentence mentions {w}?", "context": ctx,
+             "answers": {"text": [w], "answer_start": [ctx.index(w)]}}
+            for w in ("the queue", "a network connection", "the codec", "all of its contents")]
+    cfg = tiny_bert_config(1)
+    monkeypatch.setattr(TK, "ENCODE_CHUNK", 1000)
+    whole = TK.encode(TK.QA, rows, tokenizer, cfg, 48, 16)
+    monkeypatch.setattr(TK, "ENCODE_CHUNK", 3)
+    chunked = TK.encode(TK.QA, rows, tokenizer, cfg, 48, 16)
+    assert len(whole["input_ids"]) > 2 * len(rows)
+    for k in whole:
+        assert [list(map(int, x)) if hasattr(x, "__len__") else x for x in whole[k]] == \
+            [list(map(int, x)) if hasattr(x, "__len__") else x for x in chunked[k]], k
+    assert sum(s > 0 for s in whole["start_positions"]) >= len(rows)  # every answer is inside some window
+
+
 @pytest.mark.slow
 def test_sequence_classification_run(tmp_path, tokenizer, task_student):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
