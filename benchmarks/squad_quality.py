@@ -266,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     model = load_model(args.model, "question-answering")
     tokenizer = load_tokenizer(args.model)
     start_load = loadavg()
+    niceness = os.nice(0)
     ref = _reference(work, model, tokenizer, args.model, args.squad, args.n)
     only = {s.strip() for s in args.only.split(",")} if args.only else None
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
@@ -276,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     def write() -> None:
         data.update({
             # The command as run: "nice -n N" only when this process was niced.
-            "command": ((f"nice -n {os.nice(0)} " if os.nice(0) > 0 else "")
+            "command": ((f"nice -n {niceness} " if niceness > 0 else "")
                         + ".venv/bin/python benchmarks/squad_quality.py "
                         + " ".join(_shown_args(argv if argv is not None else sys.argv[1:]))).strip(),
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": f"{cpu_name()}, "
