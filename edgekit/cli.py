@@ -361,7 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="BERT token-type embeddings: fold type 0 into positions, or keep a token_type_ids input "
                         "(auto: keep for question-answering)")
     p.add_argument("--calibration", type=Path, help="int8-static: UTF-8 text file, one calibration sample per line "
-                                                    "(at least 100 lines; the first 256 are used)")
+                                                    "(at least 100 lines; the first 256 are used); for "
+                                                    "question answering write question<TAB>context")
     p.add_argument("--no-validate", action="store_true", help="skip parity (the record says validation-skipped)")
     p.add_argument("--bench", action="store_true", help="also measure latency against PyTorch eager fp32")
     p.add_argument("--strict", action="store_true", help="exit 1 when any validation was skipped")

@@ -60,6 +60,16 @@ def random_feeds(
     return feeds
 
 
+def encode_pairs(tokenizer: Any, questions: Any, contexts: Any, seq_len: int) -> Any:
+    """(question, context) as segments A and B padded to ``seq_len``, the context truncated, never the
+    question: how parity, calibration and the apps feed a QA model. Strings or lists of strings."""
+    kw = {"padding": "max_length", "max_length": seq_len, "return_tensors": "np", "return_token_type_ids": True}
+    try:
+        return tokenizer(questions, contexts, truncation="only_second", **kw)
+    except Exception:  # noqa: BLE001 - at very short lengths the question alone does not fit
+        return tokenizer(questions, contexts, truncation="longest_first", **kw)
+
+
 def text_feeds(tokenizer: Any, task: Task, seq_len: int, input_names: tuple[str, ...],
                pairs: Sequence[tuple[str, str]] | None = None,
                sentences: Sequence[str] | None = None) -> list[dict[str, np.ndarray]]:
@@ -69,13 +79,7 @@ def text_feeds(tokenizer: Any, task: Task, seq_len: int, input_names: tuple[str,
     real-text samples of ``edgekit.samples``)."""
     if task == Task.QUESTION_ANSWERING:
         pairs = list(QA_PAIRS if pairs is None else pairs)
-        questions, contexts = [q for q, _ in pairs], [c for _, c in pairs]
-        try:
-            enc = tokenizer(questions, contexts, padding="max_length", truncation="only_second", max_length=seq_len,
-                            return_tensors="np", return_token_type_ids=True)
-        except Exception:  # noqa: BLE001 - at very short lengths the question alone does not fit
-            enc = tokenizer(questions, contexts, padding="max_length", truncation="longest_first", max_length=seq_len,
-                            return_tensors="np", return_token_type_ids=True)
+        enc = encode_pairs(tokenizer, [q for q, _ in pairs], [c for _, c in pairs], seq_len)
     else:
         enc = tokenizer(list(SENTENCES if sentences is None else sentences), padding="max_length", truncation=True,
                         max_length=seq_len, return_tensors="np", return_token_type_ids=True)
@@ -121,31 +125,56 @@ def read_calibration_texts(path: Path) -> list[str]:
     return texts
 
 
+#: In a calibration file, a tab splits a line into the two texts of a pair (question, context).
+PAIR_SEPARATOR = "\t"
+
+
 def calibration(tokenizer: Any, task: Task, seq_len: int, input_names: tuple[str, ...], path: Path | None = None,
                 notes: list[str] | None = None) -> tuple[list[dict[str, np.ndarray]], dict[str, Any]]:
     """The one calibration reader: representative feeds for static quantisation, and what they were.
 
     The user's file (``path``: UTF-8, one sample per line, the first ``MAX_CALIBRATION_SAMPLES``
-    used) or edgekit's embedded sentences, tokenised and padded to ``seq_len``. Without a
+    used; a tab splits a line into a pair, ``question<TAB>context``) or edgekit's embedded
+    sentences, tokenised and padded to ``seq_len``. A pair is encoded as the model sees it at
+    run time, the second text as segment B: activation ranges calibrated on one flat segment
+    miss what token type 1 and the [SEP] between the texts do to the activations. Without a
     tokenizer there is no representative text: a UsageError. Fewer than
-    ``MIN_CALIBRATION_SAMPLES`` is allowed but said, on the console and in ``notes``.
+    ``MIN_CALIBRATION_SAMPLES`` is allowed but said, on the console and in ``notes``, and so is a
+    question-answering file with no pair in it.
     """
     if tokenizer is None:
         raise UsageError("int8-static calibrates on tokenised text, but the model folder has no tokenizer: "
                          "add one (tokenizer.json or vocab.txt) or choose int8-dynamic")
-    texts = read_calibration_texts(path) if path is not None else list(SENTENCES) + [f"{q} {c}" for q, c in QA_PAIRS]
-    given = len(texts)
-    texts = texts[:MAX_CALIBRATION_SAMPLES]
+    samples: list[str | tuple[str, str]]
+    if path is not None:
+        samples = [tuple(t.split(PAIR_SEPARATOR, 1)) if PAIR_SEPARATOR in t else t  # type: ignore[misc]
+                   for t in read_calibration_texts(path)]
+    else:  # pairs only for a model that answers pairs: an embedding model never sees segment B
+        samples = [*SENTENCES, *(QA_PAIRS if task == Task.QUESTION_ANSWERING else (f"{q} {c}" for q, c in QA_PAIRS))]
+    given = len(samples)
+    samples = samples[:MAX_CALIBRATION_SAMPLES]
     feeds = []
-    for text in texts:
-        enc = tokenizer(text, padding="max_length", truncation=True, max_length=seq_len, return_tensors="np",
-                        return_token_type_ids=True)
+    for sample in samples:
+        enc = (tokenizer(sample, padding="max_length", truncation=True, max_length=seq_len, return_tensors="np",
+                         return_token_type_ids=True) if isinstance(sample, str)
+               else encode_pairs(tokenizer, sample[0], sample[1], seq_len))
         feed = {"input_ids": enc["input_ids"].astype(np.int32), "attention_mask": enc["attention_mask"].astype(np.int32)}
         feeds.append(_with_types(feed, enc["token_type_ids"], input_names))
+    pairs = sum(not isinstance(s, str) for s in samples)
     source = str(path) if path is not None else "embedded default sentences"
-    info = {"source": source, "samples": len(feeds)}
+    info: dict[str, Any] = {"source": source, "samples": len(feeds)}
+    if pairs:
+        info["pairs"] = pairs
     if given > len(feeds):
         info["lines_given"] = given
+    if task == Task.QUESTION_ANSWERING and path is not None and not pairs:
+        msg = (f"{source} has no question<TAB>context line: the question-answering model was calibrated on "
+               "single texts, not on the (question, context) pairs it answers")
+        from .console import console
+
+        console.print(f"    [yellow]warning[/]: {msg}")
+        if notes is not None:
+            notes.append(msg)
     if len(feeds) < MIN_CALIBRATION_SAMPLES:
         msg = (f"int8-static calibrated on only {len(feeds)} samples ({source}); give at least "
                f"{MIN_CALIBRATION_SAMPLES} representative lines with --calibration FILE")

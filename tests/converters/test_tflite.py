@@ -230,6 +230,8 @@ def test_question_answering_both_clients(precision, qa_checkpoint, calibration_f
         assert report["int8_activation_ops"].get("FULLY_CONNECTED", 0) >= 10  # 2 layers x q/k/v/o/ffn_in
         assert record.options["calibration_samples"] == 128
         assert not any("calibrated on only" in n for n in record.notes)
+        # the fixture's lines are single texts: a QA file without question<TAB>context pairs is said
+        assert any("question<TAB>context" in n for n in record.notes), record.notes
 
 
 @pytest.mark.slow
