@@ -49,7 +49,20 @@ def _quantize(ctx: ConvertContext, model: torch.nn.Module, args: tuple[torch.Ten
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     dynamic = ctx.options.precision == Precision.INT8_DYNAMIC
-    quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_dynamic=dynamic))
+    config = get_symmetric_quantization_config(is_per_channel=True, is_dynamic=dynamic)
+    if not dynamic:
+        # Activation ranges from min/max, not XNNPACK's default histogram observer, which picks the
+        # range of least squared error and so clips the tails (presumably the few outlier channels
+        # BERT's LayerNorm outputs carry, which matter). Shared SQuAD model, 1,000 dev questions:
+        # -1.20 F1, start-logit cosine 0.939 with the histogram; -0.09, 0.993 with min/max (DESIGN.md).
+        import dataclasses
+
+        from torchao.quantization.pt2e import MinMaxObserver
+
+        act = dataclasses.replace(config.input_activation, observer_or_fake_quant_ctr=MinMaxObserver.with_args(
+            eps=2**-12))
+        config = dataclasses.replace(config, input_activation=act, output_activation=act)
+    quantizer = XNNPACKQuantizer().set_global(config)
     if not dynamic:
         # Only the encoder's Linear layers, and not the FFN output projection: BERT's residual adds
         # and post-GELU activations carry outliers one static int8 range cannot hold (MiniLM
