@@ -29,6 +29,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from edgekit.bench import load_average  # noqa: E402 - the repository's edgekit, after the path insert
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results"
 JSON_OUT = RESULTS / "distill_quality.json"
@@ -61,12 +63,6 @@ def _threads() -> int:
     import torch
 
     return torch.get_num_threads()
-
-
-def _load_avg() -> list[float] | None:
-    """1/5/15-minute load averages (the machine is shared: every wall time is published with these)."""
-    p = Path("/proc/loadavg")
-    return [float(x) for x in p.read_text().split()[:3]] if p.is_file() else None
 
 
 class Scorer:
@@ -146,7 +142,7 @@ def part_compare(a: argparse.Namespace) -> None:
                 key = (obj, ",".join(map(str, L)))
                 if key in rows and not a.force:
                     continue
-                load0 = _load_avg()
+                load0 = load_average()
                 t0 = time.perf_counter()
                 r = train_one(scorer, init_dir, Path(tmp) / f"out-{obj}-{key[1]}", LossWeights(**ENCODER_OBJECTIVES[obj]),
                               a, [str(WIKI_TRAIN)], a.steps, False)
@@ -156,7 +152,7 @@ def part_compare(a: argparse.Namespace) -> None:
                              "cut": {m: cut[m] for m in METRICS},
                              "below_cut": [m for m in METRICS if s[m] < cut[m]],
                              "steps": r.steps, "tokens": r.tokens_seen, "train_wall_s": round(wall, 1),
-                             "tokens_per_s": round(r.tokens_per_s), "loadavg": [load0, _load_avg()]}
+                             "tokens_per_s": round(r.tokens_per_s), "loadavg": [load0, load_average()]}
                 print(json.dumps(rows[key]), flush=True)
                 res["comparison"] = {"steps": a.steps, "batch_size": a.batch_size, "max_len": a.max_len, "lr": a.lr,
                                      "mixed_precision": a.mixed_precision, "corpus": "shipped 50k Wikipedia slice",
@@ -187,7 +183,7 @@ def part_recipe(a: argparse.Namespace, name: str) -> None:
         data, drop = [str(WIKI_TRAIN)], False
     # Only the long recipe resumes: its earlier sessions add up. A default run starts from scratch.
     prev = res.get("recipes", {}).get(name, {}) if name == "long" else {}
-    load0 = _load_avg()
+    load0 = load_average()
     t0 = time.perf_counter()
     stop_after = None
     if name == "long" and a.minutes:
@@ -205,7 +201,7 @@ def part_recipe(a: argparse.Namespace, name: str) -> None:
              "threads": _threads(),
              "cut": {m: cut[m] for m in METRICS}, "steps": r.steps, "tokens": r.tokens_seen,
              "sessions": prev.get("sessions", []) + [{"wall_s": round(wall, 1), "steps_to": r.steps,
-                                                       "loadavg": [load0, _load_avg()]}]}
+                                                       "loadavg": [load0, load_average()]}]}
     entry["wall_s_total"] = round(sum(s["wall_s"] for s in entry["sessions"]), 1)
     done_this = r.steps - (prev.get("steps") or 0)
     entry["steps_per_s"] = round(done_this / wall, 3) if done_this > 0 else prev.get("steps_per_s")

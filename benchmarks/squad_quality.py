@@ -56,21 +56,27 @@ VARIANTS: list[tuple[str, str, str, dict[str, Any]]] = [
 
 
 def loadavg() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split(" ")[:3])
-    except OSError:
-        return "n/a"
+    """The 1/5/15-minute load averages as the results file shows them (``edgekit.bench.load_average``)."""
+    from edgekit.bench import load_average
+
+    la = load_average()
+    return " ".join(f"{x:.2f}" for x in la) if la else "n/a"
 
 
 def calibration_file(work: Path, n: int = 128) -> Path:
-    """Real SQuAD *train* text (never the dev questions scored here): one 'question context' line per sample."""
+    """Real SQuAD *train* text (never the dev questions scored here): one 'question<TAB>context' pair per line,
+    encoded as the model answers it (``edgekit.inputs.calibration``)."""
     from edgekit.squad import load_squad
 
-    path = work / "calibration-squad-train.txt"
+    path = work / "calibration-squad-train-pairs.txt"
     if not path.is_file():
         qs = load_squad(TRAIN)
         step = max(1, len(qs) // n)
-        lines = [f"{q.question} {q.context}".replace("\n", " ") for q in qs[::step][:n]]
+
+        def flat(t: str) -> str:
+            return " ".join(t.split())  # no tab or newline inside a text
+
+        lines = [f"{flat(q.question)}\t{flat(q.context)}" for q in qs[::step][:n]]
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
@@ -178,8 +184,12 @@ def _shown_args(argv: list[str]) -> list[str]:
 
 
 def _rel(path: str) -> str:
-    """Paths as a reader of the repository sees them (``../shared/...``)."""
-    return os.path.relpath(os.path.abspath(path), ROOT) if Path(path).exists() else path
+    """Paths as a reader of the repository sees them (``../shared/...``); a path outside the repository's
+    folder and its neighbours (``/tmp/...``) stays absolute: ``../../tmp/x`` would name nothing on a clone."""
+    if not Path(path).exists():
+        return path
+    rel = os.path.relpath(os.path.abspath(path), ROOT)
+    return str(Path(path).resolve()) if rel.startswith(os.pardir + os.sep + os.pardir) else rel
 
 
 def render(data: dict[str, Any]) -> str:
