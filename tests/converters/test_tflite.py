@@ -6,6 +6,8 @@ the file (read back from the flatbuffer), and the Task Library client's verdict.
 """
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 
 import numpy as np
@@ -226,6 +228,11 @@ def test_question_answering_both_clients(precision, qa_checkpoint, calibration_f
     assert all(c["numbers_ok"] and c["decoding_ok"] for c in tl["cases"])
     if precision == Precision.INT8_DYNAMIC:  # the Task Library's runtime needs per-tensor hybrid FCs
         assert "per-tensor FULLY_CONNECTED" in record.options["quantization"]["weights"]
+        # ... and no per-channel hybrid FC at all; the FFN down-projection (one per layer) computes in float
+        layers = json.loads((qa_checkpoint / "config.json").read_text())["n_layers"]
+        assert report["fc_weights"]["int8 per-channel"] == 0, report["fc_weights"]
+        assert report["fc_weights"]["float"] == layers, report["fc_weights"]
+        assert report["fc_weights"]["int8 per-tensor"] >= 5 * layers, report["fc_weights"]  # q/k/v/o/ffn_in
     if precision == Precision.INT8_STATIC:
         assert report["int8_activation_ops"].get("FULLY_CONNECTED", 0) >= 10  # 2 layers x q/k/v/o/ffn_in
         assert record.options["calibration_samples"] == 128
