@@ -462,10 +462,10 @@ class TFLiteConverter(Converter):
                                  granularity=per_tensor if task_library else per_channel)
             q.add_dynamic_config(regex=".*", operation_name=ops.EMBEDDING_LOOKUP, num_bits=8, granularity=per_tensor)
             if task_library:
-                # One scale per tensor cannot hold the FFN down-projection's weights next to the GELU
-                # outliers it multiplies: its FCs get int8 per-channel weights computed in float (as
-                # int8-weight, which the Task Library computes right). Shared SQuAD model, 1,000 dev
-                # questions: -1.37 F1 and cosine 0.967 with it per-tensor; +0.67 and 0.998 without.
+                # The FFN down-projection (it multiplies the GELU outputs, whose outliers also keep it
+                # float in int8-static and ONNX) gets int8 per-channel weights computed in float, as
+                # int8-weight does, which the Task Library computes right. Shared SQuAD model, 1,000
+                # dev questions: -1.37 F1, cosine 0.967 as a per-tensor hybrid FC; +0.67, 0.998 so.
                 q.add_weight_only_config(regex=FFN_OUT_SCOPE, operation_name=ops.FULLY_CONNECTED, num_bits=8,
                                          granularity=per_channel)
         elif precision == Precision.INT8_WEIGHT:

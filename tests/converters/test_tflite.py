@@ -7,7 +7,6 @@ the file (read back from the flatbuffer), and the Task Library client's verdict.
 from __future__ import annotations
 
 import json
-
 from pathlib import Path
 
 import numpy as np
