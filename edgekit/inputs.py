@@ -60,14 +60,17 @@ def random_feeds(
     return feeds
 
 
-def encode_pairs(tokenizer: Any, questions: Any, contexts: Any, seq_len: int) -> Any:
-    """(question, context) as segments A and B padded to ``seq_len``, the context truncated, never the
-    question: how parity, calibration and the apps feed a QA model. Strings or lists of strings."""
+def encode(tokenizer: Any, texts: Any, contexts: Any, seq_len: int) -> Any:
+    """Texts padded to ``seq_len`` as numpy arrays with token types. With ``contexts``, (question,
+    context) pairs as segments A and B, the context truncated, never the question: how parity,
+    calibration and the apps feed a QA model. Strings or lists of strings."""
     kw = {"padding": "max_length", "max_length": seq_len, "return_tensors": "np", "return_token_type_ids": True}
+    if contexts is None:
+        return tokenizer(texts, truncation=True, **kw)
     try:
-        return tokenizer(questions, contexts, truncation="only_second", **kw)
+        return tokenizer(texts, contexts, truncation="only_second", **kw)
     except Exception:  # noqa: BLE001 - at very short lengths the question alone does not fit
-        return tokenizer(questions, contexts, truncation="longest_first", **kw)
+        return tokenizer(texts, contexts, truncation="longest_first", **kw)
 
 
 def text_feeds(tokenizer: Any, task: Task, seq_len: int, input_names: tuple[str, ...],
@@ -79,10 +82,9 @@ def text_feeds(tokenizer: Any, task: Task, seq_len: int, input_names: tuple[str,
     real-text samples of ``edgekit.samples``)."""
     if task == Task.QUESTION_ANSWERING:
         pairs = list(QA_PAIRS if pairs is None else pairs)
-        enc = encode_pairs(tokenizer, [q for q, _ in pairs], [c for _, c in pairs], seq_len)
+        enc = encode(tokenizer, [q for q, _ in pairs], [c for _, c in pairs], seq_len)
     else:
-        enc = tokenizer(list(SENTENCES if sentences is None else sentences), padding="max_length", truncation=True,
-                        max_length=seq_len, return_tensors="np", return_token_type_ids=True)
+        enc = encode(tokenizer, list(SENTENCES if sentences is None else sentences), None, seq_len)
     feeds = []
     for i in range(enc["input_ids"].shape[0]):
         feed = {
@@ -145,42 +147,39 @@ def calibration(tokenizer: Any, task: Task, seq_len: int, input_names: tuple[str
     if tokenizer is None:
         raise UsageError("int8-static calibrates on tokenised text, but the model folder has no tokenizer: "
                          "add one (tokenizer.json or vocab.txt) or choose int8-dynamic")
-    samples: list[str | tuple[str, str]]
+    samples: list[tuple[str, str | None]]  # (text, context or None)
     if path is not None:
-        samples = [tuple(t.split(PAIR_SEPARATOR, 1)) if PAIR_SEPARATOR in t else t  # type: ignore[misc]
-                   for t in read_calibration_texts(path)]
+        split = (t.partition(PAIR_SEPARATOR) for t in read_calibration_texts(path))
+        samples = [(text, context if tab else None) for text, tab, context in split]
     else:  # pairs only for a model that answers pairs: an embedding model never sees segment B
-        samples = [*SENTENCES, *(QA_PAIRS if task == Task.QUESTION_ANSWERING else (f"{q} {c}" for q, c in QA_PAIRS))]
+        pairs_as = QA_PAIRS if task == Task.QUESTION_ANSWERING else [(f"{q} {c}", None) for q, c in QA_PAIRS]
+        samples = [*((t, None) for t in SENTENCES), *pairs_as]
     given = len(samples)
     samples = samples[:MAX_CALIBRATION_SAMPLES]
     feeds = []
     for sample in samples:
-        enc = (tokenizer(sample, padding="max_length", truncation=True, max_length=seq_len, return_tensors="np",
-                         return_token_type_ids=True) if isinstance(sample, str)
-               else encode_pairs(tokenizer, sample[0], sample[1], seq_len))
+        enc = encode(tokenizer, *sample, seq_len)
         feed = {"input_ids": enc["input_ids"].astype(np.int32), "attention_mask": enc["attention_mask"].astype(np.int32)}
         feeds.append(_with_types(feed, enc["token_type_ids"], input_names))
-    pairs = sum(not isinstance(s, str) for s in samples)
+    pairs = sum(context is not None for _, context in samples)
     source = str(path) if path is not None else "embedded default sentences"
     info: dict[str, Any] = {"source": source, "samples": len(feeds)}
     if pairs:
         info["pairs"] = pairs
     if given > len(feeds):
         info["lines_given"] = given
+    warnings = []
     if task == Task.QUESTION_ANSWERING and path is not None and not pairs:
-        msg = (f"{source} has no question<TAB>context line: the question-answering model was calibrated on "
-               "single texts, not on the (question, context) pairs it answers")
-        from .console import console
-
-        console.print(f"    [yellow]warning[/]: {msg}")
-        if notes is not None:
-            notes.append(msg)
+        warnings.append(f"{source} has no question<TAB>context line: the question-answering model was calibrated "
+                        "on single texts, not on the (question, context) pairs it answers")
     if len(feeds) < MIN_CALIBRATION_SAMPLES:
-        msg = (f"int8-static calibrated on only {len(feeds)} samples ({source}); give at least "
-               f"{MIN_CALIBRATION_SAMPLES} representative lines with --calibration FILE")
+        warnings.append(f"int8-static calibrated on only {len(feeds)} samples ({source}); give at least "
+                        f"{MIN_CALIBRATION_SAMPLES} representative lines with --calibration FILE")
+    if warnings:
         from .console import console
 
-        console.print(f"    [yellow]warning[/]: {msg}")
+        for msg in warnings:
+            console.print(f"    [yellow]warning[/]: {msg}")
         if notes is not None:
-            notes.append(msg)
+            notes.extend(warnings)
     return feeds, info
