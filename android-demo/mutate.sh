@@ -26,6 +26,7 @@ mutations=(
   "tie-break-reversed|QaPipeline.kt|s/compareBy<Candidate>\(\{ -it\.score \}, \{ it\.start \}, \{ it\.end \}\)/compareBy<Candidate>({ -it.score }, { -it.start }, { -it.end })/"
   "tolerance-max-abs-ignored|ModelCheck.kt|s/if \(maxAbs != null \&\& !\(worst <= maxAbs\)\)/if (false \&\& maxAbs != null \&\& !(worst <= maxAbs))/"
   "agreement-counts-near-ties|ModelCheck.kt|s/if \(c\.decisive\) \{/if (true) {/"
+  "job-error-never-reported|InferenceThread.kt|s/\} catch \(t: Throwable\) \{/} catch (t: RuntimeException) {/"
 )
 
 build="$(mktemp -d)"
@@ -35,7 +36,7 @@ echo "compiling the unmutated classes with $(kotlinc -version 2>&1 | tail -n 1)"
 kotlinc -nowarn -d "$build/base" -cp "$junit:$hamcrest" "$qa"/*.kt "$tests"/*.kt "$here/jvm-test-runner/RunJvmTests.kt" \
   2>&1 | grep -v "^warning\|^OpenJDK" || true
 [ -f "$build/base/ai/edgekit/demo/runner/RunJvmTestsKt.class" ] || { echo "base compilation failed"; exit 1; }
-classes="ai.edgekit.demo.qa.UnitTests ai.edgekit.demo.qa.TokenizerGoldenTest ai.edgekit.demo.qa.QaDecoderGoldenTest ai.edgekit.demo.qa.ModelCheckGoldenTest"
+classes="ai.edgekit.demo.qa.UnitTests ai.edgekit.demo.qa.TokenizerGoldenTest ai.edgekit.demo.qa.QaDecoderGoldenTest ai.edgekit.demo.qa.ModelCheckGoldenTest ai.edgekit.demo.qa.InferenceThreadTest"
 export EDGEKIT_GOLDEN_DIR="$golden_dir" EDGEKIT_EXTRA_FAILED=0 EDGEKIT_EXTRA_PASSED=0
 run_tests() { java -cp "$1:$build/base:$stdlib:$junit:$hamcrest" ai.edgekit.demo.runner.RunJvmTestsKt $classes; }
 run_tests "$build/none" > "$build/base.log" 2>&1 || { tail -n 20 "$build/base.log"; echo "the unmutated tests fail: fix them first"; exit 1; }

@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/buckets.py                       # 1,000 questions, TFLite and ONNX, fp32
     .venv/bin/python benchmarks/buckets.py --questions 50 --targets onnx --out /tmp/b   # a smoke run
+    .venv/bin/python benchmarks/buckets.py --render-only                 # the md again from the json
 
 The first ``--questions`` questions of ``../shared/data/squad-v1.1/dev-even-articles.json.xz``
 (file order) go through edgekit's QA pipeline (windows of at most 384 tokens, stride 128, answers
@@ -15,124 +16,49 @@ Both run the same file in the same process, question by question, in alternating
 spike on the shared machine hits both alike; a question's latency is the whole pipeline call
 (tokenise, window, run, decode). Reported: mean and p90 latency per question, the speed-up of the
 means, the fraction of questions whose top answer is identical, and EM/F1 of both with the official
-SQuAD v1.1 rules (implemented below: edgekit.squad had not landed when this was written).
+SQuAD v1.1 rules (``edgekit.quality.squad``; the committed run predates it and used a copy of the same
+rules in this script, which its results file says).
 """
 from __future__ import annotations
 
-import argparse
 import collections
-import json
-import lzma
 import os
-import re
-import string
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks import harness  # noqa: E402
 
-RESULTS = ROOT / "benchmarks" / "results"
 BUCKETS = (128, 256, 384)
+METRIC = "official SQuAD v1.1 EM/F1 (edgekit.quality.squad)"
 
 
 def shared_dir() -> Path:
     """``../shared`` beside the checkout (EDGEKIT_SHARED overrides)."""
     env = os.environ.get("EDGEKIT_SHARED")
-    return Path(env) if env else ROOT.parent / "shared"
+    return Path(env) if env else harness.ROOT.parent / "shared"
 
 
-def read_squad(path: Path, limit: int) -> list[dict[str, Any]]:
-    """The first ``limit`` questions in file order: id, question, context, gold answer texts."""
-    with lzma.open(path, "rt", encoding="utf-8") as f:
-        data = json.load(f)["data"]
-    out = []
-    for article in data:
-        for para in article["paragraphs"]:
-            for qa in para["qas"]:
-                out.append({"id": qa["id"], "question": qa["question"], "context": para["context"],
-                            "answers": [a["text"] for a in qa["answers"]]})
-                if len(out) == limit:
-                    return out
-    return out
+def squad_scores(predictions: dict[str, str], questions: list[Any]) -> dict[str, float]:
+    """EM and F1 in percent (``edgekit.quality.squad.evaluate``: max over gold answers, mean over questions)."""
+    from edgekit.quality import squad
 
-
-# ---- the official SQuAD v1.1 metric (evaluate-v1.1.py) ----------------------------------------------
-
-def normalize_answer(s: str) -> str:
-    """Lower text and remove punctuation, articles and extra whitespace."""
-    s = s.lower()
-    s = "".join(ch for ch in s if ch not in set(string.punctuation))
-    s = re.sub(r"\b(a|an|the)\b", " ", s)
-    return " ".join(s.split())
-
-
-def f1_score(prediction: str, ground_truth: str) -> float:
-    pred, gold = normalize_answer(prediction).split(), normalize_answer(ground_truth).split()
-    common = collections.Counter(pred) & collections.Counter(gold)
-    same = sum(common.values())
-    if same == 0:
-        return 0.0
-    precision, recall = same / len(pred), same / len(gold)
-    return 2 * precision * recall / (precision + recall)
-
-
-def exact_match(prediction: str, ground_truth: str) -> float:
-    return float(normalize_answer(prediction) == normalize_answer(ground_truth))
-
-
-def squad_scores(predictions: dict[str, str], questions: list[dict[str, Any]]) -> dict[str, float]:
-    """EM and F1 in percent, each the maximum over a question's gold answers, averaged over questions."""
-    em = f1 = 0.0
-    for q in questions:
-        pred = predictions[q["id"]]
-        em += max(exact_match(pred, g) for g in q["answers"])
-        f1 += max(f1_score(pred, g) for g in q["answers"])
-    return {"exact_match": 100 * em / len(questions), "f1": 100 * f1 / len(questions)}
+    scores = squad.evaluate(questions, predictions)
+    return {"exact_match": scores["exact_match"], "f1": scores["f1"]}
 
 
 # ---- the run ---------------------------------------------------------------------------------------
 
-def load_average() -> list[float]:
-    from edgekit.bench import load_average as read
-
-    return read() or []
-
-
-def export(model_dir: Path, target: str, precision: str, out: Path) -> tuple[Path, Any]:
-    """One validated multi-length file (reused when it is already in ``out``)."""
-    from edgekit import registry
-    from edgekit.config import ExportOptions, SeqLen
-    from edgekit.export import artifact_name, export_model
-    from edgekit.modeling import load_model, load_tokenizer
-    from edgekit.precision import Precision
-    from edgekit.record import ArtifactRecord, Status
-    from edgekit.tasks import Task
-
-    model = load_model(model_dir, Task.QUESTION_ANSWERING)
-    opts = ExportOptions(target=target, task=model.task, precision=Precision.parse(precision),
-                         seq_len=SeqLen.parse(",".join(map(str, BUCKETS))),
-                         flags={"metadata": False} if target == "tflite" else {})
-    path = out / artifact_name(model, opts, registry.get(target))
-    if path.exists() and ArtifactRecord.sidecar_path(path).exists():
-        record = ArtifactRecord.load(path)
-    else:
-        record = export_model(model, opts, out, tokenizer=load_tokenizer(model_dir), verbose=False)
-    if record.status != Status.VALIDATED:
-        raise SystemExit(f"{target} {precision}: {record.status.value}: {record.reason}")
-    return path, record
-
-
-def run_target(target: str, path: Path, record: Any, tokenizer: Any, questions: list[dict[str, Any]],
+def run_target(target: str, path: Path, record: Any, tokenizer: Any, questions: list[Any],
                threads: int) -> dict[str, Any]:
-    from edgekit import registry
     import torch
-    from edgekit.qa import QAConfig, QAPipeline, artifact_logits_fn
+
+    from edgekit.core import registry
+    from edgekit.quality.qa import QAConfig, QAPipeline, artifact_logits_fn
 
     torch.set_num_threads(threads)
     runner = registry.get(target).load(path, record, threads=threads)
@@ -143,24 +69,24 @@ def run_target(target: str, path: Path, record: Any, tokenizer: Any, questions: 
     }
     for pipe in pipes.values():  # warm up every length once
         for q in questions[:3]:
-            pipe(q["question"], q["context"])
+            pipe(q.question, q.context)
     times: dict[str, list[float]] = {k: [] for k in pipes}
     preds: dict[str, dict[str, str]] = {k: {} for k in pipes}
     lengths: collections.Counter[int] = collections.Counter()
-    load_start = load_average()
+    load_start = harness.load()
     for i, q in enumerate(questions):
         order = list(pipes) if i % 2 == 0 else list(reversed(pipes))
         for k in order:
             t0 = time.perf_counter()
-            answers = pipes[k](q["question"], q["context"])
+            answers = pipes[k](q.question, q.context)
             times[k].append((time.perf_counter() - t0) * 1000)
-            preds[k][q["id"]] = answers[0].text if answers else ""
-        for w in pipes["bucketed"].encode(q["question"], q["context"])[2]:
+            preds[k][q.id] = answers[0].text if answers else ""
+        for w in pipes["bucketed"].encode(q.question, q.context)[2]:
             lengths[len(w.input_ids)] += 1
         if (i + 1) % 100 == 0:
-            print(f"[{target}] {i + 1}/{len(questions)} questions, load {load_average()[0]:.1f}", file=sys.stderr,
+            print(f"[{target}] {i + 1}/{len(questions)} questions, load {harness.load()[0]:.1f}", file=sys.stderr,
                   flush=True)
-    same = sum(preds["fixed"][q["id"]] == preds["bucketed"][q["id"]] for q in questions)
+    same = sum(preds["fixed"][q.id] == preds["bucketed"][q.id] for q in questions)
     stats = {k: {"mean_ms": float(np.mean(v)), "p50_ms": float(np.percentile(v, 50)),
                  "p90_ms": float(np.percentile(v, 90)), **squad_scores(preds[k], questions)}
              for k, v in times.items()}
@@ -171,9 +97,9 @@ def run_target(target: str, path: Path, record: Any, tokenizer: Any, questions: 
         "speedup_p90": stats["fixed"]["p90_ms"] / stats["bucketed"]["p90_ms"],
         "identical_answers": same / len(questions),
         "windows_by_length": {str(k): lengths[k] for k in sorted(lengths)},
-        "load_average_start": load_start, "load_average_end": load_average(),
-        "differing": [{"id": q["id"], "fixed": preds["fixed"][q["id"]], "bucketed": preds["bucketed"][q["id"]]}
-                      for q in questions if preds["fixed"][q["id"]] != preds["bucketed"][q["id"]]][:20],
+        "load_average_start": load_start, "load_average_end": harness.load(),
+        "differing": [{"id": q.id, "fixed": preds["fixed"][q.id], "bucketed": preds["bucketed"][q.id]}
+                      for q in questions if preds["fixed"][q.id] != preds["bucketed"][q.id]][:20],
     }
 
 
@@ -214,27 +140,30 @@ def render(payload: dict[str, Any]) -> str:
                      f"{'meets' if ok_speed else 'misses'}); identical answers {r['identical_answers']:.1%} "
                      f"(goal >= 99.9%: {'meets' if ok_same else 'misses'}); EM/F1 change {d_em:.2f}/{d_f1:.2f} "
                      f"(goal <= 0.1: {'meets' if max(d_em, d_f1) <= 0.1 else 'misses'})")
+    # Runs before edgekit.quality.squad scored with a copy of its rules in this script; the json says which.
+    where = ("implemented in this script" if "benchmarks/buckets.py" in payload.get("metric", "")
+             else "computed by edgekit.quality.squad")
     lines += ["", "EM/F1: the official SQuAD v1.1 rules (lower-case, strip punctuation and a/an/the, collapse "
-              "whitespace; maximum over the gold answers), implemented in this script.", "",
+              f"whitespace; maximum over the gold answers), {where}.", "",
               f"Regenerate: `{payload['command']}` ({payload['seconds'] / 60:.0f} min including exports).", ""]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = harness.parser(__doc__, work=None, threads=2, out=harness.RESULTS, out_help="where buckets.md/.json go",
+                            render_only=True)
     parser.add_argument("--questions", type=int, default=1000)
     parser.add_argument("--targets", default="tflite,onnx")
     parser.add_argument("--precision", default="fp32")
-    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--data", type=Path, default=None, help="SQuAD v1.1 dev file (default: ../shared/...)")
     parser.add_argument("--model", type=Path, default=None, help="QA model folder (default: ../shared/models/minilm-l6-squad)")
-    parser.add_argument("--work", type=Path, default=None, help="keep (and reuse) the exported files here")
-    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    results = harness.Results(args.out / "buckets", render)
+    if args.render_only:
+        return results.render_only()
 
-    from edgekit.modeling import load_tokenizer
-    from edgekit.record import atomic_write_text
-    from edgekit.bench import cpu_name
+    from edgekit.model.modeling import load_tokenizer
+    from edgekit.quality.squad import load_squad
 
     data = args.data or shared_dir() / "data" / "squad-v1.1" / "dev-even-articles.json.xz"
     model_dir = args.model or shared_dir() / "models" / "minilm-l6-squad"
@@ -243,26 +172,24 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"{p} is not here: this benchmark needs the shared SQuAD data and QA model "
                              "(set EDGEKIT_SHARED or pass --data/--model)")
     t0 = time.perf_counter()
-    questions = read_squad(data, args.questions)
+    questions = load_squad(data, args.questions)
     tokenizer = load_tokenizer(model_dir)
-    work = args.work or Path(tempfile.mkdtemp(prefix="edgekit-buckets-"))
-    results = []
-    for target in [t for t in args.targets.split(",") if t]:
-        path, record = export(model_dir, target, args.precision, work)
-        print(f"[{target}] exported {path.name}, validated at {record.seq_len}", file=sys.stderr, flush=True)
-        results.append(run_target(target, path, record, tokenizer, questions, args.threads))
-    cmd = (f".venv/bin/python benchmarks/buckets.py --questions {args.questions} --targets {args.targets} "
-           f"--precision {args.precision} --threads {args.threads}")
+    results_by_target = []
+    with harness.workdir(args.work, "edgekit-buckets-") as work:
+        for target in [t for t in args.targets.split(",") if t]:
+            path, record, _ = harness.export(model_dir, target, args.precision, work, task="question-answering",
+                                             seq=",".join(map(str, BUCKETS)), reuse=True,
+                                             flags={"metadata": False} if target == "tflite" else {})
+            if record.status.value != "validated":
+                raise SystemExit(f"{target} {args.precision}: {record.status.value}: {record.reason}")
+            print(f"[{target}] exported {path.name}, validated at {record.seq_len}", file=sys.stderr, flush=True)
+            results_by_target.append(run_target(target, path, record, tokenizer, questions, args.threads))
     payload = {"settings": {"questions": len(questions), "precision": args.precision, "threads": args.threads,
                             "buckets": list(BUCKETS), "max_seq_len": max(BUCKETS), "doc_stride": 128,
                             "max_answer_len": 15, "model": model_dir.name, "data": data.name},
-               "host": {"cpu": cpu_name(), "cores": os.cpu_count()}, "results": results, "command": cmd,
-               "metric": "official SQuAD v1.1 EM/F1, implemented in benchmarks/buckets.py",
-               "seconds": round(time.perf_counter() - t0, 1)}
-    args.out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.out / "buckets.json", json.dumps(payload, indent=2) + "\n")
-    atomic_write_text(args.out / "buckets.md", render(payload))
-    print(f"wrote {args.out / 'buckets.md'} and buckets.json")
+               "results": results_by_target, "metric": METRIC, "seconds": round(time.perf_counter() - t0, 1)}
+    results.write(payload, harness.stamp(__file__, argv))
+    print(f"wrote {results.md} and buckets.json")
     return 0
 
 

@@ -1,7 +1,7 @@
 """Core ML weight-compression recipes on the real all-MiniLM-L6-v2: where the error comes from, and
 which recipe an embedding app could use.
 
-For each recipe (``converters.coreml.Recipe``) the fp16 ML Program of the model is compressed with
+For each recipe (``edgekit.targets.coreml.converter.Recipe``) the fp16 ML Program of the model is compressed with
 coremltools, saved, and read back from disk by coremltools' own MIL loader (not edgekit's
 interpreter). Each compressed weight is dequantised there (coremltools'
 ``materialized_val_inference`` of the constexpr ops) and
@@ -16,12 +16,12 @@ interpreter). Each compressed weight is dequantised there (coremltools'
 
     nice -n 10 .venv/bin/python benchmarks/coreml_compression.py             # every recipe
     nice -n 10 .venv/bin/python benchmarks/coreml_compression.py --only p4-tensor,i4-block32  # some
+    .venv/bin/python benchmarks/coreml_compression.py --render-only     # the md again from the json
 
 Writes ``benchmarks/results/coreml_compression.{json,md}`` (``--only`` runs update their rows), after every candidate.
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import platform
@@ -35,11 +35,10 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from edgekit.converters.coreml import RECIPES, Recipe  # noqa: E402
-from edgekit.precision import Precision  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks import harness  # noqa: E402
+from edgekit.targets.coreml.converter import RECIPES, Recipe  # noqa: E402
+from edgekit.core.precision import Precision  # noqa: E402
 
 SEQ = 128
 T8 = Recipe("palettize", 8, "per_tensor")            # an 8-bit table for the embedding lookups
@@ -121,9 +120,9 @@ def _substitute(model: Any, base: dict[str, np.ndarray], deq: dict[str, np.ndarr
 
 def _measure(model: Any, ref_model: Any, feeds: list[dict[str, np.ndarray]], real: list[bool],
              index: np.ndarray) -> dict[str, Any]:
-    from edgekit.converter import Tolerance
-    from edgekit.parity import reference_outputs, task_agreement, value_metrics
-    from edgekit.tasks import Task
+    from edgekit.core.tolerance import Tolerance
+    from edgekit.check.parity import reference_outputs, task_agreement, value_metrics
+    from edgekit.core.tasks import Task
 
     refs = reference_outputs(ref_model, feeds)
     gots = reference_outputs(model, feeds)
@@ -139,8 +138,8 @@ def _measure(model: Any, ref_model: Any, feeds: list[dict[str, np.ndarray]], rea
 
 def _interp_vs(pkg: Path, deq_model: Any, ref_model: Any, feeds: list[dict[str, np.ndarray]]) -> dict[str, float]:
     """Worst cosine of the interpreter's outputs against the dequantised and the original model."""
-    from edgekit.mil import Interpreter
-    from edgekit.parity import cosine, reference_outputs
+    from edgekit.targets.coreml.mil import Interpreter
+    from edgekit.check.parity import cosine, reference_outputs
 
     interp = Interpreter(pkg)
     deq, ref = reference_outputs(deq_model, feeds), reference_outputs(ref_model, feeds)
@@ -155,21 +154,25 @@ def _interp_vs(pkg: Path, deq_model: Any, ref_model: Any, feeds: list[dict[str, 
     return {"interp_vs_dequantised_cosine": worst_d, "interp_vs_original_cosine": worst_r, "feeds": len(feeds)}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--only", default="", help="comma-separated candidate names: run only those")
+def main(argv: list[str] | None = None) -> int:
+    ap = harness.parser(__doc__, only="candidate names", out=harness.RESULTS / "coreml_compression",
+                        out_help="the results' path without .md/.json", render_only=True)
     ap.add_argument("--interp", type=int, default=8, help="real feeds the MIL interpreter runs per candidate")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
+    results = harness.Results(args.out, markdown, indent=1)
+    if args.render_only:
+        return results.render_only()
 
     import coremltools as ct
     import torch
 
-    from edgekit.converters.coreml import compress, mlprogram
-    from edgekit.config import ExportOptions, SeqLen
-    from edgekit.export import context, parity_feeds
-    from edgekit.modeling import embedded_model_path, load_model, load_tokenizer
-    from edgekit.samples import embedding_index
-    from edgekit.tasks import Task
+    from edgekit.targets.coreml.converter import compress, mlprogram
+    from edgekit.core.config import SeqLen
+    from edgekit.build.stage import context
+    from edgekit.check.verdict import parity_feeds
+    from edgekit.model.modeling import embedded_model_path, load_model, load_tokenizer
+    from edgekit.model.samples import embedding_index
+    from edgekit.core.tasks import Task
 
     torch.set_num_threads(2)
     path = embedded_model_path("benchmarks/coreml_compression.py")
@@ -180,26 +183,27 @@ def main() -> None:
     index = embedding_index(model, tok)
     interp_feeds = [f for f, r in zip(feeds, real) if r][: args.interp]
 
-    out_json = ROOT / "benchmarks/results/coreml_compression.json"
+    only = harness.names(args.only)
     rows: dict[str, Any] = {}
-    if args.only and out_json.is_file():
-        rows = {r["name"]: r for r in json.loads(out_json.read_text())["candidates"]}
+    if only and results.json.is_file():
+        rows = {r["name"]: r for r in results.load()["candidates"]}
     shipped = set(RECIPES.items())
     meta = {"model": "all-MiniLM-L6-v2 (feature-extraction), embedded", "seq_len": SEQ,
             "feeds": {"random": len(feeds) - sum(real), "real_sentences": sum(real),
                       "index_sentences": int(index.shape[0])},
             "host": platform.platform(), "coremltools": ct.__version__}
+    stamp = harness.stamp(__file__, argv)
     bases: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for cand in CANDIDATES:
-            if args.only and cand.name not in args.only.split(","):
+            if only and cand.name not in only:
                 continue
             print(f"== {cand.name}: {cand.recipe.describe()} tables={cand.recipe.tables and cand.recipe.tables.describe()}",
                   flush=True)
             if cand.target not in bases:
-                opts = ExportOptions(target="coreml", task=Task.FEATURE_EXTRACTION, precision=Precision.FP16,
-                                     seq_len=seq, flags={"deployment_target": cand.target})
-                bases[cand.target] = mlprogram(context(model, opts, tok))[0]
+                job = harness.plan_one("coreml", "fp16", SEQ, Task.FEATURE_EXTRACTION,
+                                       flags={"deployment_target": cand.target}, n_inputs=len(model.input_names))
+                bases[cand.target] = mlprogram(context(model, job.options, tok))[0]
             base_ml = bases[cand.target]
             base_vals = {op.name: np.asarray(op.outputs[0].val, np.float32)
                          for op in base_ml._mil_program.functions["main"].find_ops(op_type="const")  # noqa: SLF001
@@ -229,16 +233,11 @@ def main() -> None:
             }
             rows[cand.name] = row
             print(json.dumps(row, indent=1), flush=True)
-            _write(out_json, rows, meta)
-    print(f"wrote {out_json}")
-
-
-def _write(out_json: Path, rows: dict[str, Any], meta: dict[str, Any]) -> None:
-    order = [c.name for c in CANDIDATES]
-    result = dict(meta, date_utc=time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
-                  candidates=sorted(rows.values(), key=lambda r: order.index(r["name"]) if r["name"] in order else 99))
-    out_json.write_text(json.dumps(result, indent=1) + "\n")
-    out_json.with_suffix(".md").write_text(markdown(result))
+            order = [c.name for c in CANDIDATES]
+            results.write(dict(meta, date_utc=time.strftime("%Y-%m-%d %H:%M", time.gmtime()), candidates=sorted(
+                rows.values(), key=lambda r: order.index(r["name"]) if r["name"] in order else 99)), stamp)
+    print(f"wrote {results.json}")
+    return 0
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -269,4 +268,4 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

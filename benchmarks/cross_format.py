@@ -2,6 +2,8 @@
 
     .venv/bin/python benchmarks/cross_format.py            # every registered target, seq 128, 2 threads
     .venv/bin/python benchmarks/cross_format.py --targets onnx,tflite --runs 50
+    .venv/bin/python benchmarks/cross_format.py --size tiny --targets onnx --runs 3 --out /tmp/cf   # a smoke run
+    .venv/bin/python benchmarks/cross_format.py --render-only      # md and html again from the json
 
 The model has DistilBERT-base's shape (6 layers, hidden 768, 12 heads, FFN 3072, vocab 30522) and
 random weights (seeded): speed and size depend on the shape only, and parity is measured against
@@ -13,21 +15,14 @@ run it on a quiet machine (the load average is recorded in the file).
 """
 from __future__ import annotations
 
-import argparse
-import json
-import shutil
-import string
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks import harness  # noqa: E402
 
-RESULTS = ROOT / "benchmarks" / "results"
-SHAPE = {"vocab_size": 30522, "dim": 768, "n_layers": 6, "n_heads": 12, "hidden_dim": 3072}
 TASK = "sequence-classification"
 FP32_GOAL = 1.1      # every fp32 artifact within 1.1x of the fastest fp32 runtime
 INT8_GOAL_MS = 20.0  # the best int8 artifact at or under 20 ms ...
@@ -67,40 +62,6 @@ def evidence(target: str, rows: list[dict[str, Any]], eager_ms: float | None) ->
         parts.append(f"{b['precision']} is {ratio:.2f}x faster than its fp32" if ratio >= 1
                      else f"{b['precision']} is {1 / ratio:.2f}x slower than its fp32")
     return "; ".join(parts)
-
-
-def write_vocab(folder: Path, size: int) -> dict[str, int]:
-    """A WordPiece vocabulary of exactly ``size`` entries: specials, characters, words, fillers."""
-    specials = ["[PAD]"] + [f"[unused{i}]" for i in range(99)] + ["[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    chars = list(string.ascii_lowercase + string.digits + string.punctuation)
-    words = ("the a an of to in and is was for on with as by at from it this that be are or not which where "
-             "when what who how tower paris river city world fair built flows through channel english seine "
-             "quick brown fox jumps over lazy dog best worst times age wisdom edgekit exports models phones "
-             "checks every file short mixed text").split()
-    vocab = list(dict.fromkeys(specials + chars + ["##" + c for c in chars] + words))
-    vocab += [f"tok{i}" for i in range(size - len(vocab))]
-    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    return {w: i for i, w in enumerate(vocab)}
-
-
-def build_model(folder: Path, seed: int = 0) -> Path:
-    """Save a seeded random DistilBERT-base-sized sequence classifier with a tokenizer."""
-    import torch
-    import transformers
-
-    folder.mkdir(parents=True, exist_ok=True)
-    vocab = write_vocab(folder, SHAPE["vocab_size"])
-    transformers.BertTokenizerFast(vocab=vocab, do_lower_case=True).save_pretrained(folder)
-    cfg = transformers.DistilBertConfig(**SHAPE, max_position_embeddings=512,
-                                        id2label={0: "NEGATIVE", 1: "POSITIVE"}, label2id={"NEGATIVE": 0, "POSITIVE": 1})
-    torch.manual_seed(seed)
-    model = transformers.DistilBertForSequenceClassification(cfg)
-    with torch.no_grad():  # move LayerNorms and biases off their identity init, as a trained model would be
-        for name, p in model.named_parameters():
-            if "LayerNorm" in name or "layer_norm" in name or name.endswith("bias"):
-                p.add_(torch.randn_like(p) * 0.05)
-    model.eval().save_pretrained(folder)
-    return folder
 
 
 def goals(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -161,12 +122,23 @@ def goals(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def render(rep: Any, verdict: dict[str, Any], args: argparse.Namespace, unavailable: dict[str, str],
-           seconds: float) -> str:
-    from edgekit import report
+def report_of(payload: dict[str, Any]) -> Any:
+    """The report (``edgekit.measure.tables.Report``) the results json holds."""
+    from edgekit.measure.tables import Report, Row
 
-    md = report.markdown(rep)
-    lines = [md.rstrip(), "", "## Goals", "",
+    try:
+        return Report(payload["title"], payload["host"], [Row(**r) for r in payload["rows"]])
+    except (KeyError, TypeError) as e:
+        raise SystemExit(f"the results json does not hold a report of the current format ({type(e).__name__}: {e}); "
+                         "it predates edgekit.measure.tables' rows: re-run the benchmark to refresh it") from None
+
+
+def render(payload: dict[str, Any]) -> str:
+    """The md: the report's table, then the goal verdicts and how it was measured (all from the json)."""
+    from edgekit.measure import tables
+
+    rep, verdict, s = report_of(payload), payload["goals"], payload["settings"]
+    lines = [tables.markdown(rep).rstrip(), "", "## Goals", "",
              f"- fp32: every fp32 artifact within {FP32_GOAL}x of the fastest fp32 runtime "
              f"(fastest: {_fmt_best(verdict['fastest_fp32'])}; PyTorch eager fp32: {verdict['eager_fp32_p50_ms']} ms)",
              f"- int8: the best int8 artifact <= {INT8_GOAL_MS:g} ms with task agreement >= {INT8_AGREEMENT:.0%} "
@@ -178,17 +150,18 @@ def render(rep: Any, verdict: dict[str, Any], args: argparse.Namespace, unavaila
         b = v.get("int8_best")
         best = f"{b['precision']} {b['p50_ms']} ms" if b else "–"
         lines.append(f"| {target} | {v.get('fp32', '–')} | {best} | {v.get('int8', '–')} | {v.get('why', '')} |")
-    if unavailable:
+    if payload["unavailable"]:
         lines += ["", "Targets unavailable in this run:", ""]
-        lines += [f"- {t}: {why}" for t, why in unavailable.items()]
+        lines += [f"- {t}: {why}" for t, why in payload["unavailable"].items()]
     else:
         ran = [t for t in verdict["targets"]]
         lines += ["", f"Every registered target was available in this run: {', '.join(ran)}."]
     h = rep.host
+    skip = s.get("skip")
     lines += ["", "## How this was measured", "",
-              f"- `benchmarks/cross_format.py --seq {args.seq} --threads {args.threads} --runs {args.runs} "
-              f"--warmup {args.warmup}{' --skip ' + args.skip if args.skip else ''}` ({seconds / 60:.1f} min); "
-              f"batch 1; model shape {SHAPE}, task {TASK}, "
+              f"- `benchmarks/cross_format.py --seq {s['seq']} --threads {s['threads']} --runs {s['runs']} "
+              f"--warmup {s['warmup']}{' --skip ' + skip if skip else ''}` ({payload['seconds'] / 60:.1f} min); "
+              f"batch 1; model shape {s['shape']}, task {s['task']}, "
               "random seeded weights (size and speed depend on the shape only)",
               f"- Load average before / after: {h.get('load_average')} / {h.get('load_average_end')} on "
               f"{h.get('cores')} cores. The machine is shared: a load above the core count means other work "
@@ -200,10 +173,15 @@ def render(rep: Any, verdict: dict[str, Any], args: argparse.Namespace, unavaila
               "runs), so a 1.1x verdict inside that band is not significant.",
               "- Parity: worst output over random and tokenised inputs (with padding), against the same weights "
               "in PyTorch fp32; agreement is label argmax."]
-    if getattr(args, "note", None):
-        lines.append(f"- {args.note}")
+    lines += [f"- {note}" for note in s.get("notes", [])]
     lines.append("")
     return "\n".join(lines)
+
+
+def render_html(payload: dict[str, Any]) -> str:
+    from edgekit.measure import html
+
+    return html.render(report_of(payload))
 
 
 def _fmt_best(b: dict[str, Any] | None) -> str:
@@ -215,51 +193,40 @@ def _fmt_best(b: dict[str, Any] | None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seq", type=int, default=128)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--runs", type=int, default=30)
-    parser.add_argument("--warmup", type=int, default=5)
+    parser = harness.parser(__doc__, work=None, threads=2, size=True, note=True, out=harness.RESULTS,
+                            out_help="where cross_format.md/.json/.html go", render_only=True)
+    harness.ints(parser, seq=128, runs=30, warmup=5)
     parser.add_argument("--targets", default=None, help="comma-separated (default: every registered target)")
     parser.add_argument("--precisions", default=None, help="comma-separated (default: all each target supports)")
     parser.add_argument("--skip", default=None, help="comma-separated target or target:precision items to leave out")
-    parser.add_argument("--note", default=None, help="a line for the results file (e.g. how quiet the machine was)")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="where cross_format.md/.json go")
-    parser.add_argument("--work", type=Path, default=None, help="keep the model and artifacts here (default: temp)")
     args = parser.parse_args(argv)
+    results = harness.Results(args.out / "cross_format", render, default=str, also={".html": render_html})
+    if args.render_only:
+        return results.render_only()
 
     from dataclasses import asdict
 
-    from edgekit import pipeline, report
-    from edgekit.bench import bench_records
-    from edgekit.config import SeqLen
-    from edgekit.record import atomic_write_text
-    from edgekit.report import html
+    from edgekit.measure import tables
+    from edgekit.measure.bench import bench_records
 
-    work = args.work or Path(tempfile.mkdtemp(prefix="edgekit-crossbench-"))
+    shape = harness.shape(args.size)
     t0 = time.perf_counter()
-    try:
-        src = build_model(work / "distilbert-base-random")
-        jobs = pipeline.plan(args.targets, args.precisions, [SeqLen.parse(args.seq)], TASK, skip=args.skip)
-        unavailable = {j.target: j.skipped for j in jobs if j.skipped and j.precision == "-"}
+    with harness.workdir(args.work, "edgekit-crossbench-") as work:
+        src = harness.build_checkpoint(work / f"distilbert-{args.size}-random", TASK, size=args.size, perturb=True)
         out = work / "artifacts"
-        result = pipeline.run(jobs, str(src), TASK, out)
+        result = harness.export_many(src, TASK, out, targets=args.targets, precisions=args.precisions,
+                                     seqs=[args.seq], skip=args.skip)
+        unavailable = {j.target: j.skipped for j in result.skipped if j.precision == "-"}
         bench_records(result.paths, args.threads, args.runs, args.warmup, pin=True, models=result.models)
-        rep = report.build(report.collect(out), title="Cross-format benchmark (DistilBERT-base size)")
-        rows = [asdict(r) for r in rep.rows]
-        verdict = goals(rows)
+        rep = tables.build(tables.collect(out), title=f"Cross-format benchmark (DistilBERT-{args.size} size)")
         seconds = time.perf_counter() - t0
-        args.out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(args.out / "cross_format.md", render(rep, verdict, args, unavailable, seconds))
-        payload = {"goals": verdict, "unavailable": unavailable, "seconds": round(seconds, 1),
+        payload = {"goals": goals([asdict(r) for r in rep.rows]), "unavailable": unavailable,
+                   "seconds": round(seconds, 1),
                    "settings": {"seq": args.seq, "threads": args.threads, "runs": args.runs, "warmup": args.warmup,
-                                "shape": SHAPE, "task": TASK}, **rep.to_dict()}
-        atomic_write_text(args.out / "cross_format.json", json.dumps(payload, indent=2, default=str) + "\n")
-        atomic_write_text(args.out / "cross_format.html", html.render(rep))
-        print(f"wrote {args.out / 'cross_format.md'} and .json/.html in {seconds / 60:.1f} min")
-    finally:
-        if args.work is None:
-            shutil.rmtree(work, ignore_errors=True)
+                                "shape": shape, "task": TASK, "skip": args.skip, "notes": args.note},
+                   **rep.to_dict()}
+        results.write(payload, harness.stamp(__file__, argv))
+    print(f"wrote {results.md} and .json/.html in {seconds / 60:.1f} min")
     return 0
 
 

@@ -10,7 +10,8 @@ Markdown is regenerated from the JSON after every part.
     python benchmarks/distill_quality.py compare --steps 150   # 3 objectives x 3 layer maps, equal budget
     python benchmarks/distill_quality.py default               # `edgekit distill` defaults (<= 10 min, 2 cores)
     python benchmarks/distill_quality.py long --minutes 30     # 1M-sentence recipe; run again to continue
-    python benchmarks/distill_quality.py report                # rewrite the Markdown from the JSON
+    python benchmarks/distill_quality.py recipe squad-rel      # issue 30: one recipe, scored on retrieval too
+    python benchmarks/distill_quality.py --render-only         # rewrite the Markdown from the JSON (or: report)
 
 Needs the shared data folder for ``long`` (``--source``); the rest runs on a fresh clone. Run it niced on a
 shared machine; the load average is recorded beside every wall time.
@@ -28,16 +29,17 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks import harness  # noqa: E402
 
-from edgekit.bench import load_average  # noqa: E402 - the repository's edgekit, after the path insert
-
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = Path(__file__).parent / "results"
+ROOT = harness.ROOT
+RESULTS = harness.RESULTS
 JSON_OUT = RESULTS / "distill_quality.json"
-MD_OUT = RESULTS / "distill_quality.md"
 LAYER_MAPS = ([0, 2, 4], [1, 3, 5], [0, 3, 5])
-SOURCE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "enwiki-sentences" / \
-    "enwiki-2015-sentences-1m.txt.xz"
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SOURCE = SHARED / "data" / "enwiki-sentences" / "enwiki-2015-sentences-1m.txt.xz"
+SQUAD_DEV = SHARED / "data" / "squad-v1.1" / "dev-even-articles.json.xz"
+SQUAD_TRAIN_JSON = SHARED / "data" / "squad-v1.1" / "train-reconstructed.json.xz"
+RET = ("r_at_1", "r_at_5", "mrr")
 METRICS = ("spearman", "recall_at_10", "mean_cosine")
 LONG_FACTOR = 10  # the long recipe's steps, in default recipes
 
@@ -51,11 +53,12 @@ def _load() -> dict:
 
 
 def _save(res: dict) -> None:
-    from edgekit.record import atomic_write_text
+    _results().write(res)
 
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(JSON_OUT, json.dumps(res, indent=2) + "\n")
-    atomic_write_text(MD_OUT, render(res))
+
+def _results() -> harness.Results:
+    """The json and the md rendered from it; ``update`` locks (recipes run as parallel processes)."""
+    return harness.Results(JSON_OUT, render, lock=JSON_OUT.with_suffix(".lock"))
 
 
 def _threads() -> int:
@@ -142,7 +145,7 @@ def part_compare(a: argparse.Namespace) -> None:
                 key = (obj, ",".join(map(str, L)))
                 if key in rows and not a.force:
                     continue
-                load0 = load_average()
+                load0 = harness.load()
                 t0 = time.perf_counter()
                 r = train_one(scorer, init_dir, Path(tmp) / f"out-{obj}-{key[1]}", LossWeights(**ENCODER_OBJECTIVES[obj]),
                               a, [str(WIKI_TRAIN)], a.steps, False)
@@ -152,7 +155,7 @@ def part_compare(a: argparse.Namespace) -> None:
                              "cut": {m: cut[m] for m in METRICS},
                              "below_cut": [m for m in METRICS if s[m] < cut[m]],
                              "steps": r.steps, "tokens": r.tokens_seen, "train_wall_s": round(wall, 1),
-                             "tokens_per_s": round(r.tokens_per_s), "loadavg": [load0, load_average()]}
+                             "tokens_per_s": round(r.tokens_per_s), "loadavg": [load0, harness.load()]}
                 print(json.dumps(rows[key]), flush=True)
                 res["comparison"] = {"steps": a.steps, "batch_size": a.batch_size, "max_len": a.max_len, "lr": a.lr,
                                      "mixed_precision": a.mixed_precision, "corpus": "shipped 50k Wikipedia slice",
@@ -183,7 +186,7 @@ def part_recipe(a: argparse.Namespace, name: str) -> None:
         data, drop = [str(WIKI_TRAIN)], False
     # Only the long recipe resumes: its earlier sessions add up. A default run starts from scratch.
     prev = res.get("recipes", {}).get(name, {}) if name == "long" else {}
-    load0 = load_average()
+    load0 = harness.load()
     t0 = time.perf_counter()
     stop_after = None
     if name == "long" and a.minutes:
@@ -201,7 +204,7 @@ def part_recipe(a: argparse.Namespace, name: str) -> None:
              "threads": _threads(),
              "cut": {m: cut[m] for m in METRICS}, "steps": r.steps, "tokens": r.tokens_seen,
              "sessions": prev.get("sessions", []) + [{"wall_s": round(wall, 1), "steps_to": r.steps,
-                                                       "loadavg": [load0, load_average()]}]}
+                                                       "loadavg": [load0, harness.load()]}]}
     entry["wall_s_total"] = round(sum(s["wall_s"] for s in entry["sessions"]), 1)
     done_this = r.steps - (prev.get("steps") or 0)
     entry["steps_per_s"] = round(done_this / wall, 3) if done_this > 0 else prev.get("steps_per_s")
@@ -228,6 +231,130 @@ def part_recipe(a: argparse.Namespace, name: str) -> None:
     res.setdefault("recipes", {})[name] = entry
     _save(res)
     print(json.dumps(entry, indent=2))
+
+
+# ---------------------------------------------------------------------------------------------- issue 30
+
+#: Recipes measured for issue 30 (labelled benchmarks): corpus x objective x steps x sequence length.
+#: Corpora: ``wiki`` the shipped 50k Wikipedia slice; ``squad`` the shipped SQuAD-train slice (30k questions +
+#: 8k paragraphs, never dev); ``mix`` both.
+RECIPES = {
+    "wiki-nmse": ("wiki", {"nmse": 1.0}, 600, 64),
+    "wiki-rel": ("wiki", {"nmse": 1.0, "rel": 1.0}, 600, 64),
+    "squad-nmse": ("squad", {"nmse": 1.0}, 600, 64),
+    "squad-rel": ("squad", {"nmse": 1.0, "rel": 1.0}, 600, 64),
+    "squad-rkl": ("squad", {"nmse": 1.0, "rkl": 1.0}, 600, 64),
+    "mix-rel": ("mix", {"nmse": 1.0, "rel": 1.0}, 600, 64),
+    "squad-rel-hid": ("squad", {"nmse": 1.0, "rel": 1.0, "hid": 1.0}, 600, 64),
+    "squad-rel-128": ("squad", {"nmse": 1.0, "rel": 1.0}, 600, 128),
+    "squad-rel-2000": ("squad", {"nmse": 1.0, "rel": 1.0}, 2000, 64),
+    "mix-rel-2000": ("mix", {"nmse": 1.0, "rel": 1.0}, 2000, 64),
+}
+
+
+class RetrievalScorer:
+    """Question -> paragraph retrieval on the shared SQuAD dev file's 18 articles NOT in the shipped slice
+    (2,000 questions, all their paragraphs) and on the shipped slice; teacher embeddings cached."""
+
+    def __init__(self, teacher: str, tok, cache_dir: str, dev: Path = SQUAD_DEV) -> None:
+        from edgekit.distill import retrieval as R
+
+        if not Path(dev).is_file():
+            raise SystemExit(f"retrieval benchmark needs {dev} (the shared SQuAD dev file)")
+        self.R, self.tok = R, tok
+        self.sets = {"dev18": R.from_squad(dev, exclude=R.SLICE_ARTICLES, max_questions=2000, name="dev18"),
+                     "slice": R.load_slice()}
+        self.teacher = {k: R.score_teacher(teacher, tok, rs, cache_dir) for k, rs in self.sets.items()}
+
+    def score(self, model_dir) -> dict:
+        from transformers import AutoModel
+
+        m = AutoModel.from_pretrained(str(model_dir))
+        return {k: self.R.score_model(m, self.tok, rs) for k, rs in self.sets.items()}
+
+
+def _corpus_files(name: str) -> list[str]:
+    from edgekit.distill.corpus import SQUAD_TRAIN, WIKI_TRAIN
+
+    return {"wiki": [str(WIKI_TRAIN)], "squad": [str(SQUAD_TRAIN)], "mix": [str(SQUAD_TRAIN), str(WIKI_TRAIN)]}[name]
+
+
+def part_recipe30(a: argparse.Namespace) -> None:
+    from edgekit.distill.cli import DEFAULT_LAYERS
+    from edgekit.distill.losses import LossWeights
+    from edgekit.distill.student import init_student
+
+    scorer = Scorer(64, a.cache_dir)  # agreement always at 64 tokens, as every other row
+    rscorer = RetrievalScorer(scorer.teacher, scorer.tok, a.cache_dir)
+    layers = [int(x) for x in DEFAULT_LAYERS.split(",")]
+    work = Path(a.work) / "issue30"
+    init_dir = work / "init"
+    if not (init_dir / "config.json").is_file():
+        init_student(scorer.teacher, init_dir, layers=layers)
+    with _results().update() as res:
+        sec = res.setdefault("issue30", {"rows": {}})
+        if "cut" not in sec:
+            sec["cut"] = {"agreement": {m: scorer.score(init_dir)[m] for m in METRICS}, **rscorer.score(init_dir)}
+        sec["teacher"] = rscorer.teacher
+        sec["sets"] = {k: {"questions": len(rs.questions), "paragraphs": len(rs.paragraphs), "articles": rs.articles}
+                       for k, rs in rscorer.sets.items()}
+    for name in a.names:
+        corpus, w, steps, max_len = RECIPES[name]
+        a2 = argparse.Namespace(**{**vars(a), "max_len": max_len})
+        load0 = harness.load()
+        t0 = time.perf_counter()
+        r = train_one(scorer, str(init_dir), work / name, LossWeights(**w), a2, _corpus_files(corpus), steps, False)
+        wall = time.perf_counter() - t0
+        load1 = harness.load()
+        ag = scorer.score(r.out)
+        rt = rscorer.score(r.out)
+        row = {"recipe": name, "corpus": corpus, "objective": "+".join(w), "steps": r.steps, "max_len": max_len,
+               "batch_size": a.batch_size, "lr": a.lr, "tokens": r.tokens_seen, "train_wall_s": round(wall, 1),
+               "threads": _threads(), "loadavg": [load0, load1],
+               "agreement": {m: ag[m] for m in METRICS}, **rt,
+               "command": f"python benchmarks/distill_quality.py recipe {name}"}
+        print(json.dumps(row), flush=True)
+        with _results().update() as res:
+            res.setdefault("issue30", {"rows": {}}).setdefault("rows", {})[name] = row
+
+
+def _render30(sec: dict) -> list[str]:
+    t, cut = sec["teacher"], sec["cut"]
+    sets = sec.get("sets", {})
+    d18, sl = sets.get("dev18", {}), sets.get("slice", {})
+    L = ["", "## Labelled benchmark: SQuAD question -> paragraph retrieval (issue 30)", "",
+         f"Retrieval on the shared SQuAD v1.1 dev file's **18 articles not in the shipped slice** "
+         f"({d18.get('questions')} questions hashed from them, each ranked against all {d18.get('paragraphs')} "
+         f"paragraphs of those articles): R@1, R@5, MRR, and MRR as a share of the teacher's. `slice MRR` is the "
+         f"shipped 300-question slice every `edgekit distill` run reports ({sl.get('paragraphs')} paragraphs, 6 "
+         "other articles). Agreement (Spearman, recall@10) is on the 5,000 held-out Wikipedia sentences as above. "
+         "Corpora: `wiki` = shipped 50k Wikipedia sentences; `squad` = SQuAD v1.1 **train** slice (30,000 questions "
+         "+ 8,000 paragraphs, `edgekit/distill/data/squad-train-qc.txt.xz`, never dev); `mix` = both. Objectives: "
+         "`nmse` = normalised pooled MSE; `rel` = MSE of the in-batch cosine-similarity matrices; `rkl` = KL of "
+         "the in-batch similarity softmax (T 0.05); `hid` = token cosine of every student layer to the teacher layer "
+         "it was copied from (MiniLM/TinyBERT-style intermediate alignment; needs the teacher every step). Batch 32, "
+         "lr 1e-4, layers [0,3,5], 1 thread, `nice -n 5`, each run its own process (some ran two at a time: see load).",
+         "", "| model | corpus | objective | steps | max len | R@1 | R@5 | MRR | MRR % teacher | slice MRR | "
+         "Spearman | recall@10 | train wall s | load (1/5/15 min) |",
+         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+         f"| teacher all-MiniLM-L6-v2 | | | | | {t['dev18']['r_at_1']:.4f} | {t['dev18']['r_at_5']:.4f} | "
+         f"{t['dev18']['mrr']:.4f} | 100.0% | {t['slice']['mrr']:.4f} | 1.0000 | 1.0000 | | |",
+         f"| untrained cut [0,3,5] | | | | | {cut['dev18']['r_at_1']:.4f} | {cut['dev18']['r_at_5']:.4f} | "
+         f"{cut['dev18']['mrr']:.4f} | {cut['dev18']['mrr'] / t['dev18']['mrr']:.1%} | {cut['slice']['mrr']:.4f} | "
+         f"{cut['agreement']['spearman']:.4f} | {cut['agreement']['recall_at_10']:.4f} | | |"]
+    default = sec.get("default")
+    for name, r in sec.get("rows", {}).items():
+        label = f"**{name}** (default)" if name == default else name
+        L.append(f"| {label} | {r['corpus']} | {r['objective']} | {r['steps']} | {r['max_len']} | "
+                 f"{r['dev18']['r_at_1']:.4f} | {r['dev18']['r_at_5']:.4f} | {r['dev18']['mrr']:.4f} | "
+                 f"{r['dev18']['mrr'] / t['dev18']['mrr']:.1%} | {r['slice']['mrr']:.4f} | "
+                 f"{r['agreement']['spearman']:.4f} | {r['agreement']['recall_at_10']:.4f} | {r['train_wall_s']:.0f} | "
+                 f"{r['loadavg'][0]} -> {r['loadavg'][1]} |")
+    L += ["", "Commands: `nice -n 5 python benchmarks/distill_quality.py recipe NAME [NAME ...]` (torch limited to 1 "
+          "thread by `--threads 1`); rows are the recipes in `RECIPES` of that script."]
+    for note in sec.get("notes", []):
+        L += ["", note]
+    return L
 
 
 def render(res: dict) -> str:
@@ -307,13 +434,18 @@ def render(res: dict) -> str:
                 f"{a[m] - b[m]:+.4f} {m}" for m in METRICS) + ". Default map: [0,3,5].")
         L += [
               "", "Not run in this budget: " + (", ".join(missing) if missing else "none") + "."]
+    if res.get("issue30", {}).get("teacher"):
+        L += _render30(res["issue30"])
     L += ["", f"Machine: {platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} CPUs (shared)."]
     return "\n".join(L) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("part", choices=["cuts", "compare", "default", "long", "report"])
+    p = harness.parser(__doc__, threads=None, work=Path(tempfile.gettempdir()) / "edgekit-distill-quality",
+                       render_only=True)
+    p.add_argument("part", nargs="?", choices=["cuts", "compare", "default", "long", "recipe", "report"],
+                   help="report: the same as --render-only")
+    p.add_argument("names", nargs="*", help="recipe: names from RECIPES")
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--max-len", type=int, default=64)
@@ -324,16 +456,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--force", action="store_true", help="compare: redo rows already in the JSON")
     p.add_argument("--minutes", type=float, default=None, help="long: stop after about this long (resumable)")
     p.add_argument("--source", default=str(SOURCE), help="long: the 1M-sentence file")
-    p.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "edgekit-distill-quality"))
     p.add_argument("--cache-dir", default=None)
     a = p.parse_args(argv)
+    if a.render_only or a.part == "report":
+        return _results().render_only()
+    if a.part is None:
+        p.error("name a part (cuts, compare, default, long, recipe) or --render-only")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if a.cache_dir is None:
         from edgekit.distill.train import DEFAULT_CACHE
 
         a.cache_dir = str(DEFAULT_CACHE)
-    if a.part == "report":
-        _save(_load())
+    if a.threads:
+        import torch
+
+        torch.set_num_threads(a.threads)
+    if a.part == "recipe":
+        unknown = [n for n in a.names if n not in RECIPES]
+        if unknown or not a.names:
+            raise SystemExit(f"recipe names: {', '.join(RECIPES)}")
+        part_recipe30(a)
         return 0
     if a.part == "cuts":
         part_cuts(a)

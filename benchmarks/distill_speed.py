@@ -11,7 +11,6 @@ loop (``edgekit.distill.train.train``).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -20,16 +19,13 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-OUT = Path(__file__).parent / "results" / "distill_step.json"
+from benchmarks import harness  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--steps", type=int, default=15)
-    p.add_argument("--rounds", type=int, default=2)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--max-len", type=int, default=64)
+    p = harness.parser(__doc__, out=harness.RESULTS / "distill_step.json",
+                       out_help="the results json (this script writes its embedded_default entry)")
+    harness.ints(p, steps=15, rounds=2, batch_size=32, max_len=64)
     a = p.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
@@ -40,7 +36,6 @@ def main(argv: list[str] | None = None) -> int:
     from edgekit.distill.student import init_student
     from edgekit.distill.train import TrainConfig, cpu_bf16_supported, train
     from edgekit.distill.weights import ENCODER_OBJECTIVES
-    from edgekit.record import atomic_write_text
 
     teacher = default_teacher()
     bf16 = "bf16" if cpu_bf16_supported() else "no"
@@ -62,14 +57,14 @@ def main(argv: list[str] | None = None) -> int:
                                       data=[str(WIKI_TRAIN)], cache_dir=str(cache), max_len=a.max_len,
                                       batch_size=a.batch_size, steps=a.steps, weights=LossWeights(**w),
                                       mixed_precision=mp, progress=False, card=False))
-                load0 = Path("/proc/loadavg").read_text().split()[:3]
+                load0 = harness.load()
                 res = train(TrainConfig(teacher=teacher, student=str(init), out=str(Path(tmp) / "o"),
                                         data=[str(WIKI_TRAIN)], cache_dir=str(cache), max_len=a.max_len,
                                         batch_size=a.batch_size, steps=a.steps, weights=LossWeights(**w),
                                         mixed_precision=mp, progress=False, card=False, teacher_cache=use_cache))
                 runs[name].append({"tokens_per_s": round(res.tokens_per_s), "tokens": res.tokens_seen,
                                    "loadavg_before": load0,
-                                   "loadavg_after": Path("/proc/loadavg").read_text().split()[:3]})
+                                   "loadavg_after": harness.load()})
                 print(f"round {r}: {name}: {res.tokens_per_s:,.0f} tokens/s (load {load0})", flush=True)
     best = {k: max(x["tokens_per_s"] for x in v) for k, v in runs.items()}
     names = list(configs)
@@ -84,10 +79,10 @@ def main(argv: list[str] | None = None) -> int:
                     "cpu_bf16": cpu_bf16_supported(),
                     "note": "shared 2-core machine with other jobs running (see the load averages): absolute "
                             "tokens/s are noisy; best of the interleaved rounds is reported"},
+        **harness.stamp(__file__, argv),
     }
-    data = json.loads(OUT.read_text()) if OUT.is_file() else {}
-    data["embedded_default"] = entry
-    atomic_write_text(OUT, json.dumps(data, indent=2) + "\n")
+    with harness.Results(a.out).update() as data:  # the rest of the file is distill_step.py's
+        data["embedded_default"] = entry
     print(json.dumps(best, indent=2))
     return 0
 

@@ -13,9 +13,6 @@ needs the shapes, not trained weights).
 """
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import platform
 import sys
 import time
@@ -25,6 +22,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks import harness  # noqa: E402
 
 from edgekit.distill.data import Batch, MaskingConfig, _example_generator, mask_example, token_probs  # noqa: E402
 from edgekit.distill.losses import LossWeights  # noqa: E402
@@ -63,16 +61,9 @@ def timed_pair(a, b, repeats: int) -> dict[str, dict[str, list[float]]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--hidden", type=int, default=768)
-    p.add_argument("--layers", type=int, default=12)
-    p.add_argument("--heads", type=int, default=12)
-    p.add_argument("--intermediate", type=int, default=3072)
-    p.add_argument("--vocab", type=int, default=30522)
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--seq", type=int, default=128)
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--out", default=str(Path(__file__).parent / "results" / "distill_step.json"))
+    p = harness.parser(__doc__, out=harness.RESULTS / "distill_step.json",
+                       out_help="the results json (its embedded_default entry, distill_speed.py's, is kept)")
+    harness.ints(p, hidden=768, layers=12, heads=12, intermediate=3072, vocab=30522, batch=8, seq=128, repeats=3)
     a = p.parse_args(argv)
 
     from transformers import BertConfig, BertForMaskedLM
@@ -136,18 +127,14 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {"python": platform.python_version(), "torch": torch.__version__, "cpu_threads":
                     torch.get_num_threads(), "platform": platform.platform(), "processor": platform.processor(),
                     "note": "shared 2-core machine; absolute times are noisy, the ratio is the point"},
-        "results": results,
+        "results": results, **harness.stamp(__file__, argv),
     }
-    path = Path(a.out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.is_file():  # keep benchmarks/distill_speed.py's entry
-        prev = json.loads(path.read_text())
-        if "embedded_default" in prev:
-            out["embedded_default"] = prev["embedded_default"]
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(out, indent=2))
-    os.replace(tmp, path)
-    print(f"wrote {path}")
+    results_file = harness.Results(a.out)
+    with results_file.update() as data:  # everything but benchmarks/distill_speed.py's entry is this run's
+        kept = {k: data[k] for k in ("embedded_default",) if k in data}
+        data.clear()
+        data.update(out, **kept)
+    print(f"wrote {results_file.json}")
     return 0 if all(r["losses_equal_1e-5"] for r in results) else 1
 
 

@@ -2,6 +2,8 @@
 
     .venv/bin/python benchmarks/peers.py                    # export everything, 3 passes, seq 128, 2 threads
     .venv/bin/python benchmarks/peers.py --passes 5 --work /tmp/peers   # keep (and reuse) the exported files
+    .venv/bin/python benchmarks/peers.py --size tiny --passes 1 --runs 3 --only edgekit-onnx-fp32,peer-torch-onnx-ort-fp32 --out /tmp/p
+    .venv/bin/python benchmarks/peers.py --render-only                  # the md again from the json
 
 The model has DistilBERT-base's shape with a question-answering head (6 layers, hidden 768, 12
 heads, FFN 3072, vocab 30522) and seeded random weights: latency depends on the shape only. Every
@@ -32,17 +34,14 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks import harness  # noqa: E402
 
-RESULTS = ROOT / "benchmarks" / "results"
-SHAPE = {"vocab_size": 30522, "dim": 768, "n_layers": 6, "n_heads": 12, "hidden_dim": 3072}
 TASK = "question-answering"
 
 #: name -> (runtime, how it is made, kind of file). Order: the table's order.
@@ -79,35 +78,6 @@ PEER_OF = {
 }
 
 
-def load_average() -> list[float]:
-    from edgekit.bench import load_average as read
-
-    return read() or []
-
-
-def build_model(folder: Path, seed: int = 0) -> Path:
-    """A seeded random DistilBERT-base-shaped QA checkpoint with a tokenizer (nothing downloaded)."""
-    import torch
-    import transformers
-
-    from benchmarks.cross_format import write_vocab
-
-    if (folder / "config.json").is_file():
-        return folder
-    folder.mkdir(parents=True, exist_ok=True)
-    vocab = write_vocab(folder, SHAPE["vocab_size"])
-    transformers.BertTokenizerFast(vocab=vocab, do_lower_case=True).save_pretrained(folder)
-    cfg = transformers.DistilBertConfig(**SHAPE, max_position_embeddings=512)
-    torch.manual_seed(seed)
-    model = transformers.DistilBertForQuestionAnswering(cfg)
-    with torch.no_grad():  # LayerNorms and biases off their identity init, as in a trained model
-        for name, p in model.named_parameters():
-            if "layer_norm" in name or "LayerNorm" in name or name.endswith("bias"):
-                p.add_(torch.randn_like(p) * 0.05)
-    model.eval().save_pretrained(folder)
-    return folder
-
-
 def hf_model(src: Path, attn: str | None = "eager") -> Any:
     """The transformers model: eager attention for exporters (what they trace reliably), the
     library's default attention (SDPA) for the PyTorch eager runners."""
@@ -140,7 +110,7 @@ def sample(seq: int, dtype: Any = None) -> tuple[Any, Any]:
     import torch
 
     g = torch.Generator().manual_seed(0)
-    ids = torch.randint(1000, SHAPE["vocab_size"], (1, seq), generator=g)
+    ids = torch.randint(1000, harness.SIZES["base"]["vocab_size"], (1, seq), generator=g)
     ids[0, 0], ids[0, -1] = 101, 102
     mask = torch.ones(1, seq, dtype=torch.int64)
     return ids.to(dtype or torch.int64), mask.to(dtype or torch.int64)
@@ -148,17 +118,17 @@ def sample(seq: int, dtype: Any = None) -> tuple[Any, Any]:
 
 # ---- making the files ---------------------------------------------------------------------------
 
-def prepare(work: Path, seq: int, only: set[str] | None = None) -> dict[str, dict[str, Any]]:
+def prepare(work: Path, seq: int, only: set[str] | None = None, size: str = "base") -> dict[str, dict[str, Any]]:
     """Export every file (skipping those already in ``work``); returns name -> {path, ...}."""
     import torch
 
-    src = build_model(work / "distilbert-base-qa-random")
+    src = harness.build_checkpoint(work / f"distilbert-{size}-qa-random", TASK, size=size, perturb=True)
     files: dict[str, dict[str, Any]] = {}
     want = [n for n in RUNNERS if only is None or n in only]
     for name in want:
         t0 = time.perf_counter()
         try:
-            info = _make(name, src, work, seq)
+            info = _make(name, src, work, seq, harness.shape(size))
         except Exception as e:  # noqa: BLE001 - a peer that cannot convert is a result
             info = {"error": f"{type(e).__name__}: {str(e)[:300]}"}
         info["prepare_seconds"] = round(time.perf_counter() - t0, 1)
@@ -169,31 +139,17 @@ def prepare(work: Path, seq: int, only: set[str] | None = None) -> dict[str, dic
     return files
 
 
-def _make(name: str, src: Path, work: Path, seq: int) -> dict[str, Any]:
+def _make(name: str, src: Path, work: Path, seq: int, shape: dict[str, int]) -> dict[str, Any]:
     import torch
 
     out = work / "files"
     out.mkdir(parents=True, exist_ok=True)
     if name.startswith("edgekit-"):
-        from edgekit.config import ExportOptions, SeqLen
-        from edgekit.export import export_model
-        from edgekit.modeling import load_model, load_tokenizer
-        from edgekit.precision import Precision
-        from edgekit.record import ArtifactRecord, Status
-        from edgekit.tasks import Task
+        from edgekit.core.record import Status
 
         _, target, precision = name.split("-", 2)
-        model = load_model(src, Task.QUESTION_ANSWERING)
-        opts = ExportOptions(target=target, task=model.task, precision=Precision.parse(precision),
-                             seq_len=SeqLen.parse(str(seq)), flags={"metadata": False} if target == "tflite" else {})
-        from edgekit.export import artifact_name
-        from edgekit import registry
-
-        path = out / artifact_name(model, opts, registry.get(target))
-        if path.exists() and ArtifactRecord.sidecar_path(path).exists():
-            rec = ArtifactRecord.load(path)
-        else:
-            rec = export_model(model, opts, out, tokenizer=load_tokenizer(src), verbose=False)
+        path, rec, _ = harness.export(src, target, precision, out, seq=seq, task=TASK, reuse=True,
+                                      flags={"metadata": False} if target == "tflite" else {})
         if rec.status not in (Status.VALIDATED,):
             return {"path": str(path), "status": rec.status.value, "reason": rec.reason}
         return {"path": str(path), "status": rec.status.value, "size_bytes": rec.size_bytes}
@@ -214,8 +170,8 @@ def _make(name: str, src: Path, work: Path, seq: int) -> dict[str, Any]:
 
             path = out / "plain.optimized.onnx"
             if not path.exists():
-                opt = optimizer.optimize_model(str(plain_onnx), model_type="bert", num_heads=SHAPE["n_heads"],
-                                               hidden_size=SHAPE["dim"])
+                opt = optimizer.optimize_model(str(plain_onnx), model_type="bert", num_heads=shape["n_heads"],
+                                               hidden_size=shape["dim"])
                 opt.save_model_to_file(str(path))
                 fused = {k: int(v) for k, v in (opt.get_fused_operator_statistics() or {}).items() if v}
                 (out / "plain.optimized.json").write_text(json.dumps(fused))
@@ -256,14 +212,14 @@ def time_one(name: str, path: str, seq: int, threads: int, runs: int, warmup: in
     """Load one runner and time it; runs in its own process (see the module docstring)."""
     import numpy as np
 
-    from edgekit.bench import measure
+    from edgekit.measure.bench import measure
 
     ids, mask = sample(seq)
     feed32 = {"input_ids": ids.numpy().astype(np.int32), "attention_mask": mask.numpy().astype(np.int32)}
     if name.startswith("edgekit-"):
-        from edgekit import registry
+        from edgekit.core import registry
         import torch
-        from edgekit.record import ArtifactRecord
+        from edgekit.core.record import ArtifactRecord
 
         torch.set_num_threads(threads)
         record = ArtifactRecord.load(Path(path))
@@ -365,7 +321,7 @@ def verdicts(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def render(payload: dict[str, Any]) -> str:
     s = payload["settings"]
-    lines = ["# edgekit vs the peers' plain paths (DistilBERT-base shape, question answering)", "",
+    lines = [f"# edgekit vs the peers' plain paths (DistilBERT-{harness.size_of(s['shape'])} shape, question answering)", "",
              f"Batch 1, {s['seq']} tokens, {s['threads']} threads; random seeded weights (latency depends on the "
              f"shape only). Each runner timed in its own process, {len(payload['passes'])} passes, order reversed "
              f"every pass; {s['runs']} timed runs after {s['warmup']} warm-up runs per pass.", "",
@@ -402,60 +358,48 @@ def render(payload: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seq", type=int, default=128)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--runs", type=int, default=30)
-    parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--passes", type=int, default=3)
-    parser.add_argument("--only", default=None, help="comma-separated runner names (default: all)")
-    parser.add_argument("--work", type=Path, default=None, help="keep the exported files here and reuse them")
+    parser = harness.parser(__doc__, work=None, threads=2, only="runner names", size=True, out=harness.RESULTS,
+                            out_help="where peers.md/.json go", render_only=True)
+    harness.ints(parser, seq=128, runs=30, warmup=5, passes=3)
     parser.add_argument("--prepare-only", action="store_true", help="export the files, time nothing")
-    parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--child-path", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         print(json.dumps(time_one(args.child, args.child_path, args.seq, args.threads, args.runs, args.warmup)))
         return 0
-
-    from edgekit.record import atomic_write_text
-    from edgekit.bench import cpu_name
+    results = harness.Results(args.out / "peers", render)
+    if args.render_only:
+        return results.render_only()
 
     t0 = time.perf_counter()
-    work = args.work or Path(tempfile.mkdtemp(prefix="edgekit-peers-"))
-    only = set(args.only.split(",")) if args.only else None
-    files = prepare(work, args.seq, only)
-    (work / "files.json").write_text(json.dumps(files, indent=2))
-    if args.prepare_only:
-        return 0
-    order = [n for n in RUNNERS if n in files and "path" in files[n] and not files[n].get("error")]
-    passes = []
-    for k in range(args.passes):
-        names = order if k % 2 == 0 else list(reversed(order))
-        p = {"order": names, "load_average": load_average(), "results": {}}
-        for name in names:
-            p["results"][name] = run_child(name, files[name]["path"], args)
-            r = p["results"][name]
-            print(f"[pass {k + 1}] {name}: {r.get('p50_ms', r.get('error'))} (load {load_average()[0]:.1f})",
-                  file=sys.stderr, flush=True)
-        p["load_average_end"] = load_average()
-        passes.append(p)
+    with harness.workdir(args.work, "edgekit-peers-") as work:
+        files = prepare(work, args.seq, harness.names(args.only), args.size)
+        (work / "files.json").write_text(json.dumps(files, indent=2))
+        if args.prepare_only:
+            return 0
+        order = [n for n in RUNNERS if n in files and "path" in files[n] and not files[n].get("error")]
+        passes = []
+        for k in range(args.passes):
+            names = order if k % 2 == 0 else list(reversed(order))
+            p = {"order": names, "load_average": harness.load(), "results": {}}
+            for name in names:
+                p["results"][name] = run_child(name, files[name]["path"], args)
+                r = p["results"][name]
+                print(f"[pass {k + 1}] {name}: {r.get('p50_ms', r.get('error'))} (load {harness.load()[0]:.1f})",
+                      file=sys.stderr, flush=True)
+            p["load_average_end"] = harness.load()
+            passes.append(p)
     rows = summarise(files, passes)
-    cmd = "benchmarks/peers.py" + "".join(f" --{k} {getattr(args, k)}" for k in ("seq", "threads", "runs", "warmup", "passes"))
     payload = {
         "settings": {"seq": args.seq, "threads": args.threads, "runs": args.runs, "warmup": args.warmup,
-                     "shape": SHAPE, "task": TASK, "batch": 1},
-        "host": {"cpu": cpu_name(), "cores": os.cpu_count()},
+                     "shape": harness.shape(args.size), "task": TASK, "batch": 1},
         "passes": [{"order": p["order"], "load_average": p["load_average"], "load_average_end": p["load_average_end"],
                     "p50_ms": {n: r.get("p50_ms") for n, r in p["results"].items()}} for p in passes],
-        "rows": rows, "verdicts": verdicts(rows), "command": ".venv/bin/python " + cmd,
-        "seconds": round(time.perf_counter() - t0, 1),
+        "rows": rows, "verdicts": verdicts(rows), "seconds": round(time.perf_counter() - t0, 1),
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.out / "peers.json", json.dumps(payload, indent=2) + "\n")
-    atomic_write_text(args.out / "peers.md", render(payload))
-    print(f"wrote {args.out / 'peers.md'} and peers.json")
+    results.write(payload, harness.stamp(__file__, argv))
+    print(f"wrote {results.md} and peers.json")
     return 0
 
 

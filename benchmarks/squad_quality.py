@@ -3,9 +3,10 @@
     nice -n 10 .venv/bin/python benchmarks/squad_quality.py                      # the shared teacher, 1,000 dev questions
     nice -n 10 .venv/bin/python benchmarks/squad_quality.py --n 200 --only tflite:int8-dynamic,onnx:int8-dynamic
     .venv/bin/python benchmarks/squad_quality.py --models student=out/student plain=out/plain   # extra PyTorch rows
+    .venv/bin/python benchmarks/squad_quality.py --render-only --out benchmarks/results/squad_quality_coreml
 
-Each variant is exported at seq 384 with ``edgekit.export.export_model`` (parity and, for TFLite, the
-Task Library's own check), then put through the accuracy gate (``edgekit.evaluate.accuracy_gate``: the
+Each variant is exported at seq 384 by edgekit's pipeline (``edgekit.build.plan``: parity and, for TFLite, the
+Task Library's own check), then put through the accuracy gate (``edgekit.quality.gate.Gate``: the
 file in its own runtime and the PyTorch model on the same questions, edgekit's QA pipeline, official
 v1.1 EM/F1). Rows: EM, F1, ΔF1 vs PyTorch, same-answer rate, size, seconds per question (tokenising,
 every window through the runtime, decoding), gate verdict. Needs ``../shared`` (the model and dev set);
@@ -23,10 +24,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks import harness  # noqa: E402
 
-RESULTS = ROOT / "benchmarks" / "results"
+ROOT = harness.ROOT
 SHARED = ROOT.parent / "shared"
 MODEL = SHARED / "models" / "minilm-l6-squad"
 DEV = SHARED / "data" / "squad-v1.1" / "dev-even-articles.json.xz"
@@ -57,17 +58,15 @@ VARIANTS: list[tuple[str, str, str, dict[str, Any]]] = [
 
 
 def loadavg() -> str:
-    """The 1/5/15-minute load averages as the results file shows them (``edgekit.bench.load_average``)."""
-    from edgekit.bench import load_average
-
-    la = load_average()
+    """The 1/5/15-minute load averages as the results file shows them."""
+    la = harness.load()
     return " ".join(f"{x:.2f}" for x in la) if la else "n/a"
 
 
 def calibration_file(work: Path, n: int = 128) -> Path:
     """Real SQuAD *train* text (never the dev questions scored here): one 'question<TAB>context' pair per line,
-    encoded as the model answers it (``edgekit.inputs.calibration``)."""
-    from edgekit.squad import load_squad
+    encoded as the model answers it (``edgekit.model.inputs.calibration``)."""
+    from edgekit.quality.squad import load_squad
 
     path = work / "calibration-squad-train-pairs.txt"
     if not path.is_file():
@@ -84,8 +83,8 @@ def calibration_file(work: Path, n: int = 128) -> Path:
 
 def _reference(work: Path, model: Any, tokenizer: Any, source: str, squad: str, n: int) -> Any:
     """The PyTorch model's answers (cached: they are the reference of every row)."""
-    from edgekit import evaluate
-    from edgekit.squad import load_squad
+    from edgekit.quality import evaluate
+    from edgekit.quality.squad import load_squad
 
     cache = work / f"reference-{Path(source).name}-{n}.json"
     if cache.is_file():
@@ -100,32 +99,26 @@ def _reference(work: Path, model: Any, tokenizer: Any, source: str, squad: str, 
     return ref
 
 
-def run_variant(label: str, target: str, precision: str, extra: dict[str, Any], model: Any, tokenizer: Any,
-                ref: Any, args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    from edgekit import registry
-    from edgekit.config import ExportOptions, SeqLen
-    from edgekit.evaluate import accuracy_gate
-    from edgekit.export import export_model
-    from edgekit.precision import Precision
-    from edgekit.record import Status
-    from edgekit.tasks import Task
+def run_variant(label: str, target: str, precision: str, extra: dict[str, Any], gate: Any, tokenizer: Any,
+                args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """Export one variant through the pipeline with the accuracy gate; its row."""
+    from edgekit.core import registry
+    from edgekit.core.record import Status
 
     conv = registry.get(target)
     if conv.missing_module():
         return {"label": label, "target": target, "precision": precision, "status": "unavailable",
                 "reason": f"{conv.missing_module()} not installed"}
     folder = work / label.split(" (")[0].replace(" ", "_").replace("-", "_")
-    opts = dict(extra)
-    calibration = calibration_file(work) if opts.pop("calibration", None) == "squad" else None
-    # Everything else is a target flag (Converter.flags, e.g. tflite's metadata).
-    options = ExportOptions(target=target, task=Task.QUESTION_ANSWERING, precision=Precision.parse(precision),
-                            seq_len=SeqLen.parse("384"), token_types="auto", calibration=calibration, flags=opts)
+    flags = dict(extra)  # everything but the calibration is a target flag (Converter.flags, e.g. tflite's metadata)
+    calibration = calibration_file(work) if flags.pop("calibration", None) == "squad" else None
     t0 = time.perf_counter()
-    rec = export_model(model, options, folder, tokenizer=tokenizer)
+    path, rec, model = harness.export(Path(args.model), target, precision, folder, seq=384, task="question-answering",
+                                      flags=flags, calibration=calibration, gate=gate, verbose=True)
     export_s = time.perf_counter() - t0
-    path = folder / rec.artifact
-    if rec.status != Status.EXPORT_FAILED:
-        accuracy_gate(path, rec, model, tokenizer, args.squad, n=args.n, reference=ref, threads=args.threads)
+    if rec.quality is None and rec.status != Status.EXPORT_FAILED and path.exists():
+        # The pipeline gates validated files only; a file parity failed is scored as well.
+        gate(path, rec, model, tokenizer)
         rec.save(path)
     q = asdict(rec.quality) if rec.quality else {}
     outs = rec.parity.outputs if rec.parity else []
@@ -148,8 +141,8 @@ def run_variant(label: str, target: str, precision: str, extra: dict[str, Any], 
 
 def extra_model_row(name: str, folder: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     """A PyTorch-only row (teacher, task-distilled student, plain fine-tune) on the same questions."""
-    from edgekit import evaluate
-    from edgekit.squad import load_squad
+    from edgekit.quality import evaluate
+    from edgekit.quality.squad import load_squad
 
     qs = load_squad(args.squad, args.n)
     r = evaluate.evaluate_subject(evaluate.pytorch_subject(folder, "question-answering"), args.squad, qs)
@@ -168,20 +161,6 @@ def extra_model_row(name: str, folder: str, args: argparse.Namespace, work: Path
     return {"label": name, "folder": str(folder), "layers": layers, "em": r.metrics["exact_match"],
             "f1": r.metrics["f1"], "n": r.n, "s_per_question": r.seconds_per_question, "size_mb": r.size_bytes / 1e6
             if r.size_bytes else None, "training": meta, "loadavg": loadavg()}
-
-
-def _shown_args(argv: list[str]) -> list[str]:
-    """The command line as the results file shows it: notes (printed below the table) left out, names quoted."""
-    out, skip = [], False
-    for a in argv:
-        if skip:
-            skip = False
-            continue
-        if a == "--note":
-            skip = True
-            continue
-        out.append(f'"{a}"' if " " in a else a)
-    return out
 
 
 def _rel(path: str) -> str:
@@ -248,27 +227,26 @@ def render(data: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = harness.parser(__doc__, work="/tmp/edgekit-squad-quality", threads=1, only="target:precision items",
+                       out=harness.RESULTS / "squad_quality", out_help="the results' path without .md/.json",
+                       note=True, render_only=True)
     p.add_argument("--model", default=str(MODEL))
     p.add_argument("--squad", default=str(DEV))
     p.add_argument("--n", type=int, default=1000)
-    p.add_argument("--threads", type=int, default=1, help="threads for PyTorch and every runtime (default 1)")
-    p.add_argument("--work", default="/tmp/edgekit-squad-quality")
-    p.add_argument("--only", help="comma list of target:precision (default: every variant)")
     p.add_argument("--skip", default="", help="comma list of targets to leave out")
     p.add_argument("--models", nargs="*", default=[], metavar="NAME=FOLDER", help="extra PyTorch rows")
-    p.add_argument("--out", default=str(RESULTS / "squad_quality"))
-    p.add_argument("--note", action="append", default=[], help="a paragraph for the results file")
     args = p.parse_args(argv)
+    results = harness.Results(args.out, render, default=str)
+    if args.render_only:
+        return results.render_only()
     if not Path(args.model).is_dir() or not Path(args.squad).is_file():
         print(f"needs {args.model} and {args.squad} (../shared): nothing to do", file=sys.stderr)
         return 2
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
     from edgekit.cli import _quiet_backends
-    from edgekit.modeling import load_model, load_tokenizer
-    from edgekit.record import atomic_write_text
-    from edgekit.bench import cpu_name
+    from edgekit.model.modeling import load_model, load_tokenizer
+    from edgekit.quality.gate import Gate, GateOptions
 
     _quiet_backends()
     torch.set_num_threads(args.threads)
@@ -277,28 +255,24 @@ def main(argv: list[str] | None = None) -> int:
     model = load_model(args.model, "question-answering")
     tokenizer = load_tokenizer(args.model)
     start_load = loadavg()
-    niceness = os.nice(0)
     ref = _reference(work, model, tokenizer, args.model, args.squad, args.n)
-    only = {s.strip() for s in args.only.split(",")} if args.only else None
-    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    gate = Gate(GateOptions(Path(args.squad), n=args.n, threads=args.threads))
+    gate.reference = ref  # the PyTorch answers every row is compared with
+    only = harness.names(args.only)
+    skip = harness.names(args.skip) or set()
     rows, not_run = [], []
-    out = Path(args.out)
     data: dict[str, Any] = {}
 
     def write() -> None:
+        data.update(harness.stamp(__file__, argv, hide=("--note",)))
         data.update({
-            # The command as run: "nice -n N" only when this process was niced.
-            "command": ((f"nice -n {niceness} " if niceness > 0 else "")
-                        + ".venv/bin/python benchmarks/squad_quality.py "
-                        + " ".join(_shown_args(argv if argv is not None else sys.argv[1:]))).strip(),
-            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": f"{cpu_name()}, "
-            f"{len(os.sched_getaffinity(0))} cores", "loadavg_start": start_load, "loadavg_end": loadavg(),
-            "threads": args.threads, "model": _rel(args.model), "squad": _rel(args.squad), "n": ref.n,
+            "machine": f"{data['host']['cpu']}, {data['host']['cores']} cores", "loadavg_start": start_load,
+            "loadavg_end": loadavg(), "threads": args.threads, "model": _rel(args.model), "squad": _rel(args.squad),
+            "n": ref.n,
             "pytorch": {"em": ref.metrics["exact_match"], "f1": ref.metrics["f1"], "size_mb": (ref.size_bytes or 0) / 1e6,
                         "s_per_question": ref.seconds_per_question},
             "rows": rows, "not_run": not_run, "notes": args.note, "teacher_layers": model.config.num_layers})
-        atomic_write_text(out.with_suffix(".json"), json.dumps(data, indent=2, default=str) + "\n")
-        atomic_write_text(out.with_suffix(".md"), render(data))
+        results.write(data)
 
     for label, target, precision, extra in VARIANTS:
         if (only and f"{target}:{precision}" not in only) or target in skip:
@@ -310,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"== {label} (load {loadavg()})", file=sys.stderr, flush=True)
             try:
-                row = run_variant(label, target, precision, extra, model, tokenizer, ref, args, work)
+                row = run_variant(label, target, precision, extra, gate, tokenizer, args, work)
             except Exception as e:  # noqa: BLE001 - one broken variant must not lose the others' rows
                 row = {"label": label, "target": target, "precision": precision, "status": "error",
                        "reason": f"{type(e).__name__}: {e}"}

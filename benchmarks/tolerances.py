@@ -4,11 +4,11 @@
     nice -n 10 .venv/bin/python benchmarks/tolerances.py --targets onnx,ort --models minilm
     nice -n 10 .venv/bin/python benchmarks/tolerances.py --render-only         # md from the json
 
-For every model, target and precision (edgekit.registry.converters(); a precision is skipped only
+For every model, target and precision (edgekit.core.registry.converters(); a precision is skipped only
 when its runtime is not installed, and the result says so) it exports, with edgekit's own export
-and validate path (as tests/converters/test_damage.py does):
+and validate path (as tests/targets/test_damage.py does):
   honest      the model itself,
-  damaged     a damaged copy (edgekit.parity.damaged_copy): the mildest damage of the precision's
+  damaged     a damaged copy (edgekit.check.parity.damaged_copy): the mildest damage of the precision's
               class, the case closest to passing that the bound must still catch,
               float (fp32, fp16): ffn-x1.02 (one FFN matrix x1.02, a bad fp16 weight);
               compressed: layer-x1.10 (one layer's weights x1.10, its int8 scales x1.10);
@@ -30,11 +30,8 @@ from. The md is rendered from the whole json against the bounds in the code *now
 """
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import os
-import shlex
 import sys
 import tempfile
 import time
@@ -42,11 +39,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks import harness  # noqa: E402
 
-RESULTS = ROOT / "benchmarks" / "results"
-JSON, MD = RESULTS / "tolerances.json", RESULTS / "tolerances.md"
 #: Short, so that the ~140 files of a sweep fit a shared 2-core machine. Honest int8 errors grow
 #: with length (the tokens attend over more quantised states): a bound near an honest value here
 #: needs room for the default 128 (and 384 for QA).
@@ -65,6 +60,7 @@ MODELS = {
     "minilm": "all-MiniLM-L6-v2 (feature-extraction)",
     "bertbase": "BERT-base-shaped random, 2 layers (question-answering)",
 }
+MODEL_TASKS = {"minilm": "feature-extraction", "bertbase": "question-answering"}
 PYTORCH = "pytorch"  # pseudo-target: the damage in fp32 PyTorch, no export
 
 
@@ -94,7 +90,7 @@ class Row:
     validate_s: float | None = None
     command: str = ""
     date: str = ""
-    loadavg: list[str] | None = None
+    loadavg: list[float | str] | None = None   # 1/5/15-minute load averages (early rows: as /proc/loadavg's text)
 
     @property
     def key(self) -> tuple[str, str, str, str]:
@@ -129,17 +125,17 @@ def _from_record(row: Row, rec: Any) -> Row:
 
 def export_and_validate(model: Any, tok: Any, src: Any, conv: Any, precision: Any, n_text: int | None,
                         row: Row) -> Row:
-    """Export ``src`` (the model or a damaged copy) and validate the file against ``model``:
-    tests/converters/test_damage.py's path, with the target's declared bound."""
-    from edgekit.config import ExportOptions, SeqLen
-    from edgekit.export import export_model, validate_artifact
-    from edgekit.record import Status
+    """Export ``src`` (the model or a damaged copy, in memory: the pipeline's planned job, exported by its
+    stage) and validate the file against ``model``: tests/targets/test_damage.py's path, with the
+    target's declared bound."""
+    from edgekit.build.stage import export_model
+    from edgekit.check.verdict import validate_artifact
+    from edgekit.core.record import Status
 
-    opts = ExportOptions(target=conv.name, task=model.task, precision=precision, seq_len=SeqLen.parse(SEQ),
-                         flags=dict(FLAGS.get((conv.name, precision.value), {})))
     with tempfile.TemporaryDirectory(prefix="edgekit-tol-") as tmp:
         t0 = time.perf_counter()
-        rec = export_model(src, opts, Path(tmp), tokenizer=tok, validate=False, verbose=False)
+        rec = export_model(src, job(model, conv.name, precision.value), Path(tmp), tokenizer=tok, validate=False,
+                           verbose=False)
         row.export_s = round(time.perf_counter() - t0, 1)
         if rec.status == Status.EXPORT_FAILED:
             row.status, row.reason = rec.status.value, rec.reason
@@ -166,12 +162,12 @@ class _TorchRunner:
 
 
 def pytorch_damage(model: Any, tok: Any, damaged: Any, row: Row) -> Row:
-    from edgekit.config import SeqLen
-    from edgekit.converter import Tolerance
-    from edgekit.export import parity_feeds
-    from edgekit.parity import compare
-    from edgekit.samples import embedding_index
-    from edgekit.tasks import Task
+    from edgekit.core.config import SeqLen
+    from edgekit.core.tolerance import Tolerance
+    from edgekit.check.verdict import parity_feeds
+    from edgekit.check.parity import compare
+    from edgekit.model.samples import embedding_index
+    from edgekit.core.tasks import Task
 
     feeds, real = parity_feeds(model, tok, model.task, SeqLen.parse(SEQ))
     index = embedding_index(model, tok) if model.task == Task.FEATURE_EXTRACTION else None
@@ -184,23 +180,20 @@ def pytorch_damage(model: Any, tok: Any, damaged: Any, row: Row) -> Row:
     return row
 
 
+def job(model: Any, target: str, precision: str) -> Any:
+    """The planned job of one file (``edgekit.build.plan.plan``, checked for this model's inputs)."""
+    return harness.plan_one(target, precision, SEQ, model.task, flags=dict(FLAGS.get((target, precision), {})),
+                            n_inputs=len(model.input_names))
+
+
 def build_model(which: str, work: Path) -> tuple[Any, Any]:
-    import torch
-    import transformers
+    from edgekit.model.modeling import embedded_model_path, load_model, load_tokenizer
 
-    from edgekit.modeling import embedded_model_path, load_model, load_tokenizer
-
-    minilm = embedded_model_path("the tolerance calibration")
-    if which == "minilm":
-        return load_model(minilm, "feature-extraction"), load_tokenizer(minilm)
-    tok = load_tokenizer(minilm)
-    folder = work / "bert-base-shaped"
-    cfg = transformers.BertConfig(vocab_size=tok.vocab_size, hidden_size=768, num_hidden_layers=2,
-                                  num_attention_heads=12, intermediate_size=3072)
-    torch.manual_seed(0)
-    transformers.BertForQuestionAnswering(cfg).eval().save_pretrained(folder)
-    tok.save_pretrained(folder)
-    return load_model(folder, "question-answering"), load_tokenizer(folder)
+    folder = embedded_model_path("the tolerance calibration")
+    if which == "bertbase":
+        folder = harness.build_checkpoint(work / "bert-base-shaped", "question-answering", arch="bert", layers=2,
+                                          tokenizer="minilm")
+    return load_model(folder, MODEL_TASKS[which]), load_tokenizer(folder)
 
 
 def cases(precision: Any) -> tuple[str, ...]:
@@ -208,57 +201,56 @@ def cases(precision: Any) -> tuple[str, ...]:
         + (GROSS if precision.value in PALETTES else ())
 
 
-def load_rows() -> dict[tuple[str, str, str, str], Row]:
-    if not JSON.exists():
-        return {}
-    data = json.loads(JSON.read_text())
-    if data.get("seq") != SEQ:  # another layout or length: not comparable, start again
+def rows_of(data: dict[str, Any]) -> dict[tuple[str, str, str, str], Row]:
+    """The rows the results json holds (none when it was measured at another length or layout)."""
+    if data.get("seq") != SEQ:
         return {}
     return {r.key: r for r in (Row(**d) for d in data.get("rows", []))}
 
 
-def save(new: Row) -> None:
-    """Merge one row into the json: re-read under a lock, since runs on other models or targets
-    may write it at the same time."""
-    import fcntl
+def render(data: dict[str, Any]) -> str:
+    return to_markdown(rows_of(data))
 
-    from edgekit.record import atomic_write_text
 
-    with open(Path(tempfile.gettempdir()) / "edgekit-tolerances.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        rows = load_rows()
+def results_file(stem: Path) -> harness.Results:
+    return harness.Results(stem, render, indent=1)
+
+
+def save(results: harness.Results, new: Row) -> None:
+    """Merge one row into the json (re-read under a lock: runs on other models or targets may write it
+    at the same time) and render the md."""
+    with results.update() as data:
+        rows = rows_of(data)
         rows[new.key] = new
         order = {m: i for i, m in enumerate(MODELS)}
         out = sorted(rows.values(), key=lambda r: (order.get(r.model, 99), _target_rank(r.target), r.precision, r.case))
-        atomic_write_text(JSON, json.dumps({"seq": SEQ, "rows": [asdict(r) for r in out]}, indent=1) + "\n")
+        data.clear()
+        data.update({"seq": SEQ, "rows": [asdict(r) for r in out]})
 
 
 def _target_rank(name: str) -> int:
-    from edgekit import registry
+    from edgekit.core import registry
 
     names = [PYTORCH, *registry.converters()]
     return names.index(name) if name in names else len(names)
 
 
-def run(targets: list[str] | None, models: list[str], n_slow: int, resume: bool) -> None:
-    from edgekit import registry
-    from edgekit.errors import UsageError
-    from edgekit.export import check_options
-    from edgekit.parity import damaged_copy
-    from edgekit.precision import Precision
+def run(results: harness.Results, targets: list[str] | None, models: list[str], n_slow: int, resume: bool) -> None:
+    from edgekit.core import registry
+    from edgekit.core.errors import UsageError
+    from edgekit.check.parity import damaged_copy
 
     convs = registry.converters()
     names = targets or [PYTORCH, *convs]
     for name in names:
         if name != PYTORCH:
             registry.get(name)  # an unknown target is a usage error up front, with the choices
-    have = load_rows() if resume else {}
-    stamp = {"command": " ".join(shlex.quote(a) for a in ["benchmarks/tolerances.py", *sys.argv[1:]])}
+    have = rows_of(results.load()) if resume else {}
+    command = harness.command(__file__)
 
     def done(row: Row) -> Row:
-        row.__dict__.update(stamp, date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                            loadavg=Path("/proc/loadavg").read_text().split()[:3])
-        save(row)
+        row.__dict__.update(command=command, date=harness.date(), loadavg=harness.load()[:3])
+        save(results, row)
         print(f"{row.model} {row.target} {row.precision} {row.case}: {row.status} cos={row.cosine} "
               f"psnr={row.psnr} max={row.max_abs} agree={row.agreed}/{row.decisive} "
               f"({row.export_s}+{row.validate_s} s)", file=sys.stderr, flush=True)
@@ -292,13 +284,8 @@ def run(targets: list[str] | None, models: list[str], n_slow: int, resume: bool)
                         row.status, row.reason = "skipped", f"runtime not installed: {missing}"
                         done(row)
                         continue
-                    from edgekit.config import ExportOptions, SeqLen
-
                     try:
-                        check_options(conv, ExportOptions(target=conv.name, task=model.task, precision=p,
-                                                          seq_len=SeqLen.parse(SEQ),
-                                                          flags=dict(FLAGS.get((conv.name, p.value), {}))),
-                                      len(model.input_names))
+                        job(model, conv.name, p.value)
                     except UsageError as e:
                         row.status, row.reason = "skipped", f"not exportable: {e}"
                         done(row)
@@ -315,10 +302,11 @@ def run(targets: list[str] | None, models: list[str], n_slow: int, resume: bool)
 # ---- rendering ----------------------------------------------------------------------------------
 def values_pass(r: Row, bound: dict[str, float]) -> bool | None:
     """The value step's verdict on the stored numbers against ``bound`` (None: no numbers): the
-    rule of ``edgekit.parity.value_failures`` applied to the row's worst output (a value stored as
+    rule of ``edgekit.check.parity.value_failures`` applied to the row's worst output (a value stored as
     None, i.e. not finite, fails its bound)."""
-    from edgekit.converter import Tolerance
-    from edgekit.parity import OutputMetrics, value_failures
+    from edgekit.core.tolerance import Tolerance
+    from edgekit.check.parity import value_failures
+    from edgekit.core.measures import OutputMetrics
 
     if r.cosine is None and r.max_abs is None:
         return None
@@ -376,27 +364,30 @@ def _b(b: dict[str, float]) -> str:
     return " · ".join(parts) or "none"
 
 
-def _verdict_honest(r: Row | None, bound: dict[str, float]) -> str:
+#: What the bound does to a file, by (values pass, agreement passes): an honest file should pass,
+#: a damaged one should be caught.
+_HONEST = {False: "**NO** (values)", True: {True: "yes", False: "**NO** (agreement)"}}
+_DAMAGED = {False: "yes (values)", True: {True: "**NO**", False: "yes (agreement only)"}}
+
+
+def _verdict(words: dict[bool, Any], r: Row | None, bound: dict[str, float]) -> str:
     v = values_pass(r, bound) if r else None
     if v is None:
         return "—"
-    if not v:
-        return "**NO** (values)"
-    return "yes" if agreement_passes(r, bound) else "**NO** (agreement)"
+    return words[False] if not v else words[True][agreement_passes(r, bound)]
+
+
+def _verdict_honest(r: Row | None, bound: dict[str, float]) -> str:
+    return _verdict(_HONEST, r, bound)
 
 
 def _verdict_damaged(r: Row | None, bound: dict[str, float]) -> str:
-    v = values_pass(r, bound) if r else None
-    if v is None:
-        return "—"
-    if not v:
-        return "yes (values)"
-    return "yes (agreement only)" if not agreement_passes(r, bound) else "**NO**"
+    return _verdict(_DAMAGED, r, bound)
 
 
 def to_markdown(rows: dict[tuple[str, str, str, str], Row]) -> str:
-    from edgekit import registry
-    from edgekit.precision import Precision
+    from edgekit.core import registry
+    from edgekit.core.precision import Precision
 
     def bound_now(target: str, precision: str) -> dict[str, float]:
         return registry.get(target).tolerance(Precision(precision)).to_dict()
@@ -522,27 +513,26 @@ def to_markdown(rows: dict[tuple[str, str, str, str], Row]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> int:
+    ap = harness.parser(__doc__, full_doc=True, resume=True, render_only=True, out=harness.RESULTS / "tolerances",
+                        out_help="the results' path without .md/.json")
     ap.add_argument("--targets", help=f"comma-separated targets, {PYTORCH} for the damage alone (default: all)")
     ap.add_argument("--models", default=",".join(MODELS), help="comma-separated: " + ", ".join(MODELS))
     ap.add_argument("--coreml-texts", type=int, default=16, help="real texts per Core ML file (default 16)")
-    ap.add_argument("--resume", action="store_true", help="skip rows the json already has")
-    ap.add_argument("--render-only", action="store_true", help="only re-render the md from the json")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     from edgekit.cli import _quiet_backends
-    from edgekit.record import atomic_write_text
 
     _quiet_backends()
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    if not args.render_only:
-        unknown = set(args.models.split(",")) - set(MODELS)
-        if unknown:
-            ap.error(f"unknown model(s) {sorted(unknown)}: choose from {list(MODELS)}")
-        run(args.targets.split(",") if args.targets else None, args.models.split(","), args.coreml_texts,
-            args.resume)
-    atomic_write_text(MD, to_markdown(load_rows()))
-    print(MD.read_text())
+    results = results_file(args.out)
+    if args.render_only:
+        return results.render_only()
+    unknown = set(args.models.split(",")) - set(MODELS)
+    if unknown:
+        ap.error(f"unknown model(s) {sorted(unknown)}: choose from {list(MODELS)}")
+    run(results, args.targets.split(",") if args.targets else None, args.models.split(","), args.coreml_texts,
+        args.resume)
+    results.write_md(results.load())
+    print(results.md.read_text())
     return 0
 
 

@@ -1,36 +1,38 @@
 """edgekit: distil BERT-family models, export them for phones, and prove every file matches PyTorch.
 
-Public API (imported lazily so ``edgekit --help`` stays fast)::
+Public API (imported lazily so ``edgekit --help`` stays fast; see ``edgekit.api``)::
 
     import edgekit
-    record = edgekit.export("path/to/model", target="onnx", precision="int8", out="out/")
-    runner = edgekit.load("out/" + record.artifact)        # the file in its own runtime
-    edgekit.validate("out/" + record.artifact)              # parity again, against the source model
-    print(edgekit.report("out/"))                           # the table of every record in the folder
+    records = edgekit.export("path/to/model", target="onnx", precision="int8", out="out/")
+    model = edgekit.load("out/" + records[0].artifact)   # the file in its own runtime, callable on text
+    edgekit.validate("out/" + records[0].artifact)        # integrity + parity again, as `edgekit validate`
+    print(edgekit.report("out/"))                         # the table of every record in the folder
 """
 from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
+from edgekit.core.version import __version__
 
 _LAZY = {
-    "load_model": ("edgekit.modeling", "load_model"),
-    "load_tokenizer": ("edgekit.modeling", "load_tokenizer"),
-    "EdgeModel": ("edgekit.modeling", "EdgeModel"),
-    "export": ("edgekit.export", None),  # the module is callable as edgekit.api.export
+    "load_model": ("edgekit.model.modeling", "load_model"),
+    "load_tokenizer": ("edgekit.model.modeling", "load_tokenizer"),
+    "EdgeModel": ("edgekit.model.modeling", "EdgeModel"),
+    "export": ("edgekit.api", "export"),
     "load": ("edgekit.api", "load"),
     "validate": ("edgekit.api", "validate"),
-    "report": ("edgekit.report", None),  # the package is callable as report(folder, fmt)
-    "export_model": ("edgekit.export", "export_model"),
-    "validate_artifact": ("edgekit.export", "validate_artifact"),
-    "ExportOptions": ("edgekit.config", "ExportOptions"),
-    "SeqLen": ("edgekit.config", "SeqLen"),
-    "Precision": ("edgekit.precision", "Precision"),
-    "Task": ("edgekit.tasks", "Task"),
-    "Tolerance": ("edgekit.converter", "Tolerance"),
-    "ArtifactRecord": ("edgekit.record", "ArtifactRecord"),
-    "Status": ("edgekit.record", "Status"),
+    "report": ("edgekit.api", "report"),
+    "export_model": ("edgekit.build.stage", "export_model"),
+    "validate_artifact": ("edgekit.check.verdict", "validate_artifact"),
+    "ExportOptions": ("edgekit.core.config", "ExportOptions"),
+    "SeqLen": ("edgekit.core.config", "SeqLen"),
+    "Precision": ("edgekit.core.precision", "Precision"),
+    "Task": ("edgekit.core.tasks", "Task"),
+    "Tolerance": ("edgekit.core.tolerance", "Tolerance"),
+    "QAGeometry": ("edgekit.core.geometry", "QAGeometry"),
+    "LoadedModel": ("edgekit.api", "LoadedModel"),
+    "ArtifactRecord": ("edgekit.core.record", "ArtifactRecord"),
+    "Status": ("edgekit.core.record", "Status"),
 }
 
 __all__ = ["__version__", *_LAZY]
@@ -44,3 +46,7 @@ def __getattr__(name: str) -> Any:
         mod = importlib.import_module(module)
         return mod if attr is None else getattr(mod, attr)
     raise AttributeError(f"module 'edgekit' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,82 +1,185 @@
-"""The few functions a Python user needs: ``export``, ``load``, ``validate`` (``report``: the
-``edgekit.report`` package itself is callable).
+"""The public API: the functions a Python user needs. The command line is a thin layer over these.
 
-They go through the same pipeline as the command line (plan -> export/validate -> record -> report).
+    import edgekit
+    records = edgekit.export("path/to/model", target="onnx,ort", precision="int8", out="out/")
+    model = edgekit.load("out/" + records[0].artifact)   # the file in its own runtime, callable on text
+    model("Where is the tower?", "The tower is in Paris.")  # QA: answers; embeddings: vectors
+    edgekit.validate("out/" + records[0].artifact)        # integrity + parity again (what `edgekit validate` runs)
+    print(edgekit.report("out/"))                         # the table of every record in the folder
+
+Every call goes through the same stages as the command line (plan -> export/validate -> record ->
+report); library logs go to ``OUT/edgekit.log``, never to the console.
 """
 from __future__ import annotations
 
-import sys
-import types
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Sequence
 
-from .errors import UsageError
+from edgekit.core.errors import UsageError
 
 
-def callable_module(module_name: str, fn: Callable[..., Any]) -> None:
-    """Make a submodule callable as ``fn``.
+def _quiet(folder: Path | None) -> None:
+    from edgekit.core.console import quiet_backends
 
-    ``edgekit.export`` and ``edgekit.report`` are public functions, and also modules of the same
-    name: once a module is imported Python sets it as the package attribute, so it has to be both.
-    """
-
-    class _CallableModule(types.ModuleType):
-        __call__ = staticmethod(fn)
-
-    sys.modules[module_name].__class__ = _CallableModule
+    quiet_backends(folder)
 
 
 def export(model: str | Path, target: str, precision: str = "fp32", out: str | Path = "edgekit-out",
            seq_len: str | int | None = None, task: str | None = None, validate: bool = True,
-           calibration: str | Path | None = None, **flags: Any) -> Any:
-    """Export a Hugging Face model folder to one target and precision; return the saved ``ArtifactRecord``.
+           calibration: str | Path | None = None, eval_data: str | Path | None = None,
+           max_f1_drop: float | None = None, tolerance: dict[str, float] | None = None,
+           token_types: str = "auto", **flags: Any) -> list[Any]:
+    """Export a Hugging Face model folder; return the saved ``ArtifactRecord`` of every file written.
 
-    ``flags``: the target's own options (``ane=True``, ``deployment_target="iOS18"``,
-    ``metadata=False`` ...). Parity runs unless ``validate=False``; ``record.status`` says how it went.
+    ``target``/``precision``: names, comma lists (``"onnx,ort"``) or ``"all"``. ``seq_len``: ``128``,
+    ``"128,256,384"`` or ``"16:512"`` (default: each target's own). ``eval_data``: run the accuracy
+    gate on real data (SQuAD v1.1 JSON / JSON lines). ``tolerance``: bound overrides
+    (``{"min_cosine": 0.999}``). ``flags``: the targets' own options (``ane=True``,
+    ``deployment_target="iOS18"``, ``metadata=False`` ...). ``record.status`` says how each file went.
     """
-    from . import pipeline
-    from .config import SeqLen
-    from .tasks import infer_task
+    from edgekit.build import plan as planner
+    from edgekit.core.config import SeqLen
+    from edgekit.core.tasks import infer_task
+    from edgekit.model.preflight import check_out
 
     task = task or infer_task(str(model))
     seqs = [SeqLen.parse(seq_len)] if seq_len is not None else None  # None: the target's default
-    jobs = pipeline.plan(target, precision, seqs, task, flags=flags,
-                         calibration=Path(calibration) if calibration else None)
-    result = pipeline.run(jobs, str(model), task, Path(out), validate=validate)
-    if not result.records:
-        raise UsageError(f"nothing was exported: {'; '.join(j.skipped or '' for j in result.skipped)}")
-    return result.records[0]
+    gate = None
+    if eval_data is not None:
+        from edgekit.quality.gate import Gate, GateOptions
+
+        options = GateOptions(Path(eval_data), max_f1_drop)
+        options.check(task)
+        gate = Gate(options)
+    jobs = planner.plan(target, precision, seqs, task, token_types=token_types, flags=flags,
+                        calibration=Path(calibration) if calibration else None)
+    if jobs and all(j.skipped for j in jobs):
+        raise UsageError("nothing to export: " + "; ".join(f"{j.label}: {j.skipped}" for j in jobs))
+    check_out(Path(out))
+    _quiet(Path(out))
+    result = planner.run(jobs, str(model), task, Path(out), token_types=token_types, tolerance=tolerance,
+                         validate=validate, gate=gate, verbose=False)
+    return list(result.records)
 
 
-def load(artifact: str | Path, threads: int | None = None) -> Any:
-    """An exported file, loaded in its own runtime: ``runner.run({name: int32 [1, S]}) -> {name: array}``."""
-    from . import registry
-    from .record import ArtifactRecord
+def validate(artifact: str | Path, model: str | Path | None = None, *, tolerance: dict[str, float] | None = None,
+             rebind: bool = False, eval_data: str | Path | None = None, max_f1_drop: float | None = None) -> Any:
+    """Check an exported file again: integrity of file vs record, parity against its source model
+    (or ``model``), optionally the accuracy gate; save and return the record. The same function as
+    ``edgekit validate`` (``edgekit.build.validate.validate``): it refuses what the CLI refuses."""
+    from edgekit.build.validate import validate as validate_file
+
+    gate = None
+    if eval_data is not None:
+        from edgekit.core.record import ArtifactRecord
+        from edgekit.quality.gate import Gate, GateOptions
+
+        options = GateOptions(Path(eval_data), max_f1_drop)
+        if ArtifactRecord.sidecar_path(Path(artifact)).is_file():
+            options.check(ArtifactRecord.load(Path(artifact)).task)
+        gate = Gate(options)
+    _quiet(Path(artifact).parent)
+    return validate_file(artifact, model, tolerance=tolerance, rebind=rebind, gate=gate, verbose=False)
+
+
+def report(folder: str | Path, fmt: str = "md") -> str:
+    """The report of every record in ``folder`` as Markdown (``md``), ``json`` or ``html`` text."""
+    from edgekit.measure.render import report as render_folder
+
+    if not Path(folder).is_dir():
+        raise UsageError(f"{folder} is not a folder of exported artifacts")
+    return render_folder(folder, fmt)
+
+
+@dataclass
+class LoadedModel:
+    """An exported file in its own runtime, callable on text for its task.
+
+    ``model(question, context)`` -> answers (question answering); ``model(text)`` -> the embedding
+    (feature extraction) or the class scores (sequence classification); ``model.runner.run(feeds)``:
+    the raw runner (int32 ``[1, S]`` arrays by input name -> arrays by output name). Multi-length files
+    run each call at the smallest length that holds it, as the apps do.
+    """
+
+    path: Path
+    record: Any
+    runner: Any
+    tokenizer: Any
+
+    @property
+    def task(self) -> str:
+        return self.record.task.value
+
+    def _length_for(self, n_tokens: int) -> int:
+        seq = self.record.seq_len
+        if seq.kind == "range":
+            lo, hi = seq.values
+            return max(lo, min(hi, n_tokens))
+        fits = [v for v in sorted(seq.values) if v >= n_tokens]
+        return fits[0] if fits else max(seq.values)
+
+    def feeds(self, text: str, pair: str | None = None) -> dict[str, Any]:
+        """The runner's inputs for ``text`` (and ``pair``), padded to the smallest length of the file that holds them."""
+        import numpy as np
+
+        from edgekit.model.inputs import encode
+
+        n = len(self.tokenizer(text, pair)["input_ids"]) if pair is not None else len(self.tokenizer(text)["input_ids"])
+        enc = encode(self.tokenizer, text, pair, self._length_for(n))
+        names = tuple(self.runner.input_names)
+        feed = {"input_ids": np.asarray(enc["input_ids"], dtype=np.int32),
+                "attention_mask": np.asarray(enc["attention_mask"], dtype=np.int32)}
+        for name in ("token_type_ids", "segment_ids"):
+            if name in names:
+                feed[name] = np.asarray(enc["token_type_ids"], dtype=np.int32)
+        return {k: v.reshape(1, -1) for k, v in feed.items() if k in names}
+
+    def __call__(self, text: str, context: str | None = None, top_k: int = 1) -> Any:
+        if self.task == "question-answering":
+            if context is None:
+                raise UsageError("a question-answering model takes (question, context)")
+            from edgekit.quality.qa import QAConfig, QAPipeline, artifact_logits_fn
+
+            g = self.record.qa_geometry
+            cfg = QAConfig.from_geometry(g, top_k=top_k) if self.record.seq_len.kind != "range" else \
+                QAConfig(max_seq_len=g.max_len, doc_stride=g.doc_stride, max_answer_len=g.max_answer_len, top_k=top_k)
+            return QAPipeline(self.tokenizer, artifact_logits_fn(self.runner), cfg)(text, context)
+        out = self.runner.run(self.feeds(text, context))
+        if self.task == "feature-extraction":
+            return out["embedding"][0] if "embedding" in out else out["last_hidden_state"][0].mean(axis=0)
+        return out[next(iter(out))][0]
+
+    def batch(self, texts: Sequence[str]) -> list[Any]:
+        """``self(text)`` for each text."""
+        return [self(t) for t in texts]
+
+
+def load(artifact: str | Path, threads: int | None = None, model: str | Path | None = None) -> LoadedModel:
+    """An exported file, loaded in its own runtime and callable on text (``LoadedModel``); the
+    tokenizer comes from its source model (or ``model``). The file must be what its record says."""
+    from edgekit.check import integrity
+    from edgekit.core import registry
+    from edgekit.core.record import ArtifactRecord
+    from edgekit.model.modeling import load_tokenizer
 
     path = Path(artifact)
     if not path.exists():
         raise UsageError(f"{path} does not exist")
+    if not ArtifactRecord.sidecar_path(path).is_file():
+        raise UsageError(f"{path} has no record ({path.name}.json); export it with edgekit to get one")
     record = ArtifactRecord.load(path)
-    return registry.get(record.target).load(path, record, threads=threads)
-
-
-def validate(artifact: str | Path, model: str | Path | None = None) -> Any:
-    """Re-run parity of an exported file against its source model (or ``model``); save and return the record."""
-    from . import registry
-    from .export import validate_artifact
-    from .modeling import load_model, load_tokenizer
-    from .record import ArtifactRecord
-
-    path = Path(artifact)
-    record = ArtifactRecord.load(path)
-    source = str(model or record.source.source)
-    tt = record.source.token_types
-    edge = load_model(source, record.task, token_types=tt if tt in ("fold", "keep") else "auto")
-    try:
-        tokenizer = load_tokenizer(source)
-    except Exception:  # noqa: BLE001 - parity then uses random token ids only
-        tokenizer = None
+    integrity.check(path, record, what="not loaded")
     conv = registry.get(record.target)
-    validate_artifact(path, record, edge, tokenizer, conv.tolerance(record.precision), verbose=False)
-    record.save(path)
-    return record
+    conv.require()
+    unavailable = conv.validation_unavailable(record)
+    if unavailable:
+        raise UsageError(f"{path} cannot run on this machine: {unavailable}")
+    _quiet(None)
+    from edgekit.core.console import native_output_to_log
+
+    with native_output_to_log():
+        runner = conv.load(path, record, threads=threads)
+    source = str(model or record.source.source or "")
+    tokenizer = load_tokenizer(source) if source else None
+    return LoadedModel(path, record, runner, tokenizer)

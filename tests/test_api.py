@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import edgekit
-from edgekit.tasks import Task
+from edgekit.core.tasks import Task
 
 pytest.importorskip("onnxruntime")
 
@@ -34,3 +34,93 @@ def test_readme_python_example_runs(tiny_model, tmp_path, monkeypatch, capsys):
     record = edgekit.validate(tmp_path / "out" / next(p.name for p in (tmp_path / "out").glob("*.onnx")))
     assert record.status == edgekit.Status.VALIDATED
     assert edgekit.report(tmp_path / "out", "json").startswith("{")
+
+
+def test_api_functions_have_real_signatures():
+    import inspect
+
+    for name in ("export", "validate", "load", "report"):
+        params = inspect.signature(getattr(edgekit, name)).parameters
+        assert not any(p.kind == p.VAR_POSITIONAL for p in params.values()), name
+    assert "target" in inspect.signature(edgekit.export).parameters
+    assert {"export", "load", "validate", "report"} <= set(dir(edgekit))
+
+
+@pytest.mark.slow
+def test_export_returns_every_record_and_load_answers(tiny_model, tmp_path):
+    model = tiny_model("distilbert", Task.QUESTION_ANSWERING)
+    records = edgekit.export(model, target="onnx,ort", precision="fp32", seq_len="64,128", out=tmp_path)
+    assert sorted(r.target for r in records) == ["onnx", "ort"]
+    loaded = edgekit.load(tmp_path / records[0].artifact)
+    answers = loaded("where is the tower", "the tower is in paris . " * 40)
+    assert answers and isinstance(answers[0].text, str)
+    # Multi-length file: a short question runs at the smallest bucket that holds it, as the apps do.
+    assert loaded.feeds("where is the tower", "in paris")["input_ids"].shape == (1, 64)
+    assert records[0].qa.lengths == (64, 128) and records[0].qa.doc_stride == 32
+
+
+def _tamper_cases(path):
+    """Ways a file stops being what its record says (and how to undo them)."""
+    from edgekit.core.record import ArtifactRecord
+
+    sidecar = ArtifactRecord.sidecar_path(path)
+    original = (path.read_bytes(), sidecar.read_text())
+
+    def flip():
+        data = bytearray(original[0])
+        data[len(data) // 2] ^= 0xFF
+        path.write_bytes(bytes(data))
+
+    def edit_status():
+        import json
+
+        d = json.loads(original[1])
+        d["parity"]["passed"] = False
+        d["status"] = "validated"
+        sidecar.write_text(json.dumps(d))
+
+    def restore():
+        path.write_bytes(original[0])
+        sidecar.write_text(original[1])
+
+    return [("flipped byte", flip), ("hand-edited status", edit_status)], restore
+
+
+@pytest.mark.slow
+def test_cli_and_api_validate_refuse_the_same_way(tiny_model, tmp_path, capsys):
+    """`edgekit validate` and `edgekit.validate()` are one function: same refusal, same message."""
+    from edgekit.cli import main
+    from edgekit.core.errors import IntegrityError
+
+    model = tiny_model("distilbert", Task.FEATURE_EXTRACTION)
+    a, b = edgekit.export(model, target="onnx", precision="fp32,int8-dynamic", seq_len=32, out=tmp_path)
+    pa, pb = tmp_path / a.artifact, tmp_path / b.artifact
+    cases, restore = _tamper_cases(pa)
+    from edgekit.core.record import ArtifactRecord
+
+    pb_record = ArtifactRecord.sidecar_path(pb).read_text()
+
+    def swap():  # two records swapped: each file now carries the other's record
+        sa, sb = ArtifactRecord.sidecar_path(pa), ArtifactRecord.sidecar_path(pb)
+        ta, tb = sa.read_text(), sb.read_text()
+        sa.write_text(tb)
+        sb.write_text(ta)
+
+    for what, damage in cases + [("swapped records", swap)]:
+        damage()
+        capsys.readouterr()
+        assert main(["validate", str(pa)]) == 1, what
+        cli_msg = capsys.readouterr().err
+        with pytest.raises(IntegrityError) as e:
+            edgekit.validate(pa)
+        assert str(e.value).splitlines()[0] in cli_msg, (what, str(e.value), cli_msg)
+        restore()
+        ArtifactRecord.sidecar_path(pb).write_text(pb_record)
+    assert edgekit.validate(pa).status == edgekit.Status.VALIDATED
+
+
+def test_api_validate_of_a_missing_file_raises(tmp_path):
+    from edgekit.core.errors import UsageError
+
+    with pytest.raises(UsageError, match="does not exist"):
+        edgekit.validate(tmp_path / "nothing.onnx")

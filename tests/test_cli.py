@@ -5,9 +5,9 @@ import sys
 
 import pytest
 
-from edgekit import registry
+from edgekit.core import registry
 from edgekit.cli import main
-from edgekit.tasks import Task
+from edgekit.core.tasks import Task
 
 
 @pytest.fixture(scope="module")
@@ -115,12 +115,13 @@ def test_targets_table_says_when_a_second_client_is_missing(monkeypatch, capsys)
 def test_precision_sweep_skips_what_the_target_rejects(cls_model, tmp_path, monkeypatch, capsys):
     """`--precision all` on Core ML (iOS16 default) skips int4-weight with the reason instead of stopping."""
     pytest.importorskip("coremltools")
-    import edgekit.export as export_mod
-    from edgekit.record import ArtifactRecord, Status
+    import edgekit.build.stage as export_mod
+    from edgekit.core.record import ArtifactRecord, Status
 
     seen = []
 
-    def fake_export(model, options, out, **kw):
+    def fake_export(model, job, out, **kw):
+        options = job.options  # a planned job: its options were checked once, by plan
         seen.append(options.precision.value)
         return ArtifactRecord(artifact="x", target=options.target, precision=options.precision,
                               task=options.task, seq_len=options.seq_len, status=Status.VALIDATED)
@@ -146,8 +147,9 @@ class _Dummy:
     def make():
         import os
 
-        from edgekit.converter import ConvertResult, Converter, Flag, Tolerance
-        from edgekit.precision import Precision
+        from edgekit.core.target import ConvertResult, Converter, Flag
+        from edgekit.core.tolerance import Tolerance
+        from edgekit.core.precision import Precision
 
         class Dummy(Converter):
             name, suffix, extra = "dummy", ".dummy", "torchscript"
@@ -194,7 +196,7 @@ def test_a_target_declares_its_own_flag(cls_model, tmp_path, dummy_target, capfd
 
 
 def test_report_into_a_closed_pipe_ends_quietly(tmp_path):
-    from edgekit.record import ArtifactRecord
+    from edgekit.core.record import ArtifactRecord
 
     for i in range(1500):  # more than a pipe buffer of table rows
         ArtifactRecord(artifact=f"m{i}.onnx", target="onnx", precision="fp32", task="masked-lm", seq_len="128",

@@ -26,6 +26,14 @@ fun main(args: Array<String>) {
     val extraPassed = System.getenv("EDGEKIT_EXTRA_PASSED")?.toIntOrNull() ?: 0
     val extraFailed = System.getenv("EDGEKIT_EXTRA_FAILED")?.toIntOrNull() ?: 0
     val failed = failures.map { it.description }.toSet().size
+    // Golden cases replayed per kind, compared with the Swift tests' line (ios-demo/check-golden-counts.sh).
+    val counts = ai.edgekit.demo.qa.GoldenCount.line()
+    println(counts)
+    val countsDir = System.getenv("EDGEKIT_GOLDEN_COUNTS_DIR")
+    if (countsDir != null && failed + extraFailed == 0 && run > 0) {
+        java.io.File(countsDir).mkdirs()
+        java.io.File(countsDir, "kotlin.txt").writeText(counts + "\n")
+    }
     println("${run - failed + extraPassed} passed, ${failed + extraFailed} failed")
     exitProcess(if (failed + extraFailed == 0 && run > 0) 0 else 1)
 }

@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..record import atomic_write_text
+from edgekit.core.record import atomic_write_text
 
 CARD_MD = "DISTILLATION.md"
 CARD_JSON = "distillation_card.json"
@@ -47,8 +47,35 @@ def plot_losses(history: list[dict], path: Path) -> bool:
 def _encoder_objective(w: dict) -> str:
     parts = [f"{w.get(k)} x {label}" for k, label in (
         ("nmse", "MSE(L2-normalised mean-pooled embeddings)"), ("mse", "MSE(mean-pooled embeddings)"),
-        ("cos", "hidden cosine"), ("hmse", "MSE(token hidden states)")) if w.get(k)]
+        ("cos", "hidden cosine"), ("hmse", "MSE(token hidden states)"),
+        ("rel", "MSE(in-batch cosine-similarity matrix)"), ("rkl", "KL(in-batch similarity softmax, T=0.05)"),
+        ("hid", "cosine(every student layer, its teacher layer)")) if w.get(k)]
     return " + ".join(parts) or "none"
+
+
+def _retrieval_lines(r: dict | None) -> list[str]:
+    """The card's labelled benchmark: SQuAD question -> paragraph retrieval of cut, student and teacher."""
+    if not r or "teacher" not in r or "initial" not in r:
+        return []
+    labels = {"r_at_1": "R@1", "r_at_5": "R@5", "mrr": "MRR"}
+    has_s = "student" in r
+    lines = ["", "## Question -> paragraph retrieval (SQuAD v1.1 dev slice)", "",
+             f"{r.get('questions')} questions, each ranked against {r.get('paragraphs')} candidate paragraphs"
+             + (f" (`{r['set']}`)" if r.get("set") else "") + "; mean-pooled, normalised embeddings, cosine.", "",
+             "| | untrained layer cut | " + ("student | " if has_s else "") + "teacher |",
+             "|---|---|" + ("---|" if has_s else "") + "---|"]
+    for k, label in labels.items():
+        lines.append(f"| {label} | {r['initial'][k]:.4f} | " + (f"{r['student'][k]:.4f} | " if has_s else "")
+                     + f"{r['teacher'][k]:.4f} |")
+    t = r["teacher"].get("mrr") or 0
+    if has_s and t > 0:
+        lines += ["", f"Student MRR: {r['student']['mrr'] / t:.1%} of the teacher's "
+                      f"(untrained cut: {r['initial']['mrr'] / t:.1%})."]
+    worse = r.get("below_untrained_cut")
+    if worse:
+        lines += ["", f"**WARNING: the student does not beat the untrained layer cut on retrieval "
+                      f"{', '.join(labels.get(m, m) for m in worse)}.** Training did not help the labelled task."]
+    return lines
 
 
 def write_card(out_dir: str | os.PathLike, info: dict[str, Any], history: list[dict],
@@ -107,6 +134,7 @@ def write_card(out_dir: str | os.PathLike, info: dict[str, Any], history: list[d
         if worse:
             lines += ["", f"**WARNING: the student is below the untrained layer cut on {', '.join(worse)}.** "
                           "Training made it worse than copying layers and doing nothing."]
+    lines += _retrieval_lines(info.get("retrieval"))
     if has_curve:
         lines += ["", f"![loss curve]({CURVE_PNG})"]
     atomic_write_text(out / CARD_MD, "\n".join(lines) + "\n")

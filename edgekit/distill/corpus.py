@@ -139,7 +139,7 @@ def read_lines(path: str | os.PathLike) -> Iterator[str]:
 
 def check_text_file(path: str | os.PathLike) -> None:
     """Raise :class:`UsageError` unless ``path`` is a readable, non-empty UTF-8 text file (compressed or not)."""
-    from ..errors import UsageError
+    from edgekit.core.errors import UsageError
 
     p = Path(path)
     if not p.is_file():
@@ -250,8 +250,64 @@ def write_long_corpus(source: str | os.PathLike, path: str | os.PathLike) -> Pat
     return write_corpus(p, keep)
 
 
-if __name__ == "__main__":  # python -m edgekit.distill.corpus SOURCE: regenerate the shipped slices
+
+
+# ---------------------------------------------------------------------------------------------- SQuAD text
+
+#: A slice of SQuAD v1.1 *train* questions and paragraphs (never dev): training text close to retrieval use.
+SQUAD_TRAIN = DATA_DIR / "squad-train-qc.txt.xz"
+
+
+def squad_train_texts(source: str | os.PathLike, n_questions: int = 30_000, n_contexts: int = 8_000,
+                      held_out: list[str] | None = None) -> list[str]:
+    """Questions and paragraphs of a SQuAD *train* file (``.xz`` fine), one per line, in a fixed hashed order.
+
+    ``n_questions`` questions and ``n_contexts`` paragraphs are picked by a hash of their text (spread over all
+    articles). A paragraph holding a sentence of the shipped held-out Wikipedia set (``held_out``, default
+    :func:`wiki_held_out`) is skipped, so agreement stays measured on text never trained on.
+    """
+    import json
+    import lzma
+
+    opener: Any = lzma.open if str(source).endswith(".xz") else open
+    with opener(source, "rt", encoding="utf-8") as fh:
+        data = json.load(fh)["data"]
+    held = {normalise(s) for s in (held_out if held_out is not None else wiki_held_out())}
+
+    def key(s: str) -> float:
+        return _unit_hash("squad/" + s)
+
+    qs: dict[str, None] = {}
+    ctx: dict[str, None] = {}
+    for art in data:
+        for para in art["paragraphs"]:
+            c = " ".join(para["context"].split())
+            if not any(normalise(s) in held for s in _SENT.split(c)):
+                ctx[c] = None
+            for qa in para["qas"]:
+                q = " ".join(qa["question"].split())
+                if len(q.split()) >= 3:
+                    qs[q] = None
+    picked = sorted(qs, key=key)[:n_questions] + sorted(ctx, key=key)[:n_contexts]
+    return sorted(picked, key=lambda s: key("order/" + s))
+
+
+def make_squad_slice(source: str | os.PathLike, out: str | os.PathLike = SQUAD_TRAIN, **kw: Any) -> Path:
+    """Write the shipped SQuAD-train slice (``python -m edgekit.distill.corpus --squad TRAIN_JSON``)."""
+    import lzma
+
+    p = Path(out)
+    with lzma.open(p, "wt", encoding="utf-8", preset=9 | lzma.PRESET_EXTREME) as fh:
+        fh.write("\n".join(squad_train_texts(source, **kw)) + "\n")
+    return p
+
+
+if __name__ == "__main__":  # python -m edgekit.distill.corpus SOURCE | --squad TRAIN_JSON: regenerate a slice
     import sys
 
-    for made in make_wiki_slices(sys.argv[1]):
+    if sys.argv[1] == "--squad":
+        made = make_squad_slice(sys.argv[2])
         print(made, made.stat().st_size)
+    else:
+        for made in make_wiki_slices(sys.argv[1]):
+            print(made, made.stat().st_size)

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import UsageError
+from edgekit.core.errors import UsageError
 
 CACHE_VERSION = 1
 
@@ -51,7 +51,7 @@ class MaskingConfig:
 
 def _source_key(files: list[str] | None, dataset: dict | None) -> dict:
     if files:
-        from .corpus import check_text_file
+        from edgekit.distill.corpus import check_text_file
 
         out = []
         for f in files:
@@ -68,7 +68,7 @@ def _source_key(files: list[str] | None, dataset: dict | None) -> dict:
 def iter_texts(files: list[str] | None = None, dataset: dict | None = None) -> Iterator[str]:
     """Lines of text files (``.xz``/``.gz``/``.bz2`` decompressed), or the text column of a ``datasets`` dataset (streamed if ``dataset['streaming']``)."""
     if files:
-        from .corpus import read_lines
+        from edgekit.distill.corpus import read_lines
 
         for f in files:
             yield from read_lines(f)
@@ -78,7 +78,7 @@ def iter_texts(files: list[str] | None = None, dataset: dict | None = None) -> I
     try:
         import datasets
     except ImportError as e:
-        from ..errors import MissingDependencyError
+        from edgekit.core.errors import MissingDependencyError
 
         raise MissingDependencyError("reading a datasets corpus", "distill", "datasets") from e
     ds = datasets.load_dataset(dataset["name"], dataset.get("config"), split=dataset.get("split", "train"),
@@ -174,7 +174,7 @@ def build_cache(tokenizer: Any, cache_dir: str | os.PathLike, files: list[str] |
 
         buf: list[str] = []
         if drop_held_out:
-            from .corpus import is_held_out
+            from edgekit.distill.corpus import is_held_out
         for text in iter_texts(files, dataset):
             if max_texts is not None and n_texts >= max_texts:
                 break

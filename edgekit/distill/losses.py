@@ -12,9 +12,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .weights import LossWeights
+from edgekit.distill.weights import LossWeights
 
-__all__ = ["LossWeights", "kl_sum", "mlm_sum", "cos_sum", "mean_pool", "mse_sum", "nmse_sum", "task_kl_sum"]
+__all__ = ["LossWeights", "kl_sum", "mlm_sum", "cos_sum", "mean_pool", "mse_sum", "nmse_sum", "rel_sum", "rkl_sum",
+           "task_kl_sum"]
 
 
 def kl_sum(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -58,6 +59,34 @@ def nmse_sum(student_emb: torch.Tensor, teacher_emb: torch.Tensor) -> torch.Tens
     s = F.normalize(student_emb.float(), dim=-1)
     t = F.normalize(teacher_emb.float(), dim=-1)
     return ((s - t) ** 2).sum()
+
+
+def rel_sum(student_emb: torch.Tensor, teacher_emb: torch.Tensor) -> torch.Tensor:
+    """Sum over rows of the squared differences between the student's and the teacher's in-batch cosine
+    similarities ([rows, dim] each; the diagonal, always 1, is left out): keeps the geometry between texts, not
+    only each text's own vector."""
+    s = F.normalize(student_emb.float(), dim=-1)
+    t = F.normalize(teacher_emb.float(), dim=-1)
+    off = ~torch.eye(len(s), dtype=torch.bool, device=s.device)
+    return (((s @ s.T - t @ t.T) ** 2) * off).sum()
+
+
+#: Temperature of :func:`rkl_sum` (the contrastive temperature of sentence-embedding training).
+RKL_TEMPERATURE = 0.05
+
+
+def rkl_sum(student_emb: torch.Tensor, teacher_emb: torch.Tensor, temperature: float = RKL_TEMPERATURE) -> torch.Tensor:
+    """Sum over rows of KL(teacher || student) of the softmax over the other rows' cosine similarities / T:
+    the student ranks the batch's texts as the teacher does (relational / contrastive distillation)."""
+    s = F.normalize(student_emb.float(), dim=-1)
+    t = F.normalize(teacher_emb.float(), dim=-1)
+    if len(s) < 2:
+        return s.sum() * 0.0
+    eye = torch.eye(len(s), dtype=torch.bool, device=s.device)
+    neg = torch.finfo(torch.float32).min / 4
+    sl = F.log_softmax((s @ s.T / temperature).masked_fill(eye, neg), dim=-1)
+    tl = F.log_softmax((t @ t.T / temperature).masked_fill(eye, neg), dim=-1)
+    return (tl.exp() * (tl - sl)).masked_fill(eye, 0.0).sum()
 
 
 def task_kl_sum(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float,

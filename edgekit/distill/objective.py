@@ -13,11 +13,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from .data import Batch
-from .losses import LossWeights, cos_sum, kl_sum, mean_pool, mlm_sum, mse_sum, nmse_sum
-from .student import ENCODER, MLM, DistilBertMLMHead, Teacher
+from edgekit.distill.data import Batch
+from edgekit.distill.losses import (LossWeights, cos_sum, kl_sum, mean_pool, mlm_sum, mse_sum, nmse_sum, rel_sum,
+                                    rkl_sum)
+from edgekit.distill.student import ENCODER, MLM, DistilBertMLMHead, Teacher
 
-TERMS = ("ce", "mlm", "cos", "mse", "nmse", "hmse")
+TERMS = ("ce", "mlm", "cos", "mse", "nmse", "hmse", "rel", "rkl", "hid")
 
 
 class StudentStep(nn.Module):
@@ -27,13 +28,21 @@ class StudentStep(nn.Module):
         super().__init__()
         self.student = student
         self.kind = MLM if hasattr(student, "vocab_projector") else ENCODER
+        #: Teacher layer of each student layer (``layer_map`` of the student folder); set to align every layer
+        #: (the ``hid`` term): the forward then keeps all hidden states in :attr:`all_hidden`.
+        self.layer_map: list[int] | None = None
+        self.all_hidden: tuple | None = None
 
     def encoder(self) -> nn.Module:
         return self.student.distilbert if self.kind == MLM else self.student
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 rows: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        hidden = self.encoder()(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        if self.layer_map is not None:
+            o = self.encoder()(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
+            hidden, self.all_hidden = o.last_hidden_state, o.hidden_states
+        else:
+            hidden = self.encoder()(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         logits = None
         if rows is not None and self.kind == MLM:
             sel = hidden.reshape(-1, hidden.shape[-1]).index_select(0, rows)
@@ -76,8 +85,12 @@ def teacher_outputs(teacher: Teacher, batch: Batch, rows: torch.Tensor | None,
 
 def loss_terms(s_hidden: torch.Tensor, s_logits: torch.Tensor | None, t_hidden: torch.Tensor | None,
                t_logits: torch.Tensor | None, batch: Batch, rows: torch.Tensor | None, weights: LossWeights,
-               kind: str, t_pooled: torch.Tensor | None = None) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+               kind: str, t_pooled: torch.Tensor | None = None,
+               layer_pairs: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
+               ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """Per-term ``(sum, count)``; ``*_logits`` hold only the ``rows`` positions (see :func:`rows_for`).
+
+    ``layer_pairs``: (student layer output, its teacher layer's output) for the ``hid`` term.
 
     ``t_pooled`` (the teacher's mean-pooled embeddings, e.g. from the teacher cache) stands in for ``t_hidden``
     when no token-level term needs the teacher's hidden states.
@@ -105,12 +118,21 @@ def loss_terms(s_hidden: torch.Tensor, s_logits: torch.Tensor | None, t_hidden: 
             out["hmse"] = (mse_sum(sh, th), real.sum())
         se = mean_pool(s_hidden, batch.attention_mask)
         n = torch.tensor(se.shape[0], device=dev)
-        if weights.mse > 0 or weights.nmse > 0:
+        if weights.mse > 0 or weights.nmse > 0 or weights.rel > 0 or weights.rkl > 0:
             te = t_pooled if t_pooled is not None else mean_pool(t_hidden, batch.attention_mask)
             if weights.mse > 0:
                 out["mse"] = (mse_sum(se, te), n)
             if weights.nmse > 0:
                 out["nmse"] = (nmse_sum(se, te), n)
+            if weights.rel > 0:
+                out["rel"] = (rel_sum(se, te), n)
+            if weights.rkl > 0:
+                out["rkl"] = (rkl_sum(se, te), n)
+        if weights.hid > 0:
+            if not layer_pairs:
+                raise ValueError("the hid term needs the student's and the teacher's per-layer hidden states")
+            tot = sum(cos_sum(s.reshape(-1, D)[real], t.reshape(-1, D)[real]) for s, t in layer_pairs)
+            out["hid"] = (tot, real.sum() * len(layer_pairs))
     return out
 
 
@@ -135,15 +157,35 @@ def step_terms(model: nn.Module, teacher: Teacher, batch: Batch, weights: LossWe
     """
     weights = weights.resolve(kind)
     rows = rows_for(batch, weights, kind)
-    token_terms = weights.cos > 0 or (kind != MLM and weights.hmse > 0)
+    hid = kind != MLM and weights.hid > 0
+    token_terms = weights.cos > 0 or (kind != MLM and (weights.hmse > 0 or hid))
+    t_layers = None
     if t_pooled is not None and kind != MLM and not token_terms:
         t_hidden, t_logits = None, None
+    elif hid:
+        t_hidden, t_layers = teacher_layers(teacher, batch)
+        t_logits, t_pooled = None, None
     else:
         t_hidden, t_logits = teacher_outputs(teacher, batch, rows, kind)
         t_pooled = None
     ids = batch.input_ids if kind == MLM else batch.clean_ids
     s_hidden, s_logits = model(ids, batch.attention_mask, rows)
-    return loss_terms(s_hidden, s_logits, t_hidden, t_logits, batch, rows, weights, kind, t_pooled=t_pooled)
+    pairs = None
+    if hid:
+        step = getattr(model, "module", model)  # DDP wraps the StudentStep
+        if step.layer_map is None or step.all_hidden is None:
+            raise ValueError("the hid term needs StudentStep.layer_map (the student's teacher layers)")
+        pairs = [(step.all_hidden[i + 1], t_layers[L + 1]) for i, L in enumerate(step.layer_map)]
+    return loss_terms(s_hidden, s_logits, t_hidden, t_logits, batch, rows, weights, kind, t_pooled=t_pooled,
+                      layer_pairs=pairs)
+
+
+def teacher_layers(teacher: Teacher, batch: Batch) -> tuple[torch.Tensor, tuple]:
+    """An encoder-only teacher's last hidden states and every layer's output (embeddings first)."""
+    with torch.inference_mode():
+        o = teacher.encoder()(input_ids=batch.clean_ids, attention_mask=batch.attention_mask,
+                              output_hidden_states=True)
+    return o.last_hidden_state.clone(), tuple(h.clone() for h in o.hidden_states)
 
 
 def full_logits_terms(student: nn.Module, teacher: Teacher, batch: Batch,

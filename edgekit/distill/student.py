@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import ModelLoadError, UsageError
+from edgekit.core.errors import ModelLoadError, UsageError
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import ModelLoadError, UsageError
+from edgekit.quality.data import read_records  # noqa: F401 - the one task-data reader
+from edgekit.core.errors import ModelLoadError, UsageError
 
 QA = "question-answering"
 SEQ_CLS = "sequence-classification"
@@ -74,7 +75,7 @@ class TaskConfig:
     def __post_init__(self) -> None:
         t = _ALIASES.get(self.task)
         if t is None:
-            from ..errors import unknown_choice
+            from edgekit.core.errors import unknown_choice
 
             raise unknown_choice("task", self.task, list(_ALIASES))
         self.task = t
@@ -88,41 +89,6 @@ class TaskConfig:
             raise UsageError("--budget-minutes must be positive")
         if self.steps is not None and self.steps < 1:
             raise UsageError("--steps must be at least 1")
-
-
-def read_records(path: str | os.PathLike, limit: int | None = None) -> list[dict]:
-    """JSON lines or a JSON list of objects (``{"data": [...]}`` is accepted too)."""
-    p = Path(path)
-    if not p.is_file():
-        raise UsageError(f"task data {p} does not exist")
-    if p.suffix == ".xz":
-        import lzma
-
-        text = lzma.open(p, "rt", encoding="utf-8").read()
-    else:
-        text = p.read_text(encoding="utf-8")
-    if _is_squad(text):
-        from ..squad import load_squad
-
-        return [{"id": q.id, "question": q.question, "context": q.context,
-                 "answers": {"text": list(q.answers), "answer_start": list(q.answer_starts)}}
-                for q in load_squad(p, limit)]
-    if text.lstrip().startswith("["):
-        rows = json.loads(text)
-    elif text.lstrip().startswith("{") and "\n{" not in text.strip():
-        obj = json.loads(text)
-        rows = obj.get("data", [obj]) if isinstance(obj, dict) else obj
-    else:
-        rows = [json.loads(line) for line in text.splitlines() if line.strip()]
-    if not rows or not all(isinstance(r, dict) for r in rows):
-        raise UsageError(f"{p} holds no JSON objects; see `edgekit distill task --help` for the format")
-    return rows[:limit] if limit else rows
-
-
-def _is_squad(text: str) -> bool:
-    """An official SQuAD file: one JSON object whose "data" holds articles with "paragraphs"."""
-    head = text.lstrip()[:4096]
-    return head.startswith("{") and '"data"' in head and '"paragraphs"' in head and "\n{" not in text.strip()[:200000]
 
 
 def load_task_teacher(path: str, task: str) -> Any:
@@ -171,7 +137,7 @@ def init_task_student(teacher_path: str, out: str | os.PathLike, layers: list[in
     """
     from transformers import AutoConfig, AutoModelForQuestionAnswering, AutoModelForSequenceClassification
 
-    from .student import _check_layer_map
+    from edgekit.distill.student import _check_layer_map
 
     cfg = AutoConfig.from_pretrained(teacher_path)
     if cfg.model_type != "bert":
@@ -202,7 +168,7 @@ def init_task_student(teacher_path: str, out: str | os.PathLike, layers: list[in
 
 
 def load_tokenizer_for(path: str) -> Any:
-    from .student import load_tokenizer
+    from edgekit.distill.student import load_tokenizer
 
     return load_tokenizer(path)
 
@@ -357,7 +323,7 @@ def task_terms(student: Any, teacher: Any, batch: dict, cfg: TaskConfig) -> dict
     import torch
     import torch.nn.functional as F
 
-    from .losses import task_kl_sum
+    from edgekit.distill.losses import task_kl_sum
 
     out = student_outputs(student, batch)
     B = batch["input_ids"].shape[0]
@@ -413,9 +379,9 @@ def distill_task(cfg: TaskConfig) -> dict:
     from accelerate import Accelerator
     from tqdm.auto import tqdm
 
-    from .student import load_tokenizer, save_student
-    from ..preflight import resume_checkpoint
-    from .train import cpu_bf16_supported, load_checkpoint, save_checkpoint
+    from edgekit.distill.student import load_tokenizer, save_student
+    from edgekit.model.preflight import resume_checkpoint
+    from edgekit.distill.train import cpu_bf16_supported, load_checkpoint, save_checkpoint
 
     acc = Accelerator(cpu=not torch.cuda.is_available())
     torch.manual_seed(cfg.seed)
@@ -528,8 +494,8 @@ def distill_task(cfg: TaskConfig) -> dict:
         save_student(model, cfg.out, None if bert else tok, {key: card})
         if bert:
             tok.save_pretrained(cfg.out)
-        from ..record import atomic_write_text
-        from .card import plot_losses
+        from edgekit.core.record import atomic_write_text
+        from edgekit.distill.card import plot_losses
 
         plot_losses(history, out / "loss_curve.png")
         atomic_write_text(out / f"{key}_card.json", json.dumps(
@@ -540,7 +506,7 @@ def distill_task(cfg: TaskConfig) -> dict:
 
 def _save_ck(acc: Any, holder: Any, opt: Any, sched: Any, ckdir: Path, step: int, total: int | None, elapsed: float,
              history: list, order: list, g: Any, cfg: TaskConfig) -> None:
-    from .train import save_checkpoint
+    from edgekit.distill.train import save_checkpoint
 
     state = {"step": step, "total": total, "elapsed": elapsed, "history": history, "order": order,
              "generator": g.get_state().tolist(), "world_size": acc.num_processes,

@@ -94,7 +94,7 @@ class PooledCache:
 def held_out_teacher_embeddings(teacher_dir: str, tokenizer: Any, texts: list[str], max_len: int,
                                 cache_dir: str | os.PathLike, model: Any = None) -> torch.Tensor:
     """The teacher's normalised sentence embeddings of the held-out texts, cached by teacher and texts."""
-    from .compare import embed
+    from edgekit.distill.compare import embed
 
     key = hashlib.sha256(json.dumps([model_fingerprint(teacher_dir), max_len, texts]).encode()).hexdigest()[:16]
     path = Path(cache_dir) / f"held-out-teacher-{key}.npy"

@@ -26,8 +26,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import EdgekitError, MissingDependencyError, UsageError
-from .weights import LossWeights
+from edgekit.core.errors import EdgekitError, MissingDependencyError, UsageError
+from edgekit.distill.weights import LossWeights
 
 DEFAULT_CACHE = Path(os.environ.get("EDGEKIT_CACHE", Path.home() / ".cache" / "edgekit")) / "distill"
 
@@ -250,9 +250,9 @@ def train(cfg: TrainConfig) -> TrainResult:
     import torch
     from tqdm.auto import tqdm
 
-    from . import data as D
-    from .objective import TERMS, StudentStep, combine, step_terms
-    from .student import MLM, load_teacher, load_tokenizer, save_student
+    from edgekit.distill import data as D
+    from edgekit.distill.objective import TERMS, StudentStep, combine, step_terms
+    from edgekit.distill.student import MLM, load_teacher, load_tokenizer, save_student
 
     if cfg.steps < 1 or cfg.batch_size < 1 or cfg.grad_accum < 1:
         raise UsageError("--steps, --batch-size and --grad-accum must be at least 1")
@@ -319,7 +319,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     state = {"step": 0, "epoch": 0, "batch": 0, "tokens_seen": 0, "elapsed": 0.0, "history": [],
              "world_size": world, "config": cfg.to_json()}
     if cfg.resume:
-        from ..preflight import resume_checkpoint
+        from edgekit.model.preflight import resume_checkpoint
 
         # A damaged checkpoint is named file by file; "auto" falls back to the newest good one.
         ck = resume_checkpoint(ckdir, cfg.resume, say=acc.print)
@@ -333,6 +333,12 @@ def train(cfg: TrainConfig) -> TrainResult:
 
     kind = teacher.kind
     weights = cfg.weights.resolve(kind)
+    if kind != MLM and weights.hid > 0:
+        lm = json.loads((spath / "edgekit_student.json").read_text()).get("layer_map") \
+            if (spath / "edgekit_student.json").is_file() else None
+        if not lm:
+            raise UsageError("--alpha-hid needs the student's layer map (a folder from `edgekit distill init`)")
+        acc.unwrap_model(model).layer_map = list(lm)
     step, epoch, bidx = state["step"], state["epoch"], state["batch"]
     tokens_seen = state["tokens_seen"]
     history: list[dict] = state["history"]
@@ -356,8 +362,8 @@ def train(cfg: TrainConfig) -> TrainResult:
     # Encoder-only teachers with pooled-embedding terms only: the teacher's output per sequence is fixed, so it
     # is computed once (first epoch or first run) and read back afterwards; later epochs run the student only.
     tcache = None
-    if kind != MLM and cfg.teacher_cache and weights.cos == 0 and weights.hmse == 0:
-        from .teacher_cache import PooledCache, model_fingerprint
+    if kind != MLM and cfg.teacher_cache and weights.cos == 0 and weights.hmse == 0 and weights.hid == 0:
+        from edgekit.distill.teacher_cache import PooledCache, model_fingerprint
 
         with acc.main_process_first():
             tcache = PooledCache(cache_path, model_fingerprint(cfg.teacher) + f"/{acc.mixed_precision}",
@@ -373,7 +379,7 @@ def train(cfg: TrainConfig) -> TrainResult:
             cache_hits += 1
             return tp.to(acc.device)
         cache_misses += 1
-        from .losses import mean_pool
+        from edgekit.distill.losses import mean_pool
 
         with torch.inference_mode():
             tp = mean_pool(teacher.hidden(batch.clean_ids, batch.attention_mask), batch.attention_mask).float()
@@ -445,7 +451,7 @@ def train(cfg: TrainConfig) -> TrainResult:
                 "loss_weights": weights.as_dict(), "final": final}
         save_student(acc.unwrap_model(model).student, out, tok, meta, state_dict=full_sd)
         if cfg.card:
-            from .card import write_card
+            from edgekit.distill.card import write_card
 
             write_card(out, {"teacher": cfg.teacher, "teacher_kind": kind, "teacher_type": teacher.model_type,
                              "teacher_layers": teacher.num_layers, "layer_map": meta_in.get("layer_map"),
@@ -519,6 +525,12 @@ def add_train_args(p: argparse.ArgumentParser, defaults: dict | None = None) -> 
                    "pooled embeddings (default 1)")
     g.add_argument("--alpha-hmse", type=float, default=w.hmse, help="encoder-only teachers: token-level hidden "
                    "MSE (default 0)")
+    g.add_argument("--alpha-rel", type=float, default=w.rel, help="encoder-only teachers: MSE of the in-batch "
+                   "cosine-similarity matrices (default 0)")
+    g.add_argument("--alpha-rkl", type=float, default=w.rkl, help="encoder-only teachers: KL of the in-batch "
+                   "similarity softmax at T=0.05 (default 0)")
+    g.add_argument("--alpha-hid", type=float, default=w.hid, help="encoder-only teachers: token cosine distance "
+                   "of every student layer to the teacher layer it was copied from (default 0)")
     g.add_argument("--temperature", type=float, default=w.temperature)
     g.add_argument("--restrict-ce-to-mask", action="store_true", help="KL only at masked positions (faster)")
     g.add_argument("--mlm-prob", type=float, default=d.mlm_prob)
@@ -553,7 +565,7 @@ def config_from_args(ns: argparse.Namespace) -> TrainConfig:
                    "data_files": ns.dataset_files}
     if not ns.data and not dataset:
         raise UsageError("no training data: pass --data FILE... or --dataset NAME")
-    from .corpus import check_text_file
+    from edgekit.distill.corpus import check_text_file
 
     for f in ns.data or []:
         check_text_file(f)  # before any model loads: a bad path is reported first, with exit 2
@@ -561,7 +573,8 @@ def config_from_args(ns: argparse.Namespace) -> TrainConfig:
     if not student:
         student = str(Path(ns.out) / "init")
     weights = LossWeights(ce=ns.alpha_ce, mlm=ns.alpha_mlm, cos=ns.alpha_cos, mse=ns.alpha_mse,
-                          nmse=ns.alpha_nmse, hmse=ns.alpha_hmse, temperature=ns.temperature, restrict_ce_to_mask=ns.restrict_ce_to_mask)
+                          nmse=ns.alpha_nmse, hmse=ns.alpha_hmse, rel=ns.alpha_rel, rkl=ns.alpha_rkl,
+                          hid=ns.alpha_hid, temperature=ns.temperature, restrict_ce_to_mask=ns.restrict_ce_to_mask)
     return TrainConfig(teacher=ns.teacher, student=student, out=ns.out, data=list(ns.data or []), dataset=dataset,
                        cache_dir=ns.cache_dir, max_texts=ns.max_texts, max_len=ns.max_len, min_tokens=ns.min_tokens,
                        batch_size=ns.batch_size, grad_accum=ns.grad_accum, steps=ns.steps, lr=ns.lr,
@@ -586,7 +599,7 @@ def prepare_student(ns: argparse.Namespace, cfg: TrainConfig) -> None:
                 return
             time.sleep(1)
         raise UsageError(f"student {cfg.student} was not created by rank 0")
-    from .student import init_student
+    from edgekit.distill.student import init_student
 
     init_student(cfg.teacher, cfg.student, layers=_layers(ns.layers), n_layers=ns.student_layers)
 

@@ -2,14 +2,14 @@ import CoreML
 import EdgekitQA
 import Foundation
 
-/// The exported question-answering model (model.mlpackage, compiled by Xcode to model.mlmodelc) on Core ML.
-/// The model has a fixed sequence length, so windows are padded to `seqLen`.
-final class CoreMLQaModel {
+/// The exported question-answering model (model.mlpackage, compiled by Xcode to model.mlmodelc) on Core ML:
+/// Core ML glue only. Windows, padding (one length or buckets), decoding and checks are the EdgekitQA
+/// package's (compiled and tested on Linux too); this class only turns a window into MLMultiArrays and back.
+final class CoreMLQaModel: QaModelRunner {
     let model: MLModel
     let computeUnits: MLComputeUnits
     let loadMillis: Double
     let sizeBytes: Int64
-    let seqLen: Int
     private let outputNames: [String]
     private let inputNames: Set<String>
 
@@ -29,7 +29,6 @@ final class CoreMLQaModel {
         self.outputNames = outputNames
         sizeBytes = CoreMLQaModel.directorySize(url)
         inputNames = Set(inputs.keys)
-        seqLen = inputs["input_ids"]?.multiArrayConstraint?.shape.last?.intValue ?? 128
     }
 
     static func directorySize(_ url: URL) -> Int64 {
@@ -68,53 +67,37 @@ final class CoreMLQaModel {
         return result
     }
 
-    func runWindow(_ w: Window) throws -> ([Float], [Float]) {
-        let out = try run(inputIds: w.inputIds, attentionMask: w.attentionMask, tokenTypeIds: w.tokenTypeIds)
-        return (out["start_logits"] ?? [], out["end_logits"] ?? [])
-    }
 }
 
-/// What `edgekit bundle --app ios` put into the app bundle.
+/// What `edgekit bundle --app ios` put into the app bundle, parsed by the package (typed JSON models).
 struct DemoAssets {
     let tokenizer: BertTokenizer
     let golden: Golden
-    let card: [String: Any]
+    let card: ModelCard
+    /// Window length, stride, longest answer and padding: golden.json's, never the app's own numbers.
+    let geometry: QaGeometry
 
     init() throws {
-        func text(_ name: String, _ ext: String) throws -> String {
+        func data(_ name: String, _ ext: String) throws -> Data {
             guard let url = Bundle.main.url(forResource: name, withExtension: ext) else {
                 throw QaError.message("\(name).\(ext) missing from the app: run `edgekit bundle --app ios …`")
             }
-            return String(decoding: try Data(contentsOf: url), as: UTF8.self)
+            return try Data(contentsOf: url)
         }
-        golden = try Golden(text: try text("golden", "json"))
+        golden = try Golden(data: try data("golden", "json"))
         // The bundle's normaliser flags: a cased model must not be lowercased.
-        tokenizer = try BertTokenizer.fromVocabText(try text("vocab", "txt"), lowercase: golden.doLowerCase,
-                                                    stripAccents: golden.stripAccents)
-        card = J.obj(try MiniJson.parse(try text("model_card", "json")))
+        tokenizer = try BertTokenizer.fromVocabText(String(decoding: try data("vocab", "txt"), as: UTF8.self),
+                                                    lowercase: golden.doLowerCase, stripAccents: golden.stripAccents)
+        card = try ModelCard(data: try data("model_card", "json"))
+        geometry = try QaGeometry(golden: golden)
     }
 
-    var outputNames: [String] {
-        let names = J.list(card["outputs"]).map { J.str($0) }
-        return names.isEmpty ? ["start_logits", "end_logits"] : names
-    }
+    var outputNames: [String] { card.outputNames }
 
-    /// The file's lengths, ascending (several when it was exported with length buckets).
-    var seqLens: [Int] { golden.seqLens.isEmpty ? [J.int(card["seq_len"]) ?? 256] : golden.seqLens }
-
-    /// The pipeline for one question: the smallest length that holds question + context, else the
-    /// longest with windows (ModelCheck.pickSeqLen, the rule golden.json's bucket cases pin).
-    func pipeline(_ model: CoreMLQaModel, question: String, context: String, topK: Int = 3) -> QaPipeline {
-        let qa = J.obj(card["qa"])
-        let n = ModelCheck.pickSeqLen(seqLens, questionTokens: tokenizer.tokenize(question).count,
-                                      contextTokens: tokenizer.tokenize(context).count) ?? model.seqLen
-        var cfg = QaConfig()
-        cfg.maxSeqLen = n
-        cfg.padTo = n
-        cfg.docStride = J.int(qa["doc_stride"]) ?? min(n / 4, 128)
-        cfg.maxAnswerLen = J.int(qa["max_answer_len"]) ?? 15
-        cfg.topK = topK
-        return QaPipeline(tokenizer: tokenizer, config: cfg) { try model.runWindow($0) }
+    /// The pipeline: the bundle's geometry (with several lengths, each question is padded to the
+    /// smallest that holds it, `QaConfig.paddedLength`), the model's logits.
+    func pipeline(_ model: CoreMLQaModel, topK: Int = 3) -> QaPipeline {
+        QaPipeline(tokenizer: tokenizer, config: geometry.config(topK: topK)) { try model.runWindow($0) }
     }
 }
 
@@ -144,14 +127,15 @@ actor QaService {
         let a = try demoAssets()
         let m = try model(.all)
         let t0 = DispatchTime.now().uptimeNanoseconds
-        let answers = try a.pipeline(m, question: question, context: context).answer(question: question, context: context)
+        let answers = try a.pipeline(m).answer(question: question, context: context)
         let ms = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
         return answers.map { String(format: "%.4f  “%@”  [%d, %d)", $0.score, $0.text, $0.start, $0.end) }
             .joined(separator: "\n") + String(format: "\n\n%.1f ms (tokenise + all windows + decode)", ms)
     }
 
     func selfCheck(units: MLComputeUnits) throws -> (Int, [String]) {
-        try GoldenChecks.runAll(try demoAssets(), model(units))
+        let a = try demoAssets()
+        return SelfCheck.runAll(golden: a.golden, tokenizer: a.tokenizer, model: try model(units))
     }
 
     func bench(units: MLComputeUnits, name: String, runs: Int = 50, warmup: Int = 5) throws -> Bench.Result {
@@ -162,23 +146,11 @@ actor QaService {
 enum Bench {
     struct Result { let units: String; let sizeBytes: Int64; let loadMillis: Double; let p50: Double; let p90: Double; let runs: Int }
 
-    static func percentile(_ sorted: [Double], _ p: Double) -> Double {
-        let rank = min(max(Int((p / 100 * Double(sorted.count)).rounded(.up)), 1), sorted.count)
-        return sorted[rank - 1]
-    }
-
+    /// One window of a short question, timed by the package's `Latency` (warm-up, then p50/p90).
     static func run(_ assets: DemoAssets, _ model: CoreMLQaModel, name: String, runs: Int = 50, warmup: Int = 5) throws -> Result {
         let q = "What is this?", c = "A sentence long enough to look like a real context for the benchmark."
-        let w = try assets.pipeline(model, question: q, context: c).encode(question: q, context: c).windows[0]
-        for _ in 0..<warmup { _ = try model.runWindow(w) }
-        var times: [Double] = []
-        for _ in 0..<runs {
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            _ = try model.runWindow(w)
-            times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
-        }
-        times.sort()
-        return Result(units: name, sizeBytes: model.sizeBytes, loadMillis: model.loadMillis,
-                      p50: percentile(times, 50), p90: percentile(times, 90), runs: runs)
+        let w = try assets.pipeline(model).encode(question: q, context: c).windows[0]
+        let t = try Latency.measure(runs: runs, warmup: warmup) { _ = try model.runWindow(w) }
+        return Result(units: name, sizeBytes: model.sizeBytes, loadMillis: model.loadMillis, p50: t.p50, p90: t.p90, runs: runs)
     }
 }

@@ -25,7 +25,7 @@ struct AskView: View {
 
     private func cardSummary() -> String {
         guard let a = try? assetsResult.get() else { return "No model bundled: run `edgekit bundle --app ios …` (README)." }
-        return "\(J.str(a.card["model"])) · \(J.str(a.card["precision"])) · seq \(a.seqLens.map(String.init).joined(separator: "/"))\n\(J.str(a.card["note"]))"
+        return a.card.summary(seqLens: a.golden.seqLens)
     }
 
     private func answer() {

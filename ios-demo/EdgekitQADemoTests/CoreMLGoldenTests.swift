@@ -13,7 +13,7 @@ final class CoreMLGoldenTests: XCTestCase {
         if requireModelCases { XCTAssertFalse(assets.golden.modelCases.isEmpty, "golden.json has no model cases") }
         XCTAssertFalse(assets.golden.qa.isEmpty)
         let m = try CoreMLQaModel(computeUnits: units, outputNames: assets.outputNames)
-        let (passed, failures) = try GoldenChecks.runAll(assets, m)
+        let (passed, failures) = SelfCheck.runAll(golden: assets.golden, tokenizer: assets.tokenizer, model: m)
         XCTAssertEqual(failures, [], failures.joined(separator: "\n"))
         XCTAssertGreaterThan(passed, 0)
     }

@@ -9,7 +9,7 @@ from edgekit.distill.losses import LossWeights
 from edgekit.distill.objective import StudentStep, combine, step_terms
 from edgekit.distill.student import build_student, load_teacher
 from edgekit.distill.train import TrainConfig, _accelerator, cpu_bf16_supported
-from edgekit.errors import UsageError
+from edgekit.core.errors import UsageError
 
 
 def _batch(vocab: int) -> Batch:

@@ -10,7 +10,7 @@ import pytest
 
 from edgekit.distill.corpus import (WIKI_HELD_OUT, WIKI_TRAIN, check_text_file, is_held_out, normalise,
                                     read_lines, wiki_held_out, wiki_sentences)
-from edgekit.errors import UsageError
+from edgekit.core.errors import UsageError
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from edgekit.distill import data as D
-from edgekit.errors import UsageError
+from edgekit.core.errors import UsageError
 
 
 @pytest.fixture()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from edgekit.distill.cli import add_parser
-from edgekit.errors import UsageError
+from edgekit.core.errors import UsageError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -81,6 +81,12 @@ def test_embedded_default_runs_end_to_end(tmp_path, capsys):
     assert card["loss_weights"]["nmse"] == 1.0 and card["loss_weights"]["cos"] == 0.0
     md = (tmp_path / "out" / "DISTILLATION.md").read_text()
     assert "Student vs teacher" in md and "untrained layer cut" in md and "recall@10" in md
+    # the labelled benchmark: SQuAD question -> paragraph retrieval of cut, student and teacher (shipped slice)
+    assert "question -> paragraph retrieval" in printed and "MRR" in printed and "R@5" in printed
+    r = card["retrieval"]
+    assert r["questions"] == 300 and r["paragraphs"] == 246 and isinstance(r["below_untrained_cut"], list)
+    assert r["teacher"]["mrr"] > r["initial"]["mrr"] > 0.3  # the real teacher beats its 3-layer cut
+    assert "Question -> paragraph retrieval" in md
 
 
 def test_regression_below_the_cut_is_flagged_loudly(tmp_path, capsys, monkeypatch):

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from edgekit.distill.losses import LossWeights, cos_sum, kl_sum, mean_pool, mlm_sum, mse_sum, task_kl_sum
-from edgekit.errors import UsageError
+from edgekit.core.errors import UsageError
 
 
 def _softmax(x):

@@ -8,7 +8,7 @@ import torch
 
 from distill_fixtures import tiny_bert_config, tiny_mlm_teacher
 from edgekit.distill import student as S
-from edgekit.errors import ModelLoadError, UsageError
+from edgekit.core.errors import ModelLoadError, UsageError
 
 
 def test_default_layer_maps():

@@ -9,7 +9,7 @@ import torch
 from distill_fixtures import tiny_bert_config
 from edgekit.distill import task as TK
 from edgekit.distill.student import init_student
-from edgekit.errors import UsageError
+from edgekit.core.errors import UsageError
 
 SENTS = [
     "The parser reads the configuration file and returns a dictionary of sections.",

@@ -1,119 +1,171 @@
-/// golden.json written by `edgekit bundle` / `python -m edgekit.golden` (format edgekit-golden/2).
-/// Mirrors android-demo Golden.kt.
-public struct Golden {
+import Foundation
+
+/// golden.json written by `edgekit bundle` / `python -m edgekit.golden` (format edgekit-golden/2),
+/// decoded with Foundation's JSONDecoder into typed models. Mirrors android-demo Golden.kt.
+/// Every JSON field name is in a `CodingKeys` enum below; the QA geometry is read in `QaGeometry`.
+public struct Golden: Decodable {
     public static let format = "edgekit-golden/2"
 
     public struct TokenCase {
         public let name: String; public let text: String; public let ids: [Int]; public let offsets: [[Int]]; public let words: [[Int]]
         public let lowercase: Bool; public let stripAccents: Bool
     }
-    public struct WindowCase { public let inputIds: [Int32]; public let attentionMask: [Int32]; public let tokenTypeIds: [Int32]; public let startLogits: [Float]; public let endLogits: [Float] }
-    public struct DecoderCase { public let name: String; public let question: String; public let context: String; public let config: QaConfig; public let windows: [WindowCase]; public let answers: [Answer] }
+    public struct WindowCase: Decodable {
+        public let inputIds: [Int32]; public let attentionMask: [Int32]; public let tokenTypeIds: [Int32]
+        public let startLogits: [Float]; public let endLogits: [Float]
+        enum CodingKeys: String, CodingKey {
+            case inputIds = "input_ids", attentionMask = "attention_mask", tokenTypeIds = "token_type_ids"
+            case startLogits = "start_logits", endLogits = "end_logits"
+        }
+    }
+    public struct DecoderCase: Decodable {
+        public let name: String; public let question: String; public let context: String; public let config: QaConfig
+        public let windows: [WindowCase]; public let answers: [Answer]
+        enum CodingKeys: String, CodingKey { case name, question, context, config, windows, answers }
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            name = try c.decode(String.self, forKey: .name); question = try c.decode(String.self, forKey: .question)
+            context = try c.decode(String.self, forKey: .context); config = try c.decode(QaConfig.self, forKey: .config)
+            windows = try c.decode([WindowCase].self, forKey: .windows)
+            answers = try c.decode([AnswerJSON].self, forKey: .answers).map { $0.answer }
+        }
+    }
     /// ids/mask -> the shipped file's outputs, with the best span and decisive flag Python computed.
-    public struct ModelCase {
+    public struct ModelCase: Decodable {
         public let inputIds: [Int32]; public let attentionMask: [Int32]; public let tokenTypeIds: [Int32]; public let outputs: [String: [Float]]
         public let bestSpan: [Int]; public let decisive: Bool
+        enum CodingKeys: String, CodingKey {
+            case inputIds = "input_ids", attentionMask = "attention_mask", tokenTypeIds = "token_type_ids", outputs
+            case bestSpan = "best_span", decisive
+        }
+        public init(inputIds: [Int32], attentionMask: [Int32], tokenTypeIds: [Int32], outputs: [String: [Float]], bestSpan: [Int], decisive: Bool) {
+            self.inputIds = inputIds; self.attentionMask = attentionMask; self.tokenTypeIds = tokenTypeIds
+            self.outputs = outputs; self.bestSpan = bestSpan; self.decisive = decisive
+        }
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            self.init(inputIds: try c.decode([Int32].self, forKey: .inputIds), attentionMask: try c.decode([Int32].self, forKey: .attentionMask),
+                      tokenTypeIds: try c.decode([Int32].self, forKey: .tokenTypeIds), outputs: try c.decode([String: [Float]].self, forKey: .outputs),
+                      bestSpan: try c.decode([Int].self, forKey: .bestSpan), decisive: try c.decodeIfPresent(Bool.self, forKey: .decisive) ?? false)
+        }
     }
-    public struct QaWindow { public let inputIds: [Int32]; public let startLogits: [Float]; public let endLogits: [Float] }
-    public struct QaCase {
+    /// A window of a QA case: its ids and the file's logits on the real (unpadded) tokens.
+    public struct QaWindow: Decodable {
+        public let inputIds: [Int32]; public let startLogits: [Float]; public let endLogits: [Float]
+        enum CodingKeys: String, CodingKey { case inputIds = "input_ids", startLogits = "start_logits", endLogits = "end_logits" }
+    }
+    public struct QaCase: Decodable {
         public let name: String; public let question: String; public let context: String; public let config: QaConfig; public let answers: [Answer]
         public let decisive: Bool; public let windows: [QaWindow]; public let referenceAnswers: [String]
+        enum CodingKeys: String, CodingKey {
+            case name, question, context, config, answers, decisive, windows, referenceAnswers = "reference_answers"
+        }
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            name = try c.decode(String.self, forKey: .name); question = try c.decode(String.self, forKey: .question)
+            context = try c.decode(String.self, forKey: .context); config = try c.decode(QaConfig.self, forKey: .config)
+            answers = try c.decode([AnswerJSON].self, forKey: .answers).map { $0.answer }
+            decisive = try c.decodeIfPresent(Bool.self, forKey: .decisive) ?? false
+            windows = try c.decodeIfPresent([QaWindow].self, forKey: .windows) ?? []
+            referenceAnswers = try c.decodeIfPresent([String].self, forKey: .referenceAnswers) ?? []
+        }
     }
-    public struct BucketCase { public let questionTokens: Int; public let contextTokens: Int; public let seqLen: Int }
+    public struct BucketCase: Decodable {
+        public let questionTokens: Int; public let contextTokens: Int; public let seqLen: Int
+        enum CodingKeys: String, CodingKey { case questionTokens = "question_tokens", contextTokens = "context_tokens", seqLen = "seq_len" }
+    }
+    /// The `model` section: the shipped file's lengths, its outputs on the golden inputs and the bounds a device must meet.
+    public struct Model: Decodable {
+        public let seqLen: Int?
+        public let seqLens: [Int]?
+        public let outputs: [String]?
+        public let bounds: [String: Double]?
+        public let cases: [ModelCase]?
+        enum CodingKeys: String, CodingKey { case seqLen = "seq_len", seqLens = "seq_lens", outputs, bounds, cases }
+    }
+
+    struct TokenizerJSON: Decodable {
+        let doLowerCase: Bool?; let stripAccents: Bool?
+        enum CodingKeys: String, CodingKey { case doLowerCase = "do_lower_case", stripAccents = "strip_accents" }
+    }
+    struct TokenCaseJSON: Decodable {
+        let name: String; let text: String; let ids: [Int]; let offsets: [[Int]]; let words: [[Int]]
+        let lowercase: Bool?; let stripAccents: Bool?
+        enum CodingKeys: String, CodingKey { case name, text, ids, offsets, words, lowercase, stripAccents = "strip_accents" }
+    }
+    struct BucketsJSON: Decodable {
+        let seqLens: [Int]?; let cases: [BucketCase]?
+        enum CodingKeys: String, CodingKey { case seqLens = "seq_lens", cases }
+    }
+    struct AnswerJSON: Decodable {
+        let text: String; let start: Int; let end: Int; let score: Double
+        var answer: Answer { Answer(text: text, start: start, end: end, score: score) }
+    }
+    enum CodingKeys: String, CodingKey { case format, tokenizer, tokenization, decoder, buckets, model, qa }
 
     public let doLowerCase: Bool
     public let stripAccents: Bool
     public let tokenization: [TokenCase]
     public let decoder: [DecoderCase]
-    public let modelCases: [ModelCase]
-    /// Every bound the export record validated with, as the apps apply them (see ModelCheck).
-    public let bounds: [String: Double]
-    /// Sequence lengths of the shipped file, ascending (several for a length-bucket export).
-    public let seqLens: [Int]
+    /// The model section, or nil when golden.json was written without an artifact.
+    public let model: Model?
     public let qa: [QaCase]
     public let buckets: [BucketCase]
-    /// The lengths the bucket cases pick from.
+    /// The lengths the bucket cases pick from, ascending.
     public let bucketSeqLens: [Int]
 
-    public init(text: String) throws {
-        let root = J.obj(try MiniJson.parse(text))
-        guard J.str(root["format"]) == Golden.format else {
-            throw QaError.message("golden.json is \(J.str(root["format"])), this app reads \(Golden.format): regenerate it with this edgekit version")
+    public var modelCases: [ModelCase] { model?.cases ?? [] }
+    /// Every bound the export record validated with, as the apps apply them (see ModelCheck).
+    public var bounds: [String: Double] { model?.bounds ?? [:] }
+    /// Sequence lengths of the shipped file, ascending (several for a length-bucket export).
+    public var seqLens: [Int] { (model?.seqLens ?? model?.seqLen.map { [$0] } ?? bucketSeqLens).sorted() }
+
+    public init(from decoder: Decoder) throws {
+        let root = try decoder.container(keyedBy: CodingKeys.self)
+        let format = try root.decodeIfPresent(String.self, forKey: .format) ?? "no format"
+        guard format == Golden.format else {
+            throw QaError.message("golden.json is \(format), this app reads \(Golden.format): regenerate it with this edgekit version")
         }
-        let tok = J.obj(root["tokenizer"])
-        let lower = J.bool(tok["do_lower_case"]) ?? true
+        let tok = try root.decodeIfPresent(TokenizerJSON.self, forKey: .tokenizer)
+        let lower = tok?.doLowerCase ?? true
         doLowerCase = lower
-        stripAccents = J.bool(tok["strip_accents"]) ?? lower
-        tokenization = J.list(root["tokenization"]).map { v -> TokenCase in
-            let c = J.obj(v)
-            let lo = J.bool(c["lowercase"]) ?? lower
-            return TokenCase(name: J.str(c["name"]), text: J.str(c["text"]), ids: J.ints(c["ids"]),
-                             offsets: J.list(c["offsets"]).map { J.ints($0) }, words: J.list(c["words"]).map { J.ints($0) },
-                             lowercase: lo, stripAccents: J.bool(c["strip_accents"]) ?? lo)
+        stripAccents = tok?.stripAccents ?? lower
+        tokenization = try (root.decodeIfPresent([TokenCaseJSON].self, forKey: .tokenization) ?? []).map { c in
+            let lo = c.lowercase ?? lower
+            return TokenCase(name: c.name, text: c.text, ids: c.ids, offsets: c.offsets, words: c.words,
+                             lowercase: lo, stripAccents: c.stripAccents ?? lo)
         }
-        decoder = J.list(root["decoder"]).map { v -> DecoderCase in
-            let c = J.obj(v)
-            return DecoderCase(name: J.str(c["name"]), question: J.str(c["question"]), context: J.str(c["context"]),
-                               config: Golden.config(c["config"]),
-                               windows: J.list(c["windows"]).map { w -> WindowCase in
-                                   let m = J.obj(w)
-                                   return WindowCase(inputIds: J.i32s(m["input_ids"]), attentionMask: J.i32s(m["attention_mask"]),
-                                                     tokenTypeIds: J.i32s(m["token_type_ids"]), startLogits: J.floats(m["start_logits"]),
-                                                     endLogits: J.floats(m["end_logits"]))
-                               },
-                               answers: Golden.answers(c["answers"]))
-        }
-        let model = root["model"] as? [String: Any]
-        var b: [String: Double] = [:]
-        for (k, v) in J.obj(model?["bounds"]) { if let d = J.dbl(v) { b[k] = d } }
-        bounds = b
-        let lens = model.map { J.ints($0["seq_lens"]) } ?? J.ints(J.obj(root["buckets"])["seq_lens"])
-        seqLens = lens.sorted()
-        modelCases = J.list(model?["cases"]).map { v -> ModelCase in
-            let c = J.obj(v)
-            var outs: [String: [Float]] = [:]
-            for (k, o) in J.obj(c["outputs"]) { outs[k] = J.floats(o) }
-            return ModelCase(inputIds: J.i32s(c["input_ids"]), attentionMask: J.i32s(c["attention_mask"]),
-                             tokenTypeIds: J.i32s(c["token_type_ids"]), outputs: outs,
-                             bestSpan: J.ints(c["best_span"]), decisive: J.bool(c["decisive"]) ?? false)
-        }
-        qa = J.list(root["qa"]).map { v -> QaCase in
-            let c = J.obj(v)
-            return QaCase(name: J.str(c["name"]), question: J.str(c["question"]), context: J.str(c["context"]),
-                          config: Golden.config(c["config"]), answers: Golden.answers(c["answers"]),
-                          decisive: J.bool(c["decisive"]) ?? false,
-                          windows: J.list(c["windows"]).map { w -> QaWindow in
-                              let m = J.obj(w)
-                              return QaWindow(inputIds: J.i32s(m["input_ids"]), startLogits: J.floats(m["start_logits"]),
-                                              endLogits: J.floats(m["end_logits"]))
-                          },
-                          referenceAnswers: J.list(c["reference_answers"]).map { J.str($0) })
-        }
-        bucketSeqLens = J.ints(J.obj(root["buckets"])["seq_lens"]).sorted()
-        buckets = J.list(J.obj(root["buckets"])["cases"]).map { v -> BucketCase in
-            let c = J.obj(v)
-            return BucketCase(questionTokens: J.int(c["question_tokens"]) ?? 0, contextTokens: J.int(c["context_tokens"]) ?? 0,
-                              seqLen: J.int(c["seq_len"]) ?? 0)
+        self.decoder = try root.decodeIfPresent([DecoderCase].self, forKey: .decoder) ?? []
+        model = try root.decodeIfPresent(Model.self, forKey: .model)
+        qa = try root.decodeIfPresent([QaCase].self, forKey: .qa) ?? []
+        let b = try root.decodeIfPresent(BucketsJSON.self, forKey: .buckets)
+        buckets = b?.cases ?? []
+        bucketSeqLens = (b?.seqLens ?? []).sorted()
+    }
+
+    /// Parse golden.json; a malformed or foreign file throws a QaError that names the field.
+    public init(data: Data) throws {
+        do {
+            self = try JSONDecoder().decode(Golden.self, from: data)
+        } catch let e as QaError {
+            throw e
+        } catch {
+            throw QaError.message("golden.json: \(Golden.describe(error))")
         }
     }
 
-    static func config(_ v: Any?) -> QaConfig {
-        let c = J.obj(v)
-        var q = QaConfig()
-        q.maxSeqLen = J.int(c["max_seq_len"]) ?? q.maxSeqLen
-        q.docStride = J.int(c["doc_stride"]) ?? q.docStride
-        q.maxAnswerLen = J.int(c["max_answer_len"]) ?? q.maxAnswerLen
-        q.topK = J.int(c["top_k"]) ?? q.topK
-        q.handleImpossibleAnswer = J.bool(c["handle_impossible_answer"]) ?? false
-        q.alignToWords = J.bool(c["align_to_words"]) ?? true
-        q.padTo = J.int(c["pad_to"])
-        return q
-    }
+    public init(text: String) throws { try self.init(data: Data(text.utf8)) }
 
-    static func answers(_ v: Any?) -> [Answer] {
-        J.list(v).map { x -> Answer in
-            let a = J.obj(x)
-            return Answer(text: J.str(a["text"]), start: J.int(a["start"]) ?? -1, end: J.int(a["end"]) ?? -1, score: J.dbl(a["score"]) ?? -1)
+    /// A DecodingError as one line with the path of the field (`qa[3].config.doc_stride: missing`).
+    public static func describe(_ error: Error) -> String {
+        func path(_ keys: [CodingKey]) -> String {
+            keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined().trimmingCharacters(in: CharacterSet(charactersIn: "."))
+        }
+        switch error {
+        case DecodingError.keyNotFound(let key, let ctx): return "\(path(ctx.codingPath + [key])): missing"
+        case DecodingError.typeMismatch(_, let ctx), DecodingError.valueNotFound(_, let ctx), DecodingError.dataCorrupted(let ctx):
+            return "\(path(ctx.codingPath)): \(ctx.debugDescription)"
+        default: return "\(error)"
         }
     }
 

@@ -9,16 +9,49 @@ public enum QaError: Error, CustomStringConvertible {
     public var description: String { if case .message(let m) = self { return m }; return "" }
 }
 
-public struct QaConfig: Equatable {
-    public var maxSeqLen = 384
-    public var docStride = 128
-    public var maxAnswerLen = 15
-    public var topK = 1
-    public var handleImpossibleAnswer = false
-    public var alignToWords = true
+/// Every knob of the pipeline, as edgekit/quality/qa.py's QAConfig and golden.json's `config`
+/// objects. The geometry (window length, stride, longest answer, padding) has no default here:
+/// it comes from golden.json (a case's `config`, or `QaGeometry` for the app's own questions).
+public struct QaConfig: Equatable, Decodable {
+    public var maxSeqLen: Int
+    public var docStride: Int
+    public var maxAnswerLen: Int
+    public var topK: Int
+    public var handleImpossibleAnswer: Bool
+    public var alignToWords: Bool
     /// Pad every window to this length (fixed-shape models), or nil.
-    public var padTo: Int? = nil
-    public init() {}
+    public var padTo: Int?
+    /// Several-length models: pad to the smallest of these that holds the whole question + context
+    /// (`ModelCheck.pickSeqLen`); maxSeqLen is the longest. nil for one length.
+    public var buckets: [Int]?
+
+    public init(maxSeqLen: Int, docStride: Int, maxAnswerLen: Int, topK: Int = 1, handleImpossibleAnswer: Bool = false,
+                alignToWords: Bool = true, padTo: Int? = nil, buckets: [Int]? = nil) {
+        self.maxSeqLen = maxSeqLen; self.docStride = docStride; self.maxAnswerLen = maxAnswerLen; self.topK = topK
+        self.handleImpossibleAnswer = handleImpossibleAnswer; self.alignToWords = alignToWords; self.padTo = padTo
+        self.buckets = buckets?.sorted()
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case maxSeqLen = "max_seq_len", docStride = "doc_stride", maxAnswerLen = "max_answer_len", topK = "top_k"
+        case handleImpossibleAnswer = "handle_impossible_answer", alignToWords = "align_to_words", padTo = "pad_to", buckets
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(maxSeqLen: try c.decode(Int.self, forKey: .maxSeqLen), docStride: try c.decode(Int.self, forKey: .docStride),
+                  maxAnswerLen: try c.decode(Int.self, forKey: .maxAnswerLen), topK: try c.decode(Int.self, forKey: .topK),
+                  handleImpossibleAnswer: try c.decode(Bool.self, forKey: .handleImpossibleAnswer),
+                  alignToWords: try c.decode(Bool.self, forKey: .alignToWords), padTo: try c.decodeIfPresent(Int.self, forKey: .padTo),
+                  buckets: try c.decodeIfPresent([Int].self, forKey: .buckets))
+    }
+
+    /// The length every window of a question is padded to (QAConfig.padded_length): with buckets the
+    /// smallest that holds it, else padTo, else nil (no padding).
+    public func paddedLength(questionTokens: Int, contextTokens: Int) -> Int? {
+        if let b = buckets, !b.isEmpty { return ModelCheck.pickSeqLen(b, questionTokens: questionTokens, contextTokens: contextTokens) }
+        return padTo
+    }
 }
 
 public struct Window {
@@ -51,12 +84,13 @@ public enum QaDecoder {
         let step = room - config.docStride
         let n = context.count
         var windows: [Window] = []
+        let target = config.paddedLength(questionTokens: question.count, contextTokens: n)
         var first = 0
         while true {
             let stop = min(first + room, n)
             let len = stop - first
             let used = question.count + len + 3
-            let total = config.padTo.map { max($0, used) } ?? used
+            let total = target.map { max($0, used) } ?? used
             var ids = [Int32](repeating: Int32(pad), count: total)
             var mask = [Int32](repeating: 0, count: total)
             var types = [Int32](repeating: 0, count: total)

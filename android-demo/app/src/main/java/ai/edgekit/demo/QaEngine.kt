@@ -1,7 +1,6 @@
 package ai.edgekit.demo
 
-import java.util.concurrent.ExecutorService
-import java.util.concurrent.Executors
+import ai.edgekit.demo.qa.InferenceThread
 
 /**
  * The one inference thread. It owns the LiteRT interpreter (which is not thread-safe): every job
@@ -10,10 +9,9 @@ import java.util.concurrent.Executors
  * under [lock], on first use; [close] closes it on this same thread after the queued jobs finish.
  */
 class QaEngine(val assets: DemoAssets, private val defaultThreads: Int = 4) {
-    private val executor: ExecutorService = Executors.newSingleThreadExecutor { r -> Thread(r, "edgekit-inference") }
+    private val thread = InferenceThread("edgekit-inference")
     private val lock = Any()
     private var model: LiteRtQaModel? = null
-    @Volatile private var closed = false
     private var shut = false
 
     /** The model with [threads] interpreter threads, loaded once (reloaded only for another thread count). */
@@ -27,24 +25,12 @@ class QaEngine(val assets: DemoAssets, private val defaultThreads: Int = 4) {
         loaded
     }
 
-    /** Run [work] on the inference thread; [done] gets its text (or the error's) on the same thread. */
-    fun submit(work: (QaEngine) -> String, done: (String) -> Unit) {
-        if (closed) return
-        try {
-            executor.execute {
-                val text = try { work(this) } catch (e: Exception) { "error: ${e.message ?: e.toString()}" }
-                done(text)
-            }
-        } catch (e: java.util.concurrent.RejectedExecutionException) {
-            // closed meanwhile: the activity is going away, nobody waits for this job
-        }
-    }
+    /**
+     * Run [work] on the inference thread; [done] gets its text, or "error: ..." for any Throwable
+     * (an UnsatisfiedLinkError from a missing LiteRT library too), on the same thread.
+     */
+    fun submit(work: (QaEngine) -> String, done: (String) -> Unit) = thread.submit({ work(this) }, done)
 
     /** Stop taking jobs; the interpreter is closed on the inference thread once the running job ends. */
-    fun close() {
-        if (closed) return
-        executor.execute { synchronized(lock) { model?.close(); model = null; shut = true } }
-        closed = true
-        executor.shutdown()
-    }
+    fun close() = thread.close { synchronized(lock) { model?.close(); model = null; shut = true } }
 }

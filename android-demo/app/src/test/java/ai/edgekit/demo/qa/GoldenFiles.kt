@@ -44,3 +44,16 @@ object GoldenFiles {
         return tokenizerFor(g.doLowerCase, g.stripAccents)
     }
 }
+
+/**
+ * Cases replayed, per kind: RunJvmTests prints [line] after the tests, and ios-demo's Swift tests
+ * print the same line, compared by ios-demo/check-golden-counts.sh (same files, same counts).
+ */
+object GoldenCount {
+    @JvmField var tokenizer = 0
+    @JvmField var decoder = 0
+    @JvmField var qa = 0
+    @JvmField var bundle = 0
+    @JvmField var buckets = 0
+    @JvmStatic fun line(): String = "golden cases: tokenizer $tokenizer, decoder $decoder, qa $qa, bundle $bundle, buckets $buckets"
+}

@@ -25,6 +25,7 @@ class ModelCheckGoldenTest {
             val fails = ModelCheck.checkCases(g.bounds, g.modelCases, g.modelCases.map { it.outputs })
             assertEquals("$name: ${g.bounds}", emptyList<String>(), fails)
             assertTrue("$name has no bounds", g.bounds.isNotEmpty())
+            GoldenCount.bundle += g.modelCases.size
         }
     }
 
@@ -126,6 +127,7 @@ class ModelCheckGoldenTest {
                     val wrong = listOf(Answer("x", c.answers[0].end + 1000, c.answers[0].end + 1001, 1.0))
                     assertFalse(ModelCheck.checkQa(c, wrong).isEmpty())
                 }
+                GoldenCount.qa++
             }
         }
     }
@@ -134,7 +136,10 @@ class ModelCheckGoldenTest {
     fun bucketsPickTheSmallestLengthThatFits() {
         for ((_, g) in GoldenFiles.all) {
             val lens = if (g.buckets.isEmpty()) emptyList() else J.ints(J.obj(g.root["buckets"])["seq_lens"]).toList()
-            for (b in g.buckets) assertEquals("q ${b.questionTokens} c ${b.contextTokens}", b.seqLen, ModelCheck.pickSeqLen(lens, b.questionTokens, b.contextTokens))
+            for (b in g.buckets) {
+                assertEquals("q ${b.questionTokens} c ${b.contextTokens}", b.seqLen, ModelCheck.pickSeqLen(lens, b.questionTokens, b.contextTokens))
+                GoldenCount.buckets++
+            }
         }
         assertEquals(128, ModelCheck.pickSeqLen(listOf(384, 128, 256), 10, 115))
         assertEquals(256, ModelCheck.pickSeqLen(listOf(384, 128, 256), 10, 116))

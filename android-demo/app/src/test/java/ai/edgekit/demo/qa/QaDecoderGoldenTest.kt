@@ -29,5 +29,6 @@ class QaDecoderGoldenTest(private val name: String, private val case: Golden.Dec
         val answers = pipeline.answer(case.question, case.context)
         assertEquals("number of windows", case.windows.size, calls)
         assertEquals("", Golden.compareAnswers(case.answers, answers, 1e-9))
+        GoldenCount.decoder++
     }
 }

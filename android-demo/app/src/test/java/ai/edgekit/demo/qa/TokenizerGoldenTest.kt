@@ -20,5 +20,6 @@ class TokenizerGoldenTest(private val name: String, private val case: Golden.Tok
         assertEquals("ids of '${case.text}'", case.ids.toList(), tokens.map { it.id })
         assertEquals("offsets of '${case.text}'", case.offsets.map { it.toList() }, tokens.map { listOf(it.start, it.end) })
         assertEquals("word spans of '${case.text}'", case.words.map { it.toList() }, tokens.map { listOf(it.wordStart, it.wordEnd) })
+        GoldenCount.tokenizer++
     }
 }

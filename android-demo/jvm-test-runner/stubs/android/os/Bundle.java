@@ -1,2 +1,0 @@
-package android.os;
-public class Bundle {}

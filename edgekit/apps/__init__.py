@@ -1,0 +1,2 @@
+"""What the phone apps ship: ``bundle`` (files + card + golden cases), golden.json, Unicode tables.
+"""

@@ -1,0 +1,226 @@
+"""A labelled benchmark for every distillation run: question -> paragraph retrieval on SQuAD v1.1 dev.
+
+Agreement with the teacher (:mod:`edgekit.distill.compare`) says how close a student is; retrieval says what a
+user of a sentence encoder gets: each question is embedded, every candidate paragraph is embedded, and the
+question's own paragraph should come first. Reported: R@1, R@5 (share of questions whose paragraph is in the
+top 1 / 5) and MRR (mean of 1 / rank of that paragraph). A tie with the gold paragraph counts against it, so a
+model that maps everything to one vector scores R@1 = 0, not 1.
+
+The shipped slice (``data/squad-dev-retrieval-300.json.xz``) is 300 questions of six SQuAD v1.1 dev articles
+(positions 1, 5, 9, 13, 17, 21 of the shared ``dev-even-articles.json.xz``) and all 246 paragraphs of those
+articles as candidates; benchmarks/distill_quality.py scores the other 18 articles of the shared file.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import lzma
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgekit.distill.corpus import DATA_DIR
+
+RETRIEVAL_SLICE = DATA_DIR / "squad-dev-retrieval-300.json.xz"
+#: Positions (in the shared dev-even-articles file) of the articles the shipped slice is drawn from.
+SLICE_ARTICLES = (1, 5, 9, 13, 17, 21)
+#: The retrieval numbers of a run, in display order.
+RETRIEVAL_METRICS = ("r_at_1", "r_at_5", "mrr")
+LABELS = {"r_at_1": "R@1", "r_at_5": "R@5", "mrr": "MRR"}
+#: Token budgets: questions are short; paragraphs get the sentence-transformers MiniLM limit (256 tokens).
+QUESTION_LEN = 64
+PARAGRAPH_LEN = 256
+ATTRIBUTION = "Contains text from Wikipedia (CC BY-SA) and/or SQuAD v1.1 (CC BY-SA 4.0, Rajpurkar et al. 2016)."
+
+
+@dataclass
+class RetrievalSet:
+    """Questions, candidate paragraphs and, per question, the index of its own paragraph."""
+
+    questions: list[str]
+    paragraphs: list[str]
+    gold: list[int]
+    name: str = ""
+    articles: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if len(self.questions) != len(self.gold) or not self.questions or not self.paragraphs:
+            raise ValueError("a retrieval set needs questions, paragraphs and one gold paragraph per question")
+        if min(self.gold) < 0 or max(self.gold) >= len(self.paragraphs):
+            raise ValueError("gold paragraph index out of range")
+
+
+def _qhash(qid: str) -> int:
+    return int(hashlib.blake2b(qid.encode(), digest_size=8).hexdigest(), 16)
+
+
+def from_squad(path: str | os.PathLike, articles: list[int] | None = None, exclude: tuple[int, ...] = (),
+               max_questions: int | None = None, name: str = "") -> RetrievalSet:
+    """A retrieval set from a SQuAD v1.1 JSON file (``.xz`` fine): the chosen articles' paragraphs are the
+    candidates; questions are all of theirs, or ``max_questions`` of them picked by a hash of the question id
+    (deterministic, spread over the articles)."""
+    opener: Any = lzma.open if str(path).endswith(".xz") else open
+    with opener(path, "rt", encoding="utf-8") as fh:
+        data = json.load(fh)["data"]
+    paragraphs: list[str] = []
+    qs: list[tuple[int, str, int]] = []
+    titles = []
+    for i, art in enumerate(data):
+        if (articles is not None and i not in articles) or i in exclude:
+            continue
+        titles.append(art.get("title", str(i)))
+        for para in art["paragraphs"]:
+            paragraphs.append(para["context"])
+            for qa in para["qas"]:
+                qs.append((_qhash(qa["id"]), qa["question"].strip(), len(paragraphs) - 1))
+    if max_questions is not None and len(qs) > max_questions:
+        qs = sorted(qs)[:max_questions]
+        qs.sort(key=lambda q: (q[2], q[0]))  # back in document order
+    return RetrievalSet([q[1] for q in qs], paragraphs, [q[2] for q in qs], name=name or str(path),
+                        articles=titles)
+
+
+def make_slice(dev_path: str | os.PathLike, out: str | os.PathLike = RETRIEVAL_SLICE,
+               n_questions: int = 300) -> Path:
+    """Write the shipped slice from the shared dev file (``python -m edgekit.distill.retrieval DEV``)."""
+    rs = from_squad(dev_path, articles=list(SLICE_ARTICLES), max_questions=n_questions)
+    doc = {"attribution": ATTRIBUTION,
+           "source": "SQuAD v1.1 dev, articles at positions " + ", ".join(map(str, SLICE_ARTICLES))
+                     + " of ../shared/data/squad-v1.1/dev-even-articles.json.xz",
+           "articles": rs.articles, "paragraphs": rs.paragraphs,
+           "questions": [{"question": q, "paragraph": g} for q, g in zip(rs.questions, rs.gold)]}
+    p = Path(out)
+    with lzma.open(p, "wt", encoding="utf-8", preset=9 | lzma.PRESET_EXTREME) as fh:
+        json.dump(doc, fh, ensure_ascii=False, separators=(",", ":"))
+    return p
+
+
+def load_slice(path: str | os.PathLike = RETRIEVAL_SLICE) -> RetrievalSet:
+    """The shipped slice (or another file in its format)."""
+    with lzma.open(path, "rt", encoding="utf-8") as fh:
+        doc = json.load(fh)
+    return RetrievalSet([q["question"] for q in doc["questions"]], doc["paragraphs"],
+                        [q["paragraph"] for q in doc["questions"]], name=str(path), articles=doc.get("articles", []))
+
+
+def slice_label(rs: RetrievalSet) -> str:
+    name = Path(rs.name).name if rs.name else "retrieval set"
+    return f"{name}: {len(rs.questions)} questions, {len(rs.paragraphs)} candidate paragraphs"
+
+
+# ---------------------------------------------------------------------------------------------- metrics
+
+
+def retrieval_metrics(q_emb: Any, p_emb: Any, gold: list[int], ks: tuple[int, ...] = (1, 5)) -> dict:
+    """R@k and MRR of question -> paragraph retrieval by dot product (cosine for normalised embeddings).
+
+    The rank of the gold paragraph is 1 + the number of *other* paragraphs scoring at least as high (ties
+    count against the gold one).
+    """
+    import torch
+
+    q, p = torch.as_tensor(q_emb).float(), torch.as_tensor(p_emb).float()
+    g = torch.as_tensor(gold, dtype=torch.long)
+    scores = q @ p.T
+    gs = scores[torch.arange(len(g)), g].unsqueeze(1)
+    ge = (scores >= gs).sum(1) - 1  # the gold paragraph itself is >= itself
+    rank = (1 + ge).double()
+    out = {f"r_at_{k}": float((rank <= k).double().mean()) for k in ks}
+    out["mrr"] = float((1.0 / rank).mean())
+    out["questions"] = len(g)
+    out["paragraphs"] = len(p)
+    return out
+
+
+def _max_len(model: Any, want: int) -> int:
+    n = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    return min(want, int(n)) if n else want
+
+
+def embed_set(model: Any, tokenizer: Any, rs: RetrievalSet) -> tuple[Any, Any]:
+    """Normalised mean-pooled embeddings of the questions and the paragraphs."""
+    from edgekit.distill.compare import embed
+
+    return (embed(model, tokenizer, rs.questions, _max_len(model, QUESTION_LEN)),
+            embed(model, tokenizer, rs.paragraphs, _max_len(model, PARAGRAPH_LEN), batch_size=16))
+
+
+def score_model(model: Any, tokenizer: Any, rs: RetrievalSet) -> dict:
+    """Retrieval numbers of a model (a ``transformers`` model object or a model folder)."""
+    if isinstance(model, (str, os.PathLike)):
+        from transformers import AutoModel
+
+        model = AutoModel.from_pretrained(str(model))
+    q, p = embed_set(model, tokenizer, rs)
+    return {k: round(v, 4) if isinstance(v, float) else v for k, v in retrieval_metrics(q, p, rs.gold).items()}
+
+
+def score_teacher(teacher_dir: str, tokenizer: Any, rs: RetrievalSet, cache_dir: str | os.PathLike) -> dict:
+    """The teacher's retrieval numbers; its embeddings are cached by weights and texts (computed once)."""
+    from transformers import AutoConfig
+
+    from edgekit.distill.teacher_cache import held_out_teacher_embeddings
+
+    class _Probe:  # _max_len reads only .config.max_position_embeddings
+        config = AutoConfig.from_pretrained(teacher_dir)
+
+    q = held_out_teacher_embeddings(teacher_dir, tokenizer, rs.questions, _max_len(_Probe, QUESTION_LEN), cache_dir)
+    p = held_out_teacher_embeddings(teacher_dir, tokenizer, rs.paragraphs, _max_len(_Probe, PARAGRAPH_LEN), cache_dir)
+    return {k: round(v, 4) if isinstance(v, float) else v for k, v in retrieval_metrics(q, p, rs.gold).items()}
+
+
+def below_cut(student: dict, cut: dict) -> list[str]:
+    """Retrieval numbers on which the student does not beat the untrained cut (equal counts as not beating,
+    except where both are already perfect)."""
+    return [m for m in RETRIEVAL_METRICS
+            if m in student and m in cut and student[m] <= cut[m] and not (student[m] >= 1.0 and cut[m] >= 1.0)]
+
+
+def evaluate_run(teacher_dir: str, cut: Any, student: Any, tokenizer: Any, cache_dir: str | os.PathLike,
+                 rs: RetrievalSet | None = None, cut_scores: dict | None = None) -> dict:
+    """Cut, student and teacher on one retrieval set, plus the flag list; ``cut_scores`` reuses a cut already
+    scored (the default command scores it before training, when its folder still exists)."""
+    rs = rs or load_slice()
+    res = {"set": str(Path(rs.name).name) if rs.name else None, "questions": len(rs.questions),
+           "paragraphs": len(rs.paragraphs), "articles": rs.articles,
+           "teacher": score_teacher(teacher_dir, tokenizer, rs, cache_dir),
+           "initial": cut_scores if cut_scores is not None else score_model(cut, tokenizer, rs)}
+    if student is not None:
+        res["student"] = score_model(student, tokenizer, rs)
+        res["below_untrained_cut"] = below_cut(res["student"], res["initial"])
+    return res
+
+
+def table(r: dict) -> list[str]:
+    """Console lines: untrained cut / student / teacher, then share of the teacher's MRR."""
+    has_s = "student" in r
+    lines = [f"question -> paragraph retrieval (SQuAD v1.1 dev slice: {r['questions']} questions, "
+             f"{r['paragraphs']} candidate paragraphs):",
+             f"  {'':<28}{'untrained cut':>14}" + (f"{'student':>10}" if has_s else "") + f"{'teacher':>10}"]
+    for m in RETRIEVAL_METRICS:
+        line = f"  {LABELS[m]:<28}{r['initial'][m]:>14.4f}"
+        if has_s:
+            line += f"{r['student'][m]:>10.4f}"
+        lines.append(line + f"{r['teacher'][m]:>10.4f}")
+    t = r["teacher"]["mrr"]
+    if has_s and t > 0:
+        lines.append(f"  student MRR = {r['student']['mrr'] / t:.1%} of the teacher's "
+                     f"(untrained cut {r['initial']['mrr'] / t:.1%})")
+    return lines
+
+
+def warning(r: dict) -> str | None:
+    worse = r.get("below_untrained_cut")
+    if not worse:
+        return None
+    return (f"WARNING: the trained student does not beat the untrained layer cut on retrieval "
+            f"{', '.join(LABELS[m] for m in worse)} (SQuAD question -> paragraph): the training text or objective "
+            f"may not suit this use; the card records this as retrieval.below_untrained_cut")
+
+
+if __name__ == "__main__":  # python -m edgekit.distill.retrieval DEV_FILE: regenerate the shipped slice
+    import sys
+
+    made = make_slice(sys.argv[1])
+    print(made, made.stat().st_size, slice_label(load_slice(made)))

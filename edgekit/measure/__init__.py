@@ -1,0 +1,2 @@
+"""Latency (``bench``) and the reports (markdown, JSON, HTML) built from records.
+"""

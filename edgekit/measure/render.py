@@ -1,0 +1,31 @@
+"""A folder's report in every format: Markdown and JSON (``tables``) and HTML (``html``)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgekit.core.record import atomic_write_text
+from edgekit.measure import html
+from edgekit.measure.tables import Report, build, collect, markdown, to_json
+
+
+def render(rep: Report, fmt: str) -> str:
+    """``md``, ``json`` or ``html``."""
+    if fmt == "json":
+        return to_json(rep)
+    if fmt == "html":
+        return html.render(rep)
+    return markdown(rep)
+
+
+def write_reports(folder: Path, title: str = "edgekit report") -> Report:
+    """Write report.md, report.json and report.html of every record in ``folder``; return the report."""
+    folder = Path(folder)
+    rep = build(collect(folder), title=title)
+    for fmt in ("md", "json", "html"):
+        atomic_write_text(folder / f"report.{fmt}", render(rep, fmt))
+    return rep
+
+
+def report(folder: str | Path, fmt: str = "md") -> str:
+    """The report of every record in ``folder`` as Markdown (``md``), ``json`` or ``html`` text."""
+    return render(build(collect(Path(folder)), title=f"edgekit report: {folder}"), fmt)

@@ -1,0 +1,347 @@
+"""The report of a folder of exported artifacts: one row model, one table, one JSON shape, one HTML page.
+
+``collect(folder)`` reads the records; ``build(records)`` makes the ``Report`` (host header and
+one ``Row`` per artifact, plus, as an option, one PyTorch eager row per bench run and length);
+``markdown``/``to_json``/``html.render`` turn it into text; ``write_reports(folder)`` writes all
+three next to the artifacts. ``export``, ``demo``, ``bench`` and ``benchmarks/`` all go through here.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgekit.core.record import ArtifactRecord, Status, is_record
+
+EAGER = "pytorch-eager"
+REFERENCE = "reference"  # the status of an eager baseline row
+
+
+def collect(folder: Path, check: bool = False) -> list[ArtifactRecord]:
+    """Every record under ``folder``, in table order (task, length, registry target order, precision).
+
+    ``check``: also check each record against its file and its own numbers (edgekit.check.integrity;
+    hashes every artifact). ``edgekit report`` does.
+    """
+    from edgekit.check import integrity
+
+    folder = Path(folder)
+    records = []
+    for path in sorted(folder.rglob("*.json")):
+        if any(part.startswith(".") for part in path.relative_to(folder).parts[:-1]):
+            continue  # staging folders of running exports (edgekit.build.install) are not results
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if is_record(data):
+            record = ArtifactRecord.from_dict(data)
+            if check:
+                # Not a record field: what this report found when it checked the record against
+                # its file and its own numbers. A row with findings shows ❗.
+                record.checks = integrity.problems(path.with_name(path.name[: -len(".json")]), record)  # type: ignore[attr-defined]
+            records.append(record)
+    return sorted(records, key=_order)
+
+
+def _order(r: ArtifactRecord) -> tuple[Any, ...]:
+    from edgekit.core import registry
+    from edgekit.core.precision import Precision
+
+    targets = list(registry.converters())
+    t = targets.index(r.target) if r.target in targets else len(targets)
+    return (r.task.value, r.seq_len.max, str(r.seq_len), t, r.target, list(Precision).index(r.precision), r.artifact)
+
+
+@dataclass
+class Row:
+    """What one table row shows (Markdown, JSON and HTML alike)."""
+
+    artifact: str | None
+    target: str
+    precision: str
+    task: str
+    seq_len: str
+    status: str                   # a Status value, or "reference" for the eager baseline
+    symbol: str
+    label: str
+    colour: str
+    reason: str | None = None
+    size_mb: float | None = None
+    size_pct_fp32: float | None = None
+    max_abs: float | None = None
+    cosine: float | None = None
+    psnr: float | None = None
+    agreement: float | None = None
+    agreement_metric: str | None = None
+    # The counts behind ``agreement`` (edgekit.check.parity.ParityReport): only decisive samples are judged.
+    agreed: int | None = None
+    decisive: int | None = None
+    judged: int | None = None
+    inputs_note: str | None = None  # "random inputs only": no tokenizer, no real text
+    # Core ML fp16/compressed: the same file with Neural-Engine-like fp16 sums (edgekit.targets.coreml.mil).
+    ane_like_cosine: float | None = None
+    ane_like_psnr: float | None = None
+    p50_ms: float | None = None
+    p90_ms: float | None = None
+    threads: int | None = None
+    eager_p50_ms: float | None = None
+    speedup: float | None = None
+    not_timed: str | None = None
+    run: str | None = None        # the bench run the latency comes from
+    second_client: dict[str, Any] | None = None  # another runtime's verdict on the same file (Task Library)
+    contradictions: list[str] = field(default_factory=list)  # edgekit.check.integrity findings (then symbol ❗)
+    busy: str | None = None       # the bench run's load average exceeded the machine's cores
+    # The accuracy gate on real data (record.quality), when export/validate ran it: the file's score and
+    # its difference to its PyTorch model's on the same questions (F1 for QA, accuracy for classifiers).
+    quality_metric: str | None = None
+    quality_score: float | None = None
+    quality_delta: float | None = None
+    quality: dict[str, Any] | None = None
+
+    def _flagged(self) -> Row:
+        if self.contradictions:
+            self.symbol, self.label = "❗", "record contradicts itself or its file"
+        return self
+
+
+@dataclass
+class Report:
+    title: str
+    host: dict[str, Any]
+    rows: list[Row] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"title": self.title, "host": self.host, "rows": [asdict(r) for r in self.rows]}
+
+    @property
+    def quality_column(self) -> str | None:
+        """The heading of the task-quality column ("F1 (Δ)"), or None when no row carries a score."""
+        metrics = [r.quality_metric for r in self.rows if r.quality_score is not None]
+        if not metrics:
+            return None
+        return "F1 (Δ)" if "f1" in metrics else "accuracy (Δ)"
+
+    def quality_note(self) -> str | None:
+        """What the quality column's numbers are (data, count), for the notes under the table."""
+        q = next((r.quality for r in self.rows if r.quality_score is not None and r.quality), None)
+        if not q:
+            return None
+        return (f"{self.quality_column}: the file's {q['metric']} on {q['n']} examples of {Path(q['data']).name} "
+                "(Δ: minus its PyTorch model's on the same examples), from the accuracy gate (--eval-data).")
+
+
+def _busy(m: Any) -> str | None:
+    """Why a measurement's numbers are suspect: its run had more runnable work than this machine's cores."""
+    if not m or not m.load_average or not m.artifact:
+        return None
+    from edgekit.measure.bench import cpu_name
+
+    cores = os.cpu_count() or 1
+    if m.host and m.host != cpu_name():
+        return None  # measured on another machine: its core count is not ours to judge
+    if m.load_average[0] > cores:
+        return f"load average {m.load_average[0]:.1f} > {cores} cores during the run"
+    return None
+
+
+def row(r: ArtifactRecord, fp32_bytes: int | None) -> Row:
+    p = r.parity
+    m = r.last_latency
+    q = r.quality
+    scored = q is not None and q.scored
+    base = fp32_bytes or r.source.fp32_param_bytes
+    return Row(
+        artifact=r.artifact, target=r.target, precision=r.precision.value, task=r.task.value, seq_len=str(r.seq_len),
+        status=r.status.value, symbol=r.status.symbol, label=r.status.label, colour=r.status.colour, reason=r.reason,
+        size_mb=r.size_bytes / 1e6 if r.size_bytes else None,
+        size_pct_fp32=100.0 * r.size_bytes / base if r.size_bytes and base else None,
+        max_abs=p.worst("max_abs") if p else None, cosine=p.worst("cosine") if p else None,
+        psnr=p.worst("psnr") if p else None, agreement=p.agreement if p else None,
+        agreement_metric=(p.agreement_metric or None) if p else None,
+        agreed=p.agreed if p else None, decisive=p.decisive if p else None, judged=p.judged if p else None,
+        inputs_note=p.inputs_note if p else None,
+        ane_like_cosine=p.ane_like.worst("cosine") if p and p.ane_like else None,
+        ane_like_psnr=p.ane_like.worst("psnr") if p and p.ane_like else None,
+        p50_ms=m.artifact.p50_ms if m and m.artifact else None, p90_ms=m.artifact.p90_ms if m and m.artifact else None,
+        threads=m.threads if m else None, eager_p50_ms=m.eager.p50_ms if m and m.eager else None,
+        speedup=m.speedup if m else None, not_timed=m.not_timed if m else None, run=m.run if m else None,
+        second_client=r.options.get("task_library"),
+        contradictions=list(getattr(r, "checks", None) or []), busy=_busy(m),
+        quality_metric=q.metric if q else None, quality_score=q.artifact if scored else None,
+        quality_delta=q.artifact - q.pytorch if scored else None, quality=asdict(q) if q else None,
+    )._flagged()
+
+
+def _eager_rows(records: list[ArtifactRecord]) -> list[Row]:
+    """One reference row per (task, length, source, bench run): never a baseline from another run."""
+    out: dict[tuple[str, ...], Row] = {}
+    for r in records:
+        m = r.last_latency
+        if not m or not m.eager:
+            continue
+        key = (r.task.value, str(m.seq_len), r.source.source, m.run)
+        if key not in out:
+            size = r.source.fp32_param_bytes
+            out[key] = Row(
+                artifact=None, target=EAGER, precision="fp32", task=r.task.value, seq_len=str(m.seq_len),
+                status=REFERENCE, symbol="", label="PyTorch eager (baseline)", colour="#1565c0",
+                size_mb=size / 1e6 if size else None, size_pct_fp32=100.0 if size else None,
+                p50_ms=m.eager.p50_ms, p90_ms=m.eager.p90_ms, threads=m.threads, eager_p50_ms=m.eager.p50_ms,
+                speedup=1.0, run=m.run)
+    return list(out.values())
+
+
+def host_of(records: list[ArtifactRecord]) -> dict[str, Any]:
+    """The header: where the latencies were measured (from the records), else this machine."""
+    from edgekit.measure.bench import cpu_name, default_threads
+
+    ms = [r.last_latency for r in records if r.last_latency]
+    versions: dict[str, str] = {}
+    for r in records:
+        versions.update(r.versions)
+    threads = sorted({m.threads for m in ms})
+    loads = [m.load_average for m in ms if m.load_average]
+    return {
+        "os": f"{platform.system()} {platform.release()}", "machine": platform.machine(),
+        "cpu": next((m.host for m in ms if m.host), None) or cpu_name(), "cores": default_threads(),
+        "threads": threads[0] if len(threads) == 1 else (threads or None),
+        "pinned_cpus": next((m.pinned_cpus for m in ms if m.pinned_cpus), None),
+        "load_average": loads[0] if loads else None, "load_average_end": loads[-1] if loads else None,
+        "runs": sorted({m.run for m in ms}),
+        "versions": dict(sorted(versions.items())),
+    }
+
+
+def build(records: list[ArtifactRecord], title: str = "edgekit report", baselines: bool = True) -> Report:
+    """The report of ``records`` (in the order given; ``collect`` sorts)."""
+    fp32 = {(r.target, r.task, str(r.seq_len), r.source.source): r.size_bytes
+            for r in records if r.precision.value == "fp32" and r.size_bytes and not r.options.get("ane")}
+    rows = [row(r, fp32.get((r.target, r.task, str(r.seq_len), r.source.source))) for r in records]
+    if baselines:
+        eager = _eager_rows(records)
+        # Each eager row goes first among the rows of its task and length.
+        ordered: list[Row] = []
+        for rw in rows:
+            for e in [e for e in eager if (e.task, e.seq_len) == (rw.task, rw.seq_len)]:
+                ordered.append(e)
+                eager.remove(e)
+            ordered.append(rw)
+        rows = ordered + eager
+    return Report(title, host_of(records), rows)
+
+
+# ---- Markdown ----------------------------------------------------------------------------------
+
+def _fmt(v: Any, spec: str, none: str = "—") -> str:
+    return none if v is None else format(v, spec)
+
+
+COLUMNS = ("", "target", "precision", "task", "seq", "size MB", "% fp32", "max abs", "cosine", "PSNR dB",
+           "agreement", "agreed / decisive (of judged)", "p50 ms", "p90 ms", "× eager")
+FIRST_NUMERIC = 5  # columns from here on are numbers (right-aligned)
+
+
+def columns(rep: Report) -> list[str]:
+    """The table's headings: COLUMNS, plus the task-quality column when some row carries a score."""
+    q = rep.quality_column
+    return list(COLUMNS) + ([q] if q else [])
+
+
+def cells(d: Row, quality: bool = False) -> list[str]:
+    """The table cells of one row: the one column model Markdown and HTML share (``quality``: with
+    the task-quality column, see ``columns``)."""
+    p50 = _fmt(d.p50_ms, ".1f", "n/a" if d.not_timed else "—")
+    out = [d.symbol, d.target, d.precision, d.task, d.seq_len, _fmt(d.size_mb, ".1f"), _fmt(d.size_pct_fp32, ".0f"),
+           _fmt(d.max_abs, ".2g"), _fmt(d.cosine, ".5f"), _fmt(d.psnr, ".1f"),
+           _fmt(d.agreement and 100 * d.agreement, ".1f") + ("%" if d.agreement is not None else ""),
+           _counts(d), p50, _fmt(d.p90_ms, ".1f"), _fmt(d.speedup, ".2f")]
+    if quality:
+        out.append("—" if d.quality_score is None or d.quality_delta is None
+                   else f"{d.quality_score:.2f} ({d.quality_delta:+.2f})")
+    return out
+
+
+def _counts(d: Row) -> str:
+    """``agreed / decisive (of judged)``: only decisive samples (a margin the value bound cannot
+    flip) are judged; for embeddings, recall@10 neighbour hits."""
+    if d.decisive is None:
+        return "—"
+    judged = f" (of {d.judged})" if d.judged not in (None, d.decisive) else ""
+    return f"{d.agreed} / {d.decisive}{judged}"
+
+
+def header_lines(rep: Report) -> list[str]:
+    h = rep.host
+    lines = [f"Machine: {h['cpu']} ({h['cores']} cores, {h['os']} {h['machine']})"]
+    if h.get("threads"):
+        pin = f", pinned to CPUs {h['pinned_cpus']}" if h.get("pinned_cpus") else ""
+        lines.append(f"Threads: {h['threads']}{pin}; batch 1")
+    if h.get("load_average"):
+        end = f" (last measurement: {h['load_average_end']})" if h.get("load_average_end") else ""
+        lines.append(f"Load average at the first measurement: {h['load_average']}{end}")
+    if h.get("versions"):
+        lines.append("Versions: " + ", ".join(f"{k} {v}" for k, v in h["versions"].items()))
+    return lines
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def markdown(rep: Report) -> str:
+    """A Markdown page: header, one row per artifact, then why anything was not validated or timed."""
+    lines = [f"# {rep.title}", ""] + [f"- {_md(x)}" for x in header_lines(rep)] + [""]
+    cols = columns(rep)
+    quality = rep.quality_column is not None
+    lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * FIRST_NUMERIC + "---:|" * (len(cols) - FIRST_NUMERIC)]
+    notes, untimed, clients, bad, busy, inputs, ane = [], [], [], [], [], [], []
+    for d in rep.rows:
+        lines.append("| " + " | ".join(_md(c) for c in cells(d, quality)) + " |")
+        if d.contradictions:
+            bad.append(f"- ❗ `{d.artifact}` (record says {d.status}): {_md('; '.join(d.contradictions))}")
+        elif d.status not in (Status.VALIDATED.value, REFERENCE) and d.reason:
+            notes.append(f"- {d.symbol} `{d.artifact}` ({d.status}): {_md(d.reason)}")
+        if d.inputs_note:
+            inputs.append(f"- {d.symbol} `{d.artifact}`: agreement on {d.inputs_note} (no tokenizer)")
+        if d.ane_like_psnr is not None:
+            ane.append(f"- `{d.artifact}`: cosine {d.ane_like_cosine:.5f}, PSNR {d.ane_like_psnr:.1f} dB "
+                       f"(normal: {_fmt(d.cosine, '.5f')}, {_fmt(d.psnr, '.1f')} dB)")
+        if d.busy:
+            busy.append(f"- `{d.artifact}`: {d.busy}: its latency is not a clean measurement")
+        if d.not_timed:
+            untimed.append(f"- `{d.artifact}`: {_md(d.not_timed)}")
+        if d.second_client:
+            s = d.second_client
+            detail = f"{s['agreement']:.0%} agreement" if s.get("agreement") is not None else s.get("reason")
+            clients.append(f"- `{d.artifact}`: {s.get('client')}: {s.get('status')} ({detail})")
+    lines += ["", " · ".join(f"{s.symbol} {s.label}" for s in Status)
+              + (" · ❗ record contradicts itself or its file" if bad else "")]
+    if any(d.speedup is not None for d in rep.rows):
+        lines.append("× eager: PyTorch eager fp32 p50 ÷ artifact p50, both measured in the same run.")
+    if rep.quality_note():
+        lines.append(_md(rep.quality_note() or ""))
+    if bad:
+        lines += ["", "❗ Record contradicts itself or its file (do not ship; re-export, or "
+                      "`edgekit validate --rebind` a file changed on purpose):", *bad]
+    if notes:
+        lines += ["", "Not validated:", *notes]
+    if inputs:
+        lines += ["", "Random inputs only:", *inputs]
+    if ane:
+        lines += ["", "ANE-like numerics (fp16 accumulation, fp16 LayerNorm statistics; the bound applies with --ane):",
+                  *ane]
+    if busy:
+        lines += ["", "Measured on a busy machine:", *busy]
+    if untimed:
+        lines += ["", "Not timed:", *untimed]
+    if clients:
+        lines += ["", "Second client (the runtime apps use):", *clients]
+    return "\n".join(lines) + "\n"
+
+
+def to_json(rep: Report) -> str:
+    return json.dumps(rep.to_dict(), indent=2, default=str) + "\n"

@@ -1,0 +1,4 @@
+"""ExecuTorch (.pte) through XNNPACK."""
+from edgekit.targets.executorch.converter import CONVERTER
+
+__all__ = ["CONVERTER"]

@@ -1,0 +1,4 @@
+"""TorchScript (.pt)."""
+from edgekit.targets.torchscript.converter import CONVERTER
+
+__all__ = ["CONVERTER"]
