@@ -27,8 +27,8 @@ stdlib="$env_dir/kotlinc/lib/kotlin-stdlib.jar"
 # Compile-time only: LiteRT's stubs and the API-29/30 shim are on the class path, never in the APK.
 javac -nowarn -d "$build/stubs" -cp "$env_dir/android.jar" \
   $(find "$here/jvm-test-runner/stubs/org" "$here/jvm-test-runner/api-shim" -name '*.java')
-# dx reads Java 8 class files (version 52): -jvm-target 1.8 here, unlike the type-check.
-"$env_dir/kotlinc/bin/kotlinc" -no-jdk -no-reflect -jvm-target 1.8 -nowarn -d "$build/classes" \
+# dx reads Java 8 class files (version 52) without invokedynamic: -jvm-target 1.8 and lambdas as classes.
+"$env_dir/kotlinc/bin/kotlinc" -no-jdk -no-reflect -jvm-target 1.8 -Xlambdas=class -Xsam-conversions=class -nowarn -d "$build/classes" \
   -cp "$build/stubs:$env_dir/android.jar:$stdlib" \
   "$here"/app/src/main/java/ai/edgekit/demo/*.kt "$here"/app/src/main/java/ai/edgekit/demo/qa/*.kt 2>&1 | grep -v "^OpenJDK" || true
 [ -f "$build/classes/ai/edgekit/demo/MainActivity.class" ] || { echo "compilation failed" >&2; exit 1; }
@@ -41,20 +41,25 @@ with zipfile.ZipFile(sys.argv[1]) as src, zipfile.ZipFile(sys.argv[2], "w", zipf
             dst.writestr(item, src.read(item))
 EOF
 mkdir -p "$build/apk"
+# The app's own classes dex at its minSdk 24. Kotlin 2.0.21's stdlib has 3 methods with invokedynamic
+# (compareBy(vararg), Sequence.asStream, Uuid) that Gradle's D8 desugars and dx cannot: it goes into
+# a second dex made at min-sdk 26 (native multidex): a link check, not a build for API 24 devices.
 java -cp "$env_dir/dx/dx.jar" com.android.dx.command.Main --dex --min-sdk-version=24 \
-  --output="$build/apk/classes.dex" "$build/classes" "$build/stdlib.jar"
+  --output="$build/apk/classes.dex" "$build/classes"
+java -cp "$env_dir/dx/dx.jar" com.android.dx.command.Main --dex --min-sdk-version=26 \
+  --output="$build/apk/classes2.dex" "$build/stdlib.jar"
 # The Gradle build's namespace/minSdk/targetSdk (app/build.gradle.kts) go into the manifest here.
 sed 's#<manifest xmlns:android="http://schemas.android.com/apk/res/android">#<manifest xmlns:android="http://schemas.android.com/apk/res/android" package="ai.edgekit.demo">#' \
   "$here/app/src/main/AndroidManifest.xml" > "$build/AndroidManifest.xml"
 aapt package -f -M "$build/AndroidManifest.xml" -I "$framework" -A "$here/app/src/main/assets" \
   --min-sdk-version 24 --target-sdk-version 35 --version-code 1 --version-name 0.1.0 -0 tflite \
   -F "$build/unsigned.apk"
-(cd "$build/apk" && aapt add "$build/unsigned.apk" classes.dex >/dev/null)
+(cd "$build/apk" && aapt add "$build/unsigned.apk" classes.dex classes2.dex >/dev/null)
 zipalign -f 4 "$build/unsigned.apk" "$build/aligned.apk"
 keytool -genkeypair -keystore "$build/debug.keystore" -storepass android -keypass android -alias androiddebugkey \
   -dname "CN=Android Debug,O=Android,C=US" -keyalg RSA -keysize 2048 -validity 30 >/dev/null 2>&1
 mkdir -p "$(dirname "$out")"
 apksigner sign --ks "$build/debug.keystore" --ks-pass pass:android --key-pass pass:android --out "$out" "$build/aligned.apk"
 apksigner verify "$out"
-methods="$(python3 -c "import struct,zipfile,sys; d=zipfile.ZipFile(sys.argv[1]).read('classes.dex'); print(struct.unpack_from('<I', d, 88)[0])" "$out")"
-echo "signed debug APK: $out ($(du -k "$out" | cut -f1) KB, $methods method ids, $(( $(date +%s) - t0 )) s) -- a link check: it has no LiteRT and cannot run a model"
+methods="$(python3 -c "import struct,zipfile,sys; z=zipfile.ZipFile(sys.argv[1]); print(' + '.join(str(struct.unpack_from('<I', z.read(n), 88)[0]) for n in ('classes.dex', 'classes2.dex')))" "$out")"
+echo "signed debug APK: $out ($(du -k "$out" | cut -f1) KB, $methods method ids (app + stdlib), $(( $(date +%s) - t0 )) s) -- a link check: it has no LiteRT and cannot run a model"

@@ -199,11 +199,12 @@ class Results:
             atomic_write_text(self.stem.with_name(self.stem.name + suffix), render(data))
 
     def render_only(self) -> int:
-        """Rewrite the Markdown from the json as it is (nothing is measured)."""
+        """Rewrite the Markdown from the json as it is (nothing is measured), under ``update``'s lock."""
         if not self.json.is_file():
             print(f"{self.json} does not exist: nothing to render", file=sys.stderr)
             return 2
-        self.write_md(self.load())
+        with self._locked():
+            self.write_md(self.load())
         for suffix in self.renders:
             print(f"rendered {_shown(self.stem.with_name(self.stem.name + suffix))} from {_shown(self.json)}")
         return 0
@@ -211,14 +212,19 @@ class Results:
     @contextlib.contextmanager
     def update(self) -> Iterator[dict[str, Any]]:
         """Load, let the caller change, write: under an exclusive lock, since other runs may write too."""
+        with self._locked():
+            data = self.load()
+            yield data
+            self.write(data)
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
         import fcntl
 
         self.lock.parent.mkdir(parents=True, exist_ok=True)
         with open(self.lock, "w") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
-            data = self.load()
-            yield data
-            self.write(data)
+            yield
 
 
 # ---- random checkpoints -----------------------------------------------------------------------------

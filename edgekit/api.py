@@ -29,13 +29,14 @@ def export(model: str | Path, target: str, precision: str = "fp32", out: str | P
            seq_len: str | int | None = None, task: str | None = None, validate: bool = True,
            calibration: str | Path | None = None, eval_data: str | Path | None = None,
            max_f1_drop: float | None = None, tolerance: dict[str, float] | None = None,
-           token_types: str = "auto", **flags: Any) -> list[Any]:
+           token_types: str = "auto", arm64: Sequence[str] | None = None, **flags: Any) -> list[Any]:
     """Export a Hugging Face model folder; return the saved ``ArtifactRecord`` of every file written.
 
     ``target``/``precision``: names, comma lists (``"onnx,ort"``) or ``"all"``. ``seq_len``: ``128``,
     ``"128,256,384"`` or ``"16:512"`` (default: each target's own). ``eval_data``: run the accuracy
     gate on real data (SQuAD v1.1 JSON / JSON lines). ``tolerance``: bound overrides
-    (``{"min_cosine": 0.999}``). ``flags``: the targets' own options (``ane=True``,
+    (``{"min_cosine": 0.999}``). ``arm64``: QEMU CPU models (``("neoverse-n1", "max")``) to check each
+    file on in its aarch64 runtime too (``make arm64-env``). ``flags``: the targets' own options (``ane=True``,
     ``deployment_target="iOS18"``, ``metadata=False`` ...). ``record.status`` says how each file went.
     """
     from edgekit.build import plan as planner
@@ -59,12 +60,13 @@ def export(model: str | Path, target: str, precision: str = "fp32", out: str | P
     check_out(Path(out))
     _quiet(Path(out))
     result = planner.run(jobs, str(model), task, Path(out), token_types=token_types, tolerance=tolerance,
-                         validate=validate, gate=gate, verbose=False)
+                         validate=validate, gate=gate, verbose=False, arm64=tuple(arm64) if arm64 else None)
     return list(result.records)
 
 
 def validate(artifact: str | Path, model: str | Path | None = None, *, tolerance: dict[str, float] | None = None,
-             rebind: bool = False, eval_data: str | Path | None = None, max_f1_drop: float | None = None) -> Any:
+             rebind: bool = False, eval_data: str | Path | None = None, max_f1_drop: float | None = None,
+             arm64: Sequence[str] | None = None) -> Any:
     """Check an exported file again: integrity of file vs record, parity against its source model
     (or ``model``), optionally the accuracy gate; save and return the record. The same function as
     ``edgekit validate`` (``edgekit.build.validate.validate``): it refuses what the CLI refuses."""
@@ -80,7 +82,8 @@ def validate(artifact: str | Path, model: str | Path | None = None, *, tolerance
             options.check(ArtifactRecord.load(Path(artifact)).task)
         gate = Gate(options)
     _quiet(Path(artifact).parent)
-    return validate_file(artifact, model, tolerance=tolerance, rebind=rebind, gate=gate, verbose=False)
+    return validate_file(artifact, model, tolerance=tolerance, rebind=rebind, gate=gate, verbose=False,
+                         arm64=tuple(arm64) if arm64 else None)
 
 
 def report(folder: str | Path, fmt: str = "md") -> str:

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Mutation check of the Swift tests (like android-demo/mutate.sh): apply each known-dangerous change
-# to a COPY of one source file of the EdgekitQA package (tokenizer, windows, decoder, model-check
-# bounds, golden.json reading), rebuild that copy and require `swift test` to FAIL. Then the same
-# for one-token changes to a copy of the golden files (no rebuild). A mutant that survives means the
+# to a COPY of one source file of the EdgekitQA package (tokenizer, windows, QA geometry, decoder,
+# model-check bounds, golden.json reading), rebuild that copy and require `swift test` to FAIL; then
+# the same for one-token changes to a copy of the golden files (no rebuild). A mutant that survives means the
 # tests no longer guard that rule. Runs in the Debian 13 root of run-swift-tests.sh (needs root;
 # prints SKIPPED and exits 0 where that cannot be had, exit 1 with EDGEKIT_REQUIRE_SWIFT=1).
 # Prints "N killed, N survived"; exits non-zero when any survived.
@@ -32,6 +32,9 @@ mutations=(
   "padding-ignored|QaDecoder.swift|s/let total = target\.map \{ max\(\\\$0, used\) \} \?\? used/let total = used/"
   "pad-to-not-read|QaDecoder.swift|s/padTo: try c\.decodeIfPresent\(Int\.self, forKey: \.padTo\)/padTo: nil/"
   "bucket-need-off-by-one|ModelCheck.swift|s/let need = questionTokens \+ contextTokens \+ 3/let need = questionTokens + contextTokens + 2/"
+  "app-geometry-stride-halved|QaGeometry.swift|s/self\.init\(lengths: lengths, docStride: first\.docStride,/self.init(lengths: lengths, docStride: first.docStride \/ 2,/"
+  "app-geometry-unpadded|QaGeometry.swift|s/padTo: buckets == nil \? maxLen : nil/padTo: nil/"
+  "stored-geometry-ignored|QaGeometry.swift|s/if let stored = g\.qaGeometry \{ self = stored; return \}/_ = g.qaGeometry/"
   # decoder
   "no-answer-from-last-window|QaDecoder.swift|s/minNull = min\(minNull, nullScore\)/minNull = nullScore/"
   "tie-break-reversed|QaDecoder.swift|s/a\.start != b\.start \? a\.start < b\.start : a\.end < b\.end/a.start != b.start ? a.start > b.start : a.end > b.end/"
@@ -48,12 +51,13 @@ mutations=(
   "golden-token-id|golden:golden.json|0,/\"ids\":\[1996,/s//\"ids\":[1997,/"
   "golden-answer-start|golden:golden.json|0,/\"start\":177,/s//\"start\":178,/"
   "golden-doc-stride|golden:golden.json|s/(\"name\":\"long-1\",\"question\":\"[^\"]*\",\"context\":\"[^\"]*\",\"config\":\{\"max_seq_len\":64,\"doc_stride\":)16,/\\117,/"
+  "golden-qa-geometry-stride|golden:golden.json|s/(\"qa_geometry\":\{\"lengths\":\[256\],\"doc_stride\":)64,/\\165,/"
   "golden-bucket-len|golden:golden.json|0,/\"context_tokens\":120,\"seq_len\":128/s//\"context_tokens\":120,\"seq_len\":256/"
   "golden-bundle-logit|golden:bundles/coreml-palettize6/golden.json|0,/\"start_logits\":\[(-?)([0-9])/s//\"start_logits\":[\11\2/"
 )
 
 t0=$(date +%s)
-exec 9>"$SWIFT_ROOT.lock" && flock -w 3600 9 || swift_skip "another run holds $SWIFT_ROOT.lock"
+swift_host_check
 swift_root_prepare
 work=/work/edgekit-mutants
 swift_root_copy "$work"

@@ -2,9 +2,10 @@
 # toolchain (swiftlang 6.0.x), in which the EdgekitQA package is built and tested on a Linux host.
 # Debian 12's glibc is too old for that toolchain, hence a chroot rather than a host install.
 #
-#   swift_root_prepare      check the host, build or reuse the root, mount proc/sys/dev into it
-#   swift_root_copy DEST    copy ios-demo/EdgekitQA, ios-demo/linux-glue-check and demo-golden to the
-#                           same places under DEST inside the root (the tests find demo-golden from #filePath)
+#   swift_host_check        can this host do it (root, mount and chroot rights...)? else SKIPPED; lock
+#   swift_root_prepare      build or reuse the root, mount proc/sys/dev into it
+#   swift_root_copy DEST    copy the package, the app target's sources, the Core ML stubs and demo-golden
+#                           to the same places under DEST in the root (tests find demo-golden from #filePath)
 #   in_root CMD...          run a shell command line in the root (as root, HOME=/root)
 #   swift_skip REASON       print the SKIPPED line and the closing count, exit (0, or 1 when
 #                           EDGEKIT_REQUIRE_SWIFT=1)
@@ -97,9 +98,8 @@ swift_root_remove() {
   rm -rf --one-file-system "$SWIFT_ROOT"
 }
 
-swift_root_prepare() {
-  local t0 avail need
-  t0=$(date +%s)
+# Can this host do it at all? Prints SKIPPED and exits when not. Then takes the root's lock.
+swift_host_check() {
   [ "$(id -u)" = 0 ] || swift_skip "needs root (debootstrap, chroot, mount); run as root or see ios-demo/README.md for macOS"
   [ "$(uname -s)" = Linux ] || swift_skip "not Linux (on macOS run 'swift test' in ios-demo/EdgekitQA directly)"
   case "$(uname -m)" in x86_64|aarch64) ;; *) swift_skip "Debian's swiftlang is not built for $(uname -m)" ;; esac
@@ -110,6 +110,13 @@ swift_root_prepare() {
   if ! mount -t tmpfs -o size=1m none "$probe" 2>/dev/null; then rmdir "$probe"; swift_skip "no right to mount (container without CAP_SYS_ADMIN?)"; fi
   umount "$probe"; rmdir "$probe"
   chroot / true 2>/dev/null || swift_skip "no right to chroot (container without CAP_SYS_CHROOT?)"
+  exec 9>"$SWIFT_ROOT.lock" || swift_skip "cannot write $SWIFT_ROOT.lock"
+  flock -w 3600 9 || swift_skip "another run has held $SWIFT_ROOT.lock for an hour"
+}
+
+swift_root_prepare() {
+  local t0 avail need
+  t0=$(date +%s)
   swift_trap
 
   if [ -e "$SWIFT_ROOT" ] && [ ! -f "$SWIFT_READY" ]; then
@@ -169,17 +176,13 @@ swift_root_prepare() {
   swift_log "root ready in $(( $(date +%s) - t0 )) s: $(cat "$SWIFT_READY"); $(du -sm --one-file-system "$SWIFT_ROOT" | cut -f1) MB"
 }
 
-swift_root_copy() {  # swift_root_copy /work/NAME (a path inside the root); keeps each package's .build
+swift_root_copy() {  # swift_root_copy /work/NAME (a path inside the root); keeps the package's .build
   local dest="$SWIFT_ROOT$1" d
-  for d in ios-demo/EdgekitQA ios-demo/linux-glue-check demo-golden; do
+  for d in ios-demo/EdgekitQA ios-demo/EdgekitQADemo ios-demo/EdgekitQADemoTests ios-demo/linux-stubs demo-golden; do
     mkdir -p "$dest/$d"
     find "$dest/$d" -mindepth 1 -maxdepth 1 ! -name .build -exec rm -rf {} +
     tar -C "$swift_repo/$d" --exclude=./.build --exclude=./.swiftpm -cf - . | tar -C "$dest/$d" -xf -
   done
-  # The app target's Core ML glue and its Xcode test, type-checked against Core ML stubs (linux-glue-check).
-  mkdir -p "$dest/ios-demo/linux-glue-check/Sources/EdgekitQADemo" "$dest/ios-demo/linux-glue-check/Tests/EdgekitQADemoTests"
-  cp -p "$swift_repo/ios-demo/EdgekitQADemo/CoreMLQaModel.swift" "$dest/ios-demo/linux-glue-check/Sources/EdgekitQADemo/"
-  cp -p "$swift_repo/ios-demo/EdgekitQADemoTests/CoreMLGoldenTests.swift" "$dest/ios-demo/linux-glue-check/Tests/EdgekitQADemoTests/"
 }
 
 # Count XCTest cases from a `swift test` log: "Test Case '...' passed/failed".

@@ -193,12 +193,40 @@ def check_pair(opts: BundleOptions, src: Path, record: Any) -> None:
     check_bounds(record.tolerance or {})
 
 
+def snapshot(path: Path, dest: Path) -> tuple[Path, Any]:
+    """Copy --artifact and read its record into ``dest`` as one consistent pair: what is checked is
+    what ships, even while an export of the same name replaces the original (the copy is re-read
+    when it does not match its record because an install was in flight, ``install.read_settled``)."""
+    from edgekit.build.install import read_settled
+    from edgekit.core.record import sha256_of
+
+    dest.mkdir(parents=True, exist_ok=True)
+    copy = dest / path.name
+
+    def read() -> tuple[Any, bool]:
+        if copy.is_dir():
+            shutil.rmtree(copy)
+        if path.is_dir():
+            shutil.copytree(path, copy)
+        else:
+            shutil.copyfile(path, copy)
+        record = _load_artifact(path)
+        return record, record.sha256 == sha256_of(copy)
+
+    record, _ = read_settled(path, read, lambda got: not got[1])
+    return copy, record
+
+
 def check_record(src: Path, record: Any, model: Any, allow_unvalidated: bool) -> list[str]:
     """Integrity of --artifact against its record and --model (exit 1 on a mismatch).
 
-    Returns warnings for the card (an unvalidated file shipped with --allow-unvalidated)."""
-    from edgekit.core.errors import ValidationError
-    from edgekit.core.record import Status, sha256_of, size_of
+    The file must be what its record says in every way ``edgekit validate`` checks (name, size,
+    sha256, target and precision read from the bytes, the record's own numbers:
+    ``edgekit.check.integrity.problems``). Returns warnings for the card (an unvalidated file
+    shipped with --allow-unvalidated)."""
+    from edgekit.check import integrity
+    from edgekit.core.errors import IntegrityError, ValidationError
+    from edgekit.core.record import Status
 
     warnings = []
     if record.status == Status.PARITY_FAILED or record.status == Status.EXPORT_FAILED:
@@ -210,13 +238,11 @@ def check_record(src: Path, record: Any, model: Any, allow_unvalidated: bool) ->
                                   "pass --allow-unvalidated to ship it anyway (the card will say so)")
         warnings.append(f"shipped unvalidated ({record.status}: {record.reason or 'no reason recorded'}) "
                         "with --allow-unvalidated")
-    if record.sha256 is None or record.size_bytes is None:
-        raise ValidationError(f"the record of {src.name} has no sha256/size: re-export or re-validate the file")
-    size, sha = size_of(src), sha256_of(src)
-    if size != record.size_bytes or sha != record.sha256:
-        raise ValidationError(
-            f"{src.name} is not the file its record describes (size {size} vs {record.size_bytes} bytes, sha256 "
-            f"{sha[:12]}… vs {str(record.sha256)[:12]}…): re-validate it with `edgekit validate` or re-export it")
+    found = integrity.problems(src, record)
+    if found:
+        raise IntegrityError(f"{src.name} is not what its record says; not bundling it:\n  - " + "\n  - ".join(found)
+                             + "\nRe-export it, or re-validate a file changed on purpose with "
+                               "`edgekit validate FILE --rebind`")
     info = model.info
     for key in ("arch", "num_layers", "hidden_size", "vocab_size", "token_types"):
         if getattr(record.source, key) not in ("", 0, None) and getattr(record.source, key) != getattr(info, key):
@@ -297,8 +323,6 @@ def bundle(opts: BundleOptions) -> dict[str, Any]:
     tok_info = check_tokenizer(tokenizer)
     model = load_model(opts.model, Task.QUESTION_ANSWERING)
     warnings: list[str] = []
-    if record is not None:
-        warnings += check_record(Path(opts.artifact), record, model, opts.allow_unvalidated)
 
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
@@ -307,9 +331,10 @@ def bundle(opts: BundleOptions) -> dict[str, Any]:
             work = Path(work_dir)
             if record is None:
                 src, record = _export(model, tokenizer, opts, work / "export")
-                warnings += check_record(src, record, model, opts.allow_unvalidated)
-            else:
-                src = Path(opts.artifact)
+            else:  # a private copy, checked and shipped: an export replacing the original cannot slip in
+                src, record = snapshot(Path(opts.artifact), work / "artifact")
+                check_pair(opts, src, record)
+            warnings += check_record(src, record, model, opts.allow_unvalidated)
             seq_lens = seq_lens_of(record)
             seq = seq_lens[-1]
             runner = registry.get(target).load(src, record)

@@ -9,7 +9,10 @@ staging folder: that write is the commit point. A run killed before it leaves th
 untouched plus a dead staging folder; a run killed after it is rolled forward by the next edgekit
 command that looks at the folder. SIGINT/SIGTERM are held back during the renames. Every edgekit
 reader (validate, report, bench, export) calls :func:`recover` first, so what it sees is always a
-whole pair: the previous one or the new one.
+whole pair: the previous one or the new one. Durability: the staged files, the staging folder and
+the journal are fsynced before the commit point, and the output folder after the renames, so a
+power loss too leaves the old pair or the new pair (:func:`fsync_tree`, ``EDGEKIT_NO_FSYNC=1``
+turns it off, for measuring its cost only).
 """
 from __future__ import annotations
 
@@ -25,9 +28,10 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
-from edgekit.core.errors import UsageError
+from edgekit.core.errors import InterruptedAfterInstall, UsageError
+from edgekit.core.record import fsync_enabled
 
 STATE_DIR = ".edgekit"
 STAGING_SUFFIX = ".staging"
@@ -73,6 +77,28 @@ def _remove(path: Path) -> None:
             path.unlink()
 
 
+def fsync_path(path: Path) -> None:
+    """Flush one file's or one folder's own bytes and entries to the disk."""
+    if not fsync_enabled():
+        return
+    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if path.is_dir() else 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_tree(path: Path) -> None:
+    """fsync a file, or a folder (an ``.mlpackage``) with every file and folder inside it."""
+    if path.is_dir() and not path.is_symlink():
+        for root, _dirs, files in os.walk(path):
+            for f in files:
+                fsync_path(Path(root) / f)
+            fsync_path(Path(root))
+    elif path.exists():
+        fsync_path(path)
+
+
 def _replace(src: Path, dst: Path, trash: Path) -> None:
     """Rename ``src`` onto ``dst``. A folder (``.mlpackage``) cannot replace a folder in one rename:
     the old one is first moved to ``trash`` (inside the state folder) and deleted afterwards."""
@@ -83,6 +109,49 @@ def _replace(src: Path, dst: Path, trash: Path) -> None:
         dst.unlink()
     os.replace(src, dst)
     _remove(trash)
+
+
+class InterruptNoted:
+    """Ctrl-C during convert and validate must stop the export, even when a library swallows it.
+
+    A KeyboardInterrupt raised inside a library's callback (a garbage-collection hook, a C++
+    destructor) is printed as "Exception ignored" and lost: the conversion finishes as if nothing
+    happened. This handler notes every SIGINT (and raises KeyboardInterrupt, as Python's own does);
+    :meth:`check` raises it again once the library has returned, so the staged pair is not installed.
+    Only Python's default SIGINT handler is replaced (an ignored SIGINT stays ignored).
+    """
+
+    def __init__(self) -> None:
+        self.caught = False
+        self._old: Any = None
+
+    def _note(self, signum: int, frame: Any) -> None:
+        self.caught = True
+        raise KeyboardInterrupt
+
+    def __enter__(self) -> InterruptNoted:
+        if threading.current_thread() is threading.main_thread() \
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            self._old = signal.signal(signal.SIGINT, self._note)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+            self._old = None
+
+    def check(self) -> None:
+        """Raise KeyboardInterrupt if a SIGINT arrived (whether or not something swallowed it)."""
+        if self.caught:
+            raise KeyboardInterrupt
+
+
+def _write_durable(path: Path, text: str) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        if fsync_enabled():
+            os.fsync(f.fileno())
 
 
 @contextlib.contextmanager
@@ -138,8 +207,14 @@ class _Lock:
                 same = False
             if same:
                 self.fd = fd
-                os.ftruncate(fd, 0)
-                os.write(fd, f"{os.getpid()}\n".encode())
+                try:
+                    os.ftruncate(fd, 0)
+                    os.write(fd, f"{os.getpid()}\n".encode())
+                except BaseException:
+                    # A full disk (or a signal) while writing our pid: give the lock back and leave no
+                    # lock file behind (recover would otherwise find a lock nobody holds).
+                    self.release()
+                    raise
                 return True
             os.close(fd)  # the previous holder deleted this file on release: lock the current one
 
@@ -174,6 +249,7 @@ def _roll_forward(out_dir: Path, name: str) -> None:
             _replace(src, out_dir / item, sd / f"{item}.{os.getpid()}{OLD_SUFFIX}")
     if (staging / ".export-failed").exists():  # the new record says no file: drop the old one
         _remove(out_dir / name)
+    fsync_path(out_dir)  # the renames reach the disk before the journal that would redo them goes
     journal.unlink()
     _remove(staging)
 
@@ -202,7 +278,11 @@ def recover(out_dir: Path, names: set[str] | None = None, held: str | None = Non
     sd = state_dir(out_dir)
     if not sd.is_dir():
         return
-    owners = {o for e in os.listdir(sd) if (o := _owner_of(e))}
+    entries = os.listdir(sd)
+    owners = {o for e in entries if (o := _owner_of(e))}
+    # A lock file no live process holds (its writer died, or could not write its pid on a full disk)
+    # is taken and released like any other: release deletes it, and the state folder once empty.
+    owners |= {e[: -len(LOCK_SUFFIX)] for e in entries if e.endswith(LOCK_SUFFIX)}
     for name in sorted(owners if names is None else owners & names):
         lock = None
         if name != held:
@@ -222,6 +302,50 @@ def recover(out_dir: Path, names: set[str] | None = None, held: str | None = Non
                 lock.release()
 
 
+def _identity(path: Path) -> tuple[Any, ...]:
+    """Which file and which record the path names now (a rename gives a new inode)."""
+    out: list[Any] = []
+    for p in (path, path.with_name(path.name + ".json")):
+        try:
+            st = p.stat()
+            out.append((st.st_ino, st.st_mtime_ns, st.st_size))
+        except OSError:
+            out.append(None)
+    return tuple(out)
+
+
+T = TypeVar("T")
+
+
+def read_settled(path: Path, read: Callable[[], T], bad: Callable[[T], bool], tries: int = 3,
+                 timeout: float = 60.0) -> T:
+    """``read()`` a file and its record without taking NAME's lock; read again while the result looks
+    mixed because an install was replacing the pair meanwhile.
+
+    A reader that does not hold the lock (report, bundle) can meet an install between its two
+    renames: the new file beside the previous record. When ``bad(result)``, wait for any committed
+    install of NAME to end (rolling forward a dead one, like every reader) and read again, unless
+    neither the file nor the record changed since the read: then the finding is real and stands.
+    """
+    path = Path(path)
+    journal = state_dir(path.parent) / (path.name + JOURNAL_SUFFIX)
+    before = _identity(path)
+    out = read()
+    for _ in range(tries - 1):
+        if not bad(out):
+            break
+        deadline = time.monotonic() + timeout
+        while journal.exists() and time.monotonic() < deadline:
+            recover(path.parent, {path.name})  # a dead installer's journal: finish it; a live one: wait
+            time.sleep(0.05)
+        now = _identity(path)
+        if now == before:
+            break
+        before = now
+        out = read()
+    return out
+
+
 @contextlib.contextmanager
 def locked(out_dir: Path, name: str, quiet: bool = False) -> Iterator[None]:
     """Hold NAME's install lock (the one ``Staging`` takes), with committed installs rolled forward.
@@ -236,7 +360,8 @@ def locked(out_dir: Path, name: str, quiet: bool = False) -> Iterator[None]:
             lambda holder: print(f"edgekit: waiting for an export of {name} into {out_dir} (pid {holder}) "
                                  "to finish", file=sys.stderr)))
     except OSError as e:
-        raise UsageError(f"cannot lock {name} in {out_dir} ({e.strerror or e}): is the folder writable?") from None
+        raise UsageError(f"cannot lock {name} in {out_dir} ({e.strerror or e}): its record is rewritten there, so "
+                         "the folder must be writable (or copy the file and its .json elsewhere)") from None
     if not got:
         raise UsageError(f"cannot lock {name} in {out_dir}")
     try:
@@ -314,17 +439,29 @@ class Staging:
         _remove(self.dir / "tmp")
         if not self.artifact.exists():
             (self.dir / ".export-failed").touch()
+        # Durable before the commit point: the staged file (every file of a package), its record and
+        # the staging folder's entries; the journal and the state folder next.
+        fsync_tree(self.dir)
         test_pause("install")
         sd = state_dir(self.out_dir)
-        with _signals_held():
-            journal = sd / (self.name + JOURNAL_SUFFIX)
-            tmp = sd / (self.name + JOURNAL_SUFFIX + ".tmp")
-            tmp.write_text(self.dir.name + "\n")
-            os.replace(tmp, journal)  # the commit point
-            if self.artifact.exists():
-                _replace(self.artifact, self.final, sd / f"{self.name}.{os.getpid()}{OLD_SUFFIX}")
-            test_pause("commit")
-            _roll_forward(self.out_dir, self.name)
+        installed = False
+        try:
+            with _signals_held():
+                journal = sd / (self.name + JOURNAL_SUFFIX)
+                tmp = sd / (self.name + JOURNAL_SUFFIX + ".tmp")
+                _write_durable(tmp, self.dir.name + "\n")
+                os.replace(tmp, journal)  # the commit point
+                fsync_path(sd)
+                if self.artifact.exists():
+                    _replace(self.artifact, self.final, sd / f"{self.name}.{os.getpid()}{OLD_SUFFIX}")
+                test_pause("commit")
+                _roll_forward(self.out_dir, self.name)  # fsyncs the output folder before the journal goes
+                installed = True
+        except KeyboardInterrupt:
+            # A Ctrl-C held back during the renames is delivered here, once the new pair is complete.
+            if installed:
+                raise InterruptedAfterInstall(str(self.final)) from None
+            raise
 
     def __exit__(self, *exc: Any) -> None:
         tempfile.tempdir = self._tempdir

@@ -104,7 +104,8 @@ class RunResult:
 
 def run(jobs: list[Job], model_path: str, task: Task | str, out: Path, *, token_types: str = "auto",
         tolerance: dict[str, float | None] | None = None, validate: bool = True,
-        gate: Callable[..., None] | None = None, verbose: bool = True) -> RunResult:
+        gate: Callable[..., None] | None = None, verbose: bool = True,
+        arm64: tuple[str, ...] | None = None) -> RunResult:
     """Load the model once, export (and validate) every job that is not skipped into ``out``.
 
     ``tolerance``: bound overrides (checked here: ``check_overrides``), merged into each target's
@@ -152,7 +153,7 @@ def run(jobs: list[Job], model_path: str, task: Task | str, out: Path, *, token_
         assert job.options is not None
         tol = conv.tolerance(job.options.precision).merged(**overrides)
         record = export_model(model, job, out, tokenizer=tokenizer, tolerance=tol, validate=validate,
-                              gate=gate, verbose=verbose)
+                              gate=gate, verbose=verbose, arm64=arm64)
         result.records.append(record)
     return result
 

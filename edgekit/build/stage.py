@@ -19,7 +19,7 @@ from edgekit.core.console import console, native_output_to_log
 from edgekit.core.target import ConvertContext, Converter
 from edgekit.core.tolerance import Tolerance
 from edgekit.core.errors import UsageError
-from edgekit.build.install import Staging, test_pause
+from edgekit.build.install import InterruptNoted, Staging, test_pause
 from edgekit.model.modeling import EdgeModel
 from edgekit.check.verdict import validate_artifact
 from edgekit.core.record import ArtifactRecord, ModelSource, Status, sha256_of, size_of
@@ -63,7 +63,7 @@ def _remove(path: Path) -> None:
 def export_model(
     model: EdgeModel, options: ExportOptions | Any, out_dir: Path, tokenizer: Any = None,
     tolerance: Tolerance | None = None, validate: bool = True, verbose: bool = True,
-    gate: Callable[..., None] | None = None,
+    gate: Callable[..., None] | None = None, arm64: tuple[str, ...] | None = None,
 ) -> ArtifactRecord:
     """Export ``model`` for ``options.target`` into ``out_dir`` and return its (saved) record.
 
@@ -104,13 +104,16 @@ def export_model(
         console.print(f"[bold]{conv.name}[/] {options.precision} → {final}")
     # Artifact and record are built in a private staging folder and installed together
     # (edgekit.build.install; DESIGN.md "Install protocol").
-    with Staging(out_dir, name, quiet=not verbose) as stage:
-        _build(stage.artifact, record, conv, ctx, tokenizer, tol, validate, verbose)
+    # Ctrl-C during convert/validate stops the export even when a library swallows the
+    # KeyboardInterrupt (InterruptNoted): nothing staged after it is installed.
+    with Staging(out_dir, name, quiet=not verbose) as stage, InterruptNoted() as interrupted:
+        _build(stage.artifact, record, conv, ctx, tokenizer, tol, validate, verbose, interrupted, arm64=arm64)
         if gate is not None and record.status == Status.VALIDATED:
             # The gate judges the staged file: its verdict decides the install, and a record it
             # writes belongs to the new file only (never beside a kept older pair).
             gate(stage.artifact, record, ctx.model, tokenizer)
             record.save(stage.artifact)
+        interrupted.check()
         previous = _previous_validated(final)
         if previous and record.status != Status.VALIDATED:
             if verbose:
@@ -123,12 +126,15 @@ def export_model(
 
 
 def _build(path: Path, record: ArtifactRecord, conv: Converter, ctx: ConvertContext, tokenizer: Any,
-           tol: Tolerance, validate: bool, verbose: bool) -> None:
+           tol: Tolerance, validate: bool, verbose: bool, interrupted: InterruptNoted | None = None,
+           arm64: tuple[str, ...] | None = None) -> None:
     """Convert into ``path`` (a staging path), hash, validate, and save the record beside it."""
     t0 = time.perf_counter()
     try:
         with torch.inference_mode(False), torch.no_grad(), native_output_to_log():
             result = conv.convert(ctx, path)
+        if interrupted is not None:
+            interrupted.check()  # a Ctrl-C the converter's libraries swallowed
         if not path.exists():
             raise RuntimeError(f"the {conv.name} converter wrote nothing at {path.name}")
         test_pause("convert")
@@ -154,7 +160,7 @@ def _build(path: Path, record: ArtifactRecord, conv: Converter, ctx: ConvertCont
     record.sha256, record.size_bytes = sha256_of(path), size_of(path)
     if validate:
         test_pause("validate")
-        validate_artifact(path, record, ctx.model, tokenizer, tol, verbose=verbose)
+        validate_artifact(path, record, ctx.model, tokenizer, tol, verbose=verbose, arm64=arm64)
     else:
         record.status, record.reason = Status.VALIDATION_SKIPPED, "validation not requested (--no-validate)"
     record.save(path)

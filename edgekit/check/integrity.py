@@ -18,9 +18,11 @@ from edgekit.core.record import ArtifactRecord, Status, sha256_of, size_of
 from edgekit.core.target import Contents
 
 
-def read_contents(path: Path) -> Contents:
+def read_contents(path: Path, expected: str | None = None) -> Contents:
     """Identify ``path``'s format from its bytes (not its name) and what precision it holds: the
-    first target whose reader claims the bytes (``Converter.claims``) says what they are."""
+    target whose reader claims the bytes (``Converter.claims``) says what they are. ``expected``
+    (the record's target) is asked first, so a target whose files share a container with another
+    (a zip, a flatbuffer) is read by its own reader."""
     from edgekit.core import registry
 
     path = Path(path)
@@ -28,7 +30,9 @@ def read_contents(path: Path) -> Contents:
     if not path.is_dir():
         with open(path, "rb") as f:
             head = f.read(64)
-    for conv in registry.converters().values():
+    table = registry.converters()
+    first = [table[expected]] if expected in table else []
+    for conv in first + [c for c in table.values() if c.name != expected]:
         if conv.claims(path, head):
             return conv.inspect(path)
     if path.is_dir():
@@ -85,7 +89,7 @@ def file_problems(path: Path, record: ArtifactRecord, check_hash: bool = True) -
     if suffix and not path.name.endswith(suffix):
         out.append(f"the record says {record.target} ({suffix}) but the file is named {path.name}")
     try:
-        c = read_contents(path)
+        c = read_contents(path, record.target)
     except IntegrityError as e:
         return out + [str(e)]
     precision = _text(record.precision)
@@ -115,6 +119,10 @@ def self_contradictions(record: ArtifactRecord) -> list[str]:
     agreement = parity.get("agreement")
     if tol.get("min_agreement") is not None and agreement is not None and not agreement >= tol["min_agreement"]:
         breaks.append(f"agreement {agreement:.1%} < {tol['min_agreement']:.0%}")
+    arm = record.arm64 or {}
+    arm_failed = [cpu for cpu, r in (arm.get("cpus") or {}).items() if not r.get("passed")]
+    if record.status == Status.VALIDATED and arm_failed:
+        out.append(f"status validated but its arm64 parity failed on {', '.join(arm_failed)}")
     if record.status == Status.VALIDATED:
         if not parity.get("outputs"):
             out.append("status validated but the record holds no parity numbers")

@@ -13,6 +13,7 @@ from edgekit.core.console import console, native_output_to_log
 from edgekit.core.errors import EdgekitError, UnsupportedOpError
 from edgekit.core.record import ArtifactRecord, Status
 from edgekit.core.tasks import Task
+from edgekit.core.threads import choose
 from edgekit.core.tolerance import Tolerance
 from edgekit.model.modeling import EdgeModel
 
@@ -54,11 +55,14 @@ def parity_feeds(model: EdgeModel, tokenizer: Any, task: Task, seq: SeqLen,
 def validate_artifact(
     path: Path, record: ArtifactRecord, model: EdgeModel, tokenizer: Any, tolerance: Tolerance,
     verbose: bool = True, n_random: int = 4, n_text: int | None = None,
+    arm64: tuple[str, ...] | None = None,
 ) -> ArtifactRecord:
     """Fill ``record.parity`` and ``record.status`` by running the artifact in its own runtime.
 
     ``n_text`` caps the real-text samples (default ``samples.TEXT_SAMPLES``): only for a slow
-    runtime in a calibration sweep (benchmarks/tolerances.py), which says so in its result."""
+    runtime in a calibration sweep (benchmarks/tolerances.py), which says so in its result.
+    ``arm64``: CPU models to check the file on in its aarch64 runtime under emulation too, on the
+    same feeds and bounds (``edgekit.check.arm64``)."""
     conv = registry.get(record.target)
     record.tolerance = tolerance.to_dict()
     reason = conv.validation_unavailable(record)
@@ -75,7 +79,7 @@ def validate_artifact(
         index = embedding_index(model, tokenizer)
     try:
         with native_output_to_log():
-            report = compare(model, lambda: conv.load(path, record), feeds, record.task, tolerance, verbose=verbose,
+            report = compare(model, lambda: conv.load(path, record, threads=choose()), feeds, record.task, tolerance, verbose=verbose,
                              real=real, index=index)
     except UnsupportedOpError as e:
         record.status, record.reason, record.parity = Status.VALIDATION_SKIPPED, str(e), None
@@ -97,4 +101,8 @@ def validate_artifact(
     record.reason = None if report.passed else "; ".join(report.failures or failed_steps)
     # A target may have a second, independent client (TFLite: the Task Library) that checks the same file.
     conv.extra_validation(path, record, model, tokenizer, verbose=verbose)
+    if arm64:
+        from edgekit.check import arm64 as arm64_check
+
+        arm64_check.check(path, record, model, feeds, real, tolerance, tuple(arm64), index=index, verbose=verbose)
     return record

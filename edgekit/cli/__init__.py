@@ -7,6 +7,7 @@ environment error.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 from pathlib import Path
@@ -148,7 +149,8 @@ def _pipeline(args: argparse.Namespace, model_path: str, task: str, targets: str
             console.print(f"[yellow]skipping {j.label}[/]: {j.skipped}")
         raise UsageError("nothing to export: every target/precision was skipped (reasons above)")
     result = pipeline.run(jobs, model_path, task, out, token_types=token_types,
-                          tolerance=tolerance, validate=not getattr(args, "no_validate", False), gate=gate)
+                          tolerance=tolerance, validate=not getattr(args, "no_validate", False), gate=gate,
+                          arm64=_arm64(args))
     records = result.records
     if bench:
         records = bench_records(result.paths, args.threads, args.runs, args.warmup, pin=pin, models=result.models)
@@ -166,8 +168,10 @@ def _pipeline(args: argparse.Namespace, model_path: str, task: str, targets: str
 def cmd_targets(args: argparse.Namespace) -> int:
     from edgekit.core import registry
 
-    print("| target | suffix | precisions | sequence lengths | flags | status |")
-    print("|---|---|---|---|---|---|")
+    from edgekit.check.arm64 import unavailable
+
+    print("| target | suffix | precisions | sequence lengths | flags | status | arm64 check (--arch arm64) |")
+    print("|---|---|---|---|---|---|---|")
     for conv in registry.converters().values():
         missing = conv.missing_module()
         status = f"needs `pip install 'edgekit[{conv.extra}]'`" if missing else "available"
@@ -175,8 +179,9 @@ def cmd_targets(args: argparse.Namespace) -> int:
         if second:
             status += f"; second client not installed: {second}"
         flags = ", ".join(f.cli for f in conv.flags) or "—"
+        arm = "—" if missing else (unavailable(conv.name) or "available")
         print(f"| {conv.name} | {conv.suffix} | {', '.join(p.value for p in conv.precisions)} "
-              f"| {', '.join(conv.seq_kinds)} | {flags} | {status} |")
+              f"| {', '.join(conv.seq_kinds)} | {flags} | {status} | {arm} |")
     return EXIT_OK
 
 
@@ -201,7 +206,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         task = ArtifactRecord.load(path).task if ArtifactRecord.sidecar_path(path).is_file() else None
         gate = _gate(args, task)
     _quiet_backends(path.parent)
-    record = validate(path, args.model, tolerance=tolerance, rebind=args.rebind, gate=gate)
+    record = validate(path, args.model, tolerance=tolerance, rebind=args.rebind, gate=gate, arm64=_arm64(args))
     return _exit_code([record], args.strict)
 
 
@@ -242,18 +247,19 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     recover(folder)
     records = report.collect(folder, check=True)
-    if not records:
+    if not records and not records.unreadable:
         raise UsageError(f"no edgekit records (*.json sidecars) under {folder}")
     from edgekit.measure.render import render
 
-    text = render(report.build(records, title=f"edgekit report: {folder}"), args.format)
+    rep = report.build(records, title=f"edgekit report: {folder}")
+    text = render(rep, args.format)
     if args.output:
         from edgekit.core.record import atomic_write_text
 
         atomic_write_text(Path(args.output), text)
     else:
         print(text, end="")
-    return EXIT_OK
+    return EXIT_FAILED if rep.flagged else EXIT_OK  # a ❗ row: a record that cannot vouch for its file
 
 
 #: Precisions the demo leaves out, and why (measured on all-MiniLM-L6-v2, the demo's model).
@@ -291,6 +297,29 @@ def _add_tolerance_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--min-cosine", type=float, help="smallest allowed cosine similarity (worst sample)")
     g.add_argument("--min-psnr", type=float, help="smallest allowed PSNR in dB (worst sample)")
     g.add_argument("--min-agreement", type=float, help="smallest allowed task agreement, 0..1")
+
+
+def _add_arch_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("the phone's CPU (ARM64 under emulation; `make arm64-env` sets it up)")
+    g.add_argument("--arch", default="x86_64", choices=["x86_64", "arm64"],
+                   help="arm64: also run parity in the file's aarch64 runtime under QEMU, on the same inputs and "
+                        "bounds (TFLite and ONNX/ORT; other targets say 'arm64: not checked')")
+    g.add_argument("--arm64-cpus", default=None,
+                   help="QEMU CPU models for --arch arm64, comma-separated (default neoverse-n1,max)")
+
+
+def _arm64(args: argparse.Namespace) -> tuple[str, ...] | None:
+    """The CPU models to check on (None: x86 only)."""
+    if getattr(args, "arch", "x86_64") != "arm64":
+        if getattr(args, "arm64_cpus", None):
+            raise UsageError("--arm64-cpus needs --arch arm64")
+        return None
+    from edgekit.check.arm64 import DEFAULT_CPUS
+
+    cpus = tuple(c.strip() for c in (args.arm64_cpus or ",".join(DEFAULT_CPUS)).split(",") if c.strip())
+    if not cpus:
+        raise UsageError("--arm64-cpus needs at least one CPU model, e.g. neoverse-n1,max")
+    return cpus
 
 
 def _add_gate_args(p: argparse.ArgumentParser) -> None:
@@ -351,6 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_bench_args(p)
     _add_tolerance_args(p)
     _add_gate_args(p)
+    _add_arch_args(p)
     _add_target_flags(p)
     _add_verbose(p)
     p.set_defaults(func=cmd_export)
@@ -365,6 +395,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="threads for the accuracy gate's runtimes")
     _add_tolerance_args(p)
     _add_gate_args(p)
+    _add_arch_args(p)
     _add_verbose(p)
     p.set_defaults(func=cmd_validate)
 
@@ -420,7 +451,30 @@ def _optional_add_parser(module: str) -> Callable[[Any], None] | None:
     return getattr(importlib.import_module(module), "add_parser", None)
 
 
+#: What the environment refused (exit 2, one line): a full disk, a quota, a read-only folder, no permission.
+_ENVIRONMENT_ERRNOS = {
+    errno.ENOSPC: "disk full (no space left on device): free some space or write elsewhere",
+    errno.EDQUOT: "disk quota exceeded: free some space or write elsewhere",
+    errno.EROFS: "read-only file system: write elsewhere",
+    errno.EACCES: "permission denied: write elsewhere or fix the folder's permissions",
+    errno.EPERM: "operation not permitted: write elsewhere or fix the folder's permissions",
+}
+
+
+def _environment_error(e: OSError) -> str | None:
+    """One line for an OSError the user's environment caused (None: a bug, keep the traceback)."""
+    what = _ENVIRONMENT_ERRNOS.get(e.errno or 0)
+    if what is None:
+        return None
+    where = e.filename or getattr(e, "filename2", None)
+    return f"{where}: {what}" if where else f"{what} ({e.strerror or e})"
+
+
 def main(argv: list[str] | None = None) -> int:
+    import logging
+
+    # A log handler that cannot write (a full disk) must not print a traceback per message.
+    logging.raiseExceptions = False
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -431,14 +485,25 @@ def main(argv: list[str] | None = None) -> int:
     except EdgekitError as e:
         print(f"edgekit: error: {e}", file=sys.stderr)
         return e.exit_code
-    except KeyboardInterrupt:
-        print("edgekit: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        installed = getattr(e, "installed", None)  # edgekit.core.errors.InterruptedAfterInstall
+        if installed:
+            print(f"edgekit: interrupted after the new pair {installed} was installed (the file and its "
+                  "record are complete and match); nothing after it ran", file=sys.stderr)
+        else:
+            print("edgekit: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         # The reader went away (`edgekit report DIR | head`): end quietly, as other Unix tools do.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_OK
+    except OSError as e:
+        message = _environment_error(e)
+        if message is None:
+            raise
+        print(f"edgekit: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
     finally:
         from edgekit.core.console import reset
 

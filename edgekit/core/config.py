@@ -87,5 +87,8 @@ class ExportOptions:
             raise UsageError(f"--token-types must be auto, fold or keep, not {self.token_types!r}")
         if self.calibration is not None and self.precision != Precision.INT8_STATIC:
             raise UsageError("--calibration only applies to --precision int8-static")
+        if self.calibration is not None and Path(self.calibration).is_dir():
+            raise UsageError(f"--calibration {self.calibration} is a folder; give a text file, one calibration "
+                             "sample per line (question<TAB>context for question answering)")
         if self.calibration is not None and not Path(self.calibration).is_file():
             raise UsageError(f"calibration file {self.calibration} does not exist (one text sample per line)")

@@ -17,7 +17,17 @@ from typing import Iterator
 
 from rich.console import Console
 
-console = Console(stderr=True, highlight=False)
+# soft_wrap: a long line (a path) is never broken at the terminal width, so a path copied out of a
+# log or a CI transcript (where rich assumes 80 columns) is whole.
+console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def interactive() -> bool:
+    """Whether progress bars make sense: stderr is a terminal (in a log they are one long line)."""
+    try:
+        return console.file.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 #: Loggers of libraries whose INFO/WARNING lines are not the user's business.
 #: Each target adds the modules it requires (``Converter.requires``): no target is named here.
@@ -62,11 +72,8 @@ def quiet_libraries(verbose: bool = False, log_file: Path | None = None) -> None
     handler: logging.Handler
     if verbose:
         handler = logging.StreamHandler(sys.stderr)
-    elif log_file is not None:
-        log_file = Path(log_file)
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(log_file, encoding="utf-8")
-        _state["log"] = log_file
+    elif log_file is not None and (handler := _log_handler(Path(log_file))) is not None:
+        _state["log"] = Path(log_file)
     else:
         handler = logging.NullHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -93,6 +100,18 @@ def quiet_libraries(verbose: bool = False, log_file: Path | None = None) -> None
         warnings.filterwarnings("ignore", category=FutureWarning)
     if "transformers" in sys.modules:
         _quiet_transformers(verbose)
+
+
+def _log_handler(log_file: Path) -> logging.Handler | None:
+    """A handler appending to ``log_file``; None (after a one-line note) when the folder cannot take
+    it (read-only, full, not ours): library chatter is then dropped, errors still reach stderr."""
+    try:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        return logging.FileHandler(log_file, encoding="utf-8")
+    except OSError as e:
+        print(f"edgekit: note: no log file ({log_file}: {e.strerror or e}); library messages are not kept",
+              file=sys.stderr)
+        return None
 
 
 def _quiet_transformers(verbose: bool) -> None:
@@ -170,7 +189,13 @@ def quiet_backends(out: Path | None = None) -> None:
     """Import torch and transformers (every command that calls this needs them) and then route their
     chatter, and every other library's, to ``out/edgekit.log`` (``--verbose``: to stderr)."""
     quiet_libraries(verbose())  # before the imports: native libraries read the environment at load
-    import torch  # noqa: F401 - imported for its logging set-up, which quiet_libraries then overrides
+    import torch
     import transformers  # noqa: F401
+
+    from edgekit.core.threads import choose
+
+    # PyTorch's pool sized to the free cores (a starved pool is 10-30x slower on a busy machine);
+    # commands with --threads set it again to the user's number.
+    torch.set_num_threads(choose())
 
     quiet_libraries(verbose(), Path(out) / "edgekit.log" if out is not None else None)

@@ -24,6 +24,11 @@ class MissingDependencyError(EdgekitError):
         super().__init__(f"{what} needs the '{extra}' extra{detail}: pip install 'edgekit[{extra}]'")
 
 
+class EnvironmentProblem(EdgekitError):
+    """This machine cannot do what was asked, through no fault of the user's file (exit 2): an
+    emulator that computes wrongly, a tool that is missing. The message says what to set up."""
+
+
 class ModelLoadError(EdgekitError):
     """A checkpoint could not be read or does not fit the architecture (exit 2)."""
 
@@ -49,6 +54,15 @@ class IntegrityError(EdgekitError):
 
 class UnsupportedOpError(ValidationError):
     """A reference interpreter met an op it does not implement; the record says validation-skipped."""
+
+
+class InterruptedAfterInstall(KeyboardInterrupt):
+    """Ctrl-C arrived during an install's renames (after its commit point): the install was finished
+    first, so ``installed`` (the file's path) is the new, complete pair; nothing after it ran."""
+
+    def __init__(self, installed: str) -> None:
+        super().__init__(installed)
+        self.installed = installed
 
 
 def unknown_choice(kind: str, value: str, choices: Iterable[str]) -> UsageError:

@@ -129,6 +129,11 @@ class Quality:
     max_drop: float | None = None      # the bound the gate enforced
     same_answer: float | None = None   # share of answers identical to PyTorch's (0..1)
     passed: bool | None = None
+    # Paired bootstrap 95% interval of ``drop`` (question-level resampling, the same questions for
+    # file and PyTorch) and what it says: "pass" (inside the bound), "fail" (beyond it) or
+    # "undecided" (it straddles the bound: evaluate more questions).
+    drop_interval: list[float] | None = None
+    verdict: str | None = None
     pytorch_metrics: dict[str, float] = field(default_factory=dict)
     artifact_metrics: dict[str, float] = field(default_factory=dict)
     seconds_per_question: float | None = None
@@ -188,6 +193,9 @@ class ArtifactRecord:
     quality: Quality | None = None  # the accuracy gate on real data, when export/validate ran it
     # Question answering: the one QA geometry (lengths, stride, longest answer) every consumer reads
     qa: QAGeometry | None = None
+    # Parity on the phone's CPU (ARM64 under emulation): {"checked": bool, "reason"?, "cpus": {cpu:
+    # {"passed", "qemu", "runtime", "outputs", "agreement", "failures"}}, "bound"}; None: not asked
+    arm64: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
     export_seconds: float | None = None
     created: str = field(default_factory=lambda: now())
@@ -231,7 +239,7 @@ class ArtifactRecord:
 
     def save(self, artifact_path: Path) -> Path:
         path = self.sidecar_path(artifact_path)
-        atomic_write_text(path, json.dumps(self.to_dict(), indent=2, default=str) + "\n")
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=2, default=str) + "\n", durable=True)
         return path
 
     @classmethod
@@ -334,18 +342,36 @@ def _migrate_v1(d: dict[str, Any]) -> dict[str, Any]:
 
 # ---- files -------------------------------------------------------------------------------------
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write through a temp file in the same folder and rename, so readers never see half a file."""
+def fsync_enabled() -> bool:
+    """Whether durable writes fsync (always, unless ``EDGEKIT_NO_FSYNC=1``: for measuring their cost)."""
+    return os.environ.get("EDGEKIT_NO_FSYNC", "") in ("", "0")
+
+
+def atomic_write_text(path: Path, text: str, durable: bool = False) -> None:
+    """Write through a temp file in the same folder and rename, so readers never see half a file.
+
+    ``durable``: the bytes are fsynced before the rename and the folder after it, so a power loss
+    leaves the old text or the new text (records are written so)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    durable = durable and fsync_enabled()
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; records and reports are meant to be shared
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    if durable:
+        dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
 
 
 def sha256_of(path: Path) -> str:

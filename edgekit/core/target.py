@@ -137,6 +137,8 @@ class Converter(ABC):
     flags: ClassVar[tuple[Flag, ...]] = ()             # the target's own command-line options
     description: ClassVar[str] = ""
     order: ClassVar[int] = 1000                # place in tables and sweeps (lower first)
+    #: Why files of this target are not checked on ARM64 here (when ``arm64()`` is None).
+    arm64_missing: ClassVar[str] = "its runtime has no aarch64 build edgekit can run here"
     apps: ClassVar[tuple[str, ...]] = ()      # phone apps that ship this format (`edgekit bundle --app`)
 
     def missing_module(self) -> str | None:
@@ -171,6 +173,13 @@ class Converter(ABC):
         hardware, where the runner is a reference interpreter), or None."""
         return None
 
+    def arm64(self) -> Any | None:
+        """The target's runtime on the phone's CPU architecture (ARM64, under emulation): a module or
+        object with ``RUNTIME`` (its distribution name in the emulated environment) and
+        ``run_file(path, record, feeds, cpu=...)`` -> ``edgekit.emulation.WorkerRun``, fed exactly as
+        the x86 runner is fed. None: the runtime has no aarch64 build edgekit can run here."""
+        return None
+
     def second_client_unavailable(self) -> str | None:
         """Why the target's second, independent client (TFLite: the Task Library) cannot run here, or None."""
         return None
@@ -195,13 +204,31 @@ class Converter(ABC):
         """Targets whose files the integrity reader cannot tell apart share a family name."""
         return self.name
 
+    def _reader(self) -> Any:
+        """The target package's ``reader`` module (``claims``/``inspect``), or None."""
+        import importlib
+
+        package = type(self).__module__.rpartition(".")[0]
+        try:
+            return importlib.import_module(package + ".reader")
+        except ModuleNotFoundError as e:
+            if e.name != package + ".reader":
+                raise
+            return None
+
     def claims(self, path: Path, head: bytes) -> bool:
-        """Whether ``path`` (its first 64 bytes: ``head``; empty for a folder) is this target's format."""
-        return False
+        """Whether ``path`` (its first 64 bytes: ``head``; empty for a folder) is this target's format:
+        the package's ``reader.claims``."""
+        reader = self._reader()
+        return reader is not None and bool(reader.claims(path, head))
 
     def inspect(self, path: Path) -> Contents:
-        """Read what the file is from its bytes alone: format and the precisions its contents allow."""
-        raise NotImplementedError(f"{self.name} has no file reader")
+        """Read what the file is from its bytes alone (format, the precisions its contents allow): the
+        package's ``reader.inspect``."""
+        reader = self._reader()
+        if reader is None:
+            raise NotImplementedError(f"{self.name} has no file reader")
+        return reader.inspect(path)
 
     @property
     def flag_names(self) -> frozenset[str]:

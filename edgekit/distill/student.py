@@ -132,6 +132,9 @@ def load_teacher(source: str | os.PathLike | nn.Module, kind: str | None = None)
     if not (path / "config.json").is_file():
         raise ModelLoadError(f"{path} is not a Hugging Face model folder (no config.json); "
                              "pass a folder written by save_pretrained")
+    from edgekit.model.preflight import check_model_folder
+
+    check_model_folder(path)  # readable weights, tensors only (a code-carrying pickle is refused here)
     from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM
 
     config = AutoConfig.from_pretrained(str(path))

@@ -91,10 +91,20 @@ class TaskConfig:
             raise UsageError("--steps must be at least 1")
 
 
+def _check_weights(path: str) -> None:
+    """A local folder's weights are readable and hold tensors only (a code-carrying pickle is a
+    ModelLoadError, exit 2, before transformers' loader raises its own traceback)."""
+    from edgekit.model.preflight import check_model, looks_local
+
+    if looks_local(str(path)):
+        check_model(path)
+
+
 def load_task_teacher(path: str, task: str) -> Any:
     from transformers import AutoModelForQuestionAnswering, AutoModelForSequenceClassification
 
     cls = AutoModelForQuestionAnswering if task == QA else AutoModelForSequenceClassification
+    _check_weights(path)
     try:
         m = cls.from_pretrained(path)
     except (OSError, ValueError) as e:
@@ -115,6 +125,7 @@ def load_task_student(path: str, task: str, teacher: Any, labels: Any = None) ->
         cfg = AutoConfig.from_pretrained(path)
     except (OSError, ValueError) as e:
         raise ModelLoadError(f"no model config in {path}: {e}") from None
+    _check_weights(path)
     if cfg.model_type not in ("bert", "distilbert"):
         raise UsageError(f"student {path} is a {cfg.model_type!r} model; give a BERT or DistilBERT folder "
                          "(e.g. from `edgekit distill` or `edgekit distill init`)")

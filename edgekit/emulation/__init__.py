@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from edgekit.core.errors import ValidationError
+from edgekit.core.errors import EnvironmentProblem, ValidationError  # noqa: F401 - ValidationError re-exported
 
 CREATE_COMMAND = "make arm64-env (python -m edgekit.emulation.env --create)"
 MANIFEST = "manifest.json"
@@ -46,9 +46,10 @@ SELF_TEST_PROVIDERS = {
 }
 
 
-class EmulatorError(ValidationError):
-    """The ARM64 emulation environment is missing, broken or cannot be trusted (exit 1): nothing
-    run in it validates a file. The message names the QEMU version and CPU model when known."""
+class EmulatorError(EnvironmentProblem):
+    """The ARM64 emulation environment is missing, broken or cannot be trusted (exit 2, an
+    environment error, never the file's parity failure): nothing run in it validates a file. The
+    message names the QEMU version and CPU model when known."""
 
 
 class EmulatorMiscomputesError(EmulatorError):
@@ -126,8 +127,8 @@ def available(runtime: str | None = None, cpu: str | None = None, env: Path | No
     return None
 
 
-from .runner import Job, WorkerRun, run_worker  # noqa: E402
-from .selftest import SelfTestResult, SelfTestSpec, load_cases, self_test  # noqa: E402
+from .runner import Job, WorkerRun, run_worker
+from .selftest import SelfTestResult, SelfTestSpec, load_cases, self_test
 
 __all__ = [
     "CREATE_COMMAND", "DEFAULT_CPU", "VERIFY_CPUS", "EmulatorError", "EmulatorMiscomputesError", "Job", "SelfTestResult",

@@ -29,8 +29,20 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from . import (DEFAULT_CPU, MANIFEST, SELF_TEST_PROVIDERS, UNAVAILABLE, VERIFY_CPUS, EmulatorError, env_dir, manifest,
-               python_path, qemu_path, root_path, site_path)
+from . import (
+    DEFAULT_CPU,
+    MANIFEST,
+    SELF_TEST_PROVIDERS,
+    UNAVAILABLE,
+    VERIFY_CPUS,
+    EmulatorError,
+    env_dir,
+    manifest,
+    python_path,
+    qemu_path,
+    root_path,
+    site_path,
+)
 from .debian import AptUnavailable, PrivateApt, extract, release_sources
 
 FORMAT = 1

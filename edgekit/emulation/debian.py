@@ -130,7 +130,7 @@ class PrivateApt:
 
     def version(self, package: str) -> str:
         out = self._run("apt-cache", ["show", "--no-all-versions", package])
-        m = re.search(r"^Version: (\S+)", out, re.M)
+        m = re.search(r"^Version: (\S+)", out, re.MULTILINE)
         return m.group(1) if m else "?"
 
     def closure(self, roots: Iterable[str], stop: Iterable[str] = ()) -> list[str]:

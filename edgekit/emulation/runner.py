@@ -14,7 +14,18 @@ from typing import Any
 
 import numpy as np
 
-from . import DEFAULT_CPU, EmulatorError, ValidationError, available, env_dir, manifest, python_path, qemu_path, root_path, site_path
+from . import (
+    DEFAULT_CPU,
+    EmulatorError,
+    ValidationError,
+    available,
+    env_dir,
+    manifest,
+    python_path,
+    qemu_path,
+    root_path,
+    site_path,
+)
 
 WORKER_IO = Path(__file__).with_name("worker_io.py")
 #: Emulation is 400-600x slower than native and a runtime import alone takes ~5 s: generous.

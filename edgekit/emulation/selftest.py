@@ -18,7 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-from . import SELF_TEST_PROVIDERS, VERIFY_CPUS, EmulatorError, EmulatorMiscomputesError, ValidationError
+from . import (
+    SELF_TEST_PROVIDERS,
+    VERIFY_CPUS,
+    EmulatorError,
+    EmulatorMiscomputesError,
+    ValidationError,
+)
 from .runner import Job, run_worker
 
 

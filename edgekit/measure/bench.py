@@ -19,7 +19,10 @@ from edgekit.core.record import ArtifactRecord, LatencyStats, Measurement, Statu
 
 
 def default_threads() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    """Threads for a bench run when the user names none: the free cores (``core.threads.choose``)."""
+    from edgekit.core.threads import choose
+
+    return choose()
 
 
 def cpu_name() -> str:
@@ -99,6 +102,26 @@ def bench_eager(model: Any, seq: int, runs: int = 20, warmup: int = 3) -> Latenc
         return measure(lambda: model(*args), warmup=warmup, runs=runs)
 
 
+def _save_measurement(path: Path, timed: ArtifactRecord, m: Measurement, verbose: bool = True) -> None:
+    """Append ``m`` to the record now beside ``path``, under its install lock, if that record still
+    describes the file that was timed; an export that replaced the pair meanwhile keeps its own
+    record (the measurement belongs to a file that is gone, and is dropped with a note)."""
+    from edgekit.build.install import locked
+    from edgekit.core.console import console
+
+    with locked(path.parent, path.name, quiet=not verbose):
+        try:
+            current = ArtifactRecord.load(path)
+        except (OSError, UsageError):
+            current = None
+        if current is None or current.sha256 != timed.sha256:
+            console.print(f"[yellow]{path.name} was replaced while it was timed[/]: its new record is kept "
+                          "and this measurement is not saved")
+            return
+        current.latency.append(m)
+        current.save(path)
+
+
 def bench_records(paths: list[Path], threads: int | None = None, runs: int = 20, warmup: int = 3, pin: bool = False,
                   models: dict[tuple[str, str, str], Any] | None = None, verbose: bool = True) -> list[ArtifactRecord]:
     """Time each artifact and the eager baseline of its source; append a Measurement to each record.
@@ -117,6 +140,10 @@ def bench_records(paths: list[Path], threads: int | None = None, runs: int = 20,
         raise UsageError("--threads must be at least 1")
     if runs < 1 or warmup < 0:
         raise UsageError("--runs must be >= 1 and --warmup >= 0")
+    for folder in sorted({Path(p).parent for p in paths}):
+        if not os.access(folder, os.W_OK):  # before anything is timed: the measurements go into the records
+            raise UsageError(f"{folder} is not writable: bench appends its measurement to each file's record "
+                             "there; copy the files and their .json records to a writable folder")
     models = dict(models or {})
     eager: dict[tuple[str, str, str, int], LatencyStats | None] = {}
     run_id, host = now(), cpu_name()
@@ -153,7 +180,7 @@ def bench_records(paths: list[Path], threads: int | None = None, runs: int = 20,
                 except Exception as e:  # noqa: BLE001 - a runtime that cannot run the file is reported, not raised
                     m.not_timed = f"runtime error while timing: {type(e).__name__}: {e}"
             rec.latency.append(m)
-            rec.save(path)
+            _save_measurement(path, rec, m, verbose)
             if verbose and m.artifact:
                 speed = f", {m.speedup:.2f}x eager" if m.speedup else ""
                 console.print(f"    p50 {m.artifact.p50_ms:.1f} ms, p90 {m.artifact.p90_ms:.1f} ms "

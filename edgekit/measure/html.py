@@ -262,7 +262,7 @@ def render(rep: Report) -> str:
     for r in rep.rows:
         cls = " class='reference'" if r.target == EAGER else ""
         tds = []
-        for i, c in enumerate(cells(r, quality)):
+        for i, c in enumerate(cells(r, quality, rep.arm64_column)):
             style = f" style='color:{r.colour}' title='{_esc(r.label)}'" if i == 0 else ""
             tds.append(f"<td{' class=num' if i >= FIRST_NUMERIC else ''}{style}>{_esc(c)}</td>")
         out.append(f"<tr{cls}>" + "".join(tds) + "</tr>")

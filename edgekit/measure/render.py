@@ -18,9 +18,12 @@ def render(rep: Report, fmt: str) -> str:
 
 
 def write_reports(folder: Path, title: str = "edgekit report") -> Report:
-    """Write report.md, report.json and report.html of every record in ``folder``; return the report."""
+    """Write report.md, report.json and report.html of every record in ``folder``; return the report.
+
+    Each record is checked against its file (``collect(check=True)``): a row the record cannot vouch
+    for shows ❗ here too, as in ``edgekit report``."""
     folder = Path(folder)
-    rep = build(collect(folder), title=title)
+    rep = build(collect(folder, check=True), title=title)
     for fmt in ("md", "json", "html"):
         atomic_write_text(folder / f"report.{fmt}", render(rep, fmt))
     return rep
@@ -28,4 +31,7 @@ def write_reports(folder: Path, title: str = "edgekit report") -> Report:
 
 def report(folder: str | Path, fmt: str = "md") -> str:
     """The report of every record in ``folder`` as Markdown (``md``), ``json`` or ``html`` text."""
-    return render(build(collect(Path(folder)), title=f"edgekit report: {folder}"), fmt)
+    from edgekit.build.install import recover
+
+    recover(Path(folder))  # what every reader does first: finish committed installs, drop dead ones
+    return render(build(collect(Path(folder), check=True), title=f"edgekit report: {folder}"), fmt)

@@ -20,31 +20,101 @@ EAGER = "pytorch-eager"
 REFERENCE = "reference"  # the status of an eager baseline row
 
 
-def collect(folder: Path, check: bool = False) -> list[ArtifactRecord]:
-    """Every record under ``folder``, in table order (task, length, registry target order, precision).
+@dataclass
+class Unreadable:
+    """A record a report could not read (truncated, not JSON, a schema this edgekit does not know):
+    it becomes a ❗ row with the reason; its artifact never silently drops out of the table."""
 
-    ``check``: also check each record against its file and its own numbers (edgekit.check.integrity;
-    hashes every artifact). ``edgekit report`` does.
-    """
+    artifact: str
+    target: str
+    reason: str
+
+
+class Records(list):  # type: ignore[type-arg]
+    """``collect``'s answer: the readable records (a list, in table order), and ``unreadable``, the
+    records that could not be read, which ``build`` shows as ❗ rows."""
+
+    def __init__(self, records: Any = (), unreadable: list[Unreadable] | None = None) -> None:
+        super().__init__(records)
+        self.unreadable: list[Unreadable] = list(unreadable or [])
+
+
+def _is_sidecar(path: Path) -> bool:
+    """Whether a JSON file that cannot be read is an artifact's record: its artifact is beside it, or
+    its name ends with a target's suffix plus ``.json`` (an export-failed record has no artifact)."""
+    from edgekit.core import registry
+
+    stem = path.name[: -len(".json")]
+    if path.with_name(stem).exists():
+        return True
+    try:
+        suffixes = [c.suffix for c in registry.converters().values()]
+    except Exception:  # noqa: BLE001 - a broken plug-in: judge by the artifact beside it only
+        suffixes = []
+    return any(s and stem.endswith(s) for s in suffixes)
+
+
+def _target_of(name: str) -> str:
+    from edgekit.core import registry
+
+    try:
+        return next((c.name for c in registry.converters().values() if c.suffix and name.endswith(c.suffix)), "?")
+    except Exception:  # noqa: BLE001
+        return "?"
+
+
+def _read_one(path: Path, check: bool) -> ArtifactRecord | Unreadable | None:
+    """One sidecar: its record (with ``checks`` when asked), an Unreadable, or None (not a record)."""
     from edgekit.check import integrity
 
+    artifact = path.name[: -len(".json")]
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        if not _is_sidecar(path):
+            return None  # some other JSON file (a golden file, a config): not the report's business
+        why = "truncated or not JSON" if isinstance(e, ValueError) else "cannot be read"
+        return Unreadable(artifact, _target_of(artifact), f"record {path.name} {why} ({type(e).__name__}: {e})")
+    if not is_record(data):
+        return None
+    try:
+        record = ArtifactRecord.from_dict(data)
+    except Exception as e:  # noqa: BLE001 - a schema this edgekit cannot read, or a field of the wrong type
+        target = data.get("target") if isinstance(data.get("target"), str) else _target_of(artifact)
+        return Unreadable(str(data.get("artifact") or artifact), target,
+                          f"record {path.name} cannot be read: {e}")
+    if check:
+        # Not a record field: what this report found when it checked the record against its file
+        # and its own numbers. A row with findings shows ❗.
+        record.checks = integrity.problems(path.with_name(artifact), record)  # type: ignore[attr-defined]
+    return record
+
+
+def collect(folder: Path, check: bool = False) -> Records:
+    """Every record under ``folder``, in table order (task, length, registry target order, precision),
+    and (``.unreadable``) every record that could not be read.
+
+    ``check``: also check each record against its file and its own numbers (edgekit.check.integrity;
+    hashes every artifact). ``edgekit report`` does. A record read while an export was replacing its
+    pair is read again once that install has finished (``install.read_settled``), so a report
+    running beside exports shows each pair whole, the old one or the new one.
+    """
+    from edgekit.build.install import read_settled
+
     folder = Path(folder)
-    records = []
+    records: list[ArtifactRecord] = []
+    unreadable: list[Unreadable] = []
     for path in sorted(folder.rglob("*.json")):
         if any(part.startswith(".") for part in path.relative_to(folder).parts[:-1]):
             continue  # staging folders of running exports (edgekit.build.install) are not results
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if is_record(data):
-            record = ArtifactRecord.from_dict(data)
-            if check:
-                # Not a record field: what this report found when it checked the record against
-                # its file and its own numbers. A row with findings shows ❗.
-                record.checks = integrity.problems(path.with_name(path.name[: -len(".json")]), record)  # type: ignore[attr-defined]
-            records.append(record)
-    return sorted(records, key=_order)
+        artifact = path.with_name(path.name[: -len(".json")])
+        got = read_settled(artifact, lambda: _read_one(path, check),
+                           lambda r: isinstance(r, Unreadable) or bool(getattr(r, "checks", None)))
+        if isinstance(got, Unreadable):
+            unreadable.append(got)
+        elif got is not None:
+            records.append(got)
+    return Records(sorted(records, key=_order), unreadable)
 
 
 def _order(r: ArtifactRecord) -> tuple[Any, ...]:
@@ -95,6 +165,8 @@ class Row:
     second_client: dict[str, Any] | None = None  # another runtime's verdict on the same file (Task Library)
     contradictions: list[str] = field(default_factory=list)  # edgekit.check.integrity findings (then symbol ❗)
     busy: str | None = None       # the bench run's load average exceeded the machine's cores
+    busy_load: float | None = None  # that load average
+    arm64: str | None = None        # the phone's-CPU parity verdicts ("✅ neoverse-n1, max"), or why not checked
     # The accuracy gate on real data (record.quality), when export/validate ran it: the file's score and
     # its difference to its PyTorch model's on the same questions (F1 for QA, accuracy for classifiers).
     quality_metric: str | None = None
@@ -118,6 +190,16 @@ class Report:
         return {"title": self.title, "host": self.host, "rows": [asdict(r) for r in self.rows]}
 
     @property
+    def arm64_column(self) -> bool:
+        """Whether some row was checked (or asked to be) on the phone's CPU: the "arm64" column."""
+        return any(r.arm64 is not None for r in self.rows)
+
+    @property
+    def flagged(self) -> list[Row]:
+        """The ❗ rows: a record that contradicts itself or its file, or that could not be read."""
+        return [r for r in self.rows if r.contradictions]
+
+    @property
     def quality_column(self) -> str | None:
         """The heading of the task-quality column ("F1 (Δ)"), or None when no row carries a score."""
         metrics = [r.quality_metric for r in self.rows if r.quality_score is not None]
@@ -132,6 +214,17 @@ class Report:
             return None
         return (f"{self.quality_column}: the file's {q['metric']} on {q['n']} examples of {Path(q['data']).name} "
                 "(Δ: minus its PyTorch model's on the same examples), from the accuracy gate (--eval-data).")
+
+
+def _arm64_cell(a: dict[str, Any] | None) -> str | None:
+    """x86's verdict is the row's status; this is the arm64 one beside it."""
+    if a is None:
+        return None
+    if not a.get("checked"):
+        return "not checked"
+    cpus = a.get("cpus") or {}
+    bad = [c for c, r in cpus.items() if not r.get("passed")]
+    return ("✗ " + ", ".join(bad)) if bad else ("✅ " + ", ".join(cpus))
 
 
 def _busy(m: Any) -> str | None:
@@ -169,8 +262,8 @@ def row(r: ArtifactRecord, fp32_bytes: int | None) -> Row:
         p50_ms=m.artifact.p50_ms if m and m.artifact else None, p90_ms=m.artifact.p90_ms if m and m.artifact else None,
         threads=m.threads if m else None, eager_p50_ms=m.eager.p50_ms if m and m.eager else None,
         speedup=m.speedup if m else None, not_timed=m.not_timed if m else None, run=m.run if m else None,
-        second_client=r.options.get("task_library"),
-        contradictions=list(getattr(r, "checks", None) or []), busy=_busy(m),
+        second_client=r.options.get("task_library"), arm64=_arm64_cell(r.arm64),
+        contradictions=list(getattr(r, "checks", None) or []), busy=_busy(m), busy_load=m.load_average[0] if _busy(m) else None,
         quality_metric=q.metric if q else None, quality_score=q.artifact if scored else None,
         quality_delta=q.artifact - q.pytorch if scored else None, quality=asdict(q) if q else None,
     )._flagged()
@@ -197,7 +290,8 @@ def _eager_rows(records: list[ArtifactRecord]) -> list[Row]:
 
 def host_of(records: list[ArtifactRecord]) -> dict[str, Any]:
     """The header: where the latencies were measured (from the records), else this machine."""
-    from edgekit.measure.bench import cpu_name, default_threads
+    from edgekit.core.threads import cores
+    from edgekit.measure.bench import cpu_name
 
     ms = [r.last_latency for r in records if r.last_latency]
     versions: dict[str, str] = {}
@@ -207,7 +301,7 @@ def host_of(records: list[ArtifactRecord]) -> dict[str, Any]:
     loads = [m.load_average for m in ms if m.load_average]
     return {
         "os": f"{platform.system()} {platform.release()}", "machine": platform.machine(),
-        "cpu": next((m.host for m in ms if m.host), None) or cpu_name(), "cores": default_threads(),
+        "cpu": next((m.host for m in ms if m.host), None) or cpu_name(), "cores": cores(),
         "threads": threads[0] if len(threads) == 1 else (threads or None),
         "pinned_cpus": next((m.pinned_cpus for m in ms if m.pinned_cpus), None),
         "load_average": loads[0] if loads else None, "load_average_end": loads[-1] if loads else None,
@@ -231,7 +325,14 @@ def build(records: list[ArtifactRecord], title: str = "edgekit report", baseline
                 eager.remove(e)
             ordered.append(rw)
         rows = ordered + eager
+    rows += [_unreadable_row(u) for u in getattr(records, "unreadable", [])]
     return Report(title, host_of(records), rows)
+
+
+def _unreadable_row(u: Unreadable) -> Row:
+    return Row(artifact=u.artifact, target=u.target, precision="?", task="?", seq_len="?", status="unreadable",
+               symbol="❗", label="record unreadable", colour="#c62828", reason=u.reason,
+               contradictions=[u.reason])
 
 
 # ---- Markdown ----------------------------------------------------------------------------------
@@ -248,12 +349,12 @@ FIRST_NUMERIC = 5  # columns from here on are numbers (right-aligned)
 def columns(rep: Report) -> list[str]:
     """The table's headings: COLUMNS, plus the task-quality column when some row carries a score."""
     q = rep.quality_column
-    return list(COLUMNS) + ([q] if q else [])
+    return list(COLUMNS) + ([q] if q else []) + (["arm64"] if rep.arm64_column else [])
 
 
-def cells(d: Row, quality: bool = False) -> list[str]:
+def cells(d: Row, quality: bool = False, arm64: bool = False) -> list[str]:
     """The table cells of one row: the one column model Markdown and HTML share (``quality``: with
-    the task-quality column, see ``columns``)."""
+    the task-quality column, ``arm64``: with the phone's-CPU verdicts; see ``columns``)."""
     p50 = _fmt(d.p50_ms, ".1f", "n/a" if d.not_timed else "—")
     out = [d.symbol, d.target, d.precision, d.task, d.seq_len, _fmt(d.size_mb, ".1f"), _fmt(d.size_pct_fp32, ".0f"),
            _fmt(d.max_abs, ".2g"), _fmt(d.cosine, ".5f"), _fmt(d.psnr, ".1f"),
@@ -262,6 +363,8 @@ def cells(d: Row, quality: bool = False) -> list[str]:
     if quality:
         out.append("—" if d.quality_score is None or d.quality_delta is None
                    else f"{d.quality_score:.2f} ({d.quality_delta:+.2f})")
+    if arm64:
+        out.append(d.arm64 or "—")
     return out
 
 
@@ -292,17 +395,44 @@ def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _busy_line(rows: list[Any]) -> str:
+    """One line for every row measured at a load above the core count (each row carries its flag)."""
+    loads = sorted(r.busy_load for r in rows if r.busy_load is not None)
+    span = f"{loads[0]:.1f}" if loads and loads[0] == loads[-1] else (f"{loads[0]:.1f}-{loads[-1]:.1f}" if loads else "?")
+    which = ", ".join(f"`{r.artifact}`" for r in rows) if len(rows) <= 3 else f"{len(rows)} files"
+    return (f"- {which} measured at load average {span} > "
+            f"{os.cpu_count() or 1} cores: {'their latencies are' if len(rows) != 1 else 'its latency is'} "
+            "not a clean measurement (flagged per row in report.json / report.html)")
+
+
+def _grouped(rows: list[Any]) -> list[str]:
+    """One line per distinct reason (``N files (targets): reason``), not one per file."""
+    by: dict[str, list[Any]] = {}
+    for r in rows:
+        by.setdefault(r.not_timed, []).append(r)
+    out = []
+    for reason, rs in by.items():
+        if len(rs) == 1:
+            out.append(f"- `{rs[0].artifact}`: {_md(reason)}")
+        else:
+            targets = ", ".join(sorted({r.target for r in rs}))
+            out.append(f"- {len(rs)} files ({targets}): {_md(reason)}")
+    return out
+
+
 def markdown(rep: Report) -> str:
     """A Markdown page: header, one row per artifact, then why anything was not validated or timed."""
     lines = [f"# {rep.title}", ""] + [f"- {_md(x)}" for x in header_lines(rep)] + [""]
     cols = columns(rep)
     quality = rep.quality_column is not None
+    arm = rep.arm64_column
     lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * FIRST_NUMERIC + "---:|" * (len(cols) - FIRST_NUMERIC)]
     notes, untimed, clients, bad, busy, inputs, ane = [], [], [], [], [], [], []
     for d in rep.rows:
-        lines.append("| " + " | ".join(_md(c) for c in cells(d, quality)) + " |")
+        lines.append("| " + " | ".join(_md(c) for c in cells(d, quality, arm)) + " |")
         if d.contradictions:
-            bad.append(f"- ❗ `{d.artifact}` (record says {d.status}): {_md('; '.join(d.contradictions))}")
+            said = "unreadable" if d.status == "unreadable" else f"record says {d.status}"
+            bad.append(f"- ❗ `{d.artifact}` ({said}): {_md('; '.join(d.contradictions))}")
         elif d.status not in (Status.VALIDATED.value, REFERENCE) and d.reason:
             notes.append(f"- {d.symbol} `{d.artifact}` ({d.status}): {_md(d.reason)}")
         if d.inputs_note:
@@ -311,9 +441,9 @@ def markdown(rep: Report) -> str:
             ane.append(f"- `{d.artifact}`: cosine {d.ane_like_cosine:.5f}, PSNR {d.ane_like_psnr:.1f} dB "
                        f"(normal: {_fmt(d.cosine, '.5f')}, {_fmt(d.psnr, '.1f')} dB)")
         if d.busy:
-            busy.append(f"- `{d.artifact}`: {d.busy}: its latency is not a clean measurement")
+            busy.append(d)
         if d.not_timed:
-            untimed.append(f"- `{d.artifact}`: {_md(d.not_timed)}")
+            untimed.append(d)
         if d.second_client:
             s = d.second_client
             detail = f"{s['agreement']:.0%} agreement" if s.get("agreement") is not None else s.get("reason")
@@ -335,9 +465,9 @@ def markdown(rep: Report) -> str:
         lines += ["", "ANE-like numerics (fp16 accumulation, fp16 LayerNorm statistics; the bound applies with --ane):",
                   *ane]
     if busy:
-        lines += ["", "Measured on a busy machine:", *busy]
+        lines += ["", "Measured on a busy machine:", _busy_line(busy)]
     if untimed:
-        lines += ["", "Not timed:", *untimed]
+        lines += ["", "Not timed:", *_grouped(untimed)]
     if clients:
         lines += ["", "Second client (the runtime apps use):", *clients]
     return "\n".join(lines) + "\n"

@@ -102,7 +102,9 @@ def check_torch_weights(path: Path) -> None:
                 raise
             torch.load(path, map_location="cpu", weights_only=True)  # a legacy (pre-zip) file cannot be mapped
     except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+        # torch's first line is a general note; the line naming the refused global says what the file holds
+        first = next((ln for ln in lines if "GLOBAL" in ln or "global" in ln), lines[0] if lines else type(e).__name__)
         raise ModelLoadError(
             f"{path} holds more than tensors ({first[:200]}); edgekit loads weights with weights_only=True "
             "and refuses it. If you trust its origin, convert it to model.safetensors first") from None

@@ -211,8 +211,11 @@ def _progress(total: int, desc: str, enabled: bool) -> Any:
     from edgekit.core.console import console
 
     # console.file: the user's stderr even inside native_output_to_log (which sends sys.stderr to the log).
-    return tqdm(total=total, desc=desc, unit="q", file=console.file, disable=not enabled, dynamic_ncols=True,
-                leave=False)
+    from edgekit.core.console import interactive
+
+    # No carriage-return bars in a file or a pipe: --no-progress is implied when stderr is not a terminal.
+    return tqdm(total=total, desc=desc, unit="q", file=console.file, disable=not (enabled and interactive()),
+                dynamic_ncols=True, leave=False)
 
 
 def qa_config(subject: Subject) -> Any:
@@ -381,11 +384,15 @@ def run_eval(paths: list[str], squad_file: str | None = None, jsonl: str | None 
     order: list[str] = []
     loaded: dict[str, Any] = {}
 
-    def pytorch(folder: str) -> EvalResult:
+    def pytorch(folder: str, geometry: Any = None) -> EvalResult:
+        # An artifact's PyTorch reference windows text as the file does (its record's QA geometry).
         key = str(Path(folder).resolve()) if Path(folder).exists() else folder
+        if geometry is not None:
+            key += f"#{geometry.lengths}/{geometry.doc_stride}/{geometry.max_answer_len}"
         if key not in results:
             m = load_model(folder, task)
-            s = pytorch_subject(folder, task, model=m)
+            s = pytorch_subject(folder, task, model=m, geometry=geometry,
+                                max_seq_len=geometry.max_len if geometry is not None else DEFAULT_QA_LENGTH)
             loaded[key] = s.tokenizer
             results[key] = evaluate_subject(s, data_name, data, progress, list(m.config.labels))
             results[key].same_answer, results[key].reference = 1.0, folder
@@ -403,7 +410,7 @@ def run_eval(paths: list[str], squad_file: str | None = None, jsonl: str | None 
         source = model or rec.source.source
         ref = None
         if source and Path(source).exists():
-            ref = pytorch(source)
+            ref = pytorch(source, rec.qa_geometry if task == "question-answering" else None)
         s = artifact_subject(Path(p), model_override=source or None, record=rec, threads=threads,
                              tokenizer=loaded.get(str(Path(source).resolve())) if source else None)
         labels = list(rec.source.labels)

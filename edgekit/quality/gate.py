@@ -51,6 +51,47 @@ class GateOptions:
                   str(self.data) if task != "question-answering" else None, self.n)
 
 
+BOOTSTRAP_SAMPLES = 2000
+
+
+def per_question_scores(task: str, data: Any, predictions: dict[str, Any], labels: list[str] | None = None) -> list[float]:
+    """Each question's score (SQuAD F1 over its gold answers, or 1/0 for a class), in percent."""
+    if task == "question-answering":
+        from edgekit.quality import squad
+
+        return [100.0 * squad.max_over_ground_truths(squad.f1_score, predictions[q.id].text, q.answers)
+                if q.id in predictions and q.answers else 0.0 for q in data]
+    from edgekit.quality.evaluate import _label_index
+
+    return [100.0 * (predictions.get(str(i)) == _label_index(row["label"], labels or [])) for i, row in enumerate(data)]
+
+
+def paired_interval(reference: list[float], artifact: list[float], samples: int = BOOTSTRAP_SAMPLES,
+                    seed: int = 0) -> tuple[float, float]:
+    """95% paired bootstrap interval of mean(reference - artifact): questions are resampled with
+    replacement, each keeping its pair of scores (the two models answered the same question)."""
+    import numpy as np
+
+    d = np.asarray(reference, dtype=np.float64) - np.asarray(artifact, dtype=np.float64)
+    if d.size == 0:
+        return (0.0, 0.0)
+    rng = np.random.default_rng(seed)
+    means = d[rng.integers(0, d.size, size=(samples, d.size))].mean(axis=1)
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    return (float(lo), float(hi))
+
+
+def verdict(drop: float, interval: tuple[float, float], bound: float) -> str:
+    """``pass`` when the whole interval is within the bound, ``fail`` when it lies beyond it, and
+    ``undecided`` when it straddles it."""
+    lo, hi = interval
+    if hi <= bound + 1e-9:
+        return "pass"
+    if lo > bound + 1e-9:
+        return "fail"
+    return "undecided"
+
+
 class Gate:
     """The accuracy gate of one run: the PyTorch reference is evaluated once and shared by every file.
 
@@ -115,18 +156,27 @@ def accuracy_gate(path: Path, record: Any, model: Any, tokenizer: Any, eval_data
     metric = "f1" if task == "question-answering" else "accuracy"
     drop = reference.metrics[metric] - result.metrics[metric]
     result.same_answer = same_answer_rate(result.predictions, reference.predictions)
+    interval = paired_interval(per_question_scores(task, data, reference.predictions, labels),
+                               per_question_scores(task, data, result.predictions, labels))
+    said = verdict(drop, interval, bound)
+    # Undecided keeps the point rule (a drop beyond the bound fails) and says so: the interval only
+    # adds a verdict it can stand behind, it never lets a worse point estimate through.
+    failed = said == "fail" or (said == "undecided" and drop > bound + 1e-9)
     record.quality = Quality(
         metric=metric, data=data_name, n=len(data), pytorch=round(reference.metrics[metric], 3),
         artifact=round(result.metrics[metric], 3), drop=round(drop, 3), max_drop=bound,
-        same_answer=round(result.same_answer, 4), passed=drop <= bound + 1e-9,
+        same_answer=round(result.same_answer, 4), passed=not failed,
+        drop_interval=[round(interval[0], 3), round(interval[1], 3)], verdict=said,
         pytorch_metrics={k: round(v, 3) for k, v in reference.metrics.items()},
         artifact_metrics={k: round(v, 3) for k, v in result.metrics.items()},
         seconds_per_question=round(result.seconds_per_question, 4),
     )
+    undecided = f"; undecided at {len(data)} — evaluate more questions" if said == "undecided" else ""
     msg = (f"{metric.upper() if metric == 'f1' else metric} {result.metrics[metric]:.2f} vs PyTorch "
-           f"{reference.metrics[metric]:.2f} (Δ {-drop:+.2f}, bound {bound}), same answer {result.same_answer:.1%}, "
-           f"{len(data)} questions")
-    if drop > bound + 1e-9:
+           f"{reference.metrics[metric]:.2f} (Δ {-drop:+.2f}, 95% interval of the drop "
+           f"[{interval[0]:+.2f}, {interval[1]:+.2f}], bound {bound}), same answer {result.same_answer:.1%}, "
+           f"{len(data)} questions{undecided}")
+    if failed:
         if record.status == Status.VALIDATED:
             record.status = Status.PARITY_FAILED
             record.reason = f"accuracy gate: {msg}"

@@ -46,7 +46,7 @@ def read_json(path: str | Path) -> Any:
             with lzma.open(p, "rt", encoding="utf-8") as f:
                 return json.load(f)
         return json.loads(p.read_text(encoding="utf-8"))
-    except (lzma.LZMAError, ValueError) as e:
+    except (lzma.LZMAError, EOFError, ValueError) as e:  # UnicodeDecodeError is a ValueError
         raise UsageError(f"{p} is not a (xz-compressed) JSON file: {e}") from None
 
 
@@ -60,18 +60,24 @@ def load_squad(path: str | Path, n: int | None = None) -> list[SquadQuestion]:
     if not isinstance(data, list):
         raise UsageError(f"{path} is not in SQuAD format (expected {{\"data\": [articles with paragraphs]}})")
     out: list[SquadQuestion] = []
-    for article in data:
-        for para in article.get("paragraphs", []):
-            context = para["context"]
-            for qa in para.get("qas", []):
-                answers = qa.get("answers", [])
-                out.append(SquadQuestion(
-                    id=str(qa["id"]), question=qa["question"], context=context,
-                    answers=tuple(a["text"] for a in answers),
-                    answer_starts=tuple(int(a.get("answer_start", -1)) for a in answers),
-                    title=article.get("title", "")))
-                if n is not None and len(out) >= n:
-                    return out
+    try:
+        for article in data:
+            for para in article.get("paragraphs", []):
+                context = para["context"]
+                for qa in para.get("qas", []):
+                    answers = qa.get("answers", [])
+                    out.append(SquadQuestion(
+                        id=str(qa["id"]), question=qa["question"], context=context,
+                        answers=tuple(a["text"] for a in answers),
+                        answer_starts=tuple(int(a.get("answer_start", -1)) for a in answers),
+                        title=article.get("title", "")))
+                    if n is not None and len(out) >= n:
+                        return out
+    except (KeyError, TypeError, AttributeError, ValueError) as e:
+        what = f"no {e}" if isinstance(e, KeyError) else f"{type(e).__name__}: {e}"
+        raise UsageError(f"{path} is not in SQuAD v1.1 format (question {len(out) + 1}: {what}); expected "
+                         "{\"data\": [{\"paragraphs\": [{\"context\", \"qas\": [{\"id\", \"question\", "
+                         "\"answers\"}]}]}]}") from None
     if not out:
         raise UsageError(f"{path} holds no questions")
     return out

@@ -66,7 +66,6 @@ final class CoreMLQaModel: QaModelRunner {
         }
         return result
     }
-
 }
 
 /// What `edgekit bundle --app ios` put into the app bundle, parsed by the package (typed JSON models).

@@ -246,3 +246,163 @@ def test_staggered_concurrent_exports_of_one_name_end_with_a_consistent_pair(two
     assert rec.source.source == str(b)  # the later export won, and its record describes its file
     assert _leftovers(out) == []
     assert json.loads((out / (NAME + ".json")).read_text())["status"] == "validated"
+
+
+# ---- issue 24: locks, interrupts and durability ------------------------------------------------
+
+def test_a_lock_whose_pid_cannot_be_written_is_given_back_and_leaves_no_file(tmp_path, monkeypatch):
+    """Defect 9: on a full disk the pid write fails after the flock; the lock file must not stay."""
+    import errno
+
+    out = tmp_path / "out"
+    real_write = os.write
+
+    def full(fd, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(install.os, "write", full)
+    from edgekit.core.errors import UsageError
+
+    with pytest.raises(UsageError, match="No space left"):
+        with install.Staging(out, "x.pt"):
+            pass
+    monkeypatch.setattr(install.os, "write", real_write)
+    assert not install.state_dir(out).exists(), list(install.state_dir(out).iterdir())
+
+
+def test_recover_removes_a_lock_file_no_process_holds(tmp_path):
+    """Defect 9: a lock file left by a dead process (or an old edgekit) is cleaned by the next reader;
+    a lock a live process holds is left alone."""
+    out = tmp_path / "out"
+    sd = install.state_dir(out)
+    sd.mkdir(parents=True)
+    (sd / ("dead.pt" + install.LOCK_SUFFIX)).write_text("999999\n")
+    with install.Staging(out, "live.pt"):
+        install.recover(out)
+        assert sorted(p.name for p in sd.iterdir()) == [f"live.pt.{os.getpid()}{install.STAGING_SUFFIX}",
+                                                        "live.pt" + install.LOCK_SUFFIX]
+    assert not sd.exists()
+
+
+def _swallowing_converter(monkeypatch, conv_name: str = "torchscript"):
+    """A converter whose library swallows Ctrl-C ("Exception ignored in a GC callback") and finishes."""
+    from edgekit.core import registry
+
+    conv = type(registry.get(conv_name))
+    real = conv.convert
+
+    def convert(self, ctx, path):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.5)  # the handler runs here
+        except KeyboardInterrupt:
+            pass  # what the library's callback does with it
+        return real(self, ctx, path)
+
+    monkeypatch.setattr(conv, "convert", convert)
+
+
+def test_ctrl_c_a_library_swallowed_during_convert_installs_nothing(two_models, tmp_path, monkeypatch):
+    """Defect 6: the export stops with KeyboardInterrupt and the previous pair stays."""
+    a, b = two_models
+    out = tmp_path / "out"
+    export_model(load_model(a, Task.FEATURE_EXTRACTION), _opts(), out, verbose=False)
+    _, old_sha = _pair(out)
+    _swallowing_converter(monkeypatch)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    with pytest.raises(KeyboardInterrupt):
+        export_model(load_model(b, Task.FEATURE_EXTRACTION), _opts(), out, verbose=False)
+    assert _pair(out)[1] == old_sha and _leftovers(out) == []
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is given back
+
+
+def test_ctrl_c_swallowed_during_convert_exits_130_through_the_cli(two_models, tmp_path, monkeypatch, capsys):
+    from edgekit.cli import main
+
+    a, _ = two_models
+    out = tmp_path / "out"
+    _swallowing_converter(monkeypatch)
+    assert main(["export", "--model", str(a), "--target", "torchscript", "--seq-len", "16", "--out", str(out)]) == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert not (out / NAME).exists() and not (out / (NAME + ".json")).exists()
+
+
+def test_install_is_durable_before_and_after_its_commit_point(two_models, tmp_path, monkeypatch):
+    """Durability: staged file, record, staging folder and journal are fsynced before the commit
+    point; the output folder after the renames and before the journal goes."""
+    a, _ = two_models
+    out = tmp_path / "out"
+    events: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        path = os.readlink(f"/proc/self/fd/{fd}")
+        journal = install.state_dir(out) / (NAME + install.JOURNAL_SUFFIX)
+        events.append(f"fsync {Path(path).name}{' (journal present)' if journal.exists() else ''}")
+        return real_fsync(fd)
+
+    def replace(src, dst):
+        events.append(f"replace {Path(dst).name}")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    export_model(load_model(a, Task.FEATURE_EXTRACTION), _opts(), out, verbose=False)
+    journal = NAME + install.JOURNAL_SUFFIX
+    commit = events.index(f"replace {journal}")
+    before, after = events[:commit], events[commit + 1:]
+    staging = f"{NAME}.{os.getpid()}{install.STAGING_SUFFIX}"
+    assert f"fsync {NAME}" in before and f"fsync {NAME}.json" in before and f"fsync {staging}" in before
+    assert f"fsync {journal}.tmp" in before
+    assert after[0] == f"fsync {install.STATE_DIR} (journal present)"  # the commit point reaches the disk
+    renamed = max(after.index(f"replace {NAME}"), after.index(f"replace {NAME}.json"))
+    assert f"fsync {out.name} (journal present)" in after[renamed:]  # the renames, before the journal goes
+    assert _pair(out)[0].status == Status.VALIDATED
+
+
+@pytest.mark.slow
+def test_sigint_at_the_commit_point_finishes_the_install_and_says_so(two_models, tmp_path):
+    """Defect 11a: Ctrl-C after the commit point: the new pair is installed whole, exit 130, and the
+    message says it was installed (not a bare "interrupted")."""
+    a, b = two_models
+    out, tmp = tmp_path / "out", tmp_path / "systmp"
+    tmp.mkdir()
+    export_model(load_model(a, Task.FEATURE_EXTRACTION), _opts(), out, verbose=False)
+    _, old_sha = _pair(out)
+    release = tmp_path / "release"
+    proc = _start_paused(b, out, "commit", tmp, release=release)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.5)
+    release.touch()
+    err = proc.communicate(timeout=120)[1].decode()
+    assert proc.returncode == 130, err[-2000:]
+    assert "interrupted after the new pair" in err and NAME in err and "Traceback" not in err
+    rec, sha = _pair(out)
+    assert sha != old_sha and rec.source.source == str(b) and _leftovers(out) == []
+
+
+@pytest.mark.slow
+def test_validate_waits_for_an_install_of_the_same_name(two_models, tmp_path):
+    """Defect 2: validate holds the install lock: started while a re-export of the same name is about
+    to install, it waits, then checks the pair that export installed (never an old record bound to
+    the new file)."""
+    a, b = two_models
+    out, tmp = tmp_path / "out", tmp_path / "systmp"
+    tmp.mkdir()
+    export_model(load_model(a, Task.FEATURE_EXTRACTION), _opts(), out, verbose=False)
+    release = tmp_path / "release"
+    exporter = _start_paused(b, out, "install", tmp, release=release)
+    validator = subprocess.Popen([sys.executable, "-m", "edgekit", "validate", str(out / NAME)],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_env(tmp), text=True)
+    said = []
+    for line in validator.stderr:  # it waits for the export rather than reading the old pair
+        said.append(line)
+        if "waiting for an export" in line:
+            break
+    assert validator.poll() is None, "".join(said)
+    release.touch()
+    assert exporter.wait(timeout=300) == 0
+    rest = validator.communicate(timeout=300)[1]
+    assert validator.returncode == 0, "".join(said) + rest
+    rec, _ = _pair(out)
+    assert rec.source.source == str(b) and rec.status == Status.VALIDATED

@@ -19,7 +19,14 @@ import pytest
 
 from edgekit import emulation
 from edgekit.core.errors import ValidationError
-from edgekit.emulation import EmulatorError, EmulatorMiscomputesError, Job, SelfTestSpec, run_worker, self_test
+from edgekit.emulation import (
+    EmulatorError,
+    EmulatorMiscomputesError,
+    Job,
+    SelfTestSpec,
+    run_worker,
+    self_test,
+)
 from edgekit.emulation.debian import PrivateApt
 from edgekit.emulation.runner import WorkerError
 

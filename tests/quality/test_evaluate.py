@@ -207,3 +207,18 @@ def test_gate_flags_are_checked_before_any_work(qa_model, capsys):
     assert "--eval-data missing.json does not exist" in capsys.readouterr().err
     assert main(["export", "--model", qa_model, "--target", "torchscript", "--max-f1-drop", "1"]) == 2
     assert "need --eval-data" in capsys.readouterr().err
+
+
+def test_gate_interval_and_verdict():
+    """The gate's paired bootstrap: a clear loss fails, a clear tie passes, a noisy one is undecided."""
+    from edgekit.quality.gate import paired_interval, verdict
+
+    ref = [100.0] * 200
+    same = paired_interval(ref, ref)
+    assert same == (0.0, 0.0) and verdict(0.0, same, 1.0) == "pass"
+    worse = paired_interval(ref, [100.0] * 150 + [0.0] * 50)  # 25 F1 points lost on a quarter of questions
+    assert worse[0] > 1.0 and verdict(25.0, worse, 1.0) == "fail"
+    noisy = paired_interval(ref[:20], [100.0] * 19 + [0.0])  # one question of 20: a 5-point drop, wide interval
+    assert noisy[0] <= 1.0 < noisy[1] and verdict(5.0, noisy, 1.0) == "undecided"
+    # paired: the same per-question differences give the same interval whatever the scores' level
+    assert paired_interval([50.0] * 100, [40.0] * 100) == paired_interval([90.0] * 100, [80.0] * 100)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edgekit.core.config import ExportOptions, SeqLen
-from edgekit.core.target import Contents, ConvertContext, ConvertResult, Converter, Flag
+from edgekit.core.target import ConvertContext, ConvertResult, Converter, Flag
 from edgekit.core.tolerance import Tolerance
 from edgekit.core.tolerance import FP16_BOUND, FP32_BOUND, INT8_BOUND
 from edgekit.core.errors import ExportError, UsageError
@@ -312,6 +312,7 @@ class CoreMLConverter(Converter):
     name = "coreml"
     suffix = ".mlpackage"
     order = 40
+    arm64_missing = "Core ML runs only on Apple hardware (the MIL interpreter here is edgekit's own, not Apple's kernels)"
     apps = ("ios",)
     extra = "coreml"
     requires = ("coremltools",)
@@ -326,17 +327,6 @@ class CoreMLConverter(Converter):
                                   "(needed for int4-weight and for enumerated lengths on several inputs)"),
     )
     description = "Core ML ML Program (.mlpackage); validated on Linux by edgekit's MIL interpreter"
-
-
-    def claims(self, path: Path, head: bytes) -> bool:
-        from edgekit.targets.coreml.reader import claims_folder
-
-        return Path(path).is_dir() and claims_folder(path)
-
-    def inspect(self, path: Path) -> Contents:
-        from edgekit.targets.coreml.reader import inspect
-
-        return inspect(path)
 
     def benchmark_unavailable(self) -> str | None:
         if platform.system() != "Darwin":

@@ -26,9 +26,9 @@ def root_spec(package: Path) -> Path:
     return Path(package) / "Data" / entry["path"]
 
 
-def claims_folder(path: Path) -> bool:
+def claims(path: Path, head: bytes) -> bool:
     """An ML package is a folder with a Manifest.json."""
-    return (Path(path) / "Manifest.json").is_file()
+    return Path(path).is_dir() and (Path(path) / "Manifest.json").is_file()
 
 
 def inspect(path: Path) -> Contents:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgekit.core.target import Contents, ConvertContext, ConvertResult, Converter
+from edgekit.core.target import ConvertContext, ConvertResult, Converter
 from edgekit.core.tolerance import FP32_BOUND, INT8_ACT_BOUND, INT8_BOUND
 from edgekit.core.precision import Precision
 
@@ -115,6 +115,7 @@ class ExecuTorchConverter(Converter):
     name = "executorch"
     suffix = ".pte"
     order = 30
+    arm64_missing = "its Python runtime needs an aarch64 torch, which PyPI has only as a 454 MB CUDA build: not set up"
     extra = "executorch"
     requires = ("executorch", "torchao")
     precisions = (Precision.FP32, Precision.INT8_DYNAMIC, Precision.INT8_STATIC)
@@ -132,17 +133,6 @@ class ExecuTorchConverter(Converter):
     }
     seq_kinds = ("fixed", "enumerated", "range")
     description = "ExecuTorch program, XNNPACK delegate"
-
-
-    def claims(self, path: Path, head: bytes) -> bool:
-        from edgekit.targets.executorch.reader import claims
-
-        return bool(head) and claims(head)
-
-    def inspect(self, path: Path) -> Contents:
-        from edgekit.targets.executorch.reader import inspect
-
-        return inspect(path)
 
     def convert(self, ctx: ConvertContext, dest: Path) -> ConvertResult:
         import executorch

@@ -6,7 +6,7 @@ from pathlib import Path
 from edgekit.core.target import FLOAT, Contents
 
 
-def claims(head: bytes) -> bool:
+def claims(path: Path, head: bytes) -> bool:
     """ExecuTorch's flatbuffer identifier ``ET`` + two digits at bytes 4..8."""
     return head[4:6] == b"ET" and head[6:8].isdigit()
 

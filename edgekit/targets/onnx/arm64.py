@@ -27,6 +27,14 @@ def run(model: Path | str, feeds: Sequence[Mapping[str, np.ndarray]], *, cpu: st
     return run_worker(WORKER, [Job(model, dict(f), options) for f in feeds], cpu=cpu, timeout=timeout)
 
 
+def run_file(path: Path | str, record: object, feeds: Sequence[Mapping[str, np.ndarray]], *, cpu: str = DEFAULT_CPU,
+             timeout: float = 3600) -> WorkerRun:
+    """An exported .onnx/.ort file on the parity feeds, fed as the x86 runner feeds it (the file's
+    own inputs, int32), with ONNX Runtime's full graph optimisation as on x86."""
+    return run(path, [{k: np.ascontiguousarray(v, dtype=np.int32) for k, v in f.items()} for f in feeds],
+               cpu=cpu, threads=1, optimization="all", timeout=timeout)
+
+
 def _grid_activations(rng: np.random.Generator, rows: int, k: int) -> np.ndarray:
     """Multiples of 1/32 in [-4, 127/32] with both ends in every row: every 8-bit activation scheme
     (uint8 per tensor, zero point 128; int8 per row, zero point 0) has scale exactly 1/32 and

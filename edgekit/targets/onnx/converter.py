@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgekit.core.target import Contents, ConvertContext, ConvertResult, Converter
+from edgekit.core.target import ConvertContext, ConvertResult, Converter
 from edgekit.core.tolerance import FP16_BOUND, FP32_BOUND, INT8_ACT_BOUND, INT8_BOUND
 from edgekit.core.errors import ExportError, UnsupportedOpError, UsageError, ValidationError
 from edgekit.core.precision import Precision
@@ -507,16 +507,10 @@ class OnnxConverter(Converter):
     seq_kinds = ("fixed", "enumerated", "range")
     description = "ONNX (opset 17) with ONNX Runtime transformer fusion, for onnxruntime / ORT Mobile"
 
+    def arm64(self) -> Any:
+        from edgekit.targets.onnx import arm64
 
-    def claims(self, path: Path, head: bytes) -> bool:
-        from edgekit.targets.onnx.reader import claims
-
-        return bool(head) and claims(head)
-
-    def inspect(self, path: Path) -> Contents:
-        from edgekit.targets.onnx.reader import inspect
-
-        return inspect(path)
+        return arm64
 
     def convert(self, ctx: ConvertContext, dest: Path) -> ConvertResult:
         self.require()

@@ -8,7 +8,7 @@ from edgekit.core.target import FLOAT, HALF, Contents
 
 
 
-def claims(head: bytes) -> bool:
+def claims(path: Path, head: bytes) -> bool:
     """Protobuf field 1 (ir_version) as a varint: how every ONNX model starts."""
     return head[:1] == b"\x08"
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, TYPE_CHECKING
 
-from edgekit.core.target import Contents, ConvertContext, ConvertResult, Converter
+from edgekit.core.target import ConvertContext, ConvertResult, Converter
 from edgekit.core.precision import Precision
 
 from edgekit.targets.onnx.converter import CONVERTER as ONNX, OnnxRunner
@@ -35,16 +35,10 @@ class OrtFormatConverter(Converter):
     seq_kinds = ("fixed", "enumerated", "range")
     description = "ONNX Runtime Mobile .ort flatbuffer (the onnx target's fused model, basic-optimised)"
 
+    def arm64(self) -> Any:
+        from edgekit.targets.onnx import arm64
 
-    def claims(self, path: Path, head: bytes) -> bool:
-        from edgekit.targets.ort.reader import claims
-
-        return bool(head) and claims(head)
-
-    def inspect(self, path: Path) -> Contents:
-        from edgekit.targets.ort.reader import inspect
-
-        return inspect(path)
+        return arm64
 
     def convert(self, ctx: ConvertContext, dest: Path) -> ConvertResult:
         self.require()

@@ -8,7 +8,7 @@ from edgekit.targets.onnx.reader import DYNAMIC_OPS, STATIC_OPS, verdict
 
 
 
-def claims(head: bytes) -> bool:
+def claims(path: Path, head: bytes) -> bool:
     """ORT's flatbuffer identifier ``ORTM`` at bytes 4..8."""
     return head[4:8] == b"ORTM"
 

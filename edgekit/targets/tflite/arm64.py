@@ -30,6 +30,31 @@ def run(model: Path | str, feeds: Sequence[Mapping[str, np.ndarray]], *, cpu: st
     return run_worker(WORKER, [Job(model, dict(f), options) for f in feeds], cpu=cpu, timeout=timeout)
 
 
+def run_file(path: Path | str, record: object, feeds: Sequence[Mapping[str, np.ndarray]], *, cpu: str = DEFAULT_CPU,
+             timeout: float = 3600) -> WorkerRun:
+    """An exported .tflite file on the parity feeds, fed as the x86 runner (``LiteRTRunner``) feeds
+    it: each feed through the signature of its length, token types under the file's own name."""
+    from edgekit.targets.tflite.runner import SEGMENT, LiteRTRunner
+
+    x86 = LiteRTRunner(Path(path))  # reads the signatures only; nothing runs on x86 here
+    by_length = {}
+    for name in x86.interpreter.get_signature_list():
+        length = int(x86.interpreter.get_signature_runner(name).get_input_details()["input_ids"]["shape"][-1])
+        by_length.setdefault(length, name)
+    jobs = []
+    for feed in feeds:
+        ids = np.asarray(feed["input_ids"], dtype=np.int32)
+        args = {"input_ids": ids, "attention_mask": np.asarray(feed["attention_mask"], dtype=np.int32)}
+        if SEGMENT in x86.file_inputs:
+            types = feed.get("token_type_ids", feed.get(SEGMENT))
+            args[SEGMENT] = np.zeros_like(ids) if types is None else np.asarray(types, dtype=np.int32)
+        signature = by_length.get(ids.shape[-1])
+        if signature is None:
+            raise ValueError(f"{Path(path).name} has no signature for length {ids.shape[-1]}")
+        jobs.append(Job(Path(path), args, {"threads": 1, "xnnpack": True, "signature": signature}))
+    return run_worker(WORKER, jobs, cpu=cpu, timeout=timeout)
+
+
 # ---- a minimal flatbuffer writer: one FULLY_CONNECTED ----------------------------------------------
 
 def _fc_model(path: Path, *, x: tuple[list[int], int, tuple | None], w: tuple[np.ndarray, int, tuple | None],

@@ -41,13 +41,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgekit.core.target import Contents, ConvertContext, ConvertResult, Converter, Flag
+from edgekit.core.target import ConvertContext, ConvertResult, Converter, Flag
 from edgekit.core.tolerance import FP16_BOUND, FP32_BOUND, INT8_ACT_BOUND, INT8_BOUND
-from edgekit.core.errors import ExportError, UnsupportedOpError, UsageError
+from edgekit.core.errors import ExportError, UsageError
 from edgekit.core.precision import Precision
 from edgekit.core.record import TensorSpec
 from edgekit.core.tasks import Task
 from edgekit.targets.tflite.flatbuffer import op_report
+from edgekit.targets.tflite.runner import BUCKET_PREFIX, SEGMENT, SIGNATURE, LiteRTRunner  # noqa: F401 - LiteRTRunner is the target's runner
 
 if TYPE_CHECKING:
     from edgekit.core.config import SeqLen
@@ -55,17 +56,13 @@ if TYPE_CHECKING:
     from edgekit.core.record import ArtifactRecord
 
 
-SIGNATURE = "serving_default"
-SEGMENT = "segment_ids"
-#: Name prefix of the per-length signatures of a multi-length file: ``s128``, ``s256``, ``s384``.
-BUCKET_PREFIX = "s"
 #: The sequence length the Task Library's BertQuestionAnswerer feeds (kMaxSeqLen).
 TASK_LIBRARY_QA_SEQ_LEN = 384
-#: Tasks the Task Library has a BERT API for (and therefore metadata is written for).
 #: Tensor names of encoder-layer ops (litert-torch keeps the module path in them).
 ENCODER_SCOPE = r"\.Layer_\d+/"
 FFN_OUT_SCOPE = r"Linear_ffn_out"
 HEAD_SCOPE = r"Head_head/|^serving_default_"
+#: Tasks the Task Library has a BERT API for (and therefore metadata is written for).
 METADATA_TASKS = {Task.QUESTION_ANSWERING: "qa", Task.SEQUENCE_CLASSIFICATION: "classifier"}
 
 
@@ -246,15 +243,10 @@ class TFLiteConverter(Converter):
 
     # ---- conversion ---------------------------------------------------------------------------
 
-    def claims(self, path: Path, head: bytes) -> bool:
-        from edgekit.targets.tflite.reader import claims
+    def arm64(self) -> Any:
+        from edgekit.targets.tflite import arm64
 
-        return bool(head) and claims(head)
-
-    def inspect(self, path: Path) -> Contents:
-        from edgekit.targets.tflite.reader import inspect
-
-        return inspect(path)
+        return arm64
 
     def convert(self, ctx: ConvertContext, dest: Path) -> ConvertResult:
         import torch
@@ -576,54 +568,6 @@ class TFLiteConverter(Converter):
     # ---- loading ------------------------------------------------------------------------------
     def load(self, path: Path, record: ArtifactRecord, threads: int | None = None) -> LiteRTRunner:
         return LiteRTRunner(Path(path), record, threads)
-
-
-class LiteRTRunner:
-    """Runs a .tflite file in the LiteRT interpreter through its signature runners.
-
-    A multi-length file has one signature per length (``s128``, ``s256``, ...); ``run`` picks the
-    one whose length is the input's. ``seq_lens`` lists the lengths the file takes.
-    """
-
-    def __init__(self, path: Path, record: ArtifactRecord | None = None, threads: int | None = None) -> None:
-        from ai_edge_litert.interpreter import Interpreter
-
-        self.record = record
-        try:
-            self.interpreter = Interpreter(model_path=str(path), num_threads=threads or 1)
-            self._runner = self.interpreter.get_signature_runner(SIGNATURE)
-        except (RuntimeError, ValueError) as e:
-            msg = str(e)
-            if "Flex" in msg or "custom" in msg.lower() or "Didn't find op" in msg:
-                raise UnsupportedOpError(f"LiteRT cannot run {path.name}: {msg}") from None
-            raise
-        sigs = self.interpreter.get_signature_list()
-        sig = sigs[SIGNATURE]
-        self.file_inputs = tuple(sig["inputs"])
-        self.output_names = tuple(sig["outputs"])
-        self.seq_len = int(self._runner.get_input_details()["input_ids"]["shape"][-1])
-        self._by_length = {self.seq_len: self._runner}
-        for name in sigs:
-            if name.startswith(BUCKET_PREFIX) and name[len(BUCKET_PREFIX):].isdigit():
-                runner = self.interpreter.get_signature_runner(name)
-                self._by_length[int(runner.get_input_details()["input_ids"]["shape"][-1])] = runner
-        self.seq_lens = tuple(sorted(self._by_length))
-        # The file calls token types segment_ids (the Task Library's name); edgekit calls them token_type_ids.
-        self.input_names = tuple("token_type_ids" if n == SEGMENT else n for n in self.file_inputs)
-
-    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        ids = np.asarray(feeds["input_ids"], dtype=np.int32)
-        args = {"input_ids": ids, "attention_mask": np.asarray(feeds["attention_mask"], dtype=np.int32)}
-        if SEGMENT in self.file_inputs:
-            types = feeds.get("token_type_ids", feeds.get(SEGMENT))
-            args[SEGMENT] = np.zeros_like(ids) if types is None else np.asarray(types, dtype=np.int32)
-        runner = self._by_length.get(ids.shape[-1])
-        if runner is None:
-            lengths = " or ".join(f"[1, {n}]" for n in self.seq_lens)
-            raise UsageError(f"this file takes {lengths} inputs, got {list(ids.shape)}; pad to "
-                             f"{'the smallest length that fits' if len(self.seq_lens) > 1 else self.seq_len}")
-        out = runner(**args)
-        return {n: np.asarray(out[n]) for n in self.output_names}
 
 
 CONVERTER = TFLiteConverter()

@@ -7,7 +7,7 @@ from edgekit.core.target import FLOAT, HALF, Contents
 
 
 
-def claims(head: bytes) -> bool:
+def claims(path: Path, head: bytes) -> bool:
     """A TFLite flatbuffer carries the file identifier ``TFL3`` at bytes 4..8."""
     return head[4:8] == b"TFL3"
 

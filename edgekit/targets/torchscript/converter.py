@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 
-from edgekit.core.target import Contents, ConvertContext, ConvertResult, Converter
+from edgekit.core.target import ConvertContext, ConvertResult, Converter
 from edgekit.core.tolerance import FP32_BOUND, INT8_ACT_BOUND
 from edgekit.core.precision import Precision
 
@@ -82,23 +82,13 @@ class TorchScriptConverter(Converter):
     name = "torchscript"
     suffix = ".pt"
     order = 10
+    arm64_missing = "the emulated environment has no aarch64 torch (PyTorch Mobile's runtime): not set up"
     extra = "torchscript"
     requires = ()
     precisions = (Precision.FP32, Precision.INT8_DYNAMIC)
     tolerances = TOLERANCES
     seq_kinds = ("fixed", "range")  # the trace reads the length from the input shape
     description = "TorchScript trace for torch.jit.load / LibTorch"
-
-
-    def claims(self, path: Path, head: bytes) -> bool:
-        from edgekit.targets.torchscript.reader import claims
-
-        return bool(head) and claims(head)  # the Lite flavour (.ptl) is read here too
-
-    def inspect(self, path: Path) -> Contents:
-        from edgekit.targets.torchscript.reader import inspect
-
-        return inspect(path)
 
     def convert(self, ctx: ConvertContext, dest: Path) -> ConvertResult:
         import torch

@@ -9,7 +9,7 @@ from edgekit.core.errors import IntegrityError
 from edgekit.core.target import FLOAT, Contents
 
 
-def claims(head: bytes) -> bool:
+def claims(path: Path, head: bytes) -> bool:
     """A zip archive (TorchScript and its Lite flavour are both zips)."""
     return head[:4] == b"PK\x03\x04"
 

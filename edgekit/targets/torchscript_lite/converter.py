@@ -21,13 +21,13 @@ class TorchScriptLiteConverter(Converter):
     name = "torchscript-lite"
     suffix = ".ptl"
     order = 20
+    arm64_missing = "the emulated environment has no aarch64 torch (PyTorch Mobile's runtime): not set up"
     extra = "torchscript"
     requires = ()
     precisions = tuple(TOLERANCES)
     tolerances = TOLERANCES
     seq_kinds = ("fixed", "range")
     description = "TorchScript for the PyTorch Mobile lite interpreter"
-
 
     # The Lite flavour's reader is TorchScript's (one zip reader tells both apart by bytecode.pkl);
     # the torchscript package claims the bytes, this one only shares the family.

@@ -1,18 +1,30 @@
 """Evaluate a loaded ML Program op by op in numpy."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from edgekit.core.errors import UnsupportedOpError
+from edgekit.targets.coreml.mil.batch import BATCH_RULES, Fallback, per_sample
 from edgekit.targets.coreml.mil.errors import ProgramError
-from edgekit.targets.coreml.mil.ops import OPS, Args
+from edgekit.targets.coreml.mil.ops import OPS, Args, OpFn, round_fp16
 from edgekit.targets.coreml.mil.program import NUMPY_DTYPES, Operation, Package, TensorType, load_package
 
 _FLOATS = ("fp16", "fp32", "fp64")
+
+#: Ops whose output values are input values (moved, selected or compared, never computed): on
+#: fp16 inputs their fp16 output needs no rounding.
+_FP16_EXACT = frozenset({
+    "reshape", "transpose", "expand_dims", "squeeze", "slice_by_index", "slice_by_size", "gather", "concat",
+    "split", "tile", "identity", "select", "relu", "maximum", "minimum", "abs", "reduce_max", "reduce_min", "clip",
+})
+
+#: ``run_batch`` runs at most this many tokens (samples x sequence length) through an op at once.
+BATCH_TOKENS = 8192
 
 
 def _to_compute(v: Any) -> Any:
@@ -34,19 +46,42 @@ def _to_declared(value: Any, ttype: TensorType | None, op: Operation) -> Any:
     arr = np.asarray(value)
     if arr.dtype != dtype:
         arr = arr.astype(dtype)
-    if arr.ndim != len(ttype.shape) or any(d is not None and d != s for d, s in zip(ttype.shape, arr.shape)):
-        raise ProgramError(
-            f"interpreter bug or invalid program: op {op.name!r} ({op.type}) produced shape {arr.shape}, "
-            f"the program declares {ttype}")
+    _check_shape(arr.shape, ttype, op)
     return arr
+
+
+def _check_shape(shape: tuple[int, ...], ttype: TensorType, op: Operation) -> None:
+    if len(shape) != len(ttype.shape) or any(d is not None and d != s for d, s in zip(ttype.shape, shape)):
+        raise ProgramError(
+            f"interpreter bug or invalid program: op {op.name!r} ({op.type}) produced shape {shape}, "
+            f"the program declares {ttype}")
+
+
+@dataclass
+class _Step:
+    """One non-constant op, prepared once per file: its bindings (constants already in compute
+    form), which outputs skip the fp16 rounding, and which values die after it."""
+
+    op: Operation
+    fn: OpFn
+    inputs: list[tuple[str, list[tuple[bool, Any]]]]   # arg -> [(is a name, name or value)]
+    out_dtypes: list[str | None]
+    exact: bool                                        # fp16 outputs of fp16 inputs, moved not computed
+    free: tuple[str, ...] = ()                         # values no later op reads
 
 
 class Interpreter:
     """A loaded ``.mlpackage`` that runs on any host.
 
     ``Interpreter(path).run({"input_ids": ..., "attention_mask": ...})`` returns the program's
-    outputs by name. Constant sub-graphs (weights and the constexpr decompression ops) are
-    evaluated once at load time, so repeated runs only pay for the activations.
+    outputs by name; ``run_batch([feeds, ...])`` returns the same outputs for many samples at once
+    (bit for bit what ``run`` gives each; see ``edgekit.targets.coreml.mil.batch``). Constant
+    sub-graphs (weights and the constexpr decompression ops) are evaluated once at load time and
+    kept in the form the ops compute with, so repeated runs only pay for the activations.
+
+    Numerics: every fp16 tensor is held as float32 values rounded to fp16 (the ops compute in
+    float32; each fp16 result is rounded once, as the program's types say); outputs come back in
+    the dtype the program declares.
     """
 
     def __init__(self, path: Path | str, function: str = "main", ane_like: bool = False) -> None:
@@ -77,6 +112,9 @@ class Interpreter:
                     self.consts[name] = value
             else:
                 self.ops.append(o)
+        # Weights in the form the ops use (fp16 -> float32), converted once per file, not per run.
+        self._env0: dict[str, Any] = {n: _to_compute(v) for n, v in self.consts.items()}
+        self._steps = self._prepare()
 
     def _is_constant(self, o: Operation) -> bool:
         if o.type == "const" or o.type.startswith("constexpr_"):
@@ -84,6 +122,7 @@ class Interpreter:
         return all(kind == "value" or ref in self.consts for b in o.inputs.values() for kind, ref in b)
 
     def _eval(self, o: Operation, env: Mapping[str, Any]) -> list[Any]:
+        """Evaluate one op on values in their declared dtypes (constant folding at load)."""
         values: dict[str, list[Any]] = {}
         for arg, bindings in o.inputs.items():
             resolved = []
@@ -95,10 +134,15 @@ class Interpreter:
                 else:
                     raise ProgramError(f"op {o.name!r} ({o.type}) reads {ref!r}, which nothing produced")
             values[arg] = resolved
-        args = Args(o.type, o.name, values, [t.dtype if t else None for _, t in o.outputs])
+        results = self._call(o, OPS[o.type], values, [t.dtype if t else None for _, t in o.outputs])
+        return [_to_declared(r, t, o) for r, (_, t) in zip(results, o.outputs)]
+
+    def _call(self, o: Operation, fn: OpFn, values: dict[str, list[Any]], out_dtypes: list[str | None]) -> list[Any]:
+        """Run the op's implementation on resolved (compute-form) inputs; its raw results."""
+        args = Args(o.type, o.name, values, out_dtypes)
         args.ane_like = self.ane_like
         try:
-            result = OPS[o.type](args)
+            result = fn(args)
         except (UnsupportedOpError, ProgramError):
             raise
         except Exception as e:
@@ -112,21 +156,179 @@ class Interpreter:
         results = list(result) if isinstance(result, tuple) else [result]
         if len(results) != len(o.outputs):
             raise ProgramError(f"op {o.name!r} ({o.type}) gave {len(results)} outputs, expected {len(o.outputs)}")
-        return [_to_declared(r, t, o) for r, (_, t) in zip(results, o.outputs)]
+        return results
+
+    # ---- preparation (once per file) --------------------------------------------------------
+
+    def _prepare(self) -> list[_Step]:
+        declared: dict[str, str | None] = {n: (t.dtype if t else None) for n, t in self.input_types.items()}
+        for n, v in self.consts.items():
+            declared[n] = _dtype_name(v)
+        steps: list[_Step] = []
+        last_use: dict[str, int] = {}
+        for i, o in enumerate(self.ops):
+            inputs = []
+            float_in = []
+            for arg, bindings in o.inputs.items():
+                prepared = []
+                for kind, ref in bindings:
+                    if kind == "value":
+                        prepared.append((False, _to_compute(ref)))
+                        float_in.append(_dtype_name(ref))
+                    else:
+                        prepared.append((True, ref))
+                        float_in.append(declared.get(ref))
+                        if ref not in self.consts:
+                            last_use[ref] = i
+                inputs.append((arg, prepared))
+            out_dtypes = [t.dtype if t else None for _, t in o.outputs]
+            for (name, _), dt in zip(o.outputs, out_dtypes):
+                declared[name] = dt
+            exact = o.type in _FP16_EXACT and all(d not in ("fp32", "fp64") for d in float_in) \
+                and all(d == "fp16" for d in out_dtypes if d in _FLOATS)
+            steps.append(_Step(o, OPS[o.type], inputs, out_dtypes, exact))
+        self._out_fp16 = frozenset(n for n in self.output_names if declared.get(n) == "fp16")
+        keep = set(self.output_names)
+        dying: dict[int, list[str]] = {}
+        for name, i in last_use.items():
+            if name not in keep:
+                dying.setdefault(i, []).append(name)
+        for i, names in dying.items():
+            steps[i].free = tuple(names)
+        return steps
+
+    # ---- running ---------------------------------------------------------------------------
+
+    def _feed(self, name: str, value: Any, batch: int | None) -> np.ndarray:
+        ttype = self.input_types[name]
+        arr = np.asarray(value)
+        if ttype is not None:
+            arr = _to_compute(arr.astype(NUMPY_DTYPES[ttype.dtype]))
+            shape = arr.shape if batch is None else arr.shape[1:]
+            if len(shape) != len(ttype.shape) or any(d is not None and d != s for d, s in zip(ttype.shape, shape)):
+                raise ProgramError(f"input {name!r} has shape {shape}; the program takes {ttype}")
+        return arr
+
+    def _store(self, step: _Step, results: list[Any], batch: int | None) -> list[Any]:
+        """Results in compute form (fp16 as rounded float32), checked against the declared types."""
+        out = []
+        for r, (_, ttype), dt in zip(results, step.op.outputs, step.out_dtypes):
+            if ttype is None or dt == "string":
+                out.append(r)
+                continue
+            dtype = NUMPY_DTYPES.get(dt)
+            if dtype is None:
+                raise UnsupportedOpError(f"op {step.op.name!r} ({step.op.type}) produces unsupported dtype {dt}")
+            arr = np.asarray(r)
+            if dt == "fp16":
+                if arr.dtype != np.float32 or not step.exact:
+                    arr = round_fp16(arr)
+            elif arr.dtype != dtype:
+                arr = arr.astype(dtype)
+            if batch is None:
+                _check_shape(arr.shape, ttype, step.op)
+            else:
+                if arr.ndim == 0 or arr.shape[0] != batch:
+                    raise ProgramError(f"interpreter bug: batched op {step.op.name!r} ({step.op.type}) produced "
+                                       f"shape {arr.shape} for a batch of {batch}")
+                _check_shape(arr.shape[1:], ttype, step.op)
+            out.append(arr)
+        return out
+
+    def _execute(self, env: dict[str, Any], batched: set[str] | None, batch: int | None) -> None:
+        """Run every op on ``env``. ``batched``: names whose values carry a leading sample axis of
+        length ``batch`` (None: an ordinary single run)."""
+        for step in self._steps:
+            o = step.op
+            values: dict[str, list[Any]] = {}
+            flags: dict[str, list[bool]] = {}
+            any_batched = False
+            for arg, bindings in step.inputs:
+                vals, fl = [], []
+                for is_name, ref in bindings:
+                    if not is_name:
+                        vals.append(ref)
+                        fl.append(False)
+                        continue
+                    if ref not in env:
+                        raise ProgramError(f"op {o.name!r} ({o.type}) reads {ref!r}, which nothing produced")
+                    vals.append(env[ref])
+                    b = batched is not None and ref in batched
+                    fl.append(b)
+                    any_batched |= b
+                values[arg] = vals
+                flags[arg] = fl
+            if not any_batched:
+                results = self._store(step, self._call(o, step.fn, values, step.out_dtypes), None)
+                out_batched = False
+            else:
+                call = lambda v: self._call(o, step.fn, v, step.out_dtypes)  # noqa: E731
+                rule = BATCH_RULES.get(o.type)
+                try:
+                    if rule is None:
+                        raise Fallback
+                    results, out_batched = rule(o, values, flags, batch, call)
+                except Fallback:
+                    results, out_batched = per_sample(values, flags, batch, call), True
+                results = self._store(step, results, batch if out_batched else None)
+            for (name, _), value in zip(o.outputs, results):
+                env[name] = value
+                if batched is not None:
+                    if out_batched:
+                        batched.add(name)
+                    else:
+                        batched.discard(name)
+            for name in step.free:
+                del env[name]
+
+    def _declared_outputs(self, env: dict[str, Any]) -> dict[str, np.ndarray]:
+        return {n: env[n].astype(np.float16) if n in self._out_fp16 else env[n] for n in self.output_names}
 
     def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Evaluate the program on ``feeds`` (by the program's input names)."""
-        env: dict[str, Any] = dict(self.consts)
-        for name, ttype in self.input_types.items():
+        env: dict[str, Any] = dict(self._env0)
+        for name in self.input_types:
             if name not in feeds:
                 raise ProgramError(f"missing input {name!r}; the program takes {list(self.input_names)}")
-            arr = np.asarray(feeds[name])
-            if ttype is not None:
-                arr = arr.astype(NUMPY_DTYPES[ttype.dtype])
-                if arr.ndim != len(ttype.shape) or any(d is not None and d != s for d, s in zip(ttype.shape, arr.shape)):
-                    raise ProgramError(f"input {name!r} has shape {arr.shape}; the program takes {ttype}")
-            env[name] = arr
-        for o in self.ops:
-            for (name, _), value in zip(o.outputs, self._eval(o, env)):
-                env[name] = value
-        return {n: env[n] for n in self.output_names}
+            env[name] = self._feed(name, feeds[name], None)
+        self._execute(env, None, None)
+        return self._declared_outputs(env)
+
+    def run_batch(self, feeds: Sequence[Mapping[str, np.ndarray]], max_tokens: int = BATCH_TOKENS) -> list[dict[str, np.ndarray]]:
+        """``[self.run(f) for f in feeds]``, bit for bit, computed a batch at a time: samples with the
+        same input shapes are stacked along a new leading axis (at most ``max_tokens`` elements of
+        the first input per batch) and each op runs once per batch, by a rule that is exact per
+        sample (``edgekit.targets.coreml.mil.batch``) or, for an op without one, sample by sample."""
+        for f in feeds:
+            for name in self.input_types:
+                if name not in f:
+                    raise ProgramError(f"missing input {name!r}; the program takes {list(self.input_names)}")
+        groups: dict[tuple[Any, ...], list[int]] = {}
+        for i, f in enumerate(feeds):
+            groups.setdefault(tuple(np.shape(f[n]) for n in self.input_names), []).append(i)
+        results: list[dict[str, np.ndarray] | None] = [None] * len(feeds)
+        for shapes, idx in groups.items():
+            per = max(1, int(np.prod(shapes[0], dtype=np.int64))) if shapes else 1
+            size = max(1, max_tokens // per)
+            for lo in range(0, len(idx), size):
+                part = idx[lo:lo + size]
+                if len(part) == 1:
+                    results[part[0]] = self.run(feeds[part[0]])
+                    continue
+                env: dict[str, Any] = dict(self._env0)
+                for name in self.input_types:
+                    env[name] = self._feed(name, np.stack([np.asarray(feeds[i][name]) for i in part]), len(part))
+                batched = set(self.input_types)
+                self._execute(env, batched, len(part))
+                out = self._declared_outputs(env)
+                for j, i in enumerate(part):
+                    results[i] = {n: (v[j] if n in batched else v) for n, v in out.items()}
+        return results  # type: ignore[return-value]
+
+
+def _dtype_name(v: Any) -> str | None:
+    """The MIL dtype name of a constant's numpy value (floats and the rest alike)."""
+    dt = getattr(v, "dtype", None)
+    if dt is None:
+        return None
+    return {np.dtype(np.float16): "fp16", np.dtype(np.float32): "fp32", np.dtype(np.float64): "fp64"}.get(np.dtype(dt), str(dt))

@@ -272,23 +272,61 @@ def _ane(a: Args) -> bool:
     return a.ane_like and (a.out_dtypes[0] if a.out_dtypes else None) == "fp16"
 
 
+def round_fp16_numpy(x: np.ndarray) -> np.ndarray:
+    """``x`` rounded to fp16 (round to nearest even, fp16 subnormals and overflow to inf
+    included), kept as float32: the interpreter's form of an fp16 tensor."""
+    return np.asarray(x, dtype=np.float32).astype(np.float16).astype(np.float32)
+
+
+#: Below this many elements numpy's cast is as quick as handing the array to PyTorch.
+_TORCH_ROUND_MIN = 4096
+_torch: Any = None
+
+
+def round_fp16(x: np.ndarray) -> np.ndarray:
+    """``round_fp16_numpy(x)``, bit for bit (tests/targets/coreml/mil/test_batch.py), with
+    PyTorch's vectorised fp16 casts when PyTorch is there: numpy converts to float16 one element
+    at a time, 3-4x slower, and an fp16 program rounds every op's result."""
+    global _torch
+    x = np.asarray(x, dtype=np.float32)
+    if x.size < _TORCH_ROUND_MIN:
+        return round_fp16_numpy(x)
+    if _torch is None:
+        try:
+            import torch
+        except ImportError:  # edgekit depends on torch; the numpy path is the same numbers, slower
+            torch = False
+        _torch = torch
+    if _torch is False:
+        return round_fp16_numpy(x)
+    if not (x.flags.c_contiguous and x.flags.writeable):
+        x = np.array(x, dtype=np.float32, order="C")
+    return _torch.from_numpy(x).to(_torch.float16).to(_torch.float32).numpy()
+
+
 def fp16_accumulating(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """``x @ y`` with an fp16 accumulator, as the Neural Engine is reported to sum: partial sums of
     ``ANE_CHUNK`` products (fp32 inside a chunk) are added into a running fp16 total, rounded after
     every addition. An approximation of hardware whose exact order is not public; it is
-    pessimistic against Core ML's CPU/GPU kernels, which accumulate in fp32."""
+    pessimistic against Core ML's CPU/GPU kernels, which accumulate in fp32.
+
+    The fp16 additions are done as float32 additions of fp16 values rounded back to fp16, which is
+    how numpy evaluates float16 arithmetic (the same bits) at a fraction of its cost."""
     k = x.shape[-1]
     total = None
     for lo in range(0, k, ANE_CHUNK):
-        part = np.matmul(x[..., lo:lo + ANE_CHUNK], y[..., lo:lo + ANE_CHUNK, :]).astype(np.float16)
-        total = part if total is None else (total + part).astype(np.float16)
-    return total.astype(np.float32)
+        part = round_fp16(np.matmul(x[..., lo:lo + ANE_CHUNK], y[..., lo:lo + ANE_CHUNK, :]))
+        total = part if total is None else round_fp16(total + part)
+    return total
 
 
 @op("linear")
 def _linear(a: Args) -> np.ndarray:
     x, w = np.asarray(a["x"], dtype=np.float32), np.asarray(a["weight"], dtype=np.float32)
-    y = fp16_accumulating(x, w.T) if _ane(a) else x @ w.T
+    # One 2-D product over all leading axes (one BLAS call for every row, also for a batch).
+    x2 = np.ascontiguousarray(x.reshape(-1, x.shape[-1])) if x.ndim != 2 else np.ascontiguousarray(x)
+    y = fp16_accumulating(x2, w.T) if _ane(a) else x2 @ w.T
+    y = y.reshape(x.shape[:-1] + (w.shape[0],))
     b = a.get("bias")
     return y + np.asarray(b, dtype=np.float32) if b is not None else y
 
@@ -300,6 +338,8 @@ def _matmul(a: Args) -> np.ndarray:
         x = np.swapaxes(x, -1, -2)
     if bool(a.get("transpose_y", False)) and y.ndim >= 2:
         y = np.swapaxes(y, -1, -2)
+    # numpy multiplies strided (e.g. transposed) stacks in its own slow loop, contiguous ones with BLAS.
+    x, y = np.ascontiguousarray(x), np.ascontiguousarray(y)
     if _ane(a) and x.ndim >= 2 and y.ndim >= 2:
         return fp16_accumulating(x, y)
     return np.matmul(x, y)
@@ -326,7 +366,7 @@ def _conv(a: Args) -> np.ndarray:
     # x [B, Cin, *spatial], w [Cout, Cin, 1...]: contract Cin.
     w2 = w.reshape(w.shape[0], w.shape[1])
     if _ane(a):
-        y = np.moveaxis(fp16_accumulating(np.moveaxis(x, 1, -1), w2.T), -1, 1)
+        y = np.moveaxis(fp16_accumulating(np.ascontiguousarray(np.moveaxis(x, 1, -1)), w2.T), -1, 1)
     else:
         y = np.einsum("oc,bc...->bo...", w2, x, optimize=True)
     b = a.get("bias")

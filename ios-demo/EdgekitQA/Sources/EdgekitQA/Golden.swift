@@ -2,7 +2,8 @@ import Foundation
 
 /// golden.json written by `edgekit bundle` / `python -m edgekit.golden` (format edgekit-golden/2),
 /// decoded with Foundation's JSONDecoder into typed models. Mirrors android-demo Golden.kt.
-/// Every JSON field name is in a `CodingKeys` enum below; the QA geometry is read in `QaGeometry`.
+/// Every JSON field name is in a `CodingKeys` enum (the QA geometry's in QaGeometry.swift, which also
+/// decides where the geometry is read from).
 public struct Golden: Decodable {
     public static let format = "edgekit-golden/2"
 
@@ -101,7 +102,7 @@ public struct Golden: Decodable {
         let text: String; let start: Int; let end: Int; let score: Double
         var answer: Answer { Answer(text: text, start: start, end: end, score: score) }
     }
-    enum CodingKeys: String, CodingKey { case format, tokenizer, tokenization, decoder, buckets, model, qa }
+    enum CodingKeys: String, CodingKey { case format, tokenizer, tokenization, decoder, buckets, model, qa, qaGeometry = "qa_geometry" }
 
     public let doLowerCase: Bool
     public let stripAccents: Bool
@@ -113,6 +114,8 @@ public struct Golden: Decodable {
     public let buckets: [BucketCase]
     /// The lengths the bucket cases pick from, ascending.
     public let bucketSeqLens: [Int]
+    /// The stored QA geometry (`qa_geometry`), nil in older files: read it through `QaGeometry(golden:)`.
+    public let qaGeometry: QaGeometry?
 
     public var modelCases: [ModelCase] { model?.cases ?? [] }
     /// Every bound the export record validated with, as the apps apply them (see ModelCheck).
@@ -141,6 +144,7 @@ public struct Golden: Decodable {
         let b = try root.decodeIfPresent(BucketsJSON.self, forKey: .buckets)
         buckets = b?.cases ?? []
         bucketSeqLens = (b?.seqLens ?? []).sorted()
+        qaGeometry = try root.decodeIfPresent(QaGeometry.self, forKey: .qaGeometry)
     }
 
     /// Parse golden.json; a malformed or foreign file throws a QaError that names the field.

@@ -1,48 +1,56 @@
-/// The QA geometry of a bundle: window length, stride, longest answer and the lengths a window is
-/// padded to. The app builds its pipeline from it (`config`), so Swift never hard-codes one.
+/// The QA geometry of a bundle, as edgekit.core.geometry.QAGeometry: window lengths (ascending; a
+/// question runs at the smallest that holds it, or in windows of the longest), the stride of those
+/// windows and the longest answer. The app builds its pipeline from it (`config`), so Swift never
+/// hard-codes a length, a stride or an answer length.
 ///
-/// This is the ONE place that reads it from golden.json. golden.json (edgekit-golden/2) has no
-/// geometry field of its own yet: it is read from the `config` of the QA cases, which the bundle's
-/// Python pipeline answered with (all must agree on it), plus `model.seq_lens` for a file exported
-/// at several lengths. When edgekit writes one geometry field, read it here.
-public struct QaGeometry: Equatable {
-    public let maxSeqLen: Int
+/// This is the ONE place that reads it from golden.json: its `qa_geometry` object (`lengths`,
+/// `doc_stride`, `max_answer_len`), written by edgekit since the one-geometry redesign; for files
+/// written before (no or null `qa_geometry`), the `config` of the QA cases, which must all agree,
+/// with `model.seq_lens` as the lengths.
+public struct QaGeometry: Equatable, Decodable {
+    public let lengths: [Int]
     public let docStride: Int
     public let maxAnswerLen: Int
-    /// One fixed length every window is padded to, or nil.
-    public let padTo: Int?
-    /// Lengths to choose from per question (`ModelCheck.pickSeqLen`), ascending, or nil.
-    public let buckets: [Int]?
 
-    public init(maxSeqLen: Int, docStride: Int, maxAnswerLen: Int, padTo: Int?, buckets: [Int]?) {
-        self.maxSeqLen = maxSeqLen; self.docStride = docStride; self.maxAnswerLen = maxAnswerLen
-        self.padTo = padTo; self.buckets = buckets?.sorted()
+    enum CodingKeys: String, CodingKey { case lengths, docStride = "doc_stride", maxAnswerLen = "max_answer_len" }
+
+    public init(lengths: [Int], docStride: Int, maxAnswerLen: Int) {
+        self.lengths = Array(Set(lengths)).sorted(); self.docStride = docStride; self.maxAnswerLen = maxAnswerLen
     }
 
-    /// The geometry of `golden`, or an error when it has no QA case to read it from or its cases disagree.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(lengths: try c.decode([Int].self, forKey: .lengths), docStride: try c.decode(Int.self, forKey: .docStride),
+                  maxAnswerLen: try c.decode(Int.self, forKey: .maxAnswerLen))
+        if lengths.isEmpty { throw QaError.message("qa_geometry has no lengths") }
+    }
+
+    /// The geometry of `golden`, or an error when it has none to read (no `qa_geometry`, no QA case)
+    /// or its QA cases disagree.
     public init(golden g: Golden) throws {
+        if let stored = g.qaGeometry { self = stored; return }
         guard let first = g.qa.first?.config else {
-            throw QaError.message("golden.json has no QA case to read the QA geometry (window, stride, answer length) from: re-run `edgekit bundle`")
+            throw QaError.message("golden.json has no qa_geometry and no QA case to read the QA geometry from: re-run `edgekit bundle`")
         }
-        func of(_ c: QaConfig) -> QaGeometry {
-            QaGeometry(maxSeqLen: c.maxSeqLen, docStride: c.docStride, maxAnswerLen: c.maxAnswerLen, padTo: c.padTo, buckets: c.buckets)
-        }
-        if let odd = g.qa.first(where: { of($0.config) != of(first) }) {
+        if let odd = g.qa.first(where: { ($0.config.maxSeqLen, $0.config.docStride, $0.config.maxAnswerLen, $0.config.buckets ?? [])
+                                         != (first.maxSeqLen, first.docStride, first.maxAnswerLen, first.buckets ?? []) }) {
             throw QaError.message("golden.json's QA cases disagree on the QA geometry ('\(odd.name)'): re-run `edgekit bundle`")
         }
-        // A file exported at several lengths but whose cases name one pad length: pick per question.
         let lens = g.seqLens
-        if first.buckets == nil, lens.count > 1, lens.last == first.maxSeqLen {
-            self.init(maxSeqLen: first.maxSeqLen, docStride: first.docStride, maxAnswerLen: first.maxAnswerLen, padTo: nil, buckets: lens)
-        } else {
-            self.init(maxSeqLen: first.maxSeqLen, docStride: first.docStride, maxAnswerLen: first.maxAnswerLen,
-                      padTo: first.padTo, buckets: first.buckets)
-        }
+        let lengths = first.buckets ?? (lens.last == first.maxSeqLen ? lens : [first.maxSeqLen])
+        self.init(lengths: lengths, docStride: first.docStride, maxAnswerLen: first.maxAnswerLen)
     }
 
-    /// The pipeline settings for one question (the knobs that are not geometry come from the caller).
+    public var maxLen: Int { lengths.last ?? 0 }
+    /// Several lengths: the buckets a question picks from; one length: nil.
+    public var buckets: [Int]? { lengths.count > 1 ? lengths : nil }
+
+    /// The pipeline settings for the app's questions (QAConfig.from_geometry): windows of the longest
+    /// length and its stride; several lengths are buckets, one is a fixed pad length. The knobs that are
+    /// not geometry come from the caller.
     public func config(topK: Int, handleImpossibleAnswer: Bool = false, alignToWords: Bool = true) -> QaConfig {
-        QaConfig(maxSeqLen: maxSeqLen, docStride: docStride, maxAnswerLen: maxAnswerLen, topK: topK,
-                 handleImpossibleAnswer: handleImpossibleAnswer, alignToWords: alignToWords, padTo: padTo, buckets: buckets)
+        QaConfig(maxSeqLen: maxLen, docStride: docStride, maxAnswerLen: maxAnswerLen, topK: topK,
+                 handleImpossibleAnswer: handleImpossibleAnswer, alignToWords: alignToWords,
+                 padTo: buckets == nil ? maxLen : nil, buckets: buckets)
     }
 }

@@ -27,17 +27,21 @@ enum GoldenFiles {
         do { return try BertTokenizer.fromVocabText(text, lowercase: golden.doLowerCase, stripAccents: golden.stripAccents) } catch { fatalError("\(error)") }
     }()
 
-    /// (name, golden) of golden.json and of every bundles/<name>/golden.json, in name order.
-    static let all: [(String, Golden)] = {
-        var out = [("golden.json", golden)]
+    /// (name, path) of golden.json and of every bundles/<name>/golden.json, in name order.
+    static let urls: [(String, URL)] = {
+        var out = [("golden.json", dir.appendingPathComponent("golden.json"))]
         let bundles = dir.appendingPathComponent("bundles")
         for n in ((try? FileManager.default.contentsOfDirectory(atPath: bundles.path)) ?? []).sorted() {
             let f = bundles.appendingPathComponent(n).appendingPathComponent("golden.json")
-            guard FileManager.default.fileExists(atPath: f.path) else { continue }
-            do { out.append(("bundles/\(n)", try Golden(data: data(f)))) } catch { fatalError("bundles/\(n): \(error)") }
+            if FileManager.default.fileExists(atPath: f.path) { out.append(("bundles/\(n)", f)) }
         }
         return out
     }()
+
+    /// (name, golden) of golden.json and of every bundles/<name>/golden.json, in name order.
+    static let all: [(String, Golden)] = [("golden.json", golden)] + urls.dropFirst().map { name, url in
+        do { return (name, try Golden(data: data(url))) } catch { fatalError("\(name): \(error)") }
+    }
 
     /// The vocabulary with a file's own normaliser flags.
     static func tokenizer(of g: Golden) -> BertTokenizer { tokenizer.withNormalizer(lowercase: g.doLowerCase, stripAccents: g.stripAccents) }

@@ -238,6 +238,23 @@ final class GoldenTests: XCTestCase {
         XCTAssertThrowsError(try QaGeometry(golden: try Golden(text: #"{"format": "edgekit-golden/2"}"#)))
     }
 
+    /// Each file's stored `qa_geometry` is the geometry its QA cases were answered with (the reader's
+    /// fallback for files without one), so the app windows text as Python did.
+    func testTheStoredGeometryIsTheCases() throws {
+        var checked = 0
+        for (name, url) in GoldenFiles.urls {
+            let text = String(decoding: GoldenFiles.data(url), as: UTF8.self)
+            let g = try Golden(text: text)
+            guard let stored = g.qaGeometry, !g.qa.isEmpty else { continue }
+            let without = try Golden(text: text.replacingOccurrences(of: "\"qa_geometry\":", with: "\"qa_geometry_hidden\":"))
+            XCTAssertNil(without.qaGeometry, name)
+            XCTAssertEqual(try QaGeometry(golden: without), stored, name)
+            XCTAssertEqual(try QaGeometry(golden: g), stored, name)
+            checked += 1
+        }
+        XCTAssertGreaterThan(checked, 0, "no golden file with a qa_geometry and QA cases")
+    }
+
     /// The app's "Self-check golden.json" passes on the files' own numbers and fails on others.
     func testTheAppsSelfCheck() {
         for (name, g) in GoldenFiles.all {

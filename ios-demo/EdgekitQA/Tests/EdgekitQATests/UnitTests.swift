@@ -80,6 +80,18 @@ final class UnitTests: XCTestCase {
         XCTAssertThrowsError(try Golden(text: broken)) { XCTAssertTrue("\($0)".contains("qa[0].config.doc_stride: missing"), "\($0)") }
     }
 
+    /// golden.json's own `qa_geometry` wins; several lengths become buckets, one a fixed pad length.
+    func testTheStoredQaGeometryIsRead() throws {
+        let several = try Golden(text: #"{"format": "edgekit-golden/2", "qa_geometry": {"lengths": [384, 128, 256], "doc_stride": 96, "max_answer_len": 20}}"#)
+        let g = try QaGeometry(golden: several)
+        XCTAssertEqual(g, QaGeometry(lengths: [128, 256, 384], docStride: 96, maxAnswerLen: 20))
+        XCTAssertEqual(g.config(topK: 3), QaConfig(maxSeqLen: 384, docStride: 96, maxAnswerLen: 20, topK: 3, buckets: [128, 256, 384]))
+        let one = try QaGeometry(golden: try Golden(text: #"{"format": "edgekit-golden/2", "qa_geometry": {"lengths": [64], "doc_stride": 16, "max_answer_len": 15}}"#))
+        XCTAssertEqual(one.config(topK: 1), QaConfig(maxSeqLen: 64, docStride: 16, maxAnswerLen: 15, padTo: 64))
+        XCTAssertThrowsError(try Golden(text: #"{"format": "edgekit-golden/2", "qa_geometry": {"lengths": [64], "doc_stride": 16}}"#))
+        XCTAssertNil(try Golden(text: #"{"format": "edgekit-golden/2", "qa_geometry": null}"#).qaGeometry)
+    }
+
     func testModelCardFields() throws {
         let card = try ModelCard(data: Data(#"{"model": "m", "precision": "int8", "outputs": ["a", "b"], "note": "", "qa": {"doc_stride": 1}}"#.utf8))
         XCTAssertEqual(card.outputNames, ["a", "b"])

@@ -1,5 +1,8 @@
-// Signature stubs of the Apple Core ML API that ios-demo/EdgekitQADemo/CoreMLQaModel.swift calls, as
-// Apple's SDK declares them, so Linux can type-check that glue. Nothing here runs: every body traps.
+// Linux only, never shipped: signature stubs of the Apple Core ML API that the app target's glue
+// (ios-demo/EdgekitQADemo/CoreMLQaModel.swift) calls, as Apple's SDK declares them, so that
+// run-swift-tests.sh can type-check that file and EdgekitQADemoTests/CoreMLGoldenTests.swift against
+// the built EdgekitQA module. Nothing here runs: every body traps. SwiftUI is not stubbed, so
+// Views.swift and EdgekitQADemoApp.swift are not compiled on Linux.
 import Foundation
 
 public enum MLComputeUnits: Int { case cpuOnly = 0, cpuAndGPU = 1, all = 2, cpuAndNeuralEngine = 3 }
