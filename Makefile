@@ -53,10 +53,10 @@ test-mutation: sysdeps
 	bash android-demo/mutate.sh
 
 # The iOS package (ios-demo/EdgekitQA) built and tested with Debian 13's Swift 6.0 in a Debian 13 root in
-# .swift-root/ (first time about 2.5 min, 0.65 GB download, 2.6 GB disk; about 30 s when intact). Prints
+# .swift-root/ (first time 2.5-6 min, 0.65 GB download, 2.6 GB disk; about 30 s when intact). Prints
 # SKIPPED and exits 0 where the host cannot (not root, no mount rights, no disk, no mirror).
 # test-golden-counts: the Kotlin and the Swift tests must have replayed the same golden cases.
-# test-ios-mutation, not in `test` (27 mutants, 8-11 min on this shared machine): each must fail the Swift tests.
+# test-ios-mutation, not in `test` (31 mutants, about 11 min on this shared machine): each must fail the Swift tests.
 export EDGEKIT_GOLDEN_COUNTS_DIR ?= $(CURDIR)/out/golden-counts
 .PHONY: test-ios test-ios-mutation test-golden-counts
 test-ios:

@@ -165,8 +165,7 @@ def part_compare(a: argparse.Namespace) -> None:
 
 def part_recipe(a: argparse.Namespace, name: str) -> None:
     """The default (shipped slice) or the long recipe (1M file, resumable in time slices)."""
-    from edgekit.distill.cli import DEFAULT_LAYERS
-    from edgekit.distill.corpus import WIKI_TRAIN
+    from edgekit.distill.cli import DEFAULT_CORPUS, DEFAULT_LAYERS, DEFAULT_OBJECTIVE, OBJECTIVES
     from edgekit.distill.losses import LossWeights
     from edgekit.distill.student import init_student
 
@@ -183,7 +182,8 @@ def part_recipe(a: argparse.Namespace, name: str) -> None:
         if not Path(a.source).is_file():
             raise SystemExit(f"long recipe needs {a.source} (the shared 1M-sentence file); pass --source")
     else:
-        data, drop = [str(WIKI_TRAIN)], False
+        data, drop = _corpus_files(DEFAULT_CORPUS), False
+    weights = LossWeights(**OBJECTIVES[DEFAULT_OBJECTIVE]) if name == "default" else LossWeights()
     # Only the long recipe resumes: its earlier sessions add up. A default run starts from scratch.
     prev = res.get("recipes", {}).get(name, {}) if name == "long" else {}
     load0 = harness.load()
@@ -193,14 +193,15 @@ def part_recipe(a: argparse.Namespace, name: str) -> None:
         # steps per session from the measured speed of earlier sessions (or a first guess), never past the end
         sps = prev.get("steps_per_s") or 0.35
         stop_after = max(1, int(a.minutes * 60 * sps))
-    r = train_one(scorer, str(init_dir), work / "out", LossWeights(), a, data, a.steps, drop,
+    r = train_one(scorer, str(init_dir), work / "out", weights, a, data, a.steps, drop,
                   stop_after=stop_after, resume="auto" if name == "long" else None,
                   checkpoint_every=200 if name == "long" else 0)
     wall = time.perf_counter() - t0
     entry = {"steps_target": a.steps, "batch_size": a.batch_size, "max_len": a.max_len, "lr": a.lr,
-             "layers": DEFAULT_LAYERS, "objective": "nmse (default for encoder-only teachers)",
+             "layers": DEFAULT_LAYERS,
+             "objective": DEFAULT_OBJECTIVE if name == "default" else "nmse (default for encoder-only teachers)",
              "corpus": (os.path.relpath(data[0], ROOT) if name == "long" else
-                        "shipped 50k Wikipedia slice (edgekit/distill/data)"),
+                        f"shipped `{DEFAULT_CORPUS}` corpus (edgekit/distill/data)"),
              "threads": _threads(),
              "cut": {m: cut[m] for m in METRICS}, "steps": r.steps, "tokens": r.tokens_seen,
              "sessions": prev.get("sessions", []) + [{"wall_s": round(wall, 1), "steps_to": r.steps,

@@ -18,7 +18,7 @@ different phones. This module asks the installed ``tokenizers`` itself, code poi
 
 Ranges are ``START-END`` (inclusive, hex) or ``CP``, comma separated; maps are ``CP:R1.R2``.
 ``python -m edgekit.apps.unicode_tables`` rewrites ``UnicodeTables.kt`` and ``UnicodeTables.swift`` in the
-apps; ``tests/test_unicode_tables.py`` fails when they are stale.
+apps; ``tests/apps/test_unicode_tables.py`` fails when they are stale.
 """
 from __future__ import annotations
 

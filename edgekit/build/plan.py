@@ -7,6 +7,7 @@ sweep: ``--target all`` / ``--precision all``).
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -152,8 +153,13 @@ def run(jobs: list[Job], model_path: str, task: Task | str, out: Path, *, token_
         conv = registry.get(job.target)
         assert job.options is not None
         tol = conv.tolerance(job.options.precision).merged(**overrides)
+        t0 = time.perf_counter()
         record = export_model(model, job, out, tokenizer=tokenizer, tolerance=tol, validate=validate,
                               gate=gate, verbose=verbose, arm64=arm64)
+        if verbose:  # each file's last line: its verdict and the time it took (conversion, then the checks)
+            took = time.perf_counter() - t0
+            convert = f" (convert {record.export_seconds:.1f} s)" if record.export_seconds else ""
+            console.print(f"    {record.status.symbol} {record.status} · {job.label} · {took:.1f} s{convert}")
         result.records.append(record)
     return result
 

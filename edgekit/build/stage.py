@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import platform
-import re
 import shutil
 import time
 import traceback
@@ -22,22 +21,10 @@ from edgekit.core.errors import UsageError
 from edgekit.build.install import InterruptNoted, Staging, test_pause
 from edgekit.model.modeling import EdgeModel
 from edgekit.check.verdict import validate_artifact
-from edgekit.core.record import ArtifactRecord, ModelSource, Status, sha256_of, size_of
+from edgekit.core.record import ArtifactRecord, ModelSource, Status, model_stem, sha256_of, size_of
 from edgekit.core.signature import Signature
 from edgekit.core.geometry import QAGeometry
 from edgekit.core.tasks import Task
-
-
-GENERIC_DIR_NAMES = {"model", "models", "checkpoint", "final", "output", "student", "hf"}
-
-
-def model_stem(source: str) -> str:
-    """A short file-name stem for a model: its folder (or its parent, for generic names) or hub id."""
-    path = Path(source.rstrip("/"))
-    name = path.name
-    if name.lower() in GENERIC_DIR_NAMES and path.parent.name:
-        name = path.parent.name
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.") or "model"
 
 
 def artifact_name(model: EdgeModel, options: ExportOptions, conv: Converter) -> str:

@@ -267,16 +267,21 @@ def compare(
     if not any(real):
         report.inputs_note = "random inputs only"
 
-    def step(name: str, ok: bool, detail: str) -> bool:
+    last = [time.perf_counter()]
+
+    def step(name: str, ok: bool, detail: str, timed: bool = True) -> bool:
         report.steps.append(Step(name, ok, detail))
         if verbose:
             mark = "[green]✓[/]" if ok else "[red]✗[/]"
-            console.print(f"    {mark} {name}: {detail}")
+            took = time.perf_counter() - last[0]
+            # A step that took a while says how long since the step before it: where the time went.
+            tail = f" [dim]({took:.1f} s)[/]" if timed and took >= 0.5 else ""
+            console.print(f"    {mark} {name}: {detail}{tail}")
+        last[0] = time.perf_counter()
         return ok
 
-    t0 = time.perf_counter()
     runner = load()
-    step("load", True, f"{time.perf_counter() - t0:.2f} s")
+    step("load", True, f"{time.perf_counter() - last[0]:.2f} s", timed=False)
 
     want_in, want_out = tuple(model.input_names), tuple(model.output_names)
     if not step("input names", set(want_in) <= set(runner.input_names),
@@ -287,7 +292,7 @@ def compare(
         return report
 
     refs = reference_outputs(model, feeds)
-    gots = [runner.run(feed) for feed in feeds]
+    gots = _run_all(runner, feeds, verbose)
     masks = [feed["attention_mask"] for feed in feeds]
     bad = [f"{n}: {gots[0][n].shape} vs {refs[0][n].shape}" for n in want_out
            if np.asarray(gots[0][n]).shape != refs[0][n].shape]
@@ -313,6 +318,25 @@ def compare(
          f"{share} ({agr.metric}: {agr.agreed}/{agr.decisive} decisive of {agr.judged}, {len(sel)} {what})")
     report.failures = fails
     return report
+
+
+#: Seconds between two progress lines while a file runs its samples (plain lines: they land in logs too).
+PROGRESS_EVERY_S = 30.0
+
+
+def _run_all(runner: Runner, feeds: list[dict[str, np.ndarray]], verbose: bool) -> list[dict[str, np.ndarray]]:
+    """The file's outputs on every feed; on a slow runtime (the MIL interpreter, emulation) one plain
+    line every ``PROGRESS_EVERY_S`` seconds says how far it is (no carriage returns, no bar)."""
+    t0 = last = time.perf_counter()
+    out = []
+    for i, feed in enumerate(feeds, 1):
+        out.append(runner.run(feed))
+        now = time.perf_counter()
+        if verbose and now - last >= PROGRESS_EVERY_S and i < len(feeds):
+            lengths = ",".join(str(n) for n in sorted({int(f["input_ids"].shape[1]) for f in feeds}))
+            console.print(f"      … running the file: {i}/{len(feeds)} samples ({lengths} tokens), {now - t0:.0f} s")
+            last = now
+    return out
 
 
 def value_metrics(task: Task, refs: list[dict[str, np.ndarray]], gots: list[dict[str, np.ndarray]],

@@ -16,7 +16,8 @@ from typing import Any, Callable
 from edgekit.core.version import __version__
 from edgekit.core.errors import EdgekitError, UsageError
 from edgekit.core.precision import Precision
-from edgekit.core.tasks import infer_task
+from edgekit.core.tasks import Task, infer_task
+from edgekit.core.vocabulary import plain, retired
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_OUT = Path("edgekit-out")
@@ -67,9 +68,14 @@ def _exit_code(records: list[Any], strict: bool) -> int:
     return EXIT_FAILED if any(r.status in bad for r in records) else EXIT_OK
 
 
+def _task(name: str | None, model: str) -> str:
+    """``--task`` (a name or an alias such as ``qa``: ``Task.parse``), else the checkpoint's own."""
+    return Task.parse(name).value if name else infer_task(model)
+
+
 def _seq_lens(text: str | None, task: str, several: bool = False) -> list[Any] | None:
-    """``--seq-len`` (one SeqLen) or ``--seq-lens`` (comma-separated fixed lengths); None when the
-    user named none, so each target uses its own default (``Converter.default_seq_len``)."""
+    """``--seq-len``: one SeqLen, or (``several``, bench) comma-separated fixed lengths; None when
+    the user named none, so each target uses its own default (``Converter.default_seq_len``)."""
     from edgekit.core.config import SeqLen
 
     if not text:
@@ -79,9 +85,9 @@ def _seq_lens(text: str | None, task: str, several: bool = False) -> list[Any] |
     try:
         values = list(dict.fromkeys(int(v) for v in text.replace(" ", "").split(",") if v))
     except ValueError:
-        raise UsageError(f"--seq-lens takes comma-separated lengths like 128,384, not {text!r}") from None
+        raise UsageError(f"--seq-len takes comma-separated lengths like 128,384 here, not {text!r}") from None
     if not values:
-        raise UsageError("--seq-lens needs at least one length")
+        raise UsageError("--seq-len needs at least one length")
     return [SeqLen.parse(v) for v in values]
 
 
@@ -186,7 +192,7 @@ def cmd_targets(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    task = args.task or infer_task(args.model)
+    task = _task(args.task, args.model)
     # Skipped is not success: a file nobody could check fails export unless the user asked for no
     # validation (--no-validate) or accepts it (--allow-skipped).
     strict = args.strict or not (args.allow_skipped or args.no_validate)
@@ -214,9 +220,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     paths = [Path(p) for p in args.artifacts]
     if len(paths) == 1 and (paths[0] / "config.json").is_file():
         model = str(paths[0])
-        task = args.task or infer_task(model)
+        task = _task(args.task, model)
         out = Path(args.out)
-        return _pipeline(args, model, task, args.target, args.precision, _seq_lens(args.seq_lens, task, several=True),
+        return _pipeline(args, model, task, args.target, args.precision, _seq_lens(args.seq_len, task, several=True),
                          out, bench=True, pin=args.pin, skip=args.skip, title=f"edgekit bench: {model}")
     for p in paths:
         if not p.exists():
@@ -333,22 +339,25 @@ def _add_gate_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--eval-n", type=int, default=None, help="gate on the first N questions only (default: all)")
 
 
-def _add_verbose(p: argparse.ArgumentParser) -> None:
+def _add_verbose(p: argparse.ArgumentParser, log: str = "OUT/edgekit.log") -> None:
+    """``--verbose``; ``log``: where this command keeps the libraries' output without it."""
     p.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
-                   help="show the libraries' own logs and progress bars on stderr (default: OUT/edgekit.log)")
+                   help=f"show the libraries' own logs and progress bars on stderr (default: into the log file {log})")
 
 
 def _add_bench_args(p: argparse.ArgumentParser, runs: int = 20) -> None:
-    p.add_argument("--threads", type=int, default=None, help="threads for every runtime (default: all cores)")
-    p.add_argument("--runs", type=int, default=runs, help=f"timed runs (default {runs})")
-    p.add_argument("--warmup", type=int, default=3, help="untimed warm-up runs (default 3)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="threads for every runtime (default: the cores not busy with other work)")
+    p.add_argument("--runs", type=int, default=runs, help=f"timed runs per file (default {runs})")
+    p.add_argument("--warmup", type=int, default=3, help="untimed warm-up runs per file before timing (default 3)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="edgekit", description=__doc__.split("\n")[0] if __doc__ else None)
+    parser = _Parser(prog="edgekit", description=plain(__doc__.split("\n")[0]) if __doc__ else None)
     parser.add_argument("--version", action="version", version=f"edgekit {__version__}")
     parser.add_argument("--verbose", action="store_true",
-                        help="show the libraries' own logs and progress bars on stderr (default: OUT/edgekit.log)")
+                        help="show the libraries' own logs and progress bars on stderr (default: into a log file, "
+                             "OUT/edgekit.log for commands with --out; each command's --help says where)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
@@ -357,13 +366,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="export a model, validate each file and write its JSON record")
     p.add_argument("--model", required=True, help="local HF folder or Hugging Face id")
-    p.add_argument("--task", help="masked-lm, feature-extraction, sequence-classification, question-answering, "
-                                  "token-classification (default: from the checkpoint's config)")
+    p.add_argument("--task", help="the model's task: masked-lm, feature-extraction, sequence-classification, "
+                                  "question-answering, token-classification, or a short name (qa, seq-cls, token-cls, "
+                                  "mlm, embedding) (default: from the checkpoint's config)")
     p.add_argument("--target", required=True, help="target name(s), comma-separated (see `edgekit targets`), or all")
-    p.add_argument("--precision", default="fp32", help="fp32, fp16, int8 (the target's default int8), "
-                                                       "int8-dynamic, int8-static, …; comma list or all")
-    p.add_argument("--seq-len", help="128 (fixed), 128,256,384 (enumerated) or 16:512 (range); "
-                                     "default 384 for question-answering, else 128")
+    p.add_argument("--precision", default="fp32", help="precisions: fp32, fp16, int8 (the target's default int8), "
+                                                       "int8-dynamic, int8-static, …; comma list or all (default fp32)")
+    p.add_argument("--seq-len", help="sequence length in tokens: 128 (fixed), 128,256,384 (enumerated) or 16:512 "
+                                     "(range) (default: the target's, 384 for question-answering, else 128)")
     p.add_argument("--out", default=str(DEFAULT_OUT), help=f"output folder (default {DEFAULT_OUT})")
     p.add_argument("--token-types", default="auto", choices=["auto", "fold", "keep"],
                    help="BERT token-type embeddings: fold type 0 into positions, or keep a token_type_ids input "
@@ -396,38 +406,44 @@ def build_parser() -> argparse.ArgumentParser:
     _add_tolerance_args(p)
     _add_gate_args(p)
     _add_arch_args(p)
-    _add_verbose(p)
+    _add_verbose(p, log="edgekit.log in the file's folder")
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("bench", help="latency of exported files (or, given a model folder, export every target "
                                      "and precision and time them) against PyTorch eager fp32")
     p.add_argument("artifacts", nargs="+", help="exported files, or one model folder")
     g = p.add_argument_group("model folder only")
-    g.add_argument("--seq-lens", default="128,384", help="fixed sequence lengths, comma-separated (default 128,384)")
+    g.add_argument("--seq-len", default="128,384",
+                   help="sequence lengths in tokens, comma-separated fixed lengths, one file each (default 128,384)")
+    retired(g, "--seq-lens", "--seq-len")
     g.add_argument("--target", default="all", help="targets, comma-separated (default all)")
     g.add_argument("--precision", default="all", help="precisions, comma-separated (default all)")
-    g.add_argument("--task", help="task (default: from the checkpoint)")
-    g.add_argument("--token-types", default="auto", choices=["auto", "fold", "keep"])
+    g.add_argument("--task", help="the model's task, or a short name such as qa (default: from the checkpoint)")
+    g.add_argument("--token-types", default="auto", choices=["auto", "fold", "keep"],
+                   help="BERT token-type embeddings, as export (default auto)")
     g.add_argument("--out", default=str(DEFAULT_OUT / "bench"), help=f"output folder (default {DEFAULT_OUT / 'bench'})")
     g.add_argument("--skip", help="targets or target:precision items to leave out, comma-separated")
     p.add_argument("--no-pin", dest="pin", action="store_false",
                    help="do not pin the process to the first THREADS cores")
     _add_bench_args(p)
-    _add_verbose(p)
+    _add_verbose(p, log="OUT/edgekit.log; timing files: edgekit.log in the first file's folder")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("report", help="one table of every artifact in a folder")
     p.add_argument("dir", help="folder with exported files and their .json records")
-    p.add_argument("--format", default="md", choices=["md", "json", "html"])
-    p.add_argument("--output", help="write to this file instead of stdout")
+    p.add_argument("--format", default="md", choices=["md", "json", "html"],
+                   help="Markdown, JSON or a self-contained HTML page (default md)")
+    p.add_argument("--output", help="write the report to this file instead of stdout")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("demo", help="export the embedded all-MiniLM-L6-v2 to every available target, "
                                     "validate, bench and report")
-    p.add_argument("--out", default=str(DEFAULT_OUT / "demo"))
-    p.add_argument("--target", default="all")
-    p.add_argument("--precision", default="all")
-    p.add_argument("--seq-len", default="128")
+    p.add_argument("--out", default=str(DEFAULT_OUT / "demo"),
+                   help=f"output folder: files, records and reports (default {DEFAULT_OUT / 'demo'})")
+    p.add_argument("--target", default="all", help="targets, comma-separated (default all: every installed one)")
+    p.add_argument("--precision", default="all",
+                   help="precisions, comma-separated (default all: every precision an app can ship on this model)")
+    p.add_argument("--seq-len", default="128", help="sequence length in tokens, as export (default 128)")
     _add_bench_args(p, runs=10)
     _add_verbose(p)
     p.set_defaults(func=cmd_demo)

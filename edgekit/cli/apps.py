@@ -24,7 +24,8 @@ def add_parser(subparsers: Any) -> None:
                    help="folder to write (android-demo/app/src/main/assets or ios-demo/EdgekitQADemo/Bundle)")
     p.add_argument("--precision", default="fp32", help="artifact precision (default fp32)")
     p.add_argument("--seq-len", type=int, default=DEFAULT_QA_LENGTH,
-                   help=f"fixed sequence length of the file (default {DEFAULT_QA_LENGTH}, as export)")
+                   help=f"fixed sequence length of the file in tokens (default {DEFAULT_QA_LENGTH}, "
+                        "export's question-answering default)")
     p.add_argument("--doc-stride", type=int, default=None,
                    help="overlap of context windows (default: the QA geometry's rule, seq-len/4 up to 128)")
     p.add_argument("--max-answer-len", type=int, default=None, help="longest answer in tokens (default 15)")

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.core.errors import UsageError
+from edgekit.core.vocabulary import retired
 from edgekit.quality.evaluate import run_eval, to_markdown
 
 
@@ -27,18 +28,20 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--model", help="the PyTorch source of the exported files (default: the one in their records)")
     p.add_argument("--threads", type=int, default=None,
                    help="threads for PyTorch and the artifacts' runtimes (default: the runtimes' own default)")
-    p.add_argument("--json", dest="json_out", help="also write the results (and every prediction) to this JSON file")
+    p.add_argument("--output", dest="json_out", metavar="FILE",
+                   help="also write the results (and every prediction) to this JSON file")
+    retired(p, "--json", "--output")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     from edgekit.cli import _add_verbose
 
-    _add_verbose(p)
+    _add_verbose(p, log="edgekit.log beside the --output file; without --output the libraries' logs are dropped")
     p.set_defaults(func=cmd_eval)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from edgekit.core.console import quiet_backends as _quiet_backends
 
-    # Library chatter off the console (into the --json file's folder's edgekit.log when there is one).
+    # Library chatter off the console (into the --output file's folder's edgekit.log when there is one).
     _quiet_backends(Path(args.json_out).parent if args.json_out else None)
     if args.n is not None and args.n < 1:
         raise UsageError("--n must be at least 1")

@@ -169,6 +169,21 @@ class ModelSource:
                    fp32_param_bytes=4 * sum(p.numel() for p in model.parameters()))
 
 
+GENERIC_DIR_NAMES = {"model", "models", "checkpoint", "final", "output", "student", "hf"}
+
+
+def model_stem(source: str) -> str:
+    """A short name for a model: its folder (or its parent, for generic names) or hub id. Artifact
+    file names start with it, and a report names each row's model with it."""
+    import re
+
+    path = Path(str(source).rstrip("/"))
+    name = path.name
+    if name.lower() in GENERIC_DIR_NAMES and path.parent.name:
+        name = path.parent.name
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.") or "model"
+
+
 @dataclass
 class ArtifactRecord:
     """What an exported file is (target, precision, io, hash, size, versions) and what it proved."""

@@ -20,16 +20,41 @@ class Task(str, Enum):
 
     @classmethod
     def parse(cls, name: str | Task) -> Task:
+        """A task from its name or one of its short names (``ALIASES``: ``qa``, ``seq-cls``, …),
+        the same everywhere a task is named (``export --task qa``, ``finetune --task qa``, the API)."""
         if isinstance(name, Task):
             return name
+        key = str(name).strip().lower()
         try:
-            return cls(name)
+            return cls(ALIASES.get(key, key))
         except ValueError:
-            raise unknown_choice("task", name, [t.value for t in cls]) from None
+            raise unknown_choice("task", str(name), [t.value for t in cls] + list(ALIASES)) from None
+
+    @property
+    def aliases(self) -> tuple[str, ...]:
+        """The short names of this task (``ALIASES``)."""
+        return tuple(a for a, t in ALIASES.items() if t == self.value)
 
     @property
     def output_names(self) -> tuple[str, ...]:
         return _OUTPUTS[self]
+
+
+#: Short names accepted wherever a task is named: the one table (the CLI's ``--task`` and ``Task.parse``).
+ALIASES: dict[str, str] = {
+    "qa": "question-answering",
+    "seq-cls": "sequence-classification",
+    "classification": "sequence-classification",
+    "token-cls": "token-classification",
+    "mlm": "masked-lm",
+    "embedding": "feature-extraction",
+}
+
+
+def task_names(tasks: "tuple[Task, ...] | list[Task] | None" = None) -> list[str]:
+    """Every name (full names and aliases) of ``tasks`` (default: all), for an argparse ``choices``."""
+    chosen = list(tasks) if tasks is not None else list(Task)
+    return sorted([t.value for t in chosen] + [a for t in chosen for a in t.aliases])
 
 
 _OUTPUTS: dict[Task, tuple[str, ...]] = {

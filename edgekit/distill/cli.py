@@ -15,6 +15,7 @@ DEFAULT_OUT = "edgekit-distilled-minilm"
 
 def add_parser(subparsers: Any) -> None:
     """Register ``distill`` and its sub-commands on the top-level ``edgekit`` sub-parsers."""
+    from edgekit.core.vocabulary import retired
     from edgekit.distill.train import DEFAULT_CACHE, add_train_args
 
     p = subparsers.add_parser(
@@ -25,27 +26,35 @@ def add_parser(subparsers: Any) -> None:
                     "question -> paragraph retrieval (300 shipped dev questions: R@1, R@5, MRR). No download.")
     p.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default: ./{DEFAULT_OUT})")
     p.add_argument("--steps", type=int, default=600, help="optimizer steps (default 600: under 10 min on 2 cores)")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--max-len", type=int, default=64, help="tokens per sequence")
-    p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--student-layers", type=int, default=3)
+    p.add_argument("--batch-size", type=int, default=32, help="sequences per optimizer step (default 32)")
+    p.add_argument("--seq-len", dest="max_len", type=int, metavar="N", default=64,
+                   help="training sequence length in tokens (default 64)")
+    retired(p, "--max-len", "--seq-len")
+    p.add_argument("--lr", type=float, default=1e-4, help="peak learning rate (default 1e-4)")
+    p.add_argument("--student-layers", type=int, default=3, help="layers of the student (default 3)")
     p.add_argument("--layers", default=DEFAULT_LAYERS, help=f"teacher layers to copy (default {DEFAULT_LAYERS})")
     p.add_argument("--corpus", choices=list(CORPORA), default=DEFAULT_CORPUS,
                    help="embedded corpus: " + "; ".join(f"{k}: {v}" for k, v in CORPORA.items())
                         + f" (default {DEFAULT_CORPUS})")
+    p.add_argument("--objective", choices=sorted(OBJECTIVES), default=DEFAULT_OBJECTIVE,
+                   help="nmse: normalised pooled MSE; +rel: in-batch similarity matrix MSE; +rkl: in-batch "
+                        "similarity KL; +hid: every student layer vs its teacher layer (runs the teacher every step; "
+                        f"slower) (default {DEFAULT_OBJECTIVE})")
     p.add_argument("--data", nargs="+", default=None,
                    help="train on these text files instead (one sentence per line; .xz/.gz/.bz2 fine), e.g. the "
                         "1M-sentence long recipe")
     p.add_argument("--max-texts", type=int, default=None, help="use only the first N corpus sentences")
     p.add_argument("--held-out", type=int, default=5000, help="held-out sentences scored (at most 5000)")
-    p.add_argument("--cache-dir", default=str(DEFAULT_CACHE))
-    p.add_argument("--seed", type=int, default=56)
+    p.add_argument("--cache-dir", default=str(DEFAULT_CACHE),
+                   help=f"token and teacher cache folder (default {DEFAULT_CACHE})")
+    p.add_argument("--seed", type=int, default=56, help="random seed (default 56)")
     p.add_argument("--mixed-precision", default="auto", choices=["auto", "no", "bf16"],
-                   help="auto: bf16 autocast on CPUs with bf16 instructions, else fp32")
-    p.add_argument("--checkpoint-every", type=int, default=0)
+                   help="training autocast: auto = bf16 on CPUs with bf16 instructions, else fp32; no = fp32 "
+                        "(default auto)")
+    p.add_argument("--checkpoint-every", type=int, default=0, help="write a checkpoint every N steps (default 0: none)")
     p.add_argument("--stop-after", type=int, default=None, help="leave after N steps with a checkpoint")
     p.add_argument("--resume", default=None, help="'auto' or a checkpoint folder")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.add_argument("--no-retrieval", action="store_true",
                    help="skip the SQuAD question -> paragraph retrieval score (shipped 300-question slice)")
     p.set_defaults(func=run_default)
@@ -85,10 +94,12 @@ def add_parser(subparsers: Any) -> None:
     q.set_defaults(func=run_task)
 
     q = sub.add_parser("compare", help="compare student and teacher sentence embeddings on held-out text")
-    q.add_argument("--student", required=True)
-    q.add_argument("--teacher", required=True)
+    q.add_argument("--student", required=True, help="student model folder")
+    q.add_argument("--teacher", required=True, help="teacher model folder")
     q.add_argument("--texts", required=True, help="text file, one sentence per line")
-    q.add_argument("--max-len", type=int, default=128)
+    q.add_argument("--seq-len", dest="max_len", type=int, metavar="N", default=128,
+                   help="sequence length in tokens; longer texts are cut (default 128)")
+    retired(q, "--max-len", "--seq-len")
     q.set_defaults(func=run_compare)
 
 
@@ -189,6 +200,15 @@ CORPORA = {
     "docstrings": "docstring sentences of the Python standard library",
 }
 DEFAULT_CORPUS = "wiki"
+#: The default command's objectives (weights of the encoder-only terms; see edgekit.distill.weights).
+OBJECTIVES = {
+    "nmse": {"nmse": 1.0},
+    "nmse+hmse": {"nmse": 1.0, "hmse": 1.0},
+    "nmse+rel": {"nmse": 1.0, "rel": 1.0},
+    "nmse+rkl": {"nmse": 1.0, "rkl": 1.0},
+    "nmse+rel+hid": {"nmse": 1.0, "rel": 1.0, "hid": 1.0},
+}
+DEFAULT_OBJECTIVE = "nmse"
 
 
 def _corpus(ns: argparse.Namespace, cache: Path) -> tuple[list[str], str, bool]:
@@ -268,7 +288,8 @@ def run_default(ns: argparse.Namespace) -> int:
             del cut_model
         cfg = TrainConfig(teacher=teacher, student=str(init_dir), out=str(out), data=files,
                           cache_dir=str(cache), max_texts=ns.max_texts, max_len=ns.max_len,
-                          batch_size=ns.batch_size, steps=ns.steps, lr=ns.lr, seed=ns.seed, weights=LossWeights(),
+                          batch_size=ns.batch_size, steps=ns.steps, lr=ns.lr, seed=ns.seed,
+                          weights=LossWeights(**OBJECTIVES[ns.objective]),
                           checkpoint_every=ns.checkpoint_every, resume=ns.resume, stop_after=ns.stop_after,
                           progress=not ns.no_progress, drop_held_out=drop,
                           mixed_precision=ns.mixed_precision)

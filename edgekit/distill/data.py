@@ -133,9 +133,9 @@ def build_cache(tokenizer: Any, cache_dir: str | os.PathLike, files: list[str] |
     import pyarrow as pa
 
     if max_len < 8:
-        raise UsageError(f"--max-len must be at least 8 tokens, not {max_len}")
+        raise UsageError(f"--seq-len must be at least 8 tokens, not {max_len}")
     if min_tokens < 3 or min_tokens > max_len:
-        raise UsageError(f"--min-tokens must be between 3 and --max-len ({max_len}), not {min_tokens}")
+        raise UsageError(f"--min-tokens must be between 3 and --seq-len ({max_len}), not {min_tokens}")
     key = cache_key(tokenizer, files, dataset, max_len, min_tokens, max_texts, drop_held_out)
     out = Path(cache_dir) / key
     if (out / "meta.json").is_file():

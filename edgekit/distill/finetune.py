@@ -15,9 +15,11 @@ from typing import Any
 
 def add_parser(subparsers: Any) -> None:
     """Register ``finetune`` on the top-level ``edgekit`` sub-parsers."""
+    from edgekit.core.vocabulary import plain
+
     p = subparsers.add_parser(
         "finetune", help="fine-tune a BERT/DistilBERT model for question answering or classification (no teacher)",
-        description=__doc__.split("\n\n")[1].replace("\n", " ") if __doc__ else None)
+        description=plain(__doc__.split("\n\n")[1]) if __doc__ else None)
     from edgekit.distill.task import add_task_args
 
     add_task_args(p, finetune=True)

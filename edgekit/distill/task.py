@@ -28,6 +28,7 @@ import argparse
 import json
 import math
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -35,12 +36,13 @@ from typing import Any
 
 from edgekit.quality.data import read_records  # noqa: F401 - the one task-data reader
 from edgekit.core.errors import ModelLoadError, UsageError
+from edgekit.core.tasks import Task, task_names
 
 QA = "question-answering"
 SEQ_CLS = "sequence-classification"
 TASKS = (QA, SEQ_CLS)
-_ALIASES = {"qa": QA, "question-answering": QA, "seq-cls": SEQ_CLS, "sequence-classification": SEQ_CLS,
-            "classification": SEQ_CLS}
+# Every name of the two tasks (full names and the short ones of the one table, edgekit.core.tasks.ALIASES).
+_ALIASES = {n: Task.parse(n).value for n in task_names([Task.QUESTION_ANSWERING, Task.SEQUENCE_CLASSIFICATION])}
 
 
 @dataclass
@@ -82,7 +84,7 @@ class TaskConfig:
         if self.temperature <= 0 or self.alpha_ce < 0 or self.alpha_task < 0:
             raise UsageError("temperature must be positive and loss weights non-negative")
         if not 0 <= self.doc_stride <= self.max_len // 2:
-            raise UsageError(f"--doc-stride ({self.doc_stride}) must be at most half of --max-len ({self.max_len})")
+            raise UsageError(f"--doc-stride ({self.doc_stride}) must be at most half of --seq-len ({self.max_len})")
         if self.bf16 not in ("auto", "yes", "no"):
             raise UsageError(f"--bf16 must be auto, yes or no, not {self.bf16!r}")
         if self.budget_minutes is not None and self.budget_minutes <= 0:
@@ -255,7 +257,7 @@ def _windows(rows: list[dict], tokenizer: Any, max_len: int, doc_stride: int) ->
                          truncation="only_second", max_length=max_len, stride=doc_stride,
                          return_overflowing_tokens=True, return_offsets_mapping=True, return_token_type_ids=True)
     except ValueError as e:  # e.g. a question longer than max_len - stride leaves no room for context
-        raise UsageError(f"cannot window the question-answering data: {e}; raise --max-len or lower "
+        raise UsageError(f"cannot window the question-answering data: {e}; raise --seq-len or lower "
                          "--doc-stride") from e
 
 
@@ -396,13 +398,25 @@ def distill_task(cfg: TaskConfig) -> dict:
 
     acc = Accelerator(cpu=not torch.cuda.is_available())
     torch.manual_seed(cfg.seed)
+    t_start = time.perf_counter()
+
+    def say(what: str) -> None:  # start-up takes a minute or more on SQuAD: plain lines on stderr say what runs
+        if acc.is_main_process:
+            print(f"{what} ({time.perf_counter() - t_start:.0f} s)", file=sys.stderr, flush=True)
+
+    if cfg.teacher:
+        say(f"loading the teacher {cfg.teacher}")
     teacher = load_task_teacher(cfg.teacher, cfg.task).to(acc.device) if cfg.teacher else None
+    say(f"reading {cfg.data}")
     rows = read_records(cfg.data, cfg.max_examples)
     # The teacher's tokenizer when there is one: it emits the token types the teacher needs.
     tok = load_tokenizer(cfg.teacher or cfg.student)
     labels = teacher.config if teacher is not None else (labels_from_rows(rows) if cfg.task == SEQ_CLS else None)
+    say(f"loading the student {cfg.student}")
     student = load_task_student(cfg.student, cfg.task, teacher, labels)
+    say(f"tokenising {len(rows):,} examples into windows of {cfg.max_len} tokens")
     feats = encode(cfg.task, rows, tok, labels, cfg.max_len, cfg.doc_stride)
+    say(f"{len(feats['input_ids']):,} training windows")
     n = len(feats["input_ids"])
     if n == 0:
         raise UsageError(f"{cfg.data} gave no training examples")
@@ -547,42 +561,60 @@ def _agreement(student: Any, teacher: Any, feats: dict, cfg: TaskConfig, pad_id:
     return same / max(1, n)
 
 
+#: The retired ``--bf16 {auto,yes,no}`` in ``--mixed-precision`` words.
+_BF16_FLAG = {"auto": "auto", "yes": "bf16", "no": "no"}
+
+
 def add_task_args(p: argparse.ArgumentParser, finetune: bool = False) -> None:
     """Flags of ``edgekit distill task`` (and, with ``finetune``, of ``edgekit finetune``: no teacher)."""
-    p.add_argument("--task", required=True, choices=sorted(_ALIASES), help="qa or seq-cls")
+    from edgekit.core.vocabulary import retired
+
+    p.add_argument("--task", required=True, choices=sorted(_ALIASES), metavar="TASK",
+                   help="the model's task: question-answering (qa) or sequence-classification (seq-cls)")
     if finetune:
-        p.add_argument("--model", required=True, dest="student",
+        p.add_argument("--model", required=True, dest="student", metavar="MODEL",
                        help="BERT/DistilBERT folder to fine-tune (a base model: its task head is new)")
     else:
         p.add_argument("--teacher", required=True, help="fine-tuned BERT/DistilBERT teacher folder")
         p.add_argument("--student", required=True,
                        help="BERT/DistilBERT student folder (e.g. the output of edgekit distill or distill init)")
-    p.add_argument("--data", required=True, help="SQuAD v1.1 JSON (.json/.json.xz) or JSON lines (see the module docs)")
-    p.add_argument("--out", required=True)
+    p.add_argument("--data", required=True,
+                   help='SQuAD v1.1 JSON (.json/.json.xz), or JSON lines: qa {"question", "context", "answers"}, '
+                        'seq-cls {"text", "text_pair"?, "label"}')
+    p.add_argument("--out", required=True, help="output folder: the trained model, its card and checkpoints")
     if not finetune:
-        p.add_argument("--alpha-ce", type=float, default=0.5)
-        p.add_argument("--alpha-task", type=float, default=0.5)
-        p.add_argument("--temperature", type=float, default=2.0)
-    p.add_argument("--max-len", type=int, default=256, help="window length in tokens (default 256)")
+        p.add_argument("--alpha-ce", type=float, default=0.5, help="weight of the KL to the teacher (default 0.5)")
+        p.add_argument("--alpha-task", type=float, default=0.5, help="weight of the task loss (default 0.5)")
+        p.add_argument("--temperature", type=float, default=2.0, help="softmax temperature of the KL (default 2)")
+    p.add_argument("--seq-len", dest="max_len", type=int, metavar="N", default=256,
+                   help="window length in tokens (default 256)")
+    retired(p, "--max-len", "--seq-len")
     p.add_argument("--doc-stride", type=int, default=128 if finetune else 64,
                    help="overlap of consecutive context windows in tokens")
-    p.add_argument("--batch-size", type=int, default=32 if finetune else 16)
-    p.add_argument("--epochs", type=float, default=1.0)
+    p.add_argument("--batch-size", type=int, default=32 if finetune else 16,
+                   help=f"windows per optimizer step (default {32 if finetune else 16})")
+    p.add_argument("--epochs", type=float, default=1.0, help="passes over the data (default 1)")
     p.add_argument("--steps", type=int, default=None, help="optimizer steps (overrides --epochs)")
     p.add_argument("--budget-minutes", type=float, default=None,
                    help="wall-clock budget: the warm-up/decay schedule is fitted to it (overrides --epochs)")
-    p.add_argument("--lr", type=float, default=1e-4 if finetune else 5e-5)
-    p.add_argument("--warmup", type=float, default=0.1, help="fraction of the steps with linear warm-up")
-    p.add_argument("--weight-decay", type=float, default=0.01 if finetune else 0.0)
-    p.add_argument("--bf16", default="auto", choices=["auto", "yes", "no"],
-                   help="bf16 autocast (auto: when the CPU has native bf16, or on GPU never)")
+    p.add_argument("--lr", type=float, default=1e-4 if finetune else 5e-5,
+                   help=f"peak learning rate (default {1e-4 if finetune else 5e-5:g})")
+    p.add_argument("--warmup-fraction", dest="warmup", type=float, metavar="FRACTION", default=0.1,
+                   help="fraction of the steps with linear warm-up (default 0.1)")
+    retired(p, "--warmup", "--warmup-fraction")
+    p.add_argument("--weight-decay", type=float, default=0.01 if finetune else 0.0,
+                   help=f"AdamW weight decay (default {0.01 if finetune else 0.0:g})")
+    p.add_argument("--mixed-precision", default="auto", choices=["auto", "no", "bf16"],
+                   help="training autocast: auto = bf16 on CPUs with native bf16 (never on GPU), no = fp32, "
+                        "bf16 = always (default auto)")
+    retired(p, "--bf16", "--mixed-precision", choices=["auto", "yes", "no"], convert=_BF16_FLAG.get)
     p.add_argument("--checkpoint-every", type=int, default=0, help="write a checkpoint every N steps")
     p.add_argument("--resume", default=None, help="a checkpoint folder, or auto (the latest under OUT/checkpoints)")
     p.add_argument("--stop-after", type=int, default=None,
                    help="leave after N steps of this session with a checkpoint (time slices)")
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--max-examples", type=int, default=None)
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    p.add_argument("--max-examples", type=int, default=None, help="read only the first N examples (default: all)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
 
 def config_from_args(ns: argparse.Namespace) -> TaskConfig:
@@ -592,7 +624,8 @@ def config_from_args(ns: argparse.Namespace) -> TaskConfig:
                       temperature=getattr(ns, "temperature", 2.0), max_len=ns.max_len, doc_stride=ns.doc_stride,
                       batch_size=ns.batch_size, epochs=ns.epochs, steps=ns.steps, lr=ns.lr, warmup=ns.warmup,
                       seed=ns.seed, max_examples=ns.max_examples, progress=not ns.no_progress,
-                      budget_minutes=ns.budget_minutes, weight_decay=ns.weight_decay, bf16=ns.bf16,
+                      budget_minutes=ns.budget_minutes, weight_decay=ns.weight_decay,
+                      bf16={"bf16": "yes"}.get(ns.mixed_precision, ns.mixed_precision),
                       checkpoint_every=ns.checkpoint_every, resume=ns.resume, stop_after=ns.stop_after)
 
 

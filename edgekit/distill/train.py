@@ -474,6 +474,8 @@ def train(cfg: TrainConfig) -> TrainResult:
 
 def add_train_args(p: argparse.ArgumentParser, defaults: dict | None = None) -> None:
     """Flags shared by ``edgekit distill train`` and ``python -m edgekit.distill.train``."""
+    from edgekit.core.vocabulary import retired
+
     d = TrainConfig(teacher="", student="", out="")
     w = LossWeights()
     defaults = defaults or {}
@@ -488,17 +490,19 @@ def add_train_args(p: argparse.ArgumentParser, defaults: dict | None = None) -> 
     g = p.add_argument_group("data")
     g.add_argument("--data", nargs="+", default=None, help="text files, one text per line")
     g.add_argument("--dataset", default=None, help="a `datasets` dataset name or local path")
-    g.add_argument("--dataset-config", default=None)
-    g.add_argument("--dataset-split", default="train")
+    g.add_argument("--dataset-config", default=None, help="the dataset's configuration name")
+    g.add_argument("--dataset-split", default="train", help="the dataset's split (default train)")
     g.add_argument("--dataset-files", nargs="+", default=None,
                    help="data_files for --dataset (e.g. --dataset json --dataset-files corpus-*.jsonl)")
-    g.add_argument("--text-column", default="text")
+    g.add_argument("--text-column", default="text", help="the dataset's text column (default text)")
     g.add_argument("--streaming", action="store_true", help="stream the dataset (corpora bigger than RAM)")
     g.add_argument("--cache-dir", default=d.cache_dir, help="token cache folder (Arrow)")
     g.add_argument("--max-texts", type=int, default=defaults.get("max_texts"), help="use only the first N texts")
-    g.add_argument("--max-len", type=int, default=defaults.get("max_len", d.max_len))
+    g.add_argument("--seq-len", dest="max_len", type=int, metavar="N", default=defaults.get("max_len", d.max_len),
+                   help=f"training sequence length in tokens (default {defaults.get('max_len', d.max_len)})")
+    retired(g, "--max-len", "--seq-len")
     g.add_argument("--min-tokens", type=int, default=d.min_tokens, help="drop sequences shorter than this")
-    g.add_argument("--no-group-by-length", action="store_true")
+    g.add_argument("--no-group-by-length", action="store_true", help="batch in random order, not by similar length")
     g.add_argument("--drop-held-out", action="store_true",
                    help="skip the sentences of the shipped held-out set (and copies of them) while tokenising")
     g = p.add_argument_group("optimisation")
@@ -506,17 +510,21 @@ def add_train_args(p: argparse.ArgumentParser, defaults: dict | None = None) -> 
                    help="sequences per process per micro-step")
     g.add_argument("--grad-accum", type=int, default=d.grad_accum, help="micro-steps per optimizer step")
     g.add_argument("--steps", type=int, default=defaults.get("steps", d.steps), help="optimizer steps")
-    g.add_argument("--lr", type=float, default=defaults.get("lr", d.lr))
-    g.add_argument("--warmup", type=float, default=d.warmup, help="warm-up fraction of the steps")
-    g.add_argument("--weight-decay", type=float, default=d.weight_decay)
-    g.add_argument("--max-grad-norm", type=float, default=d.max_grad_norm)
-    g.add_argument("--seed", type=int, default=d.seed)
+    g.add_argument("--lr", type=float, default=defaults.get("lr", d.lr), help="peak learning rate")
+    g.add_argument("--warmup-fraction", dest="warmup", type=float, metavar="FRACTION", default=d.warmup,
+                   help=f"fraction of the steps with linear warm-up (default {d.warmup})")
+    retired(g, "--warmup", "--warmup-fraction")
+    g.add_argument("--weight-decay", type=float, default=d.weight_decay, help="AdamW weight decay")
+    g.add_argument("--max-grad-norm", type=float, default=d.max_grad_norm, help="gradient clipping norm")
+    g.add_argument("--seed", type=int, default=d.seed, help="random seed")
     g.add_argument("--dropout", type=float, default=None, help="override the student's dropout")
-    g.add_argument("--mixed-precision", default=d.mixed_precision, choices=["auto", "no", "fp16", "bf16"])
+    g.add_argument("--mixed-precision", default=d.mixed_precision, choices=["auto", "no", "bf16", "fp16"],
+                   help="training autocast: auto = bf16 on CPUs with bf16 instructions (GPUs: Accelerate's "
+                        f"default), else fp32; no = fp32 (default {d.mixed_precision})")
     g.add_argument("--cpu", action="store_true", help="train on CPU even if a GPU is present")
     g = p.add_argument_group("loss")
-    g.add_argument("--alpha-ce", type=float, default=w.ce)
-    g.add_argument("--alpha-mlm", type=float, default=w.mlm)
+    g.add_argument("--alpha-ce", type=float, default=w.ce, help=f"soft-target KL weight (default {w.ce:g})")
+    g.add_argument("--alpha-mlm", type=float, default=w.mlm, help=f"masked-LM loss weight (default {w.mlm:g})")
     g.add_argument("--alpha-cos", type=float, default=w.cos,
                    help="hidden-state cosine (default 1 for masked-LM teachers, 0 for encoder-only ones)")
     g.add_argument("--alpha-mse", type=float, default=w.mse, help="encoder-only teachers: pooled-embedding MSE "
@@ -531,18 +539,21 @@ def add_train_args(p: argparse.ArgumentParser, defaults: dict | None = None) -> 
                    "similarity softmax at T=0.05 (default 0)")
     g.add_argument("--alpha-hid", type=float, default=w.hid, help="encoder-only teachers: token cosine distance "
                    "of every student layer to the teacher layer it was copied from (default 0)")
-    g.add_argument("--temperature", type=float, default=w.temperature)
+    g.add_argument("--temperature", type=float, default=w.temperature,
+                   help=f"softmax temperature of the KL term (default {w.temperature:g})")
     g.add_argument("--restrict-ce-to-mask", action="store_true", help="KL only at masked positions (faster)")
-    g.add_argument("--mlm-prob", type=float, default=d.mlm_prob)
-    g.add_argument("--mlm-smoothing", type=float, default=d.mlm_smoothing)
+    g.add_argument("--mlm-prob", type=float, default=d.mlm_prob, help=f"share of tokens masked (default {d.mlm_prob})")
+    g.add_argument("--mlm-smoothing", type=float, default=d.mlm_smoothing,
+                   help=f"masking probability ~ token count^-x, this x (default {d.mlm_smoothing})")
     g = p.add_argument_group("checkpoints")
     g.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every, help="steps between checkpoints")
-    g.add_argument("--keep-checkpoints", type=int, default=d.keep_checkpoints)
+    g.add_argument("--keep-checkpoints", type=int, default=d.keep_checkpoints,
+                   help=f"newest checkpoints kept (default {d.keep_checkpoints})")
     g.add_argument("--resume", default=None, help="checkpoint folder, or 'auto' for the latest in OUT/checkpoints")
     g.add_argument("--stop-after", type=int, default=None,
                    help="leave after N steps of this session with a checkpoint (for time-limited jobs)")
-    g.add_argument("--no-progress", action="store_true")
-    g.add_argument("--no-card", action="store_true")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    g.add_argument("--no-card", action="store_true", help="write no distillation card (DISTILLATION.md, loss curve)")
     g.add_argument("--no-teacher-cache", action="store_true",
                    help="recompute the teacher every step instead of caching its pooled embeddings")
 

@@ -9,7 +9,7 @@ import math
 from dataclasses import asdict
 from typing import Any
 
-from edgekit.measure.tables import EAGER, FIRST_NUMERIC, Report, cells, columns, header_lines
+from edgekit.measure.tables import EAGER, Report, cells, columns, first_numeric, header_lines
 
 #: One colour per target, in registry order; unknown targets cycle through the rest.
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
@@ -54,21 +54,45 @@ def _nice_max(v: float) -> float:
     return 10 * exp
 
 
+Box = tuple[float, float, float, float]  # x0, y0, x1, y1
+
+
+def _overlaps(box: Box, boxes: list[Box]) -> bool:
+    return any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in boxes)
+
+
 def _place_labels(points: list[tuple[float, float, str]], char_w: float = 6.2, line_h: float = 12.0,
-                  ) -> list[tuple[float, float]]:
-    """Label positions near each point that do not overlap earlier labels (greedy, nudged vertically)."""
-    placed: list[tuple[float, float, float, float]] = []
-    out = []
+                  area: Box | None = None, taken: list[Box] | None = None) -> list[tuple[float, float] | None]:
+    """Label positions near each point that overlap no earlier label and nothing in ``taken`` (the
+    points), nudged vertically, inside ``area``; None where no such place exists (greedy)."""
+    placed: list[Box] = list(taken or [])
+    out: list[tuple[float, float] | None] = []
     for x, y, text in points:
         w = char_w * len(text)
+        spot = None
         for k in (0, 1, -1, 2, -2, 3, -3, 4, -4, 5, -5):
             ly = y - 6 + k * line_h
             box = (x, ly - line_h + 2, x + w, ly + 2)
-            if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed):
+            inside = area is None or (area[0] <= box[0] and box[2] <= area[2]
+                                      and area[1] <= box[1] and box[3] <= area[3])
+            if inside and not _overlaps(box, placed):
+                spot = (x, ly)
+                placed.append(box)
                 break
-        placed.append(box)
-        out.append((x, ly))
+        out.append(spot)
     return out
+
+
+def _scatter_points(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The timed artifacts a latency chart draws, in the order they are numbered (fastest first)."""
+    pts = [r for r in rows if r["p50_ms"] is not None and r["size_mb"] and r["target"] != EAGER]
+    return sorted(pts, key=lambda r: (r["p50_ms"], r["size_mb"]))
+
+
+def _point_name(r: dict[str, Any], with_model: bool = False) -> str:
+    """What a chart calls an artifact: target and precision (and its model in a folder of several)."""
+    name = f'{r["target"]} {r["precision"]}'
+    return f'{r["model"]} {name}' if with_model and r.get("model") else name
 
 
 def _ticks(vmax: float, n: int = 5) -> list[float]:
@@ -106,10 +130,11 @@ def scatter_svg(rows: list[dict[str, Any]], title: str, colors: dict[str, str], 
     The latency axis is logarithmic when the values span more than 20x, so that a slow baseline
     does not squash every fast artifact onto the axis.
     """
-    pts = [r for r in rows if r["p50_ms"] is not None and r["size_mb"] and r["target"] != EAGER]
+    pts = _scatter_points(rows)
     eager = next((r for r in rows if r["target"] == EAGER and r["p50_ms"] is not None), None)
     if not pts:
         return f'<p class="empty">{_esc(title)}: no timed artifacts.</p>'
+    with_model = len({r.get("model") for r in pts}) > 1
     left, right, top, bottom = 64, 130, 30, 45
     pw, ph = width - left - right, height - top - bottom
     lats = [r["p50_ms"] for r in pts] + ([eager["p50_ms"]] if eager else [])
@@ -152,23 +177,36 @@ def scatter_svg(rows: list[dict[str, Any]], title: str, colors: dict[str, str], 
                      f'stroke-width="1.5" stroke-dasharray="6 4"/>'
                      f'<text x="{left + 6}" y="{ey - 5:.1f}" text-anchor="start" fill="#1565c0">'
                      f'PyTorch eager fp32 {eager["p50_ms"]:.1f} ms</text>')
-    order = sorted(pts, key=lambda r: (r["p50_ms"], r["size_mb"]))
-    anchors = []
-    for r in order:
-        cx = x(r["size_mb"])
-        right = cx > left + pw * 0.75  # labels near the right edge go to the left of their point
-        text = r["precision"]
-        anchors.append((cx - 8 - 6.2 * len(text) if right else cx + 8, y(r["p50_ms"]), text))
-    for r, (lx, ly) in zip(order, _place_labels(anchors)):
+    # Each point is numbered (the legend table under the chart lists every number) and labelled
+    # "N target precision" where that label fits without touching another label or point; where it
+    # does not, by its number alone, and where not even that fits, by the table only.
+    area = (left, top, left + pw, top + ph)
+    dots = [(x(r["size_mb"]) - 6, y(r["p50_ms"]) - 6, x(r["size_mb"]) + 6, y(r["p50_ms"]) + 6) for r in pts]
+
+    def anchors(texts: list[str]) -> list[tuple[float, float, str]]:
+        out = []
+        for r, text in zip(pts, texts):
+            cx = x(r["size_mb"])
+            right = cx > left + pw * 0.75  # labels near the right edge go to the left of their point
+            out.append((cx - 8 - 6.2 * len(text) if right else cx + 8, y(r["p50_ms"]), text))
+        return out
+
+    full = [f"{i} {_point_name(r, with_model)}" for i, r in enumerate(pts, 1)]
+    spots = _place_labels(anchors(full), area=area, taken=dots)
+    if None in spots:  # the long labels do not all fit: number every point; the table names them
+        full = [str(i) for i in range(1, len(pts) + 1)]
+        spots = _place_labels(anchors(full), area=area, taken=dots)
+    for r, text, spot in zip(pts, full, spots):
         cx, cy = x(r["size_mb"]), y(r["p50_ms"])
         color = colors.get(r["target"], "#333")
         ok = r["status"] == "validated"
-        tip = (f'{r["target"]} {r["precision"]}: {r["p50_ms"]:.1f} ms, {r["size_mb"]:.1f} MB, '
+        tip = (f'{_point_name(r, with_model)}: {r["p50_ms"]:.1f} ms, {r["size_mb"]:.1f} MB, '
                f'{r["label"]}')
+        label = "" if spot is None else \
+            f'<text x="{spot[0]:.1f}" y="{spot[1]:.1f}" fill="{color}">{_esc(text)}</text>'
         parts.append(f'<g><title>{_esc(tip)}</title>'
                      f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="5" fill="{color if ok else "white"}" '
-                     f'stroke="{color}" stroke-width="2"/>'
-                     f'<text x="{lx:.1f}" y="{ly:.1f}" fill="{color}">{_esc(r["precision"])}</text></g>')
+                     f'stroke="{color}" stroke-width="2"/>{label}</g>')
     for i, (target, color) in enumerate(t for t in colors.items() if t[0] != EAGER):
         ly = top + 8 + 16 * i
         parts.append(f'<circle cx="{left + pw + 14}" cy="{ly}" r="5" fill="{color}"/>'
@@ -180,12 +218,38 @@ def scatter_svg(rows: list[dict[str, Any]], title: str, colors: dict[str, str], 
     return "".join(parts)
 
 
+def scatter_legend(rows: list[dict[str, Any]]) -> str:
+    """The latency chart's legend table: every point's number, target and precision (and model),
+    latency, size and status in words, so a point is named even where its label did not fit."""
+    pts = _scatter_points(rows)
+    if not pts:
+        return ""
+    with_model = len({r.get("model") for r in pts}) > 1
+    head = ["#"] + (["model"] if with_model else []) + ["target", "precision", "p50 ms", "size MB", "status"]
+    body = []
+    for i, r in enumerate(pts, 1):
+        cells = [str(i)] + ([r.get("model") or "–"] if with_model else []) + [
+            r["target"], r["precision"], f'{r["p50_ms"]:.1f}', f'{r["size_mb"]:.1f}']
+        body.append("<tr>" + "".join(f"<td>{_esc(c)}</td>" for c in cells) + _status_td(r) + "</tr>")
+    return ("<table class='legend-table'><thead><tr>" + "".join(f"<th>{_esc(h)}</th>" for h in head)
+            + "</tr></thead><tbody>" + "".join(body) + "</tbody></table>")
+
+
+def _status_td(r: dict[str, Any]) -> str:
+    """A status cell in words and colour (the emoji alone is a blank box without an emoji font)."""
+    if r["target"] == EAGER:
+        return "<td class='status'>baseline</td>"
+    return (f"<td class='status' style='color:{_esc(r['colour'])};border-left:4px solid {_esc(r['colour'])}'>"
+            f"{_esc((r['symbol'] + ' ') if r['symbol'] else '')}{_esc(r['label'])}</td>")
+
+
 def parity_svg(rows: list[dict[str, Any]], title: str, colors: dict[str, str], width: int = 640) -> str:
     """One horizontal bar per validated-or-failed artifact: worst-output PSNR (dB), agreement as text."""
     bars = [r for r in rows if r["target"] != EAGER and (r["psnr"] is not None or r["agreement"] is not None)]
     if not bars:
         return f'<p class="empty">{_esc(title)}: no parity results.</p>'
-    row_h, left, right, top = 22, 170, 150, 30
+    with_model = len({r.get("model") for r in bars}) > 1
+    row_h, left, right, top = 22, 170 + (90 if with_model else 0), 150, 30
     height = top + row_h * len(bars) + 35
     pw = width - left - right
     finite = [r["psnr"] for r in bars if r["psnr"] is not None and math.isfinite(r["psnr"])]
@@ -206,7 +270,7 @@ def parity_svg(rows: list[dict[str, Any]], title: str, colors: dict[str, str], w
         stroke = r["colour"]
         agree = f'{r["agreement"]:.1%} agree' if r["agreement"] is not None else ""
         status_note = "" if r["status"] == "validated" else f' ({r["status"].replace("-", " ")})'
-        label = f'{r["target"]} {r["precision"]}'
+        label = _point_name(r, with_model)
         tip = f'{label}: {_parity_text(r)}; {r["label"]}'
         parts.append(f'<g><title>{_esc(tip)}</title>'
                      f'<text x="{left - 6}" y="{by + 15}" text-anchor="end">{_esc(label)}</text>'
@@ -232,6 +296,7 @@ svg .eager{stroke:#1565c0;stroke-dasharray:5 4} svg .eager-label{fill:#1565c0}
 .charts{display:flex;flex-wrap:wrap} .legend span{display:inline-block;margin-right:14px;font-size:13px}
 .legend i{display:inline-block;width:10px;height:10px;border-radius:5px;margin-right:4px}
 .empty{color:#777} .small{font-size:12px;color:#555}
+td.status{font-weight:600;white-space:nowrap} table.legend-table{font-size:12px}
 """
 
 
@@ -256,15 +321,19 @@ def render(rep: Report) -> str:
         out.append(scatter_svg(sub, f"Latency vs size (seq {seq})", colors))
         out.append(parity_svg(sub, f"Parity per artifact (seq {seq})", colors))
         out.append("</div>")
+        out.append(scatter_legend(sub))
     out.append("<h2>All artifacts</h2><table><thead><tr>"
                + "".join(f"<th>{_esc(c)}</th>" for c in columns(rep)) + "</tr></thead><tbody>")
     quality = rep.quality_column is not None
+    num = first_numeric(rep)
     for r in rep.rows:
         cls = " class='reference'" if r.target == EAGER else ""
         tds = []
-        for i, c in enumerate(cells(r, quality, rep.arm64_column)):
-            style = f" style='color:{r.colour}' title='{_esc(r.label)}'" if i == 0 else ""
-            tds.append(f"<td{' class=num' if i >= FIRST_NUMERIC else ''}{style}>{_esc(c)}</td>")
+        for i, c in enumerate(cells(r, quality, rep.arm64_column, rep.model_column)):
+            if i == 0:  # the status: symbol, words and colour (not the emoji alone)
+                tds.append(_status_td(asdict(r)))
+            else:
+                tds.append(f"<td{' class=num' if i >= num else ''}>{_esc(c)}</td>")
         out.append(f"<tr{cls}>" + "".join(tds) + "</tr>")
     out.append("</tbody></table>")
     if rep.quality_note():

@@ -21,9 +21,12 @@ def write_reports(folder: Path, title: str = "edgekit report") -> Report:
     """Write report.md, report.json and report.html of every record in ``folder``; return the report.
 
     Each record is checked against its file (``collect(check=True)``): a row the record cannot vouch
-    for shows ❗ here too, as in ``edgekit report``."""
+    for shows ❗ here too, as in ``edgekit report``. ``title`` names the command's run; a folder that
+    holds several models is titled after the folder (and has a model column)."""
     folder = Path(folder)
     rep = build(collect(folder, check=True), title=title)
+    if rep.model_column:  # the folder holds several models: the page is the folder's, not one model's
+        rep.title = f"edgekit report: {folder} ({len(rep.models)} models)"
     for fmt in ("md", "json", "html"):
         atomic_write_text(folder / f"report.{fmt}", render(rep, fmt))
     return rep

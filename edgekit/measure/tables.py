@@ -14,10 +14,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgekit.core.record import ArtifactRecord, Status, is_record
+from edgekit.core.record import ArtifactRecord, Status, is_record, model_stem
 
 EAGER = "pytorch-eager"
 REFERENCE = "reference"  # the status of an eager baseline row
+FLAGGED_COLOUR = "#c62828"  # a ❗ row: a record that contradicts itself or its file, or cannot be read
 
 
 @dataclass
@@ -140,6 +141,7 @@ class Row:
     label: str
     colour: str
     reason: str | None = None
+    model: str | None = None      # the source model's short name (record.model_stem): the "model" column
     size_mb: float | None = None
     size_pct_fp32: float | None = None
     max_abs: float | None = None
@@ -175,8 +177,8 @@ class Row:
     quality: dict[str, Any] | None = None
 
     def _flagged(self) -> Row:
-        if self.contradictions:
-            self.symbol, self.label = "❗", "record contradicts itself or its file"
+        if self.contradictions:  # its own colour too: a ❗ row must not keep a green "validated" look
+            self.symbol, self.label, self.colour = "❗", "record contradicts itself or its file", FLAGGED_COLOUR
         return self
 
 
@@ -188,6 +190,16 @@ class Report:
 
     def to_dict(self) -> dict[str, Any]:
         return {"title": self.title, "host": self.host, "rows": [asdict(r) for r in self.rows]}
+
+    @property
+    def models(self) -> list[str]:
+        """The source models of the rows, in table order."""
+        return list(dict.fromkeys(r.model for r in self.rows if r.model))
+
+    @property
+    def model_column(self) -> bool:
+        """Whether the rows come from more than one source model: then a "model" column names each row's."""
+        return len(self.models) > 1
 
     @property
     def arm64_column(self) -> bool:
@@ -250,7 +262,7 @@ def row(r: ArtifactRecord, fp32_bytes: int | None) -> Row:
     return Row(
         artifact=r.artifact, target=r.target, precision=r.precision.value, task=r.task.value, seq_len=str(r.seq_len),
         status=r.status.value, symbol=r.status.symbol, label=r.status.label, colour=r.status.colour, reason=r.reason,
-        size_mb=r.size_bytes / 1e6 if r.size_bytes else None,
+        model=_model(r), size_mb=r.size_bytes / 1e6 if r.size_bytes else None,
         size_pct_fp32=100.0 * r.size_bytes / base if r.size_bytes and base else None,
         max_abs=p.worst("max_abs") if p else None, cosine=p.worst("cosine") if p else None,
         psnr=p.worst("psnr") if p else None, agreement=p.agreement if p else None,
@@ -269,19 +281,24 @@ def row(r: ArtifactRecord, fp32_bytes: int | None) -> Row:
     )._flagged()
 
 
+def _model(r: ArtifactRecord) -> str | None:
+    """The row's model: the short name its artifact's file name starts with (None: the record names none)."""
+    return model_stem(r.source.source) if r.source.source else None
+
+
 def _eager_rows(records: list[ArtifactRecord]) -> list[Row]:
-    """One reference row per (task, length, source, bench run): never a baseline from another run."""
-    out: dict[tuple[str, ...], Row] = {}
+    """One reference row per (task, length, model, bench run): never a baseline from another run or model."""
+    out: dict[tuple[str | None, ...], Row] = {}
     for r in records:
         m = r.last_latency
         if not m or not m.eager:
             continue
-        key = (r.task.value, str(m.seq_len), r.source.source, m.run)
+        key = (r.task.value, str(m.seq_len), _model(r), m.run)
         if key not in out:
             size = r.source.fp32_param_bytes
             out[key] = Row(
                 artifact=None, target=EAGER, precision="fp32", task=r.task.value, seq_len=str(m.seq_len),
-                status=REFERENCE, symbol="", label="PyTorch eager (baseline)", colour="#1565c0",
+                status=REFERENCE, symbol="", label="PyTorch eager (baseline)", colour="#1565c0", model=_model(r),
                 size_mb=size / 1e6 if size else None, size_pct_fp32=100.0 if size else None,
                 p50_ms=m.eager.p50_ms, p90_ms=m.eager.p90_ms, threads=m.threads, eager_p50_ms=m.eager.p50_ms,
                 speedup=1.0, run=m.run)
@@ -315,12 +332,20 @@ def build(records: list[ArtifactRecord], title: str = "edgekit report", baseline
     fp32 = {(r.target, r.task, str(r.seq_len), r.source.source): r.size_bytes
             for r in records if r.precision.value == "fp32" and r.size_bytes and not r.options.get("ane")}
     rows = [row(r, fp32.get((r.target, r.task, str(r.seq_len), r.source.source))) for r in records]
+    several = len({rw.model for rw in rows if rw.model}) > 1
+    if several:  # a folder of several models: each model's rows together, in the given order within it
+        first = {m: i for i, m in reversed(list(enumerate(rw.model for rw in rows)))}
+        rows.sort(key=lambda rw: first[rw.model] if rw.model else len(rows))
+
+    def same(e: Row, rw: Row) -> bool:
+        return (e.task, e.seq_len) == (rw.task, rw.seq_len) and (not several or e.model == rw.model)
+
     if baselines:
         eager = _eager_rows(records)
-        # Each eager row goes first among the rows of its task and length.
+        # Each eager row goes first among the rows of its task and length (and model, when several).
         ordered: list[Row] = []
         for rw in rows:
-            for e in [e for e in eager if (e.task, e.seq_len) == (rw.task, rw.seq_len)]:
+            for e in [e for e in eager if same(e, rw)]:
                 ordered.append(e)
                 eager.remove(e)
             ordered.append(rw)
@@ -331,7 +356,7 @@ def build(records: list[ArtifactRecord], title: str = "edgekit report", baseline
 
 def _unreadable_row(u: Unreadable) -> Row:
     return Row(artifact=u.artifact, target=u.target, precision="?", task="?", seq_len="?", status="unreadable",
-               symbol="❗", label="record unreadable", colour="#c62828", reason=u.reason,
+               symbol="❗", label="record unreadable", colour=FLAGGED_COLOUR, reason=u.reason,
                contradictions=[u.reason])
 
 
@@ -343,23 +368,36 @@ def _fmt(v: Any, spec: str, none: str = "—") -> str:
 
 COLUMNS = ("", "target", "precision", "task", "seq", "size MB", "% fp32", "max abs", "cosine", "PSNR dB",
            "agreement", "agreed / decisive (of judged)", "p50 ms", "p90 ms", "× eager")
-FIRST_NUMERIC = 5  # columns from here on are numbers (right-aligned)
+FIRST_NUMERIC = 5  # columns from here on are numbers (right-aligned), without the model column
+MODEL_COLUMN = 1   # where the "model" column goes when a folder holds several models
 
 
 def columns(rep: Report) -> list[str]:
-    """The table's headings: COLUMNS, plus the task-quality column when some row carries a score."""
+    """The table's headings: COLUMNS, with "model" when the rows come from several models, the
+    task-quality column when some row carries a score, "arm64" when some row was checked there."""
     q = rep.quality_column
-    return list(COLUMNS) + ([q] if q else []) + (["arm64"] if rep.arm64_column else [])
+    cols = list(COLUMNS)
+    if rep.model_column:
+        cols.insert(MODEL_COLUMN, "model")
+    return cols + ([q] if q else []) + (["arm64"] if rep.arm64_column else [])
 
 
-def cells(d: Row, quality: bool = False, arm64: bool = False) -> list[str]:
+def first_numeric(rep: Report) -> int:
+    """The index of the first right-aligned (numeric) column of ``columns(rep)``."""
+    return FIRST_NUMERIC + (1 if rep.model_column else 0)
+
+
+def cells(d: Row, quality: bool = False, arm64: bool = False, model: bool = False) -> list[str]:
     """The table cells of one row: the one column model Markdown and HTML share (``quality``: with
-    the task-quality column, ``arm64``: with the phone's-CPU verdicts; see ``columns``)."""
+    the task-quality column, ``arm64``: with the phone's-CPU verdicts, ``model``: with the source
+    model; see ``columns``)."""
     p50 = _fmt(d.p50_ms, ".1f", "n/a" if d.not_timed else "—")
     out = [d.symbol, d.target, d.precision, d.task, d.seq_len, _fmt(d.size_mb, ".1f"), _fmt(d.size_pct_fp32, ".0f"),
            _fmt(d.max_abs, ".2g"), _fmt(d.cosine, ".5f"), _fmt(d.psnr, ".1f"),
            _fmt(d.agreement and 100 * d.agreement, ".1f") + ("%" if d.agreement is not None else ""),
            _counts(d), p50, _fmt(d.p90_ms, ".1f"), _fmt(d.speedup, ".2f")]
+    if model:
+        out.insert(MODEL_COLUMN, d.model or "—")
     if quality:
         out.append("—" if d.quality_score is None or d.quality_delta is None
                    else f"{d.quality_score:.2f} ({d.quality_delta:+.2f})")
@@ -380,6 +418,8 @@ def _counts(d: Row) -> str:
 def header_lines(rep: Report) -> list[str]:
     h = rep.host
     lines = [f"Machine: {h['cpu']} ({h['cores']} cores, {h['os']} {h['machine']})"]
+    if rep.model_column:
+        lines.append(f"Models: {', '.join(rep.models)} (the model column names each row's)")
     if h.get("threads"):
         pin = f", pinned to CPUs {h['pinned_cpus']}" if h.get("pinned_cpus") else ""
         lines.append(f"Threads: {h['threads']}{pin}; batch 1")
@@ -426,10 +466,11 @@ def markdown(rep: Report) -> str:
     cols = columns(rep)
     quality = rep.quality_column is not None
     arm = rep.arm64_column
-    lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * FIRST_NUMERIC + "---:|" * (len(cols) - FIRST_NUMERIC)]
+    num = first_numeric(rep)
+    lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * num + "---:|" * (len(cols) - num)]
     notes, untimed, clients, bad, busy, inputs, ane = [], [], [], [], [], [], []
     for d in rep.rows:
-        lines.append("| " + " | ".join(_md(c) for c in cells(d, quality, arm)) + " |")
+        lines.append("| " + " | ".join(_md(c) for c in cells(d, quality, arm, rep.model_column)) + " |")
         if d.contradictions:
             said = "unreadable" if d.status == "unreadable" else f"record says {d.status}"
             bad.append(f"- ❗ `{d.artifact}` ({said}): {_md('; '.join(d.contradictions))}")

@@ -383,9 +383,27 @@ def run_eval(paths: list[str], squad_file: str | None = None, jsonl: str | None 
     results: dict[str, EvalResult] = {}
     order: list[str] = []
     loaded: dict[str, Any] = {}
+    from edgekit.core.record import ArtifactRecord
+
+    # A PyTorch folder windows text as the files exported from it do (their records' QA geometry),
+    # so the same-answer rate compares like with like; files of several geometries get one
+    # PyTorch row each.
+    geometries: dict[str, set] = {}
+    if task == "question-answering":
+        for p in paths:
+            if not is_model_folder(p):
+                rec = ArtifactRecord.load(Path(p))
+                src = model or rec.source.source
+                if src:
+                    geometries.setdefault(str(Path(src).resolve()), set()).add(rec.qa_geometry)
+
+    def own_geometry(folder: str) -> Any:
+        found = geometries.get(str(Path(folder).resolve()), set())
+        return next(iter(found)) if len(found) == 1 else None
 
     def pytorch(folder: str, geometry: Any = None) -> EvalResult:
         # An artifact's PyTorch reference windows text as the file does (its record's QA geometry).
+        geometry = geometry if geometry is not None else own_geometry(folder)
         key = str(Path(folder).resolve()) if Path(folder).exists() else folder
         if geometry is not None:
             key += f"#{geometry.lengths}/{geometry.doc_stride}/{geometry.max_answer_len}"
@@ -404,8 +422,6 @@ def run_eval(paths: list[str], squad_file: str | None = None, jsonl: str | None 
         if is_model_folder(p):
             pytorch(p)
             continue
-        from edgekit.core.record import ArtifactRecord
-
         rec = ArtifactRecord.load(Path(p))
         source = model or rec.source.source
         ref = None

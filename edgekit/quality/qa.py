@@ -17,7 +17,7 @@ The steps, each mirrored line for line by ``android-demo/.../QaDecoder.kt`` and
    character spans of the context (widened to whole words, as transformers does).
 
 This is the algorithm of transformers 4.x ``QuestionAnsweringPipeline`` (removed in
-transformers 5); ``tests/test_qa.py`` checks it against transformers' own tokenizer windows
+transformers 5); ``tests/quality/test_qa.py`` checks it against transformers' own tokenizer windows
 and its ``select_starts_ends`` span decoder. Scores are computed in float64 here and on the
 devices, so all three implementations rank spans identically.
 

@@ -3,7 +3,7 @@
 The scoring functions follow the official ``evaluate-v1.1.py`` line for line: lowercase, drop
 punctuation, drop the articles a/an/the, collapse whitespace; exact match and token-level F1, each
 the maximum over a question's gold answers; totals are percentages over every question asked.
-``tests/test_squad.py`` pins them on the official script's behaviour and against an independent
+``tests/quality/test_squad.py`` pins them on the official script's behaviour and against an independent
 copy of that script.
 """
 from __future__ import annotations

@@ -271,6 +271,23 @@ def test_bundle_refuses(android_bundle, tiny_qa_dir, tmp_path, capsys, what, edi
 
 
 @pytest.mark.slow
+def test_bundle_refuses_a_relabelled_precision(android_bundle, tiny_qa_dir, tmp_path, capsys):
+    """Issue 24, defect 5: a record relabelled fp16 beside an fp32 file (same sha256 and size, as
+    the record was edited, not the file) is refused with the checks `edgekit validate` runs."""
+    from edgekit.check import integrity
+    from edgekit.core.record import ArtifactRecord
+
+    art = _artifact_copy(android_bundle, tmp_path / "exp", lambda r, a: r.update(precision="fp16"))
+    out = tmp_path / "assets"
+    assert _cli("--app", "android", "--model", tiny_qa_dir, "--artifact", art, "--out", out) == 1
+    err = capsys.readouterr().err
+    found = integrity.problems(art, ArtifactRecord.load(art))
+    assert found and all(f in err for f in found)  # validate's own findings, word for word
+    assert "the record says fp16 but the file holds fp32" in err and "Traceback" not in err
+    assert not out.exists()
+
+
+@pytest.mark.slow
 def test_bundle_refuses_a_file_from_another_model(android_bundle, tmp_path, capsys):
     """Same architecture, other weights, no weights hash in the record: the golden model cases
     run on the shipped file against --model catch it before golden.json is written."""

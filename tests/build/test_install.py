@@ -399,7 +399,9 @@ def test_validate_waits_for_an_install_of_the_same_name(two_models, tmp_path):
         said.append(line)
         if "waiting for an export" in line:
             break
-    assert validator.poll() is None, "".join(said)
+    assert said and "waiting for an export" in said[-1], "".join(said)
+    time.sleep(1)
+    assert validator.poll() is None, "validate finished while an install of its name was pending"
     release.touch()
     assert exporter.wait(timeout=300) == 0
     rest = validator.communicate(timeout=300)[1]

@@ -107,7 +107,7 @@ def test_export_demo_and_bench_model_write_the_same_report(tiny_model, tmp_path,
     assert main(["export", "--model", str(model), "--seq-len", "16", "--bench", "--out", str(outs["export"]),
                  *common, *FAST]) == 0
     assert main(["demo", "--seq-len", "16", "--out", str(outs["demo"]), *common, *FAST]) == 0
-    assert main(["bench", str(model), "--seq-lens", "16", "--out", str(outs["bench"]), *common, *FAST]) == 0
+    assert main(["bench", str(model), "--seq-len", "16", "--out", str(outs["bench"]), *common, *FAST]) == 0
     shapes, jsons = {}, {}
     for name, out in outs.items():
         assert {"report.md", "report.json", "report.html"} <= {p.name for p in out.iterdir()}
@@ -131,7 +131,7 @@ def test_export_demo_and_bench_model_write_the_same_report(tiny_model, tmp_path,
 def test_bench_model_cli_skips_and_reports(tiny_model, tmp_path, capsys):
     model = tiny_model("distilbert", Task.SEQUENCE_CLASSIFICATION)
     out = tmp_path / "b"
-    assert main(["bench", str(model), "--target", "torchscript", "--precision", "fp32,int8", "--seq-lens", "16,24",
+    assert main(["bench", str(model), "--target", "torchscript", "--precision", "fp32,int8", "--seq-len", "16,24",
                  "--skip", "torchscript:int8-dynamic", "--out", str(out), *FAST]) == 0
     captured = capsys.readouterr()
     assert "skipping torchscript int8-dynamic s16: left out of this run (--skip)" in re.sub(r"\s+", " ", captured.err)

@@ -112,7 +112,7 @@ def test_hand_edited_status_shows_in_report(folder, capsys):
     out, paths = folder
     pt = paths[("torchscript", "int8-dynamic")]
     _edit(pt, status="validated", tolerance={"max_abs": 1e-9})  # numbers that break their own tolerance
-    assert main(["report", str(out)]) == 0
+    assert main(["report", str(out)]) == 1  # a ❗ row fails the report (issue 24, defect 10)
     text = capsys.readouterr().out
     row = next(line for line in text.splitlines() if "int8-dynamic" in line and "torchscript" in line)
     assert row.startswith("| ❗ |")
@@ -125,9 +125,57 @@ def test_report_flags_a_changed_file(folder, capsys):
     out, paths = folder
     path = paths[("onnx", "int8-dynamic")]
     shutil.copy(paths[("onnx", "fp32")], path)  # the file changed under its record
-    assert main(["report", str(out)]) == 0
+    assert main(["report", str(out)]) == 1
     text = capsys.readouterr().out
     assert "❗" in text and "sha256" in text and "file holds fp32" in text
+
+
+@pytest.mark.parametrize("damage,reason", [
+    (lambda s: s.write_text(s.read_text()[: len(s.read_text()) // 2]), "truncated or not JSON"),
+    (lambda s: s.write_text(json.dumps({**json.loads(s.read_text()), "schema": 99})), "schema 99"),
+])
+def test_report_shows_an_unreadable_record_and_reports_the_rest(folder, capsys, damage, reason):
+    """Defect 10: one unreadable record (truncated, or a schema this edgekit does not know) is a ❗
+    row with the reason; the other rows are reported as before, and the report exits 1."""
+    out, paths = folder
+    broken = paths[("onnx", "int8-dynamic")]
+    damage(ArtifactRecord.sidecar_path(broken))
+    assert main(["report", str(out)]) == 1
+    text = capsys.readouterr().out
+    row = next(line for line in text.splitlines() if line.startswith("| ❗ |"))
+    assert "onnx" in row
+    assert f"`{broken.name}` (unreadable)" in text and reason in text
+    assert sum(line.startswith("| ✅ |") for line in text.splitlines()) == 3
+    assert main(["report", str(out), "--format", "json"]) == 1
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert [r["status"] for r in rows if r["artifact"] == broken.name] == ["unreadable"]
+    from edgekit.api import report
+
+    assert "❗" in report(out)  # the API's report shows it too
+
+
+def test_report_of_only_unreadable_records_is_not_empty(folder, capsys):
+    out, paths = folder
+    for p in paths.values():
+        ArtifactRecord.sidecar_path(p).write_text("{")
+    assert main(["report", str(out)]) == 1
+    assert capsys.readouterr().out.count("| ❗ |") == 4
+
+
+def test_api_report_and_export_report_check_records_against_files(folder):
+    """Defect 3 (report part): ``edgekit.report(dir)`` and the report.md that export writes check
+    each record against its file, as ``edgekit report`` does."""
+    from edgekit.api import report
+    from edgekit.measure.render import write_reports
+
+    out, paths = folder
+    flip = paths[("torchscript", "fp32")]
+    data = bytearray(flip.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    flip.write_bytes(bytes(data))
+    assert "sha256" in report(out) and "| ❗ |" in report(out)
+    write_reports(out)
+    assert "| ❗ |" in (out / "report.md").read_text()
 
 
 def test_revalidation_writes_fresh_hash(folder, capsys):

@@ -20,8 +20,8 @@ def _stats(p50):
 
 
 def _record(folder, target, precision, status, size, p50=None, psnr=60.0, agreement=1.0, reason=None,
-            not_timed=None, run="r1", eager=100.0, second=None):
-    name = f"m.{precision}.s128.{target}"
+            not_timed=None, run="r1", eager=100.0, second=None, model="tiny"):
+    name = f"{'m' if model == 'tiny' else model}.{precision}.s128.{target}"
     (folder / name).write_bytes(b"x" * size)
     parity = None
     if status in (Status.VALIDATED, Status.PARITY_FAILED):
@@ -34,7 +34,7 @@ def _record(folder, target, precision, status, size, p50=None, psnr=60.0, agreem
                                artifact=_stats(p50) if p50 else None, eager=_stats(eager), not_timed=not_timed)]
     rec = ArtifactRecord(artifact=name, target=target, precision=precision, task="sequence-classification",
                          seq_len="128", status=status, reason=reason, size_bytes=size, parity=parity, latency=latency,
-                         source=ModelSource("tiny", fp32_param_bytes=4000),
+                         source=ModelSource(f"./{model}", fp32_param_bytes=4000),
                          options={"task_library": second} if second else {}, versions={"onnxruntime": "1.31.1"})
     rec.save(folder / name)
     return rec
@@ -210,3 +210,88 @@ def test_counts_column_and_ane_like_and_random_inputs_notes(tmp_path):
     assert "| 60 / 62 (of 64) |" in md
     assert "agreement on random inputs only (no tokenizer)" in md
     assert "cosine 0.99951, PSNR 41.2 dB" in md
+
+
+# ---- a folder of several models (issue 28) ------------------------------------------------------
+
+def test_one_model_has_no_model_column(bench_dir):
+    rep = report.build(report.collect(bench_dir))
+    assert rep.models == ["tiny"] and not rep.model_column
+    assert "model" not in report.columns(rep) and "Models:" not in report.markdown(rep)
+
+
+def test_a_folder_of_several_models_names_each_rows_model(tmp_path):
+    _record(tmp_path, "onnx", "fp32", Status.VALIDATED, 4000, p50=50.0, eager=100.0, model="tiny")
+    _record(tmp_path, "tflite", "fp32", Status.VALIDATED, 4000, p50=40.0, eager=100.0, model="tiny")
+    _record(tmp_path, "onnx", "fp32", Status.VALIDATED, 4000, p50=10.0, eager=30.0, model="other")
+    rep = report.build(report.collect(tmp_path))
+    assert rep.model_column and sorted(rep.models) == ["other", "tiny"]
+    # One eager row per model and length (same run), each first among its own model's rows.
+    assert [(r.model, r.target) for r in rep.rows] in (
+        [("other", report.EAGER), ("other", "onnx"), ("tiny", report.EAGER), ("tiny", "tflite"), ("tiny", "onnx")],
+        [("tiny", report.EAGER), ("tiny", "tflite"), ("tiny", "onnx"), ("other", report.EAGER), ("other", "onnx")])
+    eager = {r.model: r.p50_ms for r in rep.rows if r.target == report.EAGER}
+    assert eager == {"tiny": 100.0, "other": 30.0}
+    md = report.markdown(rep)
+    head = next(line for line in md.splitlines() if line.startswith("|  |"))
+    assert head.startswith("|  | model | target | precision |")
+    assert "| ✅ | other | onnx | fp32 |" in md and "- Models: " in md
+    align = next(line for line in md.splitlines() if line.startswith("|---"))
+    assert align.count("---:") == len(report.columns(rep)) - report.first_numeric(rep) == len(report.COLUMNS) - 5
+    page = html.render(rep)
+    assert "<th>model</th>" in page and "<td>other</td>" in page
+    from edgekit.measure.render import write_reports
+
+    assert "(2 models)" in write_reports(tmp_path, title="edgekit export: ./tiny").title
+
+
+def test_html_status_is_words_and_colour_not_an_emoji_alone(bench_dir):
+    rep = report.build(report.collect(bench_dir))
+    page = html.render(rep)
+    cells = re.findall(r"<td class='status'[^>]*>(.*?)</td>", page)
+    assert "✅ validated" in cells and "❌ export failed" in cells and "❎ exported, parity failed" in cells
+    assert "baseline" in cells
+    ok = re.search(r"<td class='status' style='([^']*)'>✅ validated</td>", page).group(1)
+    bad = re.search(r"<td class='status' style='([^']*)'>❌ export failed</td>", page).group(1)
+    assert ok != bad and "#2e7d32" in ok and "#c62828" in bad
+    row = next(r for r in rep.rows if r.status == "validated")
+    row.contradictions = ["sha256 differs"]
+    row._flagged()
+    assert row.symbol == "❗" and row.colour == report.FLAGGED_COLOUR != Status.VALIDATED.colour
+
+
+def _boxes(svg):
+    """The bounding boxes of the point labels (x, baseline y, text) as drawn, 6.2 px a character."""
+    out = []
+    for g in svg.findall(f"{SVG}g"):
+        t = g.find(f"{SVG}text")
+        if t is not None:
+            x, y = float(t.get("x")), float(t.get("y"))
+            out.append((x, y - 10, x + 6.2 * len(t.text), y + 2, t.text))
+    return out
+
+
+def test_chart_points_are_labelled_target_and_precision_without_collisions(tmp_path):
+    # Eight files of nearly the same size and latency: labels must not collide; the table names them all.
+    for i, (target, precision) in enumerate([("onnx", "fp32"), ("onnx", "int8-dynamic"), ("tflite", "fp32"),
+                                             ("tflite", "int8-dynamic"), ("tflite", "fp16"), ("ort", "fp32"),
+                                             ("executorch", "fp32"), ("torchscript", "fp32")]):
+        _record(tmp_path, target, precision, Status.VALIDATED, 4000 + i, p50=50.0 + 0.1 * i)
+    rows, colors = _rows(tmp_path)
+    svg = ET.fromstring(html.scatter_svg(rows, "t", colors))
+    boxes = _boxes(svg)
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]), (a[4], b[4])
+    legend = html.scatter_legend(rows)
+    for n in range(1, 9):
+        assert f"<td>{n}</td>" in legend
+    assert "<td>executorch</td><td>fp32</td>" in legend
+    # Points far apart get their full name: number, target and precision.
+    spread = tmp_path / "spread"
+    spread.mkdir()
+    _record(spread, "onnx", "fp32", Status.VALIDATED, 4000, p50=60.0)
+    _record(spread, "tflite", "int8-dynamic", Status.VALIDATED, 1000, p50=20.0)
+    rows, colors = _rows(spread)
+    texts = {b[4] for b in _boxes(ET.fromstring(html.scatter_svg(rows, "t", colors)))}
+    assert texts == {"1 tflite int8-dynamic", "2 onnx fp32"}

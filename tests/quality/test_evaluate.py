@@ -68,7 +68,7 @@ def test_eval_pytorch_and_artifact_end_to_end(qa_model, tmp_path, capsys):
     art = next(out.glob("*.pt"))
     capsys.readouterr()
     js = tmp_path / "eval.json"
-    assert main(["eval", qa_model, str(art), "--squad", str(SLICE), "--json", str(js), "--no-progress", "--threads", "1"]) == 0
+    assert main(["eval", qa_model, str(art), "--squad", str(SLICE), "--output", str(js), "--no-progress", "--threads", "1"]) == 0
     table = capsys.readouterr().out
     assert "| EM | F1 | ΔF1 | same answer |" in table
     data = json.loads(js.read_text())["results"]
@@ -130,7 +130,7 @@ def test_eval_sequence_classification_accuracy(tiny_model, tmp_path, capsys):
     data = tmp_path / "cls.jsonl"
     data.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     js = tmp_path / "e.json"
-    assert main(["eval", model, "--jsonl", str(data), "--json", str(js), "--no-progress", "--threads", "1"]) == 0
+    assert main(["eval", model, "--jsonl", str(data), "--output", str(js), "--no-progress", "--threads", "1"]) == 0
     r = json.loads(js.read_text())["results"][0]
     gold = [1, 0, 2]
     acc = 100 * sum(r["predictions"][str(i)] == g for i, g in enumerate(gold)) / 3

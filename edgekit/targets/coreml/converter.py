@@ -308,6 +308,14 @@ def mlprogram(ctx: ConvertContext) -> tuple[Any, str, list[str]]:
     return ml, target_name, notes
 
 
+def _package_key(path: Path) -> tuple[Any, ...]:
+    """Which file, in which state: the package's path and every file's size and mtime."""
+    root = Path(path).resolve()
+    files = sorted(root.rglob("*")) if root.is_dir() else [root]
+    return (str(root),) + tuple((str(f), st.st_size, st.st_mtime_ns) for f in files if f.is_file()
+                                for st in [f.stat()])
+
+
 class CoreMLConverter(Converter):
     name = "coreml"
     suffix = ".mlpackage"
@@ -427,6 +435,7 @@ class CoreMLConverter(Converter):
         from edgekit.core.measures import AneLikeParity
         from edgekit.core.record import Status
 
+        loaded = self.__dict__.pop("_loaded", {}).get(_package_key(path))  # load()'s program, if this file
         if record.precision == Precision.FP32 or not record.parity or not record.parity.outputs:
             return
         task = record.task
@@ -439,9 +448,10 @@ class CoreMLConverter(Converter):
             seen[n] = seen.get(n, 0) + r
             if not r or seen[n] <= 16:
                 keep.append(f)
-        runner = InterpreterRunner(Interpreter(path, ane_like=True), record)
+        # The program parity just ran (its weights already decoded), with the other numerics.
+        runner = InterpreterRunner((loaded or Interpreter(path)).with_numerics(ane_like=True), record)
         try:
-            gots = [runner.run(f) for f in keep]
+            gots = runner.run_batch(keep)
         except Exception as e:  # noqa: BLE001 - reported, and a failure only where the bound applies
             record.parity.ane_like = AneLikeParity(error=f"{type(e).__name__}: {e}")
             return
@@ -462,7 +472,10 @@ class CoreMLConverter(Converter):
     def load(self, path: Path, record: ArtifactRecord, threads: int | None = None) -> Any:
         from edgekit.targets.coreml.mil import Interpreter
 
-        interp = InterpreterRunner(Interpreter(path), record)
+        program = Interpreter(path)
+        # Kept for extra_validation's second pass over the same, unchanged file (one file at a time).
+        self._loaded = {_package_key(path): program}
+        interp = InterpreterRunner(program, record)
         if platform.system() == "Darwin":
             return MacRunner(path, interp, record)
         return interp
@@ -500,6 +513,13 @@ class InterpreterRunner:
         out = self.interp.run({n: np.ascontiguousarray(feeds[n], dtype=np.int32) for n in self.input_names})
         return {n: np.asarray(v, dtype=np.float32) for n, v in out.items()}
 
+    def run_batch(self, feeds: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
+        """``[self.run(f) for f in feeds]``, the same bits, several times faster: the interpreter
+        runs the feeds of one length as one batch through each op (``Interpreter.run_batch``)."""
+        outs = self.interp.run_batch([{n: np.ascontiguousarray(f[n], dtype=np.int32) for n in self.input_names}
+                                      for f in feeds])
+        return [{n: np.asarray(v, dtype=np.float32) for n, v in o.items()} for o in outs]
+
 
 class MacRunner:
     """macOS only, UNTESTED in CI (no Apple hardware there): interpreter plus the real runtime.
@@ -521,7 +541,12 @@ class MacRunner:
         self.worst: dict[str, float] = {u: 0.0 for u in self.models}
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        ref = self.interp.run(feeds)
+        return self._against_runtime(feeds, self.interp.run(feeds))
+
+    def run_batch(self, feeds: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
+        return [self._against_runtime(f, r) for f, r in zip(feeds, self.interp.run_batch(feeds))]
+
+    def _against_runtime(self, feeds: dict[str, np.ndarray], ref: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         for unit, m in self.models.items():
             try:
                 got = m.predict({n: np.ascontiguousarray(feeds[n], dtype=np.int32) for n in self.input_names})

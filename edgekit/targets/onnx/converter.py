@@ -34,6 +34,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +60,49 @@ STATIC_ACTIVATIONS = "QUInt8"
 #: model lost 3.56 F1 on the first 200 dev questions and changed 10.5% of its answers; kept float,
 #: -0.17 F1 and 6.0% (DESIGN.md, "ONNX", with the other recipes measured).
 FLOAT_MATMULS: tuple[str, ...] = ("ffn_out",)
+
+
+@dataclass(frozen=True)
+class DynamicRecipe:
+    """How int8-dynamic treats the FFN down-projection (``FLOAT_MATMULS``) and the weights.
+
+    ``ffn_out``: ``float`` (left as is), ``int8`` (quantised like every other MatMul) or ``smooth``
+    (quantised after SmoothQuant's outlier migration, ``smooth_matmuls``, with ``alpha``);
+    ``per_channel``: one weight scale per output column (else one per tensor); ``ort_defaults``:
+    ORT's ``quantize_dynamic`` exactly as documented (every op it knows, per-tensor weights,
+    embedding tables left to it), the peer recipe, for comparisons only.
+    """
+
+    name: str
+    ffn_out: str = "smooth"
+    alpha: float = 0.5
+    per_channel: bool = True
+    ort_defaults: bool = False
+
+    def describe(self) -> str:
+        if self.ort_defaults:
+            return "ORT quantize_dynamic defaults (every MatMul, Attention and Gather; per-tensor QInt8 weights)"
+        w = "per-channel" if self.per_channel else "per-tensor"
+        ffn = {"float": "the FFN down-projection stays float",
+               "int8": "the FFN down-projection int8 too",
+               "smooth": f"the FFN down-projection int8 after SmoothQuant outlier migration (alpha {self.alpha:g}, "
+                         "a Mul by 1/s before it, s folded into its weight rows)"}[self.ffn_out]
+        return f"{w} QInt8 weights (MatMul, fused Attention); {ffn}"
+
+
+#: The int8-dynamic recipes benchmarks/int8_recipes.py compares (benchmarks/results/int8_recipes.md).
+DYNAMIC_RECIPES: dict[str, DynamicRecipe] = {r.name: r for r in (
+    DynamicRecipe("ffn-float", ffn_out="float"),
+    DynamicRecipe("ort-plain", ffn_out="int8", per_channel=False, ort_defaults=True),
+    DynamicRecipe("all-int8", ffn_out="int8"),
+    DynamicRecipe("all-int8-per-tensor", ffn_out="int8", per_channel=False),
+    DynamicRecipe("smooth-0.5", alpha=0.5),
+    DynamicRecipe("smooth-0.75", alpha=0.75),
+    DynamicRecipe("smooth-0.5-per-tensor", alpha=0.5, per_channel=False),
+    DynamicRecipe("smooth-0.75-per-tensor", alpha=0.75, per_channel=False),
+)}
+#: The recipe ``int8-dynamic`` files are made with (a benchmark may swap it for one of ``DYNAMIC_RECIPES``).
+DYNAMIC_RECIPE = DYNAMIC_RECIPES["ffn-float"]
 
 TOLERANCES = {
     Precision.FP32: FP32_BOUND,
@@ -328,21 +372,7 @@ def _quantize(fp32_path: Path, dest: Path, ctx: ConvertContext, extra: dict[str,
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
 
     if ctx.options.precision == Precision.INT8_DYNAMIC:
-        # Signed int8 per-channel weights: ~2x faster than uint8 on VNNI/dot-product CPUs and the
-        # most accurate choice for BERT's outlier channels. Embedding tables are left to
-        # quantize_embeddings: ORT's Gather quantisation uses one scale per table, which costs
-        # all-MiniLM-L6-v2 0.6 points of embedding cosine (0.978 vs 0.984).
-        quantize_dynamic(fp32_path, dest, per_channel=True, weight_type=QuantType.QInt8,
-                         op_types_to_quantize=["MatMul", "Attention"], nodes_to_exclude=_float_matmuls(fp32_path),
-                         extra_options=extra)
-        import onnx
-
-        proto = onnx.load(str(dest))
-        tables = quantize_embeddings(proto)
-        onnx.save(proto, str(dest))
-        return ["int8-dynamic: per-channel QInt8 weights (MatMul, fused Attention; the FFN down-projection "
-                f"stays float), activations quantised at run time; {tables} embedding table(s) int8 with one "
-                "scale per row"]
+        return _quantize_dynamic(fp32_path, dest, ctx, extra, DYNAMIC_RECIPE)
     feeds = ctx.calibration()
     where = f"activation ranges calibrated on {ctx.calibration_info['samples']} samples of {ctx.calibration_info['source']}"
     # The quantiser only quantises activations whose type it knows; fused contrib-op outputs have
@@ -368,6 +398,115 @@ def _quantize(fp32_path: Path, dest: Path, ctx: ConvertContext, extra: dict[str,
     return [f"int8-static: QDQ uint8 activations x per-channel int8 weights on the attention-output and FFN-input "
             f"MatMuls (fused Attention and FFN down-projection stay float); {tables} embedding table(s) int8 "
             f"per row; {where}"]
+
+
+def _quantize_dynamic(fp32_path: Path, dest: Path, ctx: ConvertContext, extra: dict[str, Any],
+                      recipe: DynamicRecipe) -> list[str]:
+    """int8-dynamic by ``recipe``; returns the record's notes."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    if recipe.ort_defaults:
+        quantize_dynamic(fp32_path, dest, weight_type=QuantType.QInt8, extra_options=extra)
+        return [f"int8-dynamic ({recipe.name}): {recipe.describe()}"]
+    notes = []
+    exclude = _float_matmuls(fp32_path) if recipe.ffn_out == "float" else []
+    if recipe.ffn_out == "smooth":
+        proto = onnx.load(str(fp32_path))
+        names = [n.name for n in proto.graph.node if n.op_type == "MatMul" and any(k in n.name for k in FLOAT_MATMULS)]
+        absmax = activation_absmax(fp32_path, ctx.calibration(), names)
+        done = smooth_matmuls(proto, absmax, recipe.alpha)
+        fp32_path = fp32_path.with_name("smoothed.onnx")
+        onnx.save(proto, str(fp32_path))
+        info = ctx.calibration_info
+        notes.append(f"SmoothQuant scales (alpha {recipe.alpha:g}) for {done} FFN down-projection(s) from "
+                     f"{info.get('samples')} calibration samples of {info.get('source')}")
+    # Signed int8 per-channel weights: ~2x faster than uint8 on VNNI/dot-product CPUs and the
+    # most accurate choice for BERT's outlier channels. Embedding tables are left to
+    # quantize_embeddings: ORT's Gather quantisation uses one scale per table, which costs
+    # all-MiniLM-L6-v2 0.6 points of embedding cosine (0.978 vs 0.984).
+    quantize_dynamic(fp32_path, dest, per_channel=recipe.per_channel, weight_type=QuantType.QInt8,
+                     op_types_to_quantize=["MatMul", "Attention"], nodes_to_exclude=exclude, extra_options=extra)
+    proto = onnx.load(str(dest))
+    tables = quantize_embeddings(proto)
+    onnx.save(proto, str(dest))
+    return [f"int8-dynamic ({recipe.name}): {recipe.describe()}; activations quantised at run time, one scale per "
+            f"tensor; {tables} embedding table(s) int8 with one scale per row", *notes]
+
+
+def activation_absmax(path: Path, feeds: list[dict[str, np.ndarray]], matmuls: list[str]) -> dict[str, np.ndarray]:
+    """Per input channel, the largest ``|x|`` each named MatMul reads over ``feeds`` (every row,
+    padding included: the run-time quantiser's one scale covers those too)."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    proto = onnx.load(str(path))
+    reads = {n.name: n.input[0] for n in proto.graph.node if n.name in matmuls}
+    have = {o.name for o in proto.graph.output}
+    proto.graph.output.extend(helper.make_tensor_value_info(t, TensorProto.FLOAT, None)
+                              for t in dict.fromkeys(reads.values()) if t not in have)
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(proto.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    want = list(dict.fromkeys(reads.values()))
+    inputs = {i.name for i in sess.get_inputs()}
+    peak: dict[str, np.ndarray] = {}
+    for feed in feeds:
+        outs = sess.run(want, {k: v for k, v in feed.items() if k in inputs})
+        for t, x in zip(want, outs):
+            m = np.abs(x.reshape(-1, x.shape[-1])).max(axis=0)
+            peak[t] = m if t not in peak else np.maximum(peak[t], m)
+    return {name: peak[t] for name, t in reads.items()}
+
+
+def smoothing_scales(x_absmax: np.ndarray, weight: np.ndarray, alpha: float) -> np.ndarray:
+    """SmoothQuant's per-input-channel s = max|X_j|^alpha / max|W_j|^(1-alpha) (Xiao et al. 2023)
+    for ``X @ W`` with ``W`` [in, out]; 1 where a channel is all zero on either side."""
+    w = np.abs(weight).max(axis=1).astype(np.float64)
+    x = np.asarray(x_absmax, dtype=np.float64)
+    s = np.ones_like(x)
+    ok = (x > 0) & (w > 0)
+    s[ok] = x[ok] ** alpha / w[ok] ** (1 - alpha)
+    return np.clip(s, 1e-5, 1e5).astype(np.float32)
+
+
+def smooth_matmuls(model_proto: Any, absmax: dict[str, np.ndarray], alpha: float) -> int:
+    """Migrate activation outliers into the weights of the named MatMuls (in place).
+
+    ``X @ W = (X * (1/s)) @ (diag(s) W)``: a Mul by 1/s goes in front of the MatMul and each weight
+    row j is multiplied by s_j. The Mul stays a node: the FFN down-projection reads GELU's output,
+    and GELU is not linear, so 1/s cannot be folded into the up-projection exactly. Returns how
+    many MatMuls were smoothed.
+    """
+    from onnx import helper, numpy_helper
+
+    graph = model_proto.graph
+    inits = {i.name: i for i in graph.initializer}
+    users: dict[str, int] = {}
+    for n in graph.node:
+        for i in n.input:
+            users[i] = users.get(i, 0) + 1
+    done = 0
+    for node in list(graph.node):
+        if node.op_type != "MatMul" or node.name not in absmax or node.input[1] not in inits:
+            continue
+        init = inits[node.input[1]]
+        weight = numpy_helper.to_array(init)
+        if weight.ndim != 2 or weight.shape[0] != absmax[node.name].shape[0]:
+            continue
+        s = smoothing_scales(absmax[node.name], weight, alpha)
+        base = f"{node.name.strip('/').replace('/', '_')}_smooth"
+        scaled = numpy_helper.from_array((weight * s[:, None]).astype(weight.dtype), f"{base}_weight")
+        graph.initializer.extend([scaled, numpy_helper.from_array((1.0 / s).astype(np.float32), f"{base}_inv_scale")])
+        mul = helper.make_node("Mul", [node.input[0], f"{base}_inv_scale"], [f"{base}_input"], name=f"{base}_Mul")
+        node.input[0], node.input[1] = f"{base}_input", f"{base}_weight"
+        graph.node.insert(list(graph.node).index(node), mul)
+        users[init.name] -= 1
+        if users[init.name] == 0:
+            graph.initializer.remove(init)
+        done += 1
+    return done
 
 
 def _float_matmuls(path: Path) -> list[str]:

@@ -18,6 +18,7 @@ padded with ``padding_size_in_bits`` unused bits.
 """
 from __future__ import annotations
 
+import math
 import struct
 from pathlib import Path
 
@@ -42,16 +43,36 @@ SUB_BYTE_BITS = {"int4": 4, "uint1": 1, "uint2": 2, "uint3": 3, "uint4": 4, "uin
 
 
 def unpack_bits(packed: np.ndarray, nbits: int, count: int, signed: bool) -> np.ndarray:
-    """Unpack ``count`` ``nbits``-wide integers stored LSB-first in a uint8 array."""
-    bits = np.unpackbits(packed.view(np.uint8), bitorder="little")
-    if bits.size < count * nbits:
-        raise ProgramError(f"packed data holds {bits.size // nbits} {nbits}-bit values, expected {count}")
-    groups = bits[: count * nbits].reshape(count, nbits).astype(np.int16)
-    values = (groups << np.arange(nbits, dtype=np.int16)).sum(axis=1)
+    """Unpack ``count`` ``nbits``-wide integers stored LSB-first in a uint8 array.
+
+    Every ``g = 8 / gcd(nbits, 8)`` values fill exactly ``nbits * g / 8`` bytes (one byte for 1-,
+    2-, 4- and 8-bit values, three for 3- and 6-bit ones) and no value crosses such a group, so
+    the j-th value of every group is read at once from the same one or two bytes."""
+    raw = np.asarray(packed).view(np.uint8).reshape(-1)
+    if raw.size * 8 < count * nbits:
+        raise ProgramError(f"packed data holds {raw.size * 8 // nbits} {nbits}-bit values, expected {count}")
+    if nbits == 8:
+        values = raw[:count].copy()
+    else:
+        per_group = 8 // math.gcd(nbits, 8)
+        group_bytes = nbits * per_group // 8
+        groups = -(-count // per_group)
+        buf = np.zeros(groups * group_bytes, dtype=np.uint8)
+        used = min(buf.size, raw.size)
+        buf[:used] = raw[:used]
+        grp = buf.reshape(groups, group_bytes)
+        out = np.empty((groups, per_group), dtype=np.uint8)
+        mask = np.uint8((1 << nbits) - 1)
+        for j in range(per_group):
+            byte, shift = divmod(j * nbits, 8)
+            v = grp[:, byte] >> shift
+            if shift + nbits > 8:  # the value's high bits start the next byte of the group
+                v = v | (grp[:, byte + 1] << (8 - shift))
+            out[:, j] = v & mask
+        values = out.reshape(-1)[:count]
     if signed:
-        values = np.where(values >= 1 << (nbits - 1), values - (1 << nbits), values)
-        return values.astype(np.int8)
-    return values.astype(np.uint8)
+        return np.where(values >= 1 << (nbits - 1), values.astype(np.int16) - (1 << nbits), values).astype(np.int8)
+    return values.astype(np.uint8, copy=False)
 
 
 class BlobFile:

@@ -1,6 +1,7 @@
 """Evaluate a loaded ML Program op by op in numpy."""
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,6 +116,12 @@ class Interpreter:
         # Weights in the form the ops use (fp16 -> float32), converted once per file, not per run.
         self._env0: dict[str, Any] = {n: _to_compute(v) for n, v in self.consts.items()}
         self._steps = self._prepare()
+
+    def with_numerics(self, ane_like: bool) -> Interpreter:
+        """The same loaded program (weights shared, not decoded again) with other numerics."""
+        twin = copy.copy(self)
+        twin.ane_like = ane_like
+        return twin
 
     def _is_constant(self, o: Operation) -> bool:
         if o.type == "const" or o.type.startswith("constexpr_"):

@@ -7,7 +7,7 @@ fp16, op by op, while sums inside one op (matmul, linear, conv, softmax, layer_n
 accumulate in float32, as Core ML's fp16 kernels accumulate in wider precision.
 
 Semantics follow the op definitions in ``coremltools.converters.mil.mil.ops.defs`` (iOS15-iOS18);
-``tests/mil/test_ops.py`` checks each op against coremltools' own ``value_inference``.
+``tests/targets/coreml/mil/test_ops.py`` checks each op against coremltools' own ``value_inference``.
 """
 from __future__ import annotations
 
