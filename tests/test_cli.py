@@ -1,5 +1,6 @@
 """CLI: every bad input gets a clear message and exit 2; parity failure exits 1; success 0."""
 import json
+import os
 import subprocess
 import sys
 
@@ -26,7 +27,7 @@ def test_help_is_fast_and_imports_no_backend():
     (["export", "--model", "M", "--target", "coremI"], "Did you mean 'coreml'"),
     (["export", "--model", "M", "--target", "torchscript", "--precision", "fp61"], "unknown precision 'fp61'"),
     (["export", "--model", "M", "--target", "torchscript", "--precision", "fp16"], "torchscript does not export fp16"),
-    (["export", "--model", "M", "--target", "torchscript", "--task", "qa"], "unknown task 'qa'"),
+    (["export", "--model", "M", "--target", "torchscript", "--task", "summarize"], "unknown task 'summarize'"),
     (["export", "--model", "M", "--target", "torchscript", "--ane"], "torchscript does not take --ane"),
     (["export", "--model", "M", "--target", "torchscript", "--seq-len", "x"], "bad sequence length"),
     (["export", "--model", "/no/such/folder", "--target", "torchscript"], "does not exist"),
@@ -58,8 +59,11 @@ def test_export_validate_report_roundtrip(cls_model, tmp_path, capsys):
     assert main(["report", str(out), "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)["rows"]
     assert rows[0]["status"] == "validated" and rows[0]["max_abs"] <= 1e-4
-    # a tolerance no artifact can meet -> parity failed, exit 1, and the record says so
-    assert main(["validate", str(art), "--min-agreement", "1.01"]) == 1
+    # an impossible tolerance is the user's mistake (exit 2), and the record is left as it was
+    assert main(["validate", str(art), "--min-agreement", "1.01"]) == 2
+    assert json.loads((out / (art.name + ".json")).read_text())["status"] == "validated"
+    # a bound this file cannot meet -> parity failed, exit 1, and the record says so
+    assert main(["validate", str(art), "--max-abs", "0"]) == 1
     assert json.loads((out / (art.name + ".json")).read_text())["status"] == "parity-failed"
 
 
@@ -201,8 +205,9 @@ def test_report_into_a_closed_pipe_ends_quietly(tmp_path):
     for i in range(1500):  # more than a pipe buffer of table rows
         ArtifactRecord(artifact=f"m{i}.onnx", target="onnx", precision="fp32", task="masked-lm", seq_len="128",
                        status="validated").save(tmp_path / f"m{i}.onnx")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # unbuffered writes hide EPIPE
     proc = subprocess.Popen([sys.executable, "-m", "edgekit", "report", str(tmp_path)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+                            stderr=subprocess.PIPE, env=env)
     assert proc.stdout.readline().startswith(b"# edgekit report")
     proc.stdout.close()
     err = proc.stderr.read().decode()

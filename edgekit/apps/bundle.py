@@ -220,9 +220,9 @@ def snapshot(path: Path, dest: Path) -> tuple[Path, Any]:
 def check_record(src: Path, record: Any, model: Any, allow_unvalidated: bool) -> list[str]:
     """Integrity of --artifact against its record and --model (exit 1 on a mismatch).
 
-    The file must be what its record says in every way ``edgekit validate`` checks (name, size,
-    sha256, target and precision read from the bytes, the record's own numbers:
-    ``edgekit.check.integrity.problems``). Returns warnings for the card (an unvalidated file
+    The file must be what its record says in every way ``edgekit validate`` checks (size, sha256,
+    target and precision read from the bytes, the record's own numbers:
+    ``edgekit.check.integrity.problems``), its name excepted. Returns warnings for the card (an unvalidated file
     shipped with --allow-unvalidated)."""
     from edgekit.check import integrity
     from edgekit.core.errors import IntegrityError, ValidationError
@@ -238,7 +238,9 @@ def check_record(src: Path, record: Any, model: Any, allow_unvalidated: bool) ->
                                   "pass --allow-unvalidated to ship it anyway (the card will say so)")
         warnings.append(f"shipped unvalidated ({record.status}: {record.reason or 'no reason recorded'}) "
                         "with --allow-unvalidated")
-    found = integrity.problems(src, record)
+    # validate's checks, but not the file's name: the app ships it as model.<suffix> anyway, and a
+    # pair renamed together (the record's hash still binds it to the bytes) is the same file.
+    found = integrity.problems(src, record, check_name=False)
     if found:
         raise IntegrityError(f"{src.name} is not what its record says; not bundling it:\n  - " + "\n  - ".join(found)
                              + "\nRe-export it, or re-validate a file changed on purpose with "

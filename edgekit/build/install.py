@@ -317,6 +317,23 @@ def _identity(path: Path) -> tuple[Any, ...]:
 T = TypeVar("T")
 
 
+def _held(out_dir: Path, name: str) -> bool:
+    """Whether a live process holds NAME's lock (asked read-only: works in a read-only folder too)."""
+    try:
+        fd = os.open(state_dir(out_dir) / (name + LOCK_SUFFIX), os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError as e:
+        return e.errno in (errno.EAGAIN, errno.EACCES)
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
 def read_settled(path: Path, read: Callable[[], T], bad: Callable[[T], bool], tries: int = 3,
                  timeout: float = 60.0) -> T:
     """``read()`` a file and its record without taking NAME's lock; read again while the result looks
@@ -335,9 +352,10 @@ def read_settled(path: Path, read: Callable[[], T], bad: Callable[[T], bool], tr
         if not bad(out):
             break
         deadline = time.monotonic() + timeout
-        while journal.exists() and time.monotonic() < deadline:
-            recover(path.parent, {path.name})  # a dead installer's journal: finish it; a live one: wait
-            time.sleep(0.05)
+        if journal.exists():
+            recover(path.parent, {path.name})  # a dead installer's journal: finish it (when the folder allows)
+        while journal.exists() and _held(path.parent, path.name) and time.monotonic() < deadline:
+            time.sleep(0.05)  # a live install between its renames: they take milliseconds
         now = _identity(path)
         if now == before:
             break

@@ -66,8 +66,11 @@ def _text(value: Any) -> str:
     return str(getattr(value, "value", value))
 
 
-def file_problems(path: Path, record: ArtifactRecord, check_hash: bool = True) -> list[str]:
-    """Every way ``record`` disagrees with the file at ``path`` (empty: they are one thing)."""
+def file_problems(path: Path, record: ArtifactRecord, check_hash: bool = True, check_name: bool = True) -> list[str]:
+    """Every way ``record`` disagrees with the file at ``path`` (empty: they are one thing).
+
+    ``check_name=False``: a file renamed together with its record is accepted (``bundle`` ships it
+    under the app's own name; the hash binds record and bytes)."""
     path = Path(path)
     out: list[str] = []
     if record.status == Status.EXPORT_FAILED:
@@ -76,7 +79,7 @@ def file_problems(path: Path, record: ArtifactRecord, check_hash: bool = True) -
         return out
     if not path.exists():
         return [f"{path.name} is missing (its record says {record.status})"]
-    if record.artifact != path.name:
+    if check_name and record.artifact != path.name:
         out.append(f"the record describes {record.artifact!r}, not {path.name!r}")
     size = size_of(path)
     if record.size_bytes != size:
@@ -134,9 +137,9 @@ def self_contradictions(record: ArtifactRecord) -> list[str]:
     return out
 
 
-def problems(path: Path, record: ArtifactRecord, check_hash: bool = True) -> list[str]:
+def problems(path: Path, record: ArtifactRecord, check_hash: bool = True, check_name: bool = True) -> list[str]:
     """File and self contradictions together."""
-    return file_problems(path, record, check_hash) + self_contradictions(record)
+    return file_problems(path, record, check_hash, check_name) + self_contradictions(record)
 
 
 def check(path: Path, record: ArtifactRecord, what: str = "") -> None:

@@ -205,16 +205,20 @@ class Converter(ABC):
         return self.name
 
     def _reader(self) -> Any:
-        """The target package's ``reader`` module (``claims``/``inspect``), or None."""
+        """The ``reader`` module (``claims``/``inspect``) of the target package this class, or the
+        nearest class it derives from, lives in; None when there is none."""
         import importlib
 
-        package = type(self).__module__.rpartition(".")[0]
-        try:
-            return importlib.import_module(package + ".reader")
-        except ModuleNotFoundError as e:
-            if e.name != package + ".reader":
-                raise
-            return None
+        for cls in type(self).__mro__:
+            package = cls.__module__.rpartition(".")[0]
+            if not package.startswith("edgekit.targets."):
+                continue
+            try:
+                return importlib.import_module(package + ".reader")
+            except ModuleNotFoundError as e:
+                if e.name != package + ".reader":
+                    raise
+        return None
 
     def claims(self, path: Path, head: bytes) -> bool:
         """Whether ``path`` (its first 64 bytes: ``head``; empty for a folder) is this target's format:

@@ -131,13 +131,15 @@ def scatter_svg(rows: list[dict[str, Any]], title: str, colors: dict[str, str], 
     does not squash every fast artifact onto the axis.
     """
     pts = _scatter_points(rows)
-    eager = next((r for r in rows if r["target"] == EAGER and r["p50_ms"] is not None), None)
+    # One baseline per model (and bench run): a folder of several models has several eager lines.
+    eagers = list({(r.get("model"), r["p50_ms"]): r for r in rows
+                   if r["target"] == EAGER and r["p50_ms"] is not None}.values())
     if not pts:
         return f'<p class="empty">{_esc(title)}: no timed artifacts.</p>'
     with_model = len({r.get("model") for r in pts}) > 1
     left, right, top, bottom = 64, 130, 30, 45
     pw, ph = width - left - right, height - top - bottom
-    lats = [r["p50_ms"] for r in pts] + ([eager["p50_ms"]] if eager else [])
+    lats = [r["p50_ms"] for r in pts] + [e["p50_ms"] for e in eagers]
     xmax = _nice_max(max(r["size_mb"] for r in pts) * 1.08)
     log = max(lats) / max(min(lats), 1e-6) > 20
     if log:
@@ -171,17 +173,23 @@ def scatter_svg(rows: list[dict[str, Any]], title: str, colors: dict[str, str], 
     ylabel = "p50 latency (ms" + (", log scale)" if log else ")")
     parts.append(f'<text x="16" y="{top + ph / 2}" text-anchor="middle" '
                  f'transform="rotate(-90 16 {top + ph / 2})">{ylabel}</text>')
-    if eager:
+    eager_models = len({e.get("model") for e in eagers}) > 1
+    eager_boxes: list[Box] = []
+    for eager in eagers:
         ey = y(eager["p50_ms"])
+        whose = f'{eager["model"]} ' if eager_models and eager.get("model") else ""
+        text = f'{whose}PyTorch eager fp32 {eager["p50_ms"]:.1f} ms'
+        eager_boxes.append((left + 6, ey - 15, left + 6 + 6.2 * len(text), ey - 3))
         parts.append(f'<line x1="{left}" y1="{ey:.1f}" x2="{left + pw}" y2="{ey:.1f}" stroke="#1565c0" '
                      f'stroke-width="1.5" stroke-dasharray="6 4"/>'
                      f'<text x="{left + 6}" y="{ey - 5:.1f}" text-anchor="start" fill="#1565c0">'
-                     f'PyTorch eager fp32 {eager["p50_ms"]:.1f} ms</text>')
+                     f'{_esc(text)}</text>')
     # Each point is numbered (the legend table under the chart lists every number) and labelled
     # "N target precision" where that label fits without touching another label or point; where it
     # does not, by its number alone, and where not even that fits, by the table only.
     area = (left, top, left + pw, top + ph)
     dots = [(x(r["size_mb"]) - 6, y(r["p50_ms"]) - 6, x(r["size_mb"]) + 6, y(r["p50_ms"]) + 6) for r in pts]
+    dots += eager_boxes  # the baselines' own labels are taken too
 
     def anchors(texts: list[str]) -> list[tuple[float, float, str]]:
         out = []

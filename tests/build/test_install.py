@@ -408,3 +408,39 @@ def test_validate_waits_for_an_install_of_the_same_name(two_models, tmp_path):
     assert validator.returncode == 0, "".join(said) + rest
     rec, _ = _pair(out)
     assert rec.source.source == str(b) and rec.status == Status.VALIDATED
+
+
+def test_a_reader_without_the_lock_rereads_a_pair_met_between_its_renames(tmp_path):
+    """report/bundle read without NAME's lock: a pair met mid-install (new file, old record) is read
+    again once that install ends; a mismatch nothing is installing stands after one read."""
+    import threading
+
+    out = tmp_path / "out"
+    out.mkdir()
+    art, rec = out / "x.pt", out / "x.pt.json"
+    art.write_text("new")
+    rec.write_text("old")  # the moment between the two renames
+    lock = install._Lock(install.state_dir(out) / ("x.pt" + install.LOCK_SUFFIX))
+    assert lock.acquire(wait=False)
+    journal = install.state_dir(out) / ("x.pt" + install.JOURNAL_SUFFIX)
+    journal.write_text("x.pt.1.staging\n")
+
+    def finish():
+        time.sleep(0.3)
+        rec.write_text("new")
+        journal.unlink()
+        lock.release()
+
+    reads = []
+
+    def read():
+        reads.append(1)
+        return art.read_text(), rec.read_text()
+
+    threading.Thread(target=finish).start()
+    assert install.read_settled(art, read, lambda got: got[0] != got[1]) == ("new", "new")
+    assert len(reads) == 2
+    art.write_text("changed by hand")  # a real mismatch: reported after one read, no waiting
+    reads.clear()
+    assert install.read_settled(art, read, lambda got: got[0] != got[1]) == ("changed by hand", "new")
+    assert len(reads) == 1

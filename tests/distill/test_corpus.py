@@ -83,7 +83,7 @@ def test_corrupt_xz_is_a_usage_error(tmp_path):
 def test_cli_exits_2_without_traceback_on_empty_data(tmp_path):
     f = tmp_path / "empty.txt"
     f.write_text("")
-    out = subprocess.run([sys.executable, "-m", "edgekit.cli", "distill", "train", "--teacher", str(tmp_path),
+    out = subprocess.run([sys.executable, "-m", "edgekit", "distill", "train", "--teacher", str(tmp_path),
                           "--out", str(tmp_path / "o"), "--data", str(f)],
                          capture_output=True, text=True, cwd=REPO, timeout=120)
     assert out.returncode == 2, out.stderr[-2000:]

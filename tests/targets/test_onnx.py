@@ -265,3 +265,64 @@ def test_embedding_tables_are_int8_per_row(tmp_path):
     step = np.abs(table[ids]).max(axis=-1, keepdims=True) / 127
     assert np.all(np.abs(got - want) <= step / 2 + 1e-6)
     assert np.abs(got[0, 2] - want[0, 2]).max() < 0.05  # an ordinary row keeps its own fine scale
+
+
+def _outlier_matmul(tmp_path, rng):
+    """``X @ W`` as an ONNX file, with X's channel 3 a hundred times the others (GELU outputs' outliers)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = rng.normal(size=(64, 32)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"], name="/layers.0/ffn_out/MatMul")], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 64])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 32])],
+        [numpy_helper.from_array(weight, "w")],
+    )
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    path = tmp_path / "mm.onnx"
+    onnx.save(proto, str(path))
+    feeds = []
+    for _ in range(4):
+        x = rng.normal(size=(1, 8, 64)).astype(np.float32)
+        x[..., 3] *= 100
+        feeds.append({"x": x})
+    return path, weight, feeds
+
+
+def test_smoothing_is_exact_in_float_and_flattens_the_outlier_channel(tmp_path):
+    # SmoothQuant (issue 27): X @ W = (X / s) @ (s W). In float the smoothed graph computes the same
+    # numbers; the activation the quantiser sees has its outlier channel divided down.
+    import onnxruntime as ort
+    from onnx import numpy_helper
+
+    rng = np.random.default_rng(0)
+    path, weight, feeds = _outlier_matmul(tmp_path, rng)
+    absmax = onnx_target.activation_absmax(path, feeds, ["/layers.0/ffn_out/MatMul"])
+    peak = absmax["/layers.0/ffn_out/MatMul"]
+    assert peak.shape == (64,) and peak[3] > 50 * np.median(peak)
+    proto = onnx.load(str(path))
+    assert onnx_target.smooth_matmuls(proto, absmax, alpha=0.5) == 1
+    onnx.checker.check_model(proto)
+    mul = next(n for n in proto.graph.node if n.op_type == "Mul")
+    mm = next(n for n in proto.graph.node if n.op_type == "MatMul")
+    assert mm.input[0] == mul.output[0]  # the Mul by 1/s feeds the MatMul
+    assert "w" not in {i.name for i in proto.graph.initializer}  # the weight was replaced by s * W
+    smoothed = tmp_path / "smoothed.onnx"
+    onnx.save(proto, str(smoothed))
+    before = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    after = ort.InferenceSession(str(smoothed), providers=["CPUExecutionProvider"])
+    for feed in feeds:
+        np.testing.assert_allclose(after.run(None, feed)[0], before.run(None, feed)[0], rtol=1e-4, atol=1e-3)
+    inv = next(numpy_helper.to_array(i) for i in proto.graph.initializer if i.name.endswith("_inv_scale"))
+    x = np.concatenate([f["x"] for f in feeds]).reshape(-1, 64) * inv
+    flat = np.abs(x).max(axis=0)
+    assert flat.max() / np.median(flat) < 0.2 * peak.max() / np.median(peak)  # the outlier moved into the weights
+
+
+def test_smoothing_scales_follow_the_paper():
+    x = np.array([1.0, 100.0, 0.0, 4.0], np.float32)
+    w = np.array([[1.0, -2.0], [0.5, 0.25], [3.0, 1.0], [0.0, 0.0]], np.float32)  # max |W_j|: 2, 0.5, 3, 0
+    s = onnx_target.smoothing_scales(x, w, alpha=0.5)
+    np.testing.assert_allclose(s[:2], [np.sqrt(1 / 2), np.sqrt(100 / 0.5)], rtol=1e-6)
+    assert s[2] == 1 and s[3] == 1  # an all-zero channel on either side is left alone
+    np.testing.assert_allclose(onnx_target.smoothing_scales(x, w, alpha=1.0)[:2], [1, 100], rtol=1e-6)

@@ -155,11 +155,19 @@ def _squeeze(o: Operation, values: Values, flags: Flags, n: int, call: Call) -> 
 
 
 def _concat(o: Operation, values: Values, flags: Flags, n: int, call: Call) -> tuple[list[Any], bool]:
-    _only(flags, "values")
-    rank = np.ndim(values["values"][0]) - 1
-    if rank < 1:
+    """A constant among the values is the same for every sample: repeat it along the sample axis."""
+    if any(any(f) for k, f in flags.items() if k != "values"):
         raise Fallback
-    return call(_one(values, "axis", np.int32(_norm(int(values["axis"][0]), rank) + 1))), True
+    rank = _rank(o)
+    parts = []
+    for v, b in zip(values["values"], flags["values"]):
+        v = np.asarray(v)
+        if v.ndim - b != rank or rank < 1:
+            raise Fallback
+        parts.append(v if b else np.broadcast_to(v, (n,) + v.shape))
+    out = _one(values, "axis", np.int32(_norm(int(values["axis"][0]), rank) + 1))
+    out["values"] = parts
+    return call(out), True
 
 
 def _slice_by_index(o: Operation, values: Values, flags: Flags, n: int, call: Call) -> tuple[list[Any], bool]:
@@ -211,10 +219,14 @@ def _split(o: Operation, values: Values, flags: Flags, n: int, call: Call) -> tu
 
 
 def _gather(o: Operation, values: Values, flags: Flags, n: int, call: Call) -> tuple[list[Any], bool]:
-    """A constant table read at batched indices: the sample axis lands where ``axis`` was."""
+    """A constant table read at batched indices (the sample axis lands where ``axis`` was), or
+    batched data read at constant indices (the axis moves past the sample axis)."""
+    if flags["x"][0]:
+        _only(flags, "x")
+        rank = np.ndim(values["x"][0]) - 1
+        return call(_one(values, "axis", np.int32(_norm(int(values.get("axis", [0])[0]), rank) + 1))), True
     _only(flags, "indices")
-    rank = np.ndim(values["x"][0])
-    axis = _norm(int(values.get("axis", [0])[0]), rank)
+    axis = _norm(int(values.get("axis", [0])[0]), np.ndim(values["x"][0]))
     (res,) = call(values)
     return [np.moveaxis(np.asarray(res), axis, 0)], True
 
@@ -242,14 +254,16 @@ _LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
 def _einsum(o: Operation, values: Values, flags: Flags, n: int, call: Call) -> tuple[list[Any], bool]:
+    """A new subscript for the sample axis on every batched operand and on the result."""
     eq = str(values["equation"][0])
-    if "->" not in eq or not all(flags["values"]) or any(any(f) for k, f in flags.items() if k != "values"):
+    if "->" not in eq or any(any(f) for k, f in flags.items() if k != "values"):
         raise Fallback
     free = next((c for c in _LETTERS if c not in eq), None)
-    if free is None:
-        raise Fallback
     ins, out = eq.replace(" ", "").split("->")
-    eq2 = ",".join(free + t for t in ins.split(",")) + "->" + free + out
+    terms = ins.split(",")
+    if free is None or len(terms) != len(flags["values"]):
+        raise Fallback
+    eq2 = ",".join(free + t if b else t for t, b in zip(terms, flags["values"])) + "->" + free + out
     return call(_one(values, "equation", eq2)), True
 
 

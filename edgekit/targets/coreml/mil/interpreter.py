@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,13 @@ from edgekit.core.errors import UnsupportedOpError
 from edgekit.targets.coreml.mil.batch import BATCH_RULES, Fallback, per_sample
 from edgekit.targets.coreml.mil.errors import ProgramError
 from edgekit.targets.coreml.mil.ops import OPS, Args, OpFn, round_fp16
-from edgekit.targets.coreml.mil.program import NUMPY_DTYPES, Operation, Package, TensorType, load_package
+from edgekit.targets.coreml.mil.program import (
+    NUMPY_DTYPES,
+    Operation,
+    Package,
+    TensorType,
+    load_package,
+)
 
 _FLOATS = ("fp16", "fp32", "fp64")
 
@@ -116,6 +123,8 @@ class Interpreter:
         # Weights in the form the ops use (fp16 -> float32), converted once per file, not per run.
         self._env0: dict[str, Any] = {n: _to_compute(v) for n, v in self.consts.items()}
         self._steps = self._prepare()
+        #: Ops ``run_batch`` had to run sample by sample (no batch rule for them or their inputs), by type.
+        self.per_sample_ops: dict[str, int] = {}
 
     def with_numerics(self, ane_like: bool) -> Interpreter:
         """The same loaded program (weights shared, not decoded again) with other numerics."""
@@ -269,13 +278,14 @@ class Interpreter:
                 results = self._store(step, self._call(o, step.fn, values, step.out_dtypes), None)
                 out_batched = False
             else:
-                call = lambda v: self._call(o, step.fn, v, step.out_dtypes)  # noqa: E731
+                call = functools.partial(self._call, o, step.fn, out_dtypes=step.out_dtypes)
                 rule = BATCH_RULES.get(o.type)
                 try:
                     if rule is None:
                         raise Fallback
                     results, out_batched = rule(o, values, flags, batch, call)
                 except Fallback:
+                    self.per_sample_ops[o.type] = self.per_sample_ops.get(o.type, 0) + 1
                     results, out_batched = per_sample(values, flags, batch, call), True
                 results = self._store(step, results, batch if out_batched else None)
             for (name, _), value in zip(o.outputs, results):
