@@ -326,3 +326,31 @@ def test_smoothing_scales_follow_the_paper():
     np.testing.assert_allclose(s[:2], [np.sqrt(1 / 2), np.sqrt(100 / 0.5)], rtol=1e-6)
     assert s[2] == 1 and s[3] == 1  # an all-zero channel on either side is left alone
     np.testing.assert_allclose(onnx_target.smoothing_scales(x, w, alpha=1.0)[:2], [1, 100], rtol=1e-6)
+
+
+@pytest.mark.parametrize("recipe", ["smooth-0.5", "all-int8"])
+def test_ffn_down_projection_int8_recipes(tiny_model, tmp_path, monkeypatch, recipe):
+    # Issue 27's recipes that quantise the FFN down-projection too: with smoothing, a Mul by 1/s reads
+    # GELU's output and feeds the (now int8) down-projection; the file still runs and stays close.
+    task = Task.QUESTION_ANSWERING
+    model = load_model(tiny_model("bert", task), task)
+    monkeypatch.setattr(onnx_target, "DYNAMIC_RECIPE", onnx_target.DYNAMIC_RECIPES[recipe])
+    path, res = _export(model, tmp_path, Precision.INT8_DYNAMIC)
+    nodes = onnx.load(str(path)).graph.node
+    made_by = {o: n for n in nodes for o in n.output}
+    assert not [n.name for n in nodes if n.op_type == "MatMul"]  # every MatMul is int8 now
+    for i in range(model.config.num_layers):
+        down = next(n for n in nodes if n.name.startswith(f"/layers.{i}/ffn_out/MatMul") and n.op_type == "MatMulInteger")
+        quant = made_by[down.input[0]]
+        assert quant.op_type == "DynamicQuantizeLinear"
+        before = made_by.get(quant.input[0])
+        if recipe.startswith("smooth"):
+            assert before.op_type == "Mul" and made_by[before.input[0]].op_type in ("BiasGelu", "Gelu", "FastGelu")
+        else:
+            assert before.op_type in ("BiasGelu", "Gelu", "FastGelu")
+    assert any(recipe in n for n in res.notes) and (not recipe.startswith("smooth") or any("SmoothQuant" in n for n in res.notes))
+    feed = _feed(model, 32, 25)
+    got, ref = CONVERTER.load(path, None).run(feed), _torch(model, feed)
+    for name in ref:
+        a, b = got[name][0, :25].ravel(), ref[name][0, :25].ravel()
+        assert np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)) > 0.98
