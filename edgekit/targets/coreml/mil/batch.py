@@ -3,14 +3,16 @@
 A batched value is the stack of one value per sample: shape ``(n,) + the program's shape``. An op
 with a rule below computes all ``n`` samples in one call of its ordinary implementation, on
 inputs whose axes the rule has shifted past the sample axis (a transpose's perm, a reshape's
-shape, a reduction's axes, ...); every rule gives, per sample, exactly what the op gives that
-sample alone (``tests/targets/coreml/mil/test_batch.py`` compares the bits). An op without a rule,
-or with inputs a rule does not cover (e.g. a batched weight), runs sample by sample
-(``per_sample``), which is correct for any op by construction.
+shape, a reduction's axes, ...). Every rule gives each sample exactly the bits the op gives it
+alone: elementwise ops and reductions compute each element as before, and matrix products run
+as stacks, one BLAS call per sample's matrix with the shape it has alone (a taller product
+could sum in another order). ``tests/targets/coreml/mil/test_batch.py`` and
+``tests/targets/coreml/mil/test_ops.py`` compare the bits. An op without a rule, or with inputs
+a rule does not cover (e.g. a batched weight), runs sample by sample (``per_sample``), which is
+correct for any op by construction.
 
-Why it is faster: a linear layer of 32 samples is one BLAS call of 32 x S rows instead of 32
-calls of S rows, and numpy's per-call overhead is paid once per batch. Each output element is
-still the same sum in the same order, so the numbers do not change.
+What a batch saves: the interpreter's and numpy's fixed cost per op call (a MiniLM runs ~170
+ops per sample), and the per-call cost of the fp16 rounding, paid once per batch.
 """
 from __future__ import annotations
 
@@ -232,7 +234,12 @@ def _gather(o: Operation, values: Values, flags: Flags, n: int, call: Call) -> t
 
 
 def _linear(o: Operation, values: Values, flags: Flags, n: int, call: Call) -> tuple[list[Any], bool]:
-    _only(flags, "x")  # weight and bias constant: the op multiplies all leading axes at once
+    """Weight and bias constant: the op multiplies the stack (n, ..., rows, in) matrix by matrix,
+    each one the product a single sample makes."""
+    _only(flags, "x")
+    x = np.asarray(values["x"][0])
+    if x.ndim < 3:  # a program-side vector [in]: a batch would turn n products of one row into one of n rows
+        raise Fallback
     return call(values), True
 
 
@@ -250,25 +257,9 @@ def _matmul(o: Operation, values: Values, flags: Flags, n: int, call: Call) -> t
     return call(out), True
 
 
-_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-
-
-def _einsum(o: Operation, values: Values, flags: Flags, n: int, call: Call) -> tuple[list[Any], bool]:
-    """A new subscript for the sample axis on every batched operand and on the result."""
-    eq = str(values["equation"][0])
-    if "->" not in eq or any(any(f) for k, f in flags.items() if k != "values"):
-        raise Fallback
-    free = next((c for c in _LETTERS if c not in eq), None)
-    ins, out = eq.replace(" ", "").split("->")
-    terms = ins.split(",")
-    if free is None or len(terms) != len(flags["values"]):
-        raise Fallback
-    eq2 = ",".join(free + t if b else t for t, b in zip(terms, flags["values"])) + "->" + free + out
-    return call(_one(values, "equation", eq2)), True
-
-
 def _fold(o: Operation, values: Values, flags: Flags, n: int, call: Call) -> tuple[list[Any], bool]:
-    """conv and batch_norm treat their axis 0 as a batch: fold the samples into it and back."""
+    """batch_norm (elementwise per channel) treats its axis 0 as a batch: fold the samples into
+    it and back."""
     _only(flags, "x")
     x = np.asarray(values["x"][0])
     if x.ndim < 3:
@@ -289,5 +280,10 @@ BATCH_RULES.update({
     "transpose": _transpose, "reshape": _reshape, "expand_dims": _expand_dims, "squeeze": _squeeze,
     "concat": _concat, "slice_by_index": _slice_by_index, "slice_by_size": _slice_by_size, "tile": _tile,
     "pad": _trailing, "band_part": _trailing, "shape": _shape, "gather": _gather,
-    "linear": _linear, "matmul": _matmul, "einsum": _einsum, "conv": _fold, "batch_norm": _fold,
+    "linear": _linear, "matmul": _matmul, "batch_norm": _fold,
 })
+
+#: Ops that run sample by sample on purpose: their sums go through BLAS (conv: one product over
+#: batch x positions) or numpy's einsum loops in an order that may depend on the operands' full
+#: shapes, so a batch could round differently from its samples. Not counted as fallbacks.
+PER_SAMPLE = frozenset({"conv", "einsum"})

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.core.errors import UnsupportedOpError
-from edgekit.targets.coreml.mil.batch import BATCH_RULES, Fallback, per_sample
+from edgekit.targets.coreml.mil.batch import BATCH_RULES, PER_SAMPLE, Fallback, per_sample
 from edgekit.targets.coreml.mil.errors import ProgramError
 from edgekit.targets.coreml.mil.ops import OPS, Args, OpFn, round_fp16
 from edgekit.targets.coreml.mil.program import (
@@ -285,7 +285,8 @@ class Interpreter:
                         raise Fallback
                     results, out_batched = rule(o, values, flags, batch, call)
                 except Fallback:
-                    self.per_sample_ops[o.type] = self.per_sample_ops.get(o.type, 0) + 1
+                    if o.type not in PER_SAMPLE:
+                        self.per_sample_ops[o.type] = self.per_sample_ops.get(o.type, 0) + 1
                     results, out_batched = per_sample(values, flags, batch, call), True
                 results = self._store(step, results, batch if out_batched else None)
             for (name, _), value in zip(o.outputs, results):

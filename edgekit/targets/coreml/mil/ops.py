@@ -323,10 +323,12 @@ def fp16_accumulating(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 @op("linear")
 def _linear(a: Args) -> np.ndarray:
     x, w = np.asarray(a["x"], dtype=np.float32), np.asarray(a["weight"], dtype=np.float32)
-    # One 2-D product over all leading axes (one BLAS call for every row, also for a batch).
-    x2 = np.ascontiguousarray(x.reshape(-1, x.shape[-1])) if x.ndim != 2 else np.ascontiguousarray(x)
-    y = fp16_accumulating(x2, w.T) if _ane(a) else x2 @ w.T
-    y = y.reshape(x.shape[:-1] + (w.shape[0],))
+    # A stack [..., rows, in] is one BLAS product per matrix of the stack, whose shape does not
+    # depend on the stack's length: a batch of samples (edgekit.targets.coreml.mil.batch) makes
+    # exactly the calls of its samples run one at a time, so the same bits. (Merging the stack
+    # into one taller product would be faster, but BLAS may sum differently for another row count.)
+    x = np.ascontiguousarray(x)
+    y = fp16_accumulating(x, w.T) if _ane(a) else x @ w.T
     b = a.get("bias")
     return y + np.asarray(b, dtype=np.float32) if b is not None else y
 
