@@ -23,14 +23,13 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from harness import shared_qa  # noqa: E402 - the benchmarks' one harness
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--model", default=str(SHARED / "models" / "minilm-l6-squad"))
-    p.add_argument("--dev", default=str(SHARED / "data" / "squad-v1.1" / "dev-even-articles.json.xz"))
-    p.add_argument("--n", type=int, default=200)
+    shared_qa(p, 200)
     p.add_argument("--seq-len", type=int, default=256)
     p.add_argument("--cpus", default="neoverse-n1")
     p.add_argument("--files", default="tflite:int8-weight,onnx:int8-dynamic")

@@ -74,6 +74,20 @@ def parser(doc: str, *, work: Any = _OFF, threads: Any = _OFF, only: Any = _OFF,
     return p
 
 
+#: The real data and QA model beside the repository (absent in a user's fresh clone).
+SHARED = ROOT.parent / "shared"
+SHARED_QA_MODEL = SHARED / "models" / "minilm-l6-squad"
+SHARED_DEV = SHARED / "data" / "squad-v1.1" / "dev-even-articles.json.xz"
+
+
+def shared_qa(p: argparse.ArgumentParser, n: int) -> argparse.ArgumentParser:
+    """``--model``/``--dev``/``--n``: the shared SQuAD model and dev questions (the first ``n``)."""
+    p.add_argument("--model", default=str(SHARED_QA_MODEL), help="QA model folder (default: the shared one)")
+    p.add_argument("--dev", default=str(SHARED_DEV), help="SQuAD v1.1 dev file (default: the shared one)")
+    p.add_argument("--n", type=int, default=n, help=f"questions (default {n})")
+    return p
+
+
 def ints(p: argparse.ArgumentParser, **defaults: int) -> argparse.ArgumentParser:
     """A script's integer knobs: ``ints(p, seq=128, batch_size=8)`` adds ``--seq`` and ``--batch-size``."""
     for name, default in defaults.items():

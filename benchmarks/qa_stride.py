@@ -18,14 +18,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from harness import shared_qa  # noqa: E402 - the benchmarks' one harness
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--model", default=str(SHARED / "models" / "minilm-l6-squad"))
-    p.add_argument("--dev", default=str(SHARED / "data" / "squad-v1.1" / "dev-even-articles.json.xz"))
-    p.add_argument("--n", type=int, default=1000)
+    shared_qa(p, 1000)
     p.add_argument("--length", type=int, default=384)
     p.add_argument("--strides", default="96,128")
     p.add_argument("--threads", type=int, default=1)
