@@ -231,19 +231,31 @@ def _f(v: Any, spec: str, none: str = "—") -> str:
     return none if v is None else format(v, spec)
 
 
+def _x(v: float | None) -> str:
+    return "—" if v is None else f"{v:.2f}x"
+
+
+def _speedup(data: dict[str, Any], key: str, name: str, pre: str = "") -> float | None:
+    ratio = ((data.get(key) or {}).get("rows", {}).get(name) or {}).get(f"{pre}median_ratio_to_peer")
+    return round(1 / ratio, 3) if ratio else None
+
+
 def choose(data: dict[str, Any]) -> dict[str, Any]:
     """The issue's rule: the fastest recipe with ΔF1 within the bound and >= 1.2x the peer's speed; else
-    the accurate and the fast candidates, and by how much each misses."""
-    quality, speed = data.get("quality", {}), (data.get(SPEED_KEY) or {}).get("rows", {})
+    the fastest accurate one and by how much it misses. Speed is judged on the one-thread CPU-time ratio
+    when there is one (on a loaded machine the two-thread wall ratio is mostly the scheduler's), else on
+    the two-thread wall ratio; both are kept."""
     both = []
-    for name, q in quality.items():
-        s = speed.get(name) or {}
-        ratio = s.get("median_ratio_to_peer")
-        if q.get("delta_f1") is None or ratio is None:
+    for name, q in data.get("quality", {}).items():
+        wall2 = _speedup(data, "speed_2t", name)
+        cpu1 = _speedup(data, "speed_1t", name, "cpu_")
+        judged = cpu1 if cpu1 is not None else wall2
+        if q.get("delta_f1") is None or judged is None:
             continue
         both.append({"recipe": name, "delta_f1": q["delta_f1"], "same_answer": q.get("same_answer"),
-                     "speedup": round(1 / ratio, 3), "accurate": -q["delta_f1"] <= MAX_F1_DROP,
-                     "fast": 1 / ratio >= MIN_SPEEDUP})
+                     "speedup_wall_2t": wall2, "speedup_cpu_1t": cpu1, "speedup": judged,
+                     "judged_on": "cpu_1t" if cpu1 is not None else "wall_2t",
+                     "accurate": -q["delta_f1"] <= MAX_F1_DROP, "fast": judged >= MIN_SPEEDUP})
     meets = [b for b in both if b["accurate"] and b["fast"]]
     accurate = [b for b in both if b["accurate"]]
     return {"candidates": both,
@@ -321,7 +333,7 @@ def render(data: dict[str, Any]) -> str:
             iv = r.get("drop_interval")
             gate = "—" if r.get("gate_passed") is None else ("pass" if r["gate_passed"] else "**fail**")
             lines.append(f"| {name} | {r['status']} | {_f(r.get('size_mb'), '.1f')} | {_f(r.get('parity_min_cosine'), '.4f')} "
-                         f"| {_f(r.get('em'), '.2f')} | {_f(r.get('f1'), '.2f')} | {_f(r.get('delta_f1'), '+.2f')} "
+                         f"| {_f(r.get('em'), '.2f')} | {_f(r.get('f1'), '.2f')} | {_f(r.get('delta_f1'), '+.2f').replace('-0.00', '+0.00')} "
                          f"| {'—' if not iv else f'[{iv[0]:+.2f}, {iv[1]:+.2f}]'} "
                          f"| {_f(r.get('same_answer') and 100 * r['same_answer'], '.1f', '—')}{'%' if r.get('same_answer') else ''} | {gate} |")
         lines += ["", f"Regenerate: `{st['command']}` (rows cached under `--work`)."]
@@ -332,12 +344,15 @@ def render(data: dict[str, Any]) -> str:
     c = choose(data)
     if c["candidates"]:
         lines += ["", f"## Against the issue's targets (ΔF1 ≥ −{MAX_F1_DROP} on the shared questions, ≥ {MIN_SPEEDUP}x "
-                  "the peer's speed)", "", "| recipe | ΔF1 | same answer | speed-up vs peer | F1 target | speed target |",
-                  "|---|---:|---:|---:|---|---|"]
+                  "the peer's speed)", "",
+                  "Speed is judged on the one-thread CPU-time ratio where it was measured (robust to the load), "
+                  "else on the two-thread wall ratio; both are shown.", "",
+                  "| recipe | ΔF1 | same answer | speed-up, 2 threads, wall | speed-up, 1 thread, CPU | F1 target "
+                  "| speed target |", "|---|---:|---:|---:|---:|---|---|"]
         for b in sorted(c["candidates"], key=lambda b: -b["speedup"]):
             lines.append(f"| {b['recipe']} | {b['delta_f1']:+.2f} | {_f(b['same_answer'] and 100 * b['same_answer'], '.1f')}% "
-                         f"| {b['speedup']:.2f}x | {'meets' if b['accurate'] else 'misses'} "
-                         f"| {'meets' if b['fast'] else 'misses'} |")
+                         f"| {_x(b['speedup_wall_2t'])} | {_x(b['speedup_cpu_1t'])} "
+                         f"| {'meets' if b['accurate'] else 'misses'} | {'meets' if b['fast'] else 'misses'} |")
         if c["meets_both"]:
             lines += ["", f"**{c['meets_both']}** meets both targets."]
         else:

@@ -199,7 +199,7 @@ CORPORA = {
     "mix": "30,000 SQuAD v1.1 train questions and 8,000 paragraphs plus 50,000 English Wikipedia sentences",
     "docstrings": "docstring sentences of the Python standard library",
 }
-DEFAULT_CORPUS = "wiki"
+DEFAULT_CORPUS = "mix"
 #: The default command's objectives (weights of the encoder-only terms; see edgekit.distill.weights).
 OBJECTIVES = {
     "nmse": {"nmse": 1.0},
@@ -208,7 +208,7 @@ OBJECTIVES = {
     "nmse+rkl": {"nmse": 1.0, "rkl": 1.0},
     "nmse+rel+hid": {"nmse": 1.0, "rel": 1.0, "hid": 1.0},
 }
-DEFAULT_OBJECTIVE = "nmse"
+DEFAULT_OBJECTIVE = "nmse+rel"
 
 
 def _corpus(ns: argparse.Namespace, cache: Path) -> tuple[list[str], str, bool]:

@@ -78,7 +78,8 @@ def test_embedded_default_runs_end_to_end(tmp_path, capsys):
     assert 0 <= comp["recall_at_10"] <= 1 and comp["initial"]["sentences"] == 20
     assert isinstance(comp["below_untrained_cut"], list)
     assert card["layer_map"] == [0, 3, 5] and card["teacher_kind"] == "encoder"
-    assert card["loss_weights"]["nmse"] == 1.0 and card["loss_weights"]["cos"] == 0.0
+    w = card["loss_weights"]
+    assert w["nmse"] == 1.0 and w["rel"] == 1.0 and w["cos"] == 0.0  # the default objective: nmse+rel
     md = (tmp_path / "out" / "DISTILLATION.md").read_text()
     assert "Student vs teacher" in md and "untrained layer cut" in md and "recall@10" in md
     # the labelled benchmark: SQuAD question -> paragraph retrieval of cut, student and teacher (shipped slice)
