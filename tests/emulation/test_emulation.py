@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from edgekit import emulation
-from edgekit.core.errors import ValidationError
+from edgekit.core.errors import EnvironmentProblem
 from edgekit.emulation import (
     EmulatorError,
     EmulatorMiscomputesError,
@@ -55,7 +55,7 @@ def test_absent_environment_says_why_and_how(tmp_path, monkeypatch):
     with pytest.raises(EmulatorError, match="make arm64-env"):
         run_worker(Path(__file__), [Job(None, {})])
     # an environment error is a validation error to the CLI: exit 1, never a pass
-    assert issubclass(EmulatorMiscomputesError, EmulatorError) and issubclass(EmulatorError, ValidationError)
+    assert issubclass(EmulatorMiscomputesError, EmulatorError) and issubclass(EmulatorError, EnvironmentProblem)
 
 
 def test_a_piece_that_cannot_be_had_is_the_skip_reason(tmp_path):

@@ -11,7 +11,6 @@ threads per runtime only fight the other processes).
 """
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pytest
@@ -38,19 +37,19 @@ def gated(tmp_path_factory):
 
     from edgekit.build import plan as pipeline
     from edgekit.core.config import SeqLen
-    from edgekit.quality.evaluate import check_gate_args, gate_hook
     from edgekit.core.record import ArtifactRecord
+    from edgekit.quality.gate import Gate, GateOptions
 
     out = tmp_path_factory.mktemp("squad-real")
-    args = argparse.Namespace(eval_data=str(DEV), eval_n=N, max_f1_drop=None, threads=1)
-    check_gate_args(args)
+    options = GateOptions(DEV, n=N, threads=1)
+    options.check("question-answering")
     seq = [SeqLen.parse("384")]
     jobs = [j for target, precision in FILES.items()
             for j in pipeline.plan(target, precision, seq, "question-answering")]
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(1)  # export and parity too; restored for the rest of the session
-        result = pipeline.run(jobs, str(MODEL), "question-answering", out, after_export=gate_hook(args))
+        result = pipeline.run(jobs, str(MODEL), "question-answering", out, gate=Gate(options))
     finally:
         torch.set_num_threads(threads)
     return {r.target: ArtifactRecord.load(out / r.artifact) for r in result.records}

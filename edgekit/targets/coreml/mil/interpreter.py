@@ -219,7 +219,7 @@ class Interpreter:
         ttype = self.input_types[name]
         arr = np.asarray(value)
         if ttype is not None:
-            arr = np.ascontiguousarray(_to_compute(arr.astype(NUMPY_DTYPES[ttype.dtype])))
+            arr = _to_compute(arr.astype(NUMPY_DTYPES[ttype.dtype], order="C"))
             shape = arr.shape if batch is None else arr.shape[1:]
             if len(shape) != len(ttype.shape) or any(d is not None and d != s for d, s in zip(ttype.shape, shape)):
                 raise ProgramError(f"input {name!r} has shape {shape}; the program takes {ttype}")
@@ -243,7 +243,8 @@ class Interpreter:
                 arr = arr.astype(dtype)
             # One memory layout for every value (C order), whatever op made it and whether it ran
             # alone or in a batch: numpy's and BLAS's sums may depend on the layout of their inputs.
-            arr = np.ascontiguousarray(arr)
+            if not arr.flags.c_contiguous:
+                arr = arr.copy(order="C")
             if batch is None:
                 _check_shape(arr.shape, ttype, step.op)
             else:
