@@ -394,12 +394,12 @@ class CoreMLConverter(Converter):
             "edgekit.version": __version__,
             "edgekit.source": info.source,
             "edgekit.task": str(options.task),
-            "edgekit.core.precision": str(options.precision),
+            "edgekit.precision": str(options.precision),
             "edgekit.seq_len": str(options.seq_len),
             "edgekit.seq_kind": options.seq_len.kind,
             "edgekit.deployment_target": target,
-            "edgekit.targets.coreml.ane": str(ane).lower(),
-            "edgekit.model.inputs": ",".join(model.input_names),
+            "edgekit.ane": str(ane).lower(),
+            "edgekit.inputs": ",".join(model.input_names),
             "edgekit.outputs": ",".join(model.output_names),
             "edgekit.vocab_sha256": vocab_sha256(info.source) or "unknown",
         }
@@ -451,7 +451,7 @@ class CoreMLConverter(Converter):
         # The program parity just ran (its weights already decoded), with the other numerics.
         runner = InterpreterRunner((loaded or Interpreter(path)).with_numerics(ane_like=True), record)
         try:
-            gots = runner.run_batch(keep)
+            gots = [runner.run(f) for f in keep]
         except Exception as e:  # noqa: BLE001 - reported, and a failure only where the bound applies
             record.parity.ane_like = AneLikeParity(error=f"{type(e).__name__}: {e}")
             return
@@ -521,14 +521,6 @@ class InterpreterRunner:
             out = self.interp.run({n: np.ascontiguousarray(feeds[n], dtype=np.int32) for n in self.input_names})
         return {n: np.asarray(v, dtype=np.float32) for n, v in out.items()}
 
-    def run_batch(self, feeds: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
-        """``[self.run(f) for f in feeds]``, the same bits, several times faster: the interpreter
-        runs the feeds of one length as one batch through each op (``Interpreter.run_batch``)."""
-        with _blas_threads(self.threads):
-            outs = self.interp.run_batch([{n: np.ascontiguousarray(f[n], dtype=np.int32) for n in self.input_names}
-                                          for f in feeds])
-        return [{n: np.asarray(v, dtype=np.float32) for n, v in o.items()} for o in outs]
-
 
 _BLAS: list[Any] = []
 
@@ -568,12 +560,7 @@ class MacRunner:
         self.worst: dict[str, float] = {u: 0.0 for u in self.models}
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return self._against_runtime(feeds, self.interp.run(feeds))
-
-    def run_batch(self, feeds: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
-        return [self._against_runtime(f, r) for f, r in zip(feeds, self.interp.run_batch(feeds))]
-
-    def _against_runtime(self, feeds: dict[str, np.ndarray], ref: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        ref = self.interp.run(feeds)
         for unit, m in self.models.items():
             try:
                 got = m.predict({n: np.ascontiguousarray(feeds[n], dtype=np.int32) for n in self.input_names})

@@ -576,10 +576,10 @@ def add_metadata(model_proto: Any, ctx: ConvertContext) -> None:
     model, options = ctx.model, ctx.options
     meta = {
         "edgekit.task": model.task.value,
-        "edgekit.core.precision": options.precision.value,
+        "edgekit.precision": options.precision.value,
         "edgekit.seq_len": str(options.seq_len),
         "edgekit.max_seq_len": str(options.seq_len.max),
-        "edgekit.model.inputs": ",".join(ctx.signature.input_names),
+        "edgekit.inputs": ",".join(ctx.signature.input_names),
         "edgekit.outputs": ",".join(ctx.signature.output_names),
         "edgekit.labels": ",".join(model.config.labels),
         "edgekit.source": model.info.source,

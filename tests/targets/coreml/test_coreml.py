@@ -104,7 +104,7 @@ def test_fp32_question_answering_metadata_and_parity(tiny_model, tmp_path):
     assert interp.output_names == ("start_logits", "end_logits")
     assert interp.opset == "CoreML6"  # iOS16
     meta = interp.package.metadata
-    assert meta["edgekit.task"] == "question-answering" and meta["edgekit.core.precision"] == "fp32"
+    assert meta["edgekit.task"] == "question-answering" and meta["edgekit.precision"] == "fp32"
     assert meta["edgekit.seq_len"] == "32"
     assert meta["edgekit.vocab_sha256"] == hashlib.sha256((src / "vocab.txt").read_bytes()).hexdigest()
     desc = interp.package.description

@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 import copy
-import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,6 @@ from typing import Any
 import numpy as np
 
 from edgekit.core.errors import UnsupportedOpError
-from edgekit.targets.coreml.mil.batch import BATCH_RULES, PER_SAMPLE, Fallback, per_sample
 from edgekit.targets.coreml.mil.errors import ProgramError
 from edgekit.targets.coreml.mil.ops import OPS, Args, OpFn, round_fp16
 from edgekit.targets.coreml.mil.program import (
@@ -30,9 +28,6 @@ _FP16_EXACT = frozenset({
     "reshape", "transpose", "expand_dims", "squeeze", "slice_by_index", "slice_by_size", "gather", "concat",
     "split", "tile", "identity", "select", "relu", "maximum", "minimum", "abs", "reduce_max", "reduce_min", "clip",
 })
-
-#: ``run_batch`` runs at most this many tokens (samples x sequence length) through an op at once.
-BATCH_TOKENS = 8192
 
 
 def _to_compute(v: Any) -> Any:
@@ -82,10 +77,10 @@ class Interpreter:
     """A loaded ``.mlpackage`` that runs on any host.
 
     ``Interpreter(path).run({"input_ids": ..., "attention_mask": ...})`` returns the program's
-    outputs by name; ``run_batch([feeds, ...])`` returns the same outputs for many samples at once
-    (bit for bit what ``run`` gives each; see ``edgekit.targets.coreml.mil.batch``). Constant
-    sub-graphs (weights and the constexpr decompression ops) are evaluated once at load time and
-    kept in the form the ops compute with, so repeated runs only pay for the activations.
+    outputs by name. Constant sub-graphs (weights and the constexpr decompression ops) are
+    evaluated once at load time and kept in the form the ops compute with (fp16 weights as
+    float32), so repeated runs only pay for the activations; a value is dropped as soon as no
+    later op reads it.
 
     Numerics: every fp16 tensor is held as float32 values rounded to fp16 (the ops compute in
     float32; each fp16 result is rounded once, as the program's types say); outputs come back in
@@ -123,8 +118,6 @@ class Interpreter:
         # Weights in the form the ops use (fp16 -> float32), converted once per file, not per run.
         self._env0: dict[str, Any] = {n: _to_compute(v) for n, v in self.consts.items()}
         self._steps = self._prepare()
-        #: Ops ``run_batch`` had to run sample by sample (no batch rule for them or their inputs), by type.
-        self.per_sample_ops: dict[str, int] = {}
 
     def with_numerics(self, ane_like: bool) -> Interpreter:
         """The same loaded program (weights shared, not decoded again) with other numerics."""
@@ -215,17 +208,16 @@ class Interpreter:
 
     # ---- running ---------------------------------------------------------------------------
 
-    def _feed(self, name: str, value: Any, batch: int | None) -> np.ndarray:
+    def _feed(self, name: str, value: Any) -> np.ndarray:
         ttype = self.input_types[name]
         arr = np.asarray(value)
         if ttype is not None:
             arr = _to_compute(arr.astype(NUMPY_DTYPES[ttype.dtype], order="C"))
-            shape = arr.shape if batch is None else arr.shape[1:]
-            if len(shape) != len(ttype.shape) or any(d is not None and d != s for d, s in zip(ttype.shape, shape)):
-                raise ProgramError(f"input {name!r} has shape {shape}; the program takes {ttype}")
+            if arr.ndim != len(ttype.shape) or any(d is not None and d != s for d, s in zip(ttype.shape, arr.shape)):
+                raise ProgramError(f"input {name!r} has shape {arr.shape}; the program takes {ttype}")
         return arr
 
-    def _store(self, step: _Step, results: list[Any], batch: int | None) -> list[Any]:
+    def _store(self, step: _Step, results: list[Any]) -> list[Any]:
         """Results in compute form (fp16 as rounded float32), checked against the declared types."""
         out = []
         for r, (_, ttype), dt in zip(results, step.op.outputs, step.out_dtypes):
@@ -237,74 +229,38 @@ class Interpreter:
                 raise UnsupportedOpError(f"op {step.op.name!r} ({step.op.type}) produces unsupported dtype {dt}")
             arr = np.asarray(r)
             if dt == "fp16":
-                if arr.dtype != np.float32 or not step.exact:
+                if arr.dtype != np.float32:  # e.g. float64 from a fill: one rounding, straight to fp16
+                    arr = arr.astype(np.float16).astype(np.float32)
+                elif not step.exact:
                     arr = round_fp16(arr)
             elif arr.dtype != dtype:
                 arr = arr.astype(dtype)
-            # One memory layout for every value (C order), whatever op made it and whether it ran
-            # alone or in a batch: numpy's and BLAS's sums may depend on the layout of their inputs.
+            # Every value in C order: views (a transpose) would send numpy's products and einsum
+            # down their slow strided loops, and their sums may depend on the layout.
             if not arr.flags.c_contiguous:
                 arr = arr.copy(order="C")
-            if batch is None:
-                _check_shape(arr.shape, ttype, step.op)
-            else:
-                if arr.ndim == 0 or arr.shape[0] != batch:
-                    raise ProgramError(f"interpreter bug: batched op {step.op.name!r} ({step.op.type}) produced "
-                                       f"shape {arr.shape} for a batch of {batch}")
-                _check_shape(arr.shape[1:], ttype, step.op)
+            _check_shape(arr.shape, ttype, step.op)
             out.append(arr)
         return out
 
-    def _execute(self, env: dict[str, Any], batched: set[str] | None, batch: int | None) -> None:
-        """Run every op on ``env``. ``batched``: names whose values carry a leading sample axis of
-        length ``batch`` (None: an ordinary single run)."""
+    def _execute(self, env: dict[str, Any]) -> None:
         for step in self._steps:
             o = step.op
             values: dict[str, list[Any]] = {}
-            flags: dict[str, list[bool]] = {}
-            any_batched = False
             for arg, bindings in step.inputs:
-                vals, fl = [], []
+                vals = []
                 for is_name, ref in bindings:
                     if not is_name:
                         vals.append(ref)
-                        fl.append(False)
-                        continue
-                    if ref not in env:
-                        raise ProgramError(f"op {o.name!r} ({o.type}) reads {ref!r}, which nothing produced")
-                    vals.append(env[ref])
-                    b = batched is not None and ref in batched
-                    fl.append(b)
-                    any_batched |= b
-                values[arg] = vals
-                flags[arg] = fl
-            if not any_batched:
-                results = self._store(step, self._call(o, step.fn, values, step.out_dtypes), None)
-                out_batched = False
-            else:
-                call = functools.partial(self._call, o, step.fn, out_dtypes=step.out_dtypes)
-                rule = BATCH_RULES.get(o.type)
-                try:
-                    if rule is None:
-                        raise Fallback
-                    results, out_batched = rule(o, values, flags, batch, call)
-                except Fallback:
-                    if o.type not in PER_SAMPLE:
-                        self.per_sample_ops[o.type] = self.per_sample_ops.get(o.type, 0) + 1
-                    results, out_batched = per_sample(values, flags, batch, call), True
-                results = self._store(step, results, batch if out_batched else None)
-            for (name, _), value in zip(o.outputs, results):
-                env[name] = value
-                if batched is not None:
-                    if out_batched:
-                        batched.add(name)
+                    elif ref in env:
+                        vals.append(env[ref])
                     else:
-                        batched.discard(name)
+                        raise ProgramError(f"op {o.name!r} ({o.type}) reads {ref!r}, which nothing produced")
+                values[arg] = vals
+            for (name, _), value in zip(o.outputs, self._store(step, self._call(o, step.fn, values, step.out_dtypes))):
+                env[name] = value
             for name in step.free:
                 del env[name]
-
-    def _declared_outputs(self, env: dict[str, Any]) -> dict[str, np.ndarray]:
-        return {n: env[n].astype(np.float16) if n in self._out_fp16 else env[n] for n in self.output_names}
 
     def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Evaluate the program on ``feeds`` (by the program's input names)."""
@@ -312,40 +268,9 @@ class Interpreter:
         for name in self.input_types:
             if name not in feeds:
                 raise ProgramError(f"missing input {name!r}; the program takes {list(self.input_names)}")
-            env[name] = self._feed(name, feeds[name], None)
-        self._execute(env, None, None)
-        return self._declared_outputs(env)
-
-    def run_batch(self, feeds: Sequence[Mapping[str, np.ndarray]], max_tokens: int = BATCH_TOKENS) -> list[dict[str, np.ndarray]]:
-        """``[self.run(f) for f in feeds]``, bit for bit, computed a batch at a time: samples with the
-        same input shapes are stacked along a new leading axis (at most ``max_tokens`` elements of
-        the first input per batch) and each op runs once per batch, by a rule that is exact per
-        sample (``edgekit.targets.coreml.mil.batch``) or, for an op without one, sample by sample."""
-        for f in feeds:
-            for name in self.input_types:
-                if name not in f:
-                    raise ProgramError(f"missing input {name!r}; the program takes {list(self.input_names)}")
-        groups: dict[tuple[Any, ...], list[int]] = {}
-        for i, f in enumerate(feeds):
-            groups.setdefault(tuple(np.shape(f[n]) for n in self.input_names), []).append(i)
-        results: list[dict[str, np.ndarray] | None] = [None] * len(feeds)
-        for shapes, idx in groups.items():
-            per = max(1, int(np.prod(shapes[0], dtype=np.int64))) if shapes else 1
-            size = max(1, max_tokens // per)
-            for lo in range(0, len(idx), size):
-                part = idx[lo:lo + size]
-                if len(part) == 1:
-                    results[part[0]] = self.run(feeds[part[0]])
-                    continue
-                env: dict[str, Any] = dict(self._env0)
-                for name in self.input_types:
-                    env[name] = self._feed(name, np.stack([np.asarray(feeds[i][name]) for i in part]), len(part))
-                batched = set(self.input_types)
-                self._execute(env, batched, len(part))
-                out = self._declared_outputs(env)
-                for j, i in enumerate(part):
-                    results[i] = {n: (v[j] if n in batched else v) for n, v in out.items()}
-        return results  # type: ignore[return-value]
+            env[name] = self._feed(name, feeds[name])
+        self._execute(env)
+        return {n: env[n].astype(np.float16) if n in self._out_fp16 else env[n] for n in self.output_names}
 
 
 def _dtype_name(v: Any) -> str | None:

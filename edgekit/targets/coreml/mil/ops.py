@@ -288,7 +288,7 @@ _torch: Any = None
 
 
 def round_fp16(x: np.ndarray) -> np.ndarray:
-    """``round_fp16_numpy(x)``, bit for bit (tests/targets/coreml/mil/test_batch.py), with
+    """``round_fp16_numpy(x)``, bit for bit (tests/targets/coreml/mil/test_fast_paths.py), with
     PyTorch's vectorised fp16 casts when PyTorch is there: numpy converts to float16 one element
     at a time, 3-4x slower, and an fp16 program rounds every op's result."""
     global _torch
@@ -336,11 +336,7 @@ def fp16_accumulating(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 @op("linear")
 def _linear(a: Args) -> np.ndarray:
     x, w = np.asarray(a["x"], dtype=np.float32), np.asarray(a["weight"], dtype=np.float32)
-    # A stack [..., rows, in] is one BLAS product per matrix of the stack, whose shape does not
-    # depend on the stack's length: a batch of samples (edgekit.targets.coreml.mil.batch) makes
-    # exactly the calls of its samples run one at a time, so the same bits. (Merging the stack
-    # into one taller product would be faster, but BLAS may sum differently for another row count.)
-    x = np.ascontiguousarray(x)
+    x = np.ascontiguousarray(x)  # a strided x would make numpy multiply in its own slow loop, not BLAS
     y = fp16_accumulating(x, w.T) if _ane(a) else x @ w.T
     b = a.get("bias")
     return y + np.asarray(b, dtype=np.float32) if b is not None else y
