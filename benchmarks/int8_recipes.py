@@ -142,27 +142,8 @@ def time_child(name: str, path: str, seq: int, threads: int, runs: int, warmup: 
 
     CPU time (``time.process_time``: this process's user + system seconds) is the work one run costs; with one
     intra-op thread it barely moves when other jobs share the cores, where wall time grows with the load."""
-    import numpy as np
-
-    ids, mask = peers.sample(seq)
-    if name == PEER:
-        import onnxruntime as ort
-
-        so = ort.SessionOptions()
-        so.intra_op_num_threads, so.inter_op_num_threads, so.log_severity_level = threads, 1, 3
-        sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
-        feeds = {"input_ids": ids.numpy(), "attention_mask": mask.numpy()}
-        fn = lambda: sess.run(None, feeds)  # noqa: E731
-    else:
-        from edgekit.core import registry
-        from edgekit.core.record import ArtifactRecord
-
-        record = ArtifactRecord.load(Path(path))
-        runner = registry.get(record.target).load(Path(path), record, threads=threads)
-        feed = {"input_ids": ids.numpy().astype(np.int32), "attention_mask": mask.numpy().astype(np.int32)}
-        if "token_type_ids" in runner.input_names:
-            feed["token_type_ids"] = np.zeros_like(feed["input_ids"])
-        fn = lambda: runner.run(feed)  # noqa: E731
+    # The peer in its own runtime, every recipe's file in its edgekit runner: built as peers.py builds them.
+    fn = peers.runner_call(name if name == PEER else f"edgekit-{name}", path, seq, threads)
     for _ in range(warmup):
         fn()
     wall, cpu = [], []

@@ -37,7 +37,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks import harness  # noqa: E402
@@ -210,9 +210,17 @@ def _make(name: str, src: Path, work: Path, seq: int, shape: dict[str, int]) -> 
 
 def time_one(name: str, path: str, seq: int, threads: int, runs: int, warmup: int) -> dict[str, Any]:
     """Load one runner and time it; runs in its own process (see the module docstring)."""
-    import numpy as np
+    from dataclasses import asdict
 
     from edgekit.measure.bench import measure
+
+    return asdict(measure(runner_call(name, path, seq, threads), warmup=warmup, runs=runs))
+
+
+def runner_call(name: str, path: str, seq: int, threads: int) -> Callable[[], Any]:
+    """One inference of runner ``name`` (``edgekit-*``: an exported file in its edgekit runner; a peer:
+    its own runtime) on the benchmark's sample, as a call to time."""
+    import numpy as np
 
     ids, mask = sample(seq)
     feed32 = {"input_ids": ids.numpy().astype(np.int32), "attention_mask": mask.numpy().astype(np.int32)}
@@ -266,10 +274,7 @@ def time_one(name: str, path: str, seq: int, threads: int, runs: int, warmup: in
         def fn() -> Any:
             with torch.inference_mode():
                 return model(ids, mask)
-    stats = measure(fn, warmup=warmup, runs=runs)
-    from dataclasses import asdict
-
-    return asdict(stats)
+    return fn
 
 
 def run_child(name: str, path: str, args: argparse.Namespace) -> dict[str, Any]:

@@ -177,8 +177,9 @@ class Converter(ABC):
         """The target's runtime on the phone's CPU architecture (ARM64, under emulation): a module or
         object with ``RUNTIME`` (its distribution name in the emulated environment) and
         ``run_file(path, record, feeds, cpu=...)`` -> ``edgekit.emulation.WorkerRun``, fed exactly as
-        the x86 runner is fed. None: the runtime has no aarch64 build edgekit can run here."""
-        return None
+        the x86 runner is fed: the target package's ``arm64`` module. None: the runtime has no
+        aarch64 build edgekit can run here."""
+        return self._package_module("arm64")
 
     def second_client_unavailable(self) -> str | None:
         """Why the target's second, independent client (TFLite: the Task Library) cannot run here, or None."""
@@ -204,9 +205,9 @@ class Converter(ABC):
         """Targets whose files the integrity reader cannot tell apart share a family name."""
         return self.name
 
-    def _reader(self) -> Any:
-        """The ``reader`` module (``claims``/``inspect``) of the target package this class, or the
-        nearest class it derives from, lives in; None when there is none."""
+    def _package_module(self, name: str) -> Any:
+        """Module ``name`` of the target package this class, or the nearest class it derives from,
+        lives in (a target's ``reader``, ``arm64``); None when there is none."""
         import importlib
 
         for cls in type(self).__mro__:
@@ -214,11 +215,15 @@ class Converter(ABC):
             if not package.startswith("edgekit.targets."):
                 continue
             try:
-                return importlib.import_module(package + ".reader")
+                return importlib.import_module(f"{package}.{name}")
             except ModuleNotFoundError as e:
-                if e.name != package + ".reader":
+                if e.name != f"{package}.{name}":
                     raise
         return None
+
+    def _reader(self) -> Any:
+        """The target package's ``reader`` module (``claims``/``inspect``), or None."""
+        return self._package_module("reader")
 
     def claims(self, path: Path, head: bytes) -> bool:
         """Whether ``path`` (its first 64 bytes: ``head``; empty for a folder) is this target's format:

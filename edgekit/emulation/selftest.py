@@ -28,6 +28,22 @@ from . import (
 from .runner import Job, run_worker
 
 
+U = 2.0 ** -24  # float32 unit roundoff: the bound every self-test case scales
+
+
+def grid_activations(rng: np.random.Generator, rows: int, k: int) -> np.ndarray:
+    """Multiples of 1/32 in [-4, 127/32] with both ends in every row: every 8-bit activation scheme
+    (uint8 per tensor, zero point 128; int8 per row, zero point 0 — what ONNX Runtime, LiteRT and
+    XNNPACK do to a dynamic-range layer's inputs) has scale exactly 1/32 and quantizes them exactly,
+    so an int8 result is exact integer arithmetic times two scales."""
+    q = rng.integers(-128, 128, size=(rows, k))
+    q[:, 0] = -128
+    q[:, 1] = 127
+    for r in range(rows):
+        rng.shuffle(q[r])
+    return (q / 32.0).astype(np.float32)
+
+
 @dataclass
 class SelfTestSpec:
     name: str

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgekit.apps import bundle as bundle_mod
 from edgekit.apps.bundle import BundleOptions, bundle, check_tokenizer, vocab_lines
 from edgekit.core.errors import UsageError
 from edgekit.quality.qa import Answer, QAConfig, QAPipeline, artifact_logits_fn
@@ -66,7 +65,6 @@ def test_android_bundle_is_complete(android_bundle):
 
 def _replay_on_file(out):
     """What an app checks on the device, done here with the Python runtime on the shipped file."""
-    from edgekit.apps import golden
     from edgekit.core import registry
     from edgekit.core.record import ArtifactRecord
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from ...emulation import DEFAULT_CPU, Job, SelfTestSpec, WorkerRun, run_worker
+from ...emulation.selftest import U, grid_activations
 
 WORKER = Path(__file__).with_name("arm64_worker.py")
 RUNTIME = "onnxruntime"
-U = 2.0 ** -24  # float32 unit roundoff
 
 
 def run(model: Path | str, feeds: Sequence[Mapping[str, np.ndarray]], *, cpu: str = DEFAULT_CPU, threads: int = 1,
@@ -34,17 +34,6 @@ def run_file(path: Path | str, record: object, feeds: Sequence[Mapping[str, np.n
     return run(path, [{k: np.ascontiguousarray(v, dtype=np.int32) for k, v in f.items()} for f in feeds],
                cpu=cpu, threads=1, optimization="all", timeout=timeout)
 
-
-def _grid_activations(rng: np.random.Generator, rows: int, k: int) -> np.ndarray:
-    """Multiples of 1/32 in [-4, 127/32] with both ends in every row: every 8-bit activation scheme
-    (uint8 per tensor, zero point 128; int8 per row, zero point 0) has scale exactly 1/32 and
-    quantizes them exactly, so the int8 result is exact integer arithmetic times two scales."""
-    q = rng.integers(-128, 128, size=(rows, k))
-    q[:, 0] = -128
-    q[:, 1] = 127
-    for r in range(rows):
-        rng.shuffle(q[r])
-    return (q / 32.0).astype(np.float32)
 
 
 def _save(graph, path: Path) -> None:
@@ -83,7 +72,7 @@ def case_matmul_dynamic_int8(folder: Path) -> SelfTestSpec:
 
     rng = np.random.default_rng(2)
     m, k, n = 4, 64, 48
-    x = _grid_activations(rng, m, k)
+    x = grid_activations(rng, m, k)
     wq = rng.integers(-127, 128, size=(k, n)).astype(np.int8)
     w_scale = np.float32(0.0123)
     nodes = [

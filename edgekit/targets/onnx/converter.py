@@ -165,6 +165,15 @@ MASK_INPUT = "attention_mask"
 DEFAULT_MASK_VALUE = -1e4
 
 
+def _initializers_and_users(graph: Any) -> tuple[dict[str, Any], dict[str, int]]:
+    """The graph's initializers by name, and how many node inputs read each tensor name."""
+    inits = {i.name: i for i in graph.initializer}
+    users: dict[str, int] = {}
+    for n in graph.node:
+        for i in n.input:
+            users[i] = users.get(i, 0) + 1
+    return inits, users
+
 def prepare_for_fusion(model_proto: Any) -> dict[str, int]:
     """Rewrite the attention scores (in place) into the form ORT's BERT attention fusion matches.
 
@@ -374,7 +383,7 @@ class _quiet_root_logger:
 
 
 def _quantize(fp32_path: Path, dest: Path, ctx: ConvertContext, extra: dict[str, Any]) -> list[str]:
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
     if ctx.options.precision == Precision.INT8_DYNAMIC:
         return _quantize_dynamic(fp32_path, dest, ctx, extra, DYNAMIC_RECIPE)
@@ -487,11 +496,7 @@ def smooth_matmuls(model_proto: Any, absmax: dict[str, np.ndarray], alpha: float
     from onnx import helper, numpy_helper
 
     graph = model_proto.graph
-    inits = {i.name: i for i in graph.initializer}
-    users: dict[str, int] = {}
-    for n in graph.node:
-        for i in n.input:
-            users[i] = users.get(i, 0) + 1
+    inits, users = _initializers_and_users(graph)
     done = 0
     for node in list(graph.node):
         if node.op_type != "MatMul" or node.name not in absmax or node.input[1] not in inits:
@@ -532,11 +537,7 @@ def quantize_embeddings(model_proto: Any, min_elements: int = 1024) -> int:
     from onnx import TensorProto, helper, numpy_helper
 
     graph = model_proto.graph
-    inits = {i.name: i for i in graph.initializer}
-    users: dict[str, int] = {}
-    for n in graph.node:
-        for i in n.input:
-            users[i] = users.get(i, 0) + 1
+    inits, users = _initializers_and_users(graph)
     done = 0
     for node in list(graph.node):
         if node.op_type != "Gather" or node.input[0] not in inits:
@@ -650,11 +651,6 @@ class OnnxConverter(Converter):
     tolerances = TOLERANCES
     seq_kinds = ("fixed", "enumerated", "range")
     description = "ONNX (opset 17) with ONNX Runtime transformer fusion, for onnxruntime / ORT Mobile"
-
-    def arm64(self) -> Any:
-        from edgekit.targets.onnx import arm64
-
-        return arm64
 
     def convert(self, ctx: ConvertContext, dest: Path) -> ConvertResult:
         self.require()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 from edgekit.core.target import ConvertContext, ConvertResult, Converter
 from edgekit.core.precision import Precision
@@ -34,11 +34,6 @@ class OrtFormatConverter(Converter):
     tolerances = {p: ONNX.tolerances[p] for p in precisions}
     seq_kinds = ("fixed", "enumerated", "range")
     description = "ONNX Runtime Mobile .ort flatbuffer (the onnx target's fused model, basic-optimised)"
-
-    def arm64(self) -> Any:
-        from edgekit.targets.onnx import arm64
-
-        return arm64
 
     def convert(self, ctx: ConvertContext, dest: Path) -> ConvertResult:
         self.require()

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from ...emulation import DEFAULT_CPU, Job, SelfTestSpec, WorkerRun, run_worker
+from ...emulation.selftest import U, grid_activations
 
 WORKER = Path(__file__).with_name("arm64_worker.py")
 RUNTIME = "ai-edge-litert"
-U = 2.0 ** -24  # float32 unit roundoff
 
 
 def run(model: Path | str, feeds: Sequence[Mapping[str, np.ndarray]], *, cpu: str = DEFAULT_CPU, threads: int = 1,
@@ -114,17 +114,6 @@ def _fc_model(path: Path, *, x: tuple[list[int], int, tuple | None], w: tuple[np
     path.write_bytes(bytes(builder.Output()))
 
 
-def _grid_activations(rng: np.random.Generator, rows: int, k: int) -> np.ndarray:
-    """Multiples of 1/32 in [-4, 127/32], both ends in every row: per-row asymmetric int8
-    quantization (what LiteRT and XNNPACK do to the inputs of a dynamic-range FC) has scale exactly
-    1/32 and zero point 0, so the result is exact integer arithmetic times two scales."""
-    q = rng.integers(-128, 128, size=(rows, k))
-    q[:, 0] = -128
-    q[:, 1] = 127
-    for r in range(rows):
-        rng.shuffle(q[r])
-    return (q / 32.0).astype(np.float32)
-
 
 M, K, N = 4, 64, 48
 
@@ -149,7 +138,7 @@ def case_fc_dynamic_int8(folder: Path) -> SelfTestSpec:
     from ai_edge_litert.schema_py_generated import TensorType as T
 
     rng = np.random.default_rng(12)
-    x = _grid_activations(rng, M, K)
+    x = grid_activations(rng, M, K)
     wq = rng.integers(-127, 128, size=(N, K)).astype(np.int8)
     w_scale = (0.005 + 0.01 * rng.random(N)).astype(np.float32)
     b = rng.standard_normal(N).astype(np.float32)

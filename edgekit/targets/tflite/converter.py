@@ -243,11 +243,6 @@ class TFLiteConverter(Converter):
 
     # ---- conversion ---------------------------------------------------------------------------
 
-    def arm64(self) -> Any:
-        from edgekit.targets.tflite import arm64
-
-        return arm64
-
     def convert(self, ctx: ConvertContext, dest: Path) -> ConvertResult:
         import torch
 
