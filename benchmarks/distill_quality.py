@@ -72,7 +72,7 @@ class Scorer:
     """Teacher embeddings of the held-out set computed once; scores any model folder against them."""
 
     def __init__(self, max_len: int, cache_dir: str) -> None:
-        from edgekit.distill.cli import default_teacher
+        from edgekit.distill.default import default_teacher
         from edgekit.distill.corpus import wiki_held_out
         from edgekit.distill.student import load_tokenizer
         from edgekit.distill.teacher_cache import held_out_teacher_embeddings
@@ -165,7 +165,7 @@ def part_compare(a: argparse.Namespace) -> None:
 
 def part_recipe(a: argparse.Namespace, name: str) -> None:
     """The default (shipped slice) or the long recipe (1M file, resumable in time slices)."""
-    from edgekit.distill.cli import DEFAULT_CORPUS, DEFAULT_LAYERS, DEFAULT_OBJECTIVE, OBJECTIVES
+    from edgekit.distill.default import DEFAULT_CORPUS, DEFAULT_LAYERS, DEFAULT_OBJECTIVE, OBJECTIVES
     from edgekit.distill.losses import LossWeights
     from edgekit.distill.student import init_student
 
@@ -281,7 +281,7 @@ def _corpus_files(name: str) -> list[str]:
 
 
 def part_recipe30(a: argparse.Namespace) -> None:
-    from edgekit.distill.cli import DEFAULT_LAYERS
+    from edgekit.distill.default import DEFAULT_LAYERS
     from edgekit.distill.losses import LossWeights
     from edgekit.distill.student import init_student
 
@@ -373,7 +373,8 @@ def render(res: dict) -> str:
                  f"{v['mean_cosine']:.4f} |")
     for name, e in res.get("recipes", {}).items():
         if e.get("finished"):
-            L.append(f"| **{name} recipe** student ({e['steps']} steps) | {e['spearman']:.4f} | "
+            # the objective beside the name: a recipe run before the default changed says what it ran
+            L.append(f"| **{name} recipe** student ({e['objective']}, {e['steps']} steps) | {e['spearman']:.4f} | "
                      f"{e['recall_at_10']:.4f} | {e['mean_cosine']:.4f} |")
         elif e.get("at_checkpoint"):
             c = e["at_checkpoint"]
@@ -485,11 +486,11 @@ def main(argv: list[str] | None = None) -> int:
         part_compare(a)
     else:
         if a.steps is None:
-            from edgekit.distill.cli import _parse_default_steps
+            from edgekit.distill.default import DEFAULT_STEPS
 
             # long = 10x the default's steps: the default fits 10 min on 2 cores, so the long recipe
             # fits its 2-hour budget (20,000 steps, the first plan, was ~5.5 h on 2 cores).
-            a.steps = _parse_default_steps() * (1 if a.part == "default" else LONG_FACTOR)
+            a.steps = DEFAULT_STEPS * (1 if a.part == "default" else LONG_FACTOR)
         part_recipe(a, a.part)
     return 0
 

@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
 
-    from edgekit.distill.cli import DEFAULT_LAYERS, default_teacher
+    from edgekit.distill.default import DEFAULT_LAYERS, default_teacher
     from edgekit.distill.corpus import WIKI_TRAIN
     from edgekit.distill.losses import LossWeights
     from edgekit.distill.student import init_student

@@ -127,7 +127,8 @@ def export_and_validate(model: Any, tok: Any, src: Any, conv: Any, precision: An
                         row: Row) -> Row:
     """Export ``src`` (the model or a damaged copy, in memory: the pipeline's planned job, exported by its
     stage) and validate the file against ``model``: tests/targets/test_damage.py's path, with the
-    target's declared bound."""
+    target's declared bound. Not ``edgekit.export``/``edgekit.validate``: those take model folders, and a
+    damaged copy exists only in memory (DESIGN.md, "Public API")."""
     from edgekit.build.stage import export_model
     from edgekit.check.verdict import validate_artifact
     from edgekit.core.record import Status
@@ -520,9 +521,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models", default=",".join(MODELS), help="comma-separated: " + ", ".join(MODELS))
     ap.add_argument("--coreml-texts", type=int, default=16, help="real texts per Core ML file (default 16)")
     args = ap.parse_args(argv)
-    from edgekit.cli import _quiet_backends
+    from edgekit.core.console import quiet_backends
 
-    _quiet_backends()
+    quiet_backends()
     results = results_file(args.out)
     if args.render_only:
         return results.render_only()

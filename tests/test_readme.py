@@ -41,7 +41,7 @@ SLOW = {
 #: The files an exported artifact can be (a token naming one must exist when its example runs).
 SUFFIXES = (".tflite", ".onnx", ".ort", ".pte", ".pt", ".ptl", ".mlpackage")
 TIMEOUT = 600  # seconds, per command
-RETIRED_NOTE = "is deprecated and will be removed; use"  # edgekit.core.vocabulary: a retired flag spelling
+RETIRED_NOTE = "is deprecated and will be removed; use"  # edgekit.cli.vocabulary: a retired flag spelling
 
 
 def commands() -> list[str]:

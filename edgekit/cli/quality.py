@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.core.errors import UsageError
-from edgekit.core.vocabulary import retired
+from edgekit.cli.vocabulary import retired
 from edgekit.quality.evaluate import run_eval, to_markdown
 
 

@@ -9,5 +9,9 @@ Modules (import them directly; this package imports nothing heavy so that ``edge
 * :mod:`edgekit.distill.task`     task-specific distillation (question answering, sequence classification)
 * :mod:`edgekit.distill.compare`  student vs teacher embedding agreement
 * :mod:`edgekit.distill.card`     the distillation card
-* :mod:`edgekit.distill.cli`      ``edgekit distill`` sub-commands
+* :mod:`edgekit.distill.default`  the embedded default run (``edgekit distill``): :class:`DefaultOptions`
+* :mod:`edgekit.distill.finetune` task fine-tuning without a teacher (``edgekit finetune``)
+
+Every run takes a typed, frozen options object (``DefaultOptions``, ``TrainConfig``, ``TaskConfig``);
+the flags that fill them are ``edgekit.cli.distill``'s: no module here sees argparse.
 """

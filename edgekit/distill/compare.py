@@ -1,6 +1,8 @@
 """How closely a student reproduces its teacher's sentence embeddings on held-out text."""
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -110,3 +112,22 @@ METRICS = ("spearman", "recall_at_10", "mean_cosine")
 def regressions(student: dict, cut: dict) -> list[str]:
     """Names of the held-out numbers on which ``student`` ends below the untrained ``cut``."""
     return [m for m in METRICS if student.get(m, float("nan")) < cut.get(m, float("nan"))]
+
+
+def read_texts(path: str | os.PathLike) -> list[str]:
+    """The non-empty lines of a UTF-8 text file, stripped."""
+    if not Path(path).is_file():
+        raise UsageError(f"text file {path} does not exist")
+    return [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def compare_folders(student: str, teacher: str, texts: str | os.PathLike, max_len: int = 128) -> dict:
+    """``edgekit distill compare``: two model folders on the sentences of a text file (:func:`compare`),
+    tokenised with the student's tokenizer."""
+    from transformers import AutoModel
+
+    from edgekit.distill.student import load_tokenizer
+
+    lines = read_texts(texts)
+    tok = load_tokenizer(student)
+    return compare(AutoModel.from_pretrained(student), AutoModel.from_pretrained(teacher), tok, lines, max_len)

@@ -9,26 +9,13 @@ native bf16; checkpoints and exact ``--resume``. Defaults are the recipe of the 
 """
 from __future__ import annotations
 
-import argparse
-from typing import Any
+from edgekit.core.errors import UsageError
+from edgekit.distill.task import TaskConfig, distill_task
 
 
-def add_parser(subparsers: Any) -> None:
-    """Register ``finetune`` on the top-level ``edgekit`` sub-parsers."""
-    from edgekit.core.vocabulary import plain
-
-    p = subparsers.add_parser(
-        "finetune", help="fine-tune a BERT/DistilBERT model for question answering or classification (no teacher)",
-        description=plain(__doc__.split("\n\n")[1]) if __doc__ else None)
-    from edgekit.distill.task import add_task_args
-
-    add_task_args(p, finetune=True)
-    p.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    from edgekit.core.console import quiet_backends as _quiet_backends
-    from edgekit.distill.task import run_task_cli
-
-    _quiet_backends()
-    return run_task_cli(args)
+def finetune(cfg: TaskConfig) -> dict:
+    """Fine-tune ``cfg.student`` on the task with the task loss alone (``cfg.teacher`` must be None);
+    returns the card, as :func:`edgekit.distill.task.distill_task`."""
+    if cfg.teacher is not None:
+        raise UsageError("fine-tuning takes no teacher; use edgekit distill task to distil from one")
+    return distill_task(cfg)

@@ -18,9 +18,12 @@ import lzma
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgekit.distill.corpus import DATA_DIR
+
+if TYPE_CHECKING:
+    from edgekit.distill.train import TrainConfig, TrainResult
 
 RETRIEVAL_SLICE = DATA_DIR / "squad-dev-retrieval-300.json.xz"
 #: Positions (in the shared dev-even-articles file) of the articles the shipped slice is drawn from.
@@ -217,6 +220,34 @@ def warning(r: dict) -> str | None:
     return (f"WARNING: the trained student does not beat the untrained layer cut on retrieval "
             f"{', '.join(LABELS[m] for m in worse)} (SQuAD question -> paragraph): the training text or objective "
             f"may not suit this use; the card records this as retrieval.below_untrained_cut")
+
+
+def after_training(cfg: TrainConfig, res: TrainResult) -> dict | None:
+    """``distill train`` with an encoder-only teacher: untrained cut vs student vs teacher retrieval, printed
+    and written into the card. None (nothing scored) when the run stopped early (a checkpoint only), wrote
+    no card, or distilled a masked-LM teacher (its student is not a sentence encoder)."""
+    import sys
+
+    from edgekit.distill.card import CARD_JSON, write_card
+    from edgekit.distill.student import load_tokenizer
+
+    out = Path(res.out)
+    card_path = out / CARD_JSON
+    if res.steps < cfg.steps or not card_path.is_file():
+        return None  # stopped early (checkpoint only) or --no-card
+    card = json.loads(card_path.read_text())
+    if card.get("teacher_kind") != "encoder":
+        return None  # masked-LM students are not sentence encoders
+    tok = load_tokenizer(out)
+    r = evaluate_run(cfg.teacher, cfg.student, out, tok, cfg.cache_dir)
+    hist = out / "train_history.json"
+    card["retrieval"] = r
+    write_card(out, card, json.loads(hist.read_text()) if hist.is_file() else [])
+    print("\n".join(table(r)))
+    w = warning(r)
+    if w:
+        print(w, file=sys.stderr)
+    return r
 
 
 if __name__ == "__main__":  # python -m edgekit.distill.retrieval DEV_FILE: regenerate the shipped slice

@@ -24,7 +24,6 @@ hold the whole answer points at [CLS].
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -43,10 +42,14 @@ SEQ_CLS = "sequence-classification"
 TASKS = (QA, SEQ_CLS)
 # Every name of the two tasks (full names and the short ones of the one table, edgekit.core.tasks.ALIASES).
 _ALIASES = {n: Task.parse(n).value for n in task_names([Task.QUESTION_ANSWERING, Task.SEQUENCE_CLASSIFICATION])}
+#: Every name ``TaskConfig.task`` accepts.
+TASK_NAMES = tuple(sorted(_ALIASES))
 
 
-@dataclass
+@dataclass(frozen=True)
 class TaskConfig:
+    """Everything a task run depends on (``edgekit distill task``, and ``edgekit finetune`` with no teacher)."""
+
     task: str
     teacher: str | None               # None: plain fine-tuning (task loss only)
     student: str
@@ -80,7 +83,7 @@ class TaskConfig:
             from edgekit.core.errors import unknown_choice
 
             raise unknown_choice("task", self.task, list(_ALIASES))
-        self.task = t
+        object.__setattr__(self, "task", t)  # the full name, whatever alias was given
         if self.temperature <= 0 or self.alpha_ce < 0 or self.alpha_task < 0:
             raise UsageError("temperature must be positive and loss weights non-negative")
         if not 0 <= self.doc_stride <= self.max_len // 2:
@@ -394,7 +397,7 @@ def distill_task(cfg: TaskConfig) -> dict:
 
     from edgekit.distill.student import load_tokenizer, save_student
     from edgekit.model.preflight import resume_checkpoint
-    from edgekit.distill.train import cpu_bf16_supported, load_checkpoint, save_checkpoint
+    from edgekit.distill.train import cpu_bf16_supported, load_checkpoint
 
     acc = Accelerator(cpu=not torch.cuda.is_available())
     torch.manual_seed(cfg.seed)
@@ -559,84 +562,3 @@ def _agreement(student: Any, teacher: Any, feats: dict, cfg: TaskConfig, pad_id:
         else:
             same += int((o.logits.argmax(-1) == t["logits"].argmax(-1)).sum())
     return same / max(1, n)
-
-
-#: The retired ``--bf16 {auto,yes,no}`` in ``--mixed-precision`` words.
-_BF16_FLAG = {"auto": "auto", "yes": "bf16", "no": "no"}
-
-
-def add_task_args(p: argparse.ArgumentParser, finetune: bool = False) -> None:
-    """Flags of ``edgekit distill task`` (and, with ``finetune``, of ``edgekit finetune``: no teacher)."""
-    from edgekit.core.vocabulary import retired
-
-    p.add_argument("--task", required=True, choices=sorted(_ALIASES), metavar="TASK",
-                   help="the model's task: question-answering (qa) or sequence-classification (seq-cls)")
-    if finetune:
-        p.add_argument("--model", required=True, dest="student", metavar="MODEL",
-                       help="BERT/DistilBERT folder to fine-tune (a base model: its task head is new)")
-    else:
-        p.add_argument("--teacher", required=True, help="fine-tuned BERT/DistilBERT teacher folder")
-        p.add_argument("--student", required=True,
-                       help="BERT/DistilBERT student folder (e.g. the output of edgekit distill or distill init)")
-    p.add_argument("--data", required=True,
-                   help='SQuAD v1.1 JSON (.json/.json.xz), or JSON lines: qa {"question", "context", "answers"}, '
-                        'seq-cls {"text", "text_pair"?, "label"}')
-    p.add_argument("--out", required=True, help="output folder: the trained model, its card and checkpoints")
-    if not finetune:
-        p.add_argument("--alpha-ce", type=float, default=0.5, help="weight of the KL to the teacher (default 0.5)")
-        p.add_argument("--alpha-task", type=float, default=0.5, help="weight of the task loss (default 0.5)")
-        p.add_argument("--temperature", type=float, default=2.0, help="softmax temperature of the KL (default 2)")
-    p.add_argument("--seq-len", dest="max_len", type=int, metavar="N", default=256,
-                   help="window length in tokens (default 256)")
-    retired(p, "--max-len", "--seq-len")
-    p.add_argument("--doc-stride", type=int, default=128 if finetune else 64,
-                   help="overlap of consecutive context windows in tokens")
-    p.add_argument("--batch-size", type=int, default=32 if finetune else 16,
-                   help=f"windows per optimizer step (default {32 if finetune else 16})")
-    p.add_argument("--epochs", type=float, default=1.0, help="passes over the data (default 1)")
-    p.add_argument("--steps", type=int, default=None, help="optimizer steps (overrides --epochs)")
-    p.add_argument("--budget-minutes", type=float, default=None,
-                   help="wall-clock budget: the warm-up/decay schedule is fitted to it (overrides --epochs)")
-    p.add_argument("--lr", type=float, default=1e-4 if finetune else 5e-5,
-                   help=f"peak learning rate (default {1e-4 if finetune else 5e-5:g})")
-    p.add_argument("--warmup-fraction", dest="warmup", type=float, metavar="FRACTION", default=0.1,
-                   help="fraction of the steps with linear warm-up (default 0.1)")
-    retired(p, "--warmup", "--warmup-fraction")
-    p.add_argument("--weight-decay", type=float, default=0.01 if finetune else 0.0,
-                   help=f"AdamW weight decay (default {0.01 if finetune else 0.0:g})")
-    p.add_argument("--mixed-precision", default="auto", choices=["auto", "no", "bf16"],
-                   help="training autocast: auto = bf16 on CPUs with native bf16 (never on GPU), no = fp32, "
-                        "bf16 = always (default auto)")
-    retired(p, "--bf16", "--mixed-precision", choices=["auto", "yes", "no"], convert=_BF16_FLAG.get)
-    p.add_argument("--checkpoint-every", type=int, default=0, help="write a checkpoint every N steps")
-    p.add_argument("--resume", default=None, help="a checkpoint folder, or auto (the latest under OUT/checkpoints)")
-    p.add_argument("--stop-after", type=int, default=None,
-                   help="leave after N steps of this session with a checkpoint (time slices)")
-    p.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
-    p.add_argument("--max-examples", type=int, default=None, help="read only the first N examples (default: all)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-
-
-def config_from_args(ns: argparse.Namespace) -> TaskConfig:
-    return TaskConfig(task=ns.task, teacher=getattr(ns, "teacher", None), student=ns.student, data=ns.data,
-                      out=ns.out, alpha_ce=getattr(ns, "alpha_ce", 0.0) if getattr(ns, "teacher", None) else 0.0,
-                      alpha_task=getattr(ns, "alpha_task", 1.0) if getattr(ns, "teacher", None) else 1.0,
-                      temperature=getattr(ns, "temperature", 2.0), max_len=ns.max_len, doc_stride=ns.doc_stride,
-                      batch_size=ns.batch_size, epochs=ns.epochs, steps=ns.steps, lr=ns.lr, warmup=ns.warmup,
-                      seed=ns.seed, max_examples=ns.max_examples, progress=not ns.no_progress,
-                      budget_minutes=ns.budget_minutes, weight_decay=ns.weight_decay,
-                      bf16={"bf16": "yes"}.get(ns.mixed_precision, ns.mixed_precision),
-                      checkpoint_every=ns.checkpoint_every, resume=ns.resume, stop_after=ns.stop_after)
-
-
-def run_task_cli(ns: argparse.Namespace) -> int:
-    cfg = config_from_args(ns)
-    card = distill_task(cfg)
-    if card.get("stopped"):
-        print(f"stopped at step {card['steps']}; checkpoint in {card['checkpoint']} (continue with --resume auto)")
-        return 0
-    line = f"saved {cfg.out}: {card['steps']} steps, {card['elapsed_s']:.0f} s, final loss {card['final']['loss']:.4f}"
-    if card.get("teacher_agreement") is not None:
-        line += f", student/teacher agreement {card['teacher_agreement']:.1%}"
-    print(line)
-    return 0

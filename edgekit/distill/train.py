@@ -14,25 +14,24 @@ position; ``--resume`` continues exactly where the checkpoint left off.
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
-import math
 import os
 import shutil
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgekit.core.errors import EdgekitError, MissingDependencyError, UsageError
+from edgekit.core.errors import MissingDependencyError, UsageError
 from edgekit.distill.weights import LossWeights
 
 DEFAULT_CACHE = Path(os.environ.get("EDGEKIT_CACHE", Path.home() / ".cache" / "edgekit")) / "distill"
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
     """Everything a run depends on; stored in checkpoints and the card."""
 
@@ -469,137 +468,22 @@ def train(cfg: TrainConfig) -> TrainResult:
     return TrainResult(out, step, tokens_seen, tps, history, final)
 
 
-# ---------------------------------------------------------------------------------------------- arguments
+# ---------------------------------------------------------------------------------------------- running
 
 
-def add_train_args(p: argparse.ArgumentParser, defaults: dict | None = None) -> None:
-    """Flags shared by ``edgekit distill train`` and ``python -m edgekit.distill.train``."""
-    from edgekit.core.vocabulary import retired
-
-    d = TrainConfig(teacher="", student="", out="")
-    w = LossWeights()
-    defaults = defaults or {}
-    g = p.add_argument_group("model")
-    g.add_argument("--teacher", required="teacher" not in defaults, default=defaults.get("teacher"),
-                   help="teacher model folder (BERT masked-LM, BERT encoder or DistilBERT)")
-    g.add_argument("--student", default=defaults.get("student"),
-                   help="student folder from `edgekit distill init` (default: initialise one from the teacher)")
-    g.add_argument("--student-layers", type=int, default=None, help="layers of a student initialised here")
-    g.add_argument("--layers", default=None, help="teacher layers to copy, e.g. 0,2,4,7,9,11")
-    g.add_argument("--out", required="out" not in defaults, default=defaults.get("out"), help="output folder")
-    g = p.add_argument_group("data")
-    g.add_argument("--data", nargs="+", default=None, help="text files, one text per line")
-    g.add_argument("--dataset", default=None, help="a `datasets` dataset name or local path")
-    g.add_argument("--dataset-config", default=None, help="the dataset's configuration name")
-    g.add_argument("--dataset-split", default="train", help="the dataset's split (default train)")
-    g.add_argument("--dataset-files", nargs="+", default=None,
-                   help="data_files for --dataset (e.g. --dataset json --dataset-files corpus-*.jsonl)")
-    g.add_argument("--text-column", default="text", help="the dataset's text column (default text)")
-    g.add_argument("--streaming", action="store_true", help="stream the dataset (corpora bigger than RAM)")
-    g.add_argument("--cache-dir", default=d.cache_dir, help="token cache folder (Arrow)")
-    g.add_argument("--max-texts", type=int, default=defaults.get("max_texts"), help="use only the first N texts")
-    g.add_argument("--seq-len", dest="max_len", type=int, metavar="N", default=defaults.get("max_len", d.max_len),
-                   help=f"training sequence length in tokens (default {defaults.get('max_len', d.max_len)})")
-    retired(g, "--max-len", "--seq-len")
-    g.add_argument("--min-tokens", type=int, default=d.min_tokens, help="drop sequences shorter than this")
-    g.add_argument("--no-group-by-length", action="store_true", help="batch in random order, not by similar length")
-    g.add_argument("--drop-held-out", action="store_true",
-                   help="skip the sentences of the shipped held-out set (and copies of them) while tokenising")
-    g = p.add_argument_group("optimisation")
-    g.add_argument("--batch-size", type=int, default=defaults.get("batch_size", d.batch_size),
-                   help="sequences per process per micro-step")
-    g.add_argument("--grad-accum", type=int, default=d.grad_accum, help="micro-steps per optimizer step")
-    g.add_argument("--steps", type=int, default=defaults.get("steps", d.steps), help="optimizer steps")
-    g.add_argument("--lr", type=float, default=defaults.get("lr", d.lr), help="peak learning rate")
-    g.add_argument("--warmup-fraction", dest="warmup", type=float, metavar="FRACTION", default=d.warmup,
-                   help=f"fraction of the steps with linear warm-up (default {d.warmup})")
-    retired(g, "--warmup", "--warmup-fraction")
-    g.add_argument("--weight-decay", type=float, default=d.weight_decay, help="AdamW weight decay")
-    g.add_argument("--max-grad-norm", type=float, default=d.max_grad_norm, help="gradient clipping norm")
-    g.add_argument("--seed", type=int, default=d.seed, help="random seed")
-    g.add_argument("--dropout", type=float, default=None, help="override the student's dropout")
-    g.add_argument("--mixed-precision", default=d.mixed_precision, choices=["auto", "no", "bf16", "fp16"],
-                   help="training autocast: auto = bf16 on CPUs with bf16 instructions (GPUs: Accelerate's "
-                        f"default), else fp32; no = fp32 (default {d.mixed_precision})")
-    g.add_argument("--cpu", action="store_true", help="train on CPU even if a GPU is present")
-    g = p.add_argument_group("loss")
-    g.add_argument("--alpha-ce", type=float, default=w.ce, help=f"soft-target KL weight (default {w.ce:g})")
-    g.add_argument("--alpha-mlm", type=float, default=w.mlm, help=f"masked-LM loss weight (default {w.mlm:g})")
-    g.add_argument("--alpha-cos", type=float, default=w.cos,
-                   help="hidden-state cosine (default 1 for masked-LM teachers, 0 for encoder-only ones)")
-    g.add_argument("--alpha-mse", type=float, default=w.mse, help="encoder-only teachers: pooled-embedding MSE "
-                   "(default 0)")
-    g.add_argument("--alpha-nmse", type=float, default=w.nmse, help="encoder-only teachers: MSE of the normalised "
-                   "pooled embeddings (default 1)")
-    g.add_argument("--alpha-hmse", type=float, default=w.hmse, help="encoder-only teachers: token-level hidden "
-                   "MSE (default 0)")
-    g.add_argument("--alpha-rel", type=float, default=w.rel, help="encoder-only teachers: MSE of the in-batch "
-                   "cosine-similarity matrices (default 0)")
-    g.add_argument("--alpha-rkl", type=float, default=w.rkl, help="encoder-only teachers: KL of the in-batch "
-                   "similarity softmax at T=0.05 (default 0)")
-    g.add_argument("--alpha-hid", type=float, default=w.hid, help="encoder-only teachers: token cosine distance "
-                   "of every student layer to the teacher layer it was copied from (default 0)")
-    g.add_argument("--temperature", type=float, default=w.temperature,
-                   help=f"softmax temperature of the KL term (default {w.temperature:g})")
-    g.add_argument("--restrict-ce-to-mask", action="store_true", help="KL only at masked positions (faster)")
-    g.add_argument("--mlm-prob", type=float, default=d.mlm_prob, help=f"share of tokens masked (default {d.mlm_prob})")
-    g.add_argument("--mlm-smoothing", type=float, default=d.mlm_smoothing,
-                   help=f"masking probability ~ token count^-x, this x (default {d.mlm_smoothing})")
-    g = p.add_argument_group("checkpoints")
-    g.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every, help="steps between checkpoints")
-    g.add_argument("--keep-checkpoints", type=int, default=d.keep_checkpoints,
-                   help=f"newest checkpoints kept (default {d.keep_checkpoints})")
-    g.add_argument("--resume", default=None, help="checkpoint folder, or 'auto' for the latest in OUT/checkpoints")
-    g.add_argument("--stop-after", type=int, default=None,
-                   help="leave after N steps of this session with a checkpoint (for time-limited jobs)")
-    g.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    g.add_argument("--no-card", action="store_true", help="write no distillation card (DISTILLATION.md, loss curve)")
-    g.add_argument("--no-teacher-cache", action="store_true",
-                   help="recompute the teacher every step instead of caching its pooled embeddings")
-
-
-def _layers(s: str | None) -> list[int] | None:
-    if not s:
-        return None
-    try:
-        return [int(x) for x in s.replace(" ", "").split(",") if x]
-    except ValueError:
-        raise UsageError(f"--layers must be comma-separated integers like 0,2,4, not {s!r}") from None
-
-
-def config_from_args(ns: argparse.Namespace) -> TrainConfig:
-    """TrainConfig from parsed flags. Without --student a student is initialised into OUT/init first."""
-    dataset = None
-    if ns.dataset:
-        dataset = {"name": ns.dataset, "config": ns.dataset_config, "split": ns.dataset_split,
-                   "text_column": ns.text_column, "streaming": ns.streaming,
-                   "data_files": ns.dataset_files}
-    if not ns.data and not dataset:
+def check_data(cfg: TrainConfig) -> None:
+    """Training data is named and every text file is readable: checked before any model loads (exit 2)."""
+    if not cfg.data and not cfg.dataset:
         raise UsageError("no training data: pass --data FILE... or --dataset NAME")
     from edgekit.distill.corpus import check_text_file
 
-    for f in ns.data or []:
-        check_text_file(f)  # before any model loads: a bad path is reported first, with exit 2
-    student = ns.student
-    if not student:
-        student = str(Path(ns.out) / "init")
-    weights = LossWeights(ce=ns.alpha_ce, mlm=ns.alpha_mlm, cos=ns.alpha_cos, mse=ns.alpha_mse,
-                          nmse=ns.alpha_nmse, hmse=ns.alpha_hmse, rel=ns.alpha_rel, rkl=ns.alpha_rkl,
-                          hid=ns.alpha_hid, temperature=ns.temperature, restrict_ce_to_mask=ns.restrict_ce_to_mask)
-    return TrainConfig(teacher=ns.teacher, student=student, out=ns.out, data=list(ns.data or []), dataset=dataset,
-                       cache_dir=ns.cache_dir, max_texts=ns.max_texts, max_len=ns.max_len, min_tokens=ns.min_tokens,
-                       batch_size=ns.batch_size, grad_accum=ns.grad_accum, steps=ns.steps, lr=ns.lr,
-                       warmup=ns.warmup, weight_decay=ns.weight_decay, max_grad_norm=ns.max_grad_norm,
-                       seed=ns.seed, weights=weights, mlm_prob=ns.mlm_prob, mlm_smoothing=ns.mlm_smoothing,
-                       group_by_length=not ns.no_group_by_length, checkpoint_every=ns.checkpoint_every,
-                       keep_checkpoints=ns.keep_checkpoints, resume=ns.resume, stop_after=ns.stop_after,
-                       mixed_precision=ns.mixed_precision, cpu=ns.cpu,
-                       dropout=ns.dropout, progress=not ns.no_progress, card=not ns.no_card,
-                       drop_held_out=ns.drop_held_out, teacher_cache=not ns.no_teacher_cache)
+    for f in cfg.data:
+        check_text_file(f)
 
 
-def prepare_student(ns: argparse.Namespace, cfg: TrainConfig) -> None:
-    """Initialise the student folder from the teacher if it does not exist yet (rank 0 only)."""
+def prepare_student(cfg: TrainConfig, layers: Sequence[int] | None = None, n_layers: int | None = None) -> None:
+    """Initialise the student folder from the teacher if it does not exist yet (rank 0 only), copying the
+    teacher ``layers`` (default: :func:`edgekit.distill.student.init_student`'s choice for ``n_layers``)."""
     if (Path(cfg.student) / "config.json").is_file():
         return
     if os.environ.get("RANK", "0") not in ("0", ""):
@@ -612,33 +496,20 @@ def prepare_student(ns: argparse.Namespace, cfg: TrainConfig) -> None:
         raise UsageError(f"student {cfg.student} was not created by rank 0")
     from edgekit.distill.student import init_student
 
-    init_student(cfg.teacher, cfg.student, layers=_layers(ns.layers), n_layers=ns.student_layers)
+    init_student(cfg.teacher, cfg.student, layers=list(layers) if layers else None, n_layers=n_layers)
 
 
-def run(ns: argparse.Namespace) -> TrainResult:
-    cfg = config_from_args(ns)
-    prepare_student(ns, cfg)
+def run(cfg: TrainConfig, layers: Sequence[int] | None = None, n_layers: int | None = None) -> TrainResult:
+    """Check the data, initialise the student if its folder is not there yet (see :func:`prepare_student`),
+    then :func:`train`: ``edgekit distill train`` and ``python -m edgekit.distill.train``."""
+    check_data(cfg)
+    prepare_student(cfg, layers, n_layers)
     return train(cfg)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point for ``python -m``, ``accelerate launch -m`` and ``torchrun -m``."""
-    p = argparse.ArgumentParser(prog="python -m edgekit.distill.train", description=__doc__.split("\n\n")[0])
-    add_train_args(p)
-    p.add_argument("--history-json", default=None, help="also write the per-step history here (rank 0)")
-    ns = p.parse_args(argv)
-    try:
-        res = run(ns)
-    except EdgekitError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return e.exit_code
-    if ns.history_json and os.environ.get("RANK", "0") in ("0", ""):
-        Path(ns.history_json).write_text(json.dumps(res.history))
-    if os.environ.get("RANK", "0") in ("0", ""):
-        print(f"saved {res.out}  steps={res.steps}  tokens={res.tokens_seen}  tokens/s={res.tokens_per_s:,.0f}  "
-              f"loss={res.final.get('loss', math.nan):.4f}")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    # ``python -m``, ``accelerate launch -m`` and ``torchrun -m edgekit.distill.train``: the flags are the
+    # command line's (edgekit.cli.distill); this module only trains.
+    from edgekit.cli.distill import train_main
+
+    sys.exit(train_main())

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from edgekit.distill.cli import add_parser
+from edgekit.cli.distill import add_parser
 from edgekit.core.errors import UsageError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -22,7 +22,7 @@ def _parse(argv):
 
 
 def test_registering_the_parser_imports_nothing_heavy():
-    code = ("import argparse, sys; from edgekit.distill.cli import add_parser; "
+    code = ("import argparse, sys; from edgekit.cli.distill import add_parser; "
             "p = argparse.ArgumentParser(); add_parser(p.add_subparsers()); "
             "print(sorted(m for m in ('torch', 'transformers', 'accelerate', 'datasets', 'matplotlib') "
             "if m in sys.modules))")

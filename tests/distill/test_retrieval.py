@@ -11,7 +11,7 @@ import torch
 
 from edgekit.distill import retrieval as R
 from edgekit.distill.card import write_card
-from edgekit.distill.cli import add_parser
+from edgekit.cli.distill import add_parser
 
 SHARED_DEV = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "squad-v1.1" / "dev-even-articles.json.xz"
 
