@@ -52,10 +52,18 @@ class BundleOptions:
     min_psnr: float | None = None
     min_agreement: float | None = None
     questions: Path | None = None
+    golden_arch: str = "auto"             # where golden outputs are computed: edgekit.apps.golden_arch
+    golden_cpu: str | None = None         # the QEMU CPU model for arm64 (None: emulation.DEFAULT_CPU)
 
     def __post_init__(self) -> None:
+        from edgekit.apps.golden_arch import ARCHES
+
         if self.app not in apps():
             raise unknown_choice("app", self.app, sorted(apps()))
+        if self.golden_arch not in ARCHES:
+            raise unknown_choice("golden architecture", self.golden_arch, list(ARCHES))
+        if self.golden_cpu is not None and (self.golden_arch == "x86_64" or not self.golden_cpu.strip()):
+            raise UsageError("--golden-cpu names one QEMU CPU model (e.g. neoverse-n1) for --golden-arch arm64 or auto")
         check_bounds(self.tolerance_overrides(), "--")
         if self.tolerance_overrides() and self.artifact is not None:
             raise UsageError("tolerances belong to the export that validated the file: give them to "
@@ -302,14 +310,31 @@ def shipped_file_check(golden_mod: Any, record: Any, torch_run: Any, file_run: A
     return file_cases, bounds, origin, fails
 
 
-def bundle(opts: BundleOptions) -> dict[str, Any]:
-    """Write the app folder; returns the model card. Nothing is left behind when it refuses."""
-    from edgekit.apps import golden
+def golden_outputs(golden_mod: Any, record: Any, torch_run: Any, file_run: Any, tokenizer: Any, seq: int,
+                   geometry: Any, questions: Any) -> tuple[list[dict[str, Any]], dict[str, float], str, list[str],
+                                                           list[dict[str, Any]]]:
+    """Every part of golden.json that runs the shipped file: the model cases (with their check
+    against PyTorch, :func:`shipped_file_check`) and the QA cases, all through ``file_run``."""
+    from edgekit.quality.qa import QAConfig, QAPipeline
+
+    cases, bounds, origin, fails = shipped_file_check(golden_mod, record, torch_run, file_run, tokenizer, seq, geometry)
+    pipeline = QAPipeline(tokenizer, file_run, QAConfig.from_geometry(geometry, pad_to=seq, top_k=3))
+    qa = golden_mod.qa_section(pipeline, questions or golden_mod.default_questions(), bounds=bounds)
+    return cases, bounds, origin, fails, qa
+
+
+def bundle(opts: BundleOptions, verbose: bool = True) -> dict[str, Any]:
+    """Write the app folder; returns the model card. Nothing is left behind when it refuses.
+
+    Golden outputs are computed where ``opts.golden_arch`` says (:mod:`edgekit.apps.golden_arch`);
+    ``verbose`` prints where (and, on x86, why) on stderr."""
+    from edgekit.apps import golden, golden_arch
+    from edgekit.core.console import console
     from edgekit.core import registry
     from edgekit.core.errors import ValidationError
     from edgekit.build.stage import model_stem
     from edgekit.model.modeling import load_model, load_tokenizer
-    from edgekit.quality.qa import QAConfig, QAPipeline, artifact_logits_fn, torch_logits_fn
+    from edgekit.quality.qa import artifact_logits_fn, torch_logits_fn
     from edgekit.core.record import atomic_write_text, sha256_of, size_of
     from edgekit.core.tasks import Task
 
@@ -321,6 +346,16 @@ def bundle(opts: BundleOptions) -> dict[str, Any]:
     if opts.artifact is not None:  # usage checks first: a wrong app/target pair creates nothing
         record = _load_artifact(Path(opts.artifact))
         check_pair(opts, Path(opts.artifact), record)
+    # Where golden outputs come from, decided before any work: arm64 asked for without its
+    # environment is an environment error (exit 2) that creates nothing.
+    place = golden_arch.resolve(target, opts.golden_arch, opts.golden_cpu)
+
+    def say(line: str) -> None:
+        if verbose:
+            console.print(line, markup=False)
+
+    if place.arch == "x86_64":
+        say(f"golden: computing the expected outputs on x86_64, not on the phone's arm64: {place.why}")
     tokenizer = load_tokenizer(opts.model)
     tok_info = check_tokenizer(tokenizer)
     model = load_model(opts.model, Task.QUESTION_ANSWERING)
@@ -340,19 +375,34 @@ def bundle(opts: BundleOptions) -> dict[str, Any]:
             seq_lens = seq_lens_of(record)
             seq = seq_lens[-1]
             runner = registry.get(target).load(src, record)
-            file_run = artifact_logits_fn(runner)
-            cases, bounds, origin, fails = shipped_file_check(golden, record, torch_logits_fn(model), file_run,
-                                                              tokenizer, seq, opts.geometry(record))
+            geometry = opts.geometry(record)
+            questions = golden.read_questions(opts.questions) if opts.questions is not None else None
+            torch_run = torch_logits_fn(model)
+            x86 = golden_arch.Recorder(artifact_logits_fn(runner))
+            cases, bounds, origin, fails, qa = golden_outputs(golden, record, torch_run, x86, tokenizer, seq,
+                                                              geometry, questions)
+            runtime = "LiteRT (ai-edge-litert)" if target == "tflite" else "edgekit's Core ML (MIL) interpreter"
+            if place.arch == "arm64":
+                arm, computed_on = golden_arch.run_on_arm64(place, src, record, x86, say)
+                x86_cases, x86_qa = cases, qa
+                cases, bounds, origin, fails, qa = golden_outputs(golden, record, torch_run, arm, tokenizer, seq,
+                                                                  geometry, questions)
+                disagree, worst = golden_arch.compare_architectures(bounds, x86, arm, x86_cases, cases, x86_qa, qa)
+                if disagree:
+                    golden_arch.refuse_disagreement(disagree, computed_on, src.name)
+                computed_on["x86_64"] = {"runtime": golden_arch.x86_runtime(target), "agrees": True,
+                                         "worst_max_abs": worst["max_abs"], "worst_cosine": worst["cosine"]}
+                say(f"golden: x86_64 agrees with arm64 within the apps' bounds (worst |x86 - arm64| "
+                    f"{worst['max_abs']:.3g}, cosine {worst['cosine']:.7f})")
+                runtime = f"{computed_on['runtime']} for aarch64 under QEMU {computed_on['qemu']} ({place.cpu})"
+            else:
+                computed_on = {"arch": "x86_64", "runtime": golden_arch.x86_runtime(target), "why": place.why}
             if fails:
                 msg = (f"{src.name} does not reproduce --model {opts.model} on the golden inputs within its record's "
                        f"tolerance: {'; '.join(fails[:3])}")
                 if not opts.allow_unvalidated:
                     raise ValidationError(msg + ". Was it exported from another checkpoint? Not bundling it.")
                 warnings.append(msg)
-            geometry = opts.geometry(record)
-            qa_cfg = QAConfig.from_geometry(geometry, pad_to=seq, top_k=3)
-            pipeline = QAPipeline(tokenizer, file_run, qa_cfg)
-            runtime = "LiteRT (ai-edge-litert)" if target == "tflite" else "edgekit's Core ML (MIL) interpreter"
             model_section = {
                 "file": artifact_name,
                 "target": target,
@@ -362,6 +412,7 @@ def bundle(opts: BundleOptions) -> dict[str, Any]:
                 "inputs": [t.name for t in record.inputs],
                 "outputs": [t.name for t in record.outputs],
                 "expected_from": f"the shipped file run in Python by {runtime}; the device must reproduce it",
+                "computed_on": computed_on,
                 "tolerance": record.tolerance,
                 "bounds": bounds,
                 "bounds_from": origin,
@@ -370,9 +421,8 @@ def bundle(opts: BundleOptions) -> dict[str, Any]:
                                  "log score margin > 8 x bound (QA cases)",
                 "cases": cases,
             }
-            questions = golden.read_questions(opts.questions) if opts.questions is not None else None
-            data = golden.build_golden(tokenizer, source=str(opts.model), pipeline=pipeline, model=model_section,
-                                       questions=questions, geometry=geometry)
+            data = golden.build_golden(tokenizer, source=str(opts.model), model=model_section, geometry=geometry)
+            data["qa"] = qa
             data["tokenizer"].update(tok_info)
             data["buckets"] = golden.bucket_cases(seq_lens)
 
@@ -411,6 +461,7 @@ def bundle(opts: BundleOptions) -> dict[str, Any]:
                 "notes": notes,
                 "note": RANDOM_HEAD_NOTE if random_head else "",
                 "versions": record.versions,
+                "golden_computed_on": computed_on,
             }
             atomic_write_text(stage / "model_card.json", json.dumps(card, indent=2, default=str) + "\n")
             atomic_write_text(stage / "MODEL_CARD.md", model_card_markdown(card, data))
@@ -423,6 +474,15 @@ def bundle(opts: BundleOptions) -> dict[str, Any]:
             shutil.rmtree(out, ignore_errors=True)
         raise
     return card
+
+
+def _computed_on_text(where: dict[str, Any] | None) -> str:
+    if not where:
+        return "an unrecorded architecture"
+    if where.get("arch") == "arm64":
+        return (f"arm64 ({where.get('cpu')}, {where.get('runtime')} under QEMU {where.get('qemu')}; "
+                "x86_64 agrees within the bounds)")
+    return f"x86_64 ({where.get('runtime')}; not arm64: {where.get('why')})"
 
 
 def model_card_markdown(card: dict[str, Any], data: dict[str, Any]) -> str:
@@ -441,7 +501,8 @@ def model_card_markdown(card: dict[str, Any], data: dict[str, Any]) -> str:
         f"{card['qa']['max_answer_len']} tokens",
         f"- Tokenizer: BERT WordPiece, {'uncased' if card['tokenizer']['do_lower_case'] else 'cased'}, vocab.txt",
         f"- golden.json: {len(data['tokenization'])} tokenisation, {len(data['decoder'])} decoder, "
-        f"{len(data['model']['cases'])} model and {len(data['qa'])} QA cases",
+        f"{len(data['model']['cases'])} model and {len(data['qa'])} QA cases, expected outputs computed on "
+        + _computed_on_text(card.get("golden_computed_on")),
         f"- Source: {card['source']}",
     ]
     if card["warnings"]:

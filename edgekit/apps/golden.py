@@ -365,6 +365,30 @@ def check_model_cases(bounds: dict[str, float], cases: Sequence[dict[str, Any]],
     return fails
 
 
+def check_qa_case(case: dict[str, Any], actual: Sequence[Any]) -> str:
+    """The apps' end-to-end QA check (ModelCheck.checkQa), in Python: on a decisive case the top
+    answer's span must be the file's, otherwise among the file's top-k. ``actual``: answers as
+    dicts or ``Answer``s. Returns what failed, or ""."""
+    def span(a: Any) -> tuple[int, int]:
+        return (a["start"], a["end"]) if isinstance(a, dict) else (a.start, a.end)
+
+    def text(a: Any) -> str:
+        return a["text"] if isinstance(a, dict) else a.text
+
+    want = case["answers"]
+    if not want:
+        return "" if not actual else f"'{case['name']}': expected no answer, got '{text(actual[0])}'"
+    if not actual:
+        return f"'{case['name']}': no answer"
+    e, a = want[0], actual[0]
+    if case.get("decisive"):
+        if span(e) != span(a):
+            return f"'{case['name']}': expected '{text(e)}' {list(span(e))}, got '{text(a)}' {list(span(a))}"
+    elif all(span(w) != span(a) for w in want):
+        return f"'{case['name']}': '{text(a)}' {list(span(a))} is not among the file's top {len(want)}"
+    return ""
+
+
 def model_cases(
     run: LogitsFn, tokenizer: Any, seq_len: int, texts: Sequence[tuple[str, str]] | None = None,
     output_names: Sequence[str] = ("start_logits", "end_logits"), bounds: dict[str, float] | None = None,

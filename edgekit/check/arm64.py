@@ -58,18 +58,20 @@ def unavailable(target: str) -> str | None:
     return emulation.available(runtime=mod.RUNTIME)
 
 
-def self_test(runtime: str, cpus: tuple[str, ...]) -> None:
+def self_test(runtime: str, cpus: tuple[str, ...]) -> tuple[str, ...]:
     """The emulator proves itself on ``runtime``'s kernels for each CPU model before a verdict counts
-    (raises ``EmulatorMiscomputesError``, exit 2, naming the QEMU version and CPU model)."""
+    (raises ``EmulatorMiscomputesError``, exit 2, naming the QEMU version and CPU model). Returns the
+    CPU models tested now; those that passed earlier in this process are not tested again."""
     from edgekit import emulation
     from edgekit.emulation.selftest import load_cases
 
     todo = tuple(c for c in cpus if (runtime, c) not in _VERIFIED)
     if not todo:
-        return
+        return ()
     cases, _ = load_cases((emulation.SELF_TEST_PROVIDERS[runtime],))
     emulation.self_test(cases, todo)
     _VERIFIED.update((runtime, c) for c in todo)
+    return todo
 
 
 def check(path: Path, record: ArtifactRecord, model: Any, feeds: list[dict[str, np.ndarray]], real: list[bool],

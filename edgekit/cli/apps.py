@@ -38,6 +38,17 @@ def add_parser(subparsers: Any) -> None:
                    help="skip the parity run after export (needs --allow-unvalidated)")
     p.add_argument("--allow-unvalidated", action="store_true",
                    help="ship a file whose record is validation-skipped; the model card records it")
+    from edgekit.apps.golden_arch import ARCHES
+
+    g = p.add_argument_group("where golden.json's expected outputs are computed (the phone is arm64; "
+                             "`make arm64-env` sets up the emulator)")
+    g.add_argument("--golden-arch", default="auto", choices=ARCHES,
+                   help="architecture the shipped file's golden outputs are computed on: arm64 (its aarch64 runtime "
+                        "under QEMU, checked against x86_64), x86_64, or auto (default: arm64 when the emulation "
+                        "environment and the file's aarch64 runtime are there, else x86_64 with the reason)")
+    g.add_argument("--golden-cpu", default=None, metavar="CPU",
+                   help="QEMU CPU model for arm64 golden outputs (default neoverse-n1, a phone core; one of the "
+                        "models `make arm64-env` verified, e.g. max); naming it requires arm64")
     for flag, what in (("--max-abs", "largest |file - PyTorch| per logit"), ("--min-cosine", "cosine in [0, 1]"),
                        ("--min-psnr", "PSNR in dB"), ("--min-agreement", "answer agreement in [0, 1]")):
         p.add_argument(flag, type=float, default=None, help=f"tolerance for the export: {what}")
@@ -53,10 +64,15 @@ def run(args: argparse.Namespace) -> int:
         doc_stride=args.doc_stride, max_answer_len=args.max_answer_len, artifact=args.artifact,
         validate=not args.no_validate, allow_unvalidated=args.allow_unvalidated, max_abs=args.max_abs,
         min_cosine=args.min_cosine, min_psnr=args.min_psnr, min_agreement=args.min_agreement, questions=args.questions,
+        golden_arch=args.golden_arch, golden_cpu=args.golden_cpu,
     )
     card = bundle(opts)
     console.print(f"[bold]bundle[/] {card['app']}: {card['artifact']} ({card['size_bytes'] / 1e6:.2f} MB, "
                   f"{card['status']}), vocab.txt, golden.json, model_card.json → {opts.out}")
+    where = card["golden_computed_on"]
+    console.print("golden.json: expected outputs computed on " + (  # on x86, why was said once already
+        f"arm64 ({where['cpu']}, QEMU {where['qemu']}, {where['runtime']}; x86_64 agrees)" if where["arch"] == "arm64"
+        else f"x86_64 ({where['runtime']})"), markup=False)
     for w in card["warnings"]:
         console.print(f"[yellow]warning[/] {w}")
     return 0

