@@ -26,15 +26,42 @@ def _running() -> int | None:
         return None
 
 
+#: This process's threads, one folder each (a module constant so tests can point it elsewhere).
+TASKS = Path("/proc/self/task")
+
+
+def _own_running() -> int | None:
+    """This process's threads that are runnable right now (state R in /proc/self/task/*/stat):
+    the calling thread, and e.g. PyTorch's intra-op threads still spinning after their last op."""
+    try:
+        tasks = list(TASKS.iterdir())
+    except OSError:
+        return None
+    n = 0
+    for t in tasks:
+        try:
+            stat = (t / "stat").read_bytes()
+        except OSError:  # the thread ended meanwhile
+            continue
+        # "tid (comm) S ...": comm may hold spaces and parentheses, the state follows the last ')'.
+        if stat[stat.rfind(b")") + 2: stat.rfind(b")") + 3] == b"R":
+            n += 1
+    return n
+
+
 def busy_elsewhere(samples: int = 3, gap: float = 0.02) -> float:
     """Runnable work besides this process: the median of a few snapshots of the running count
-    (the 1-minute load average lags by a minute and counts this process's own past work)."""
+    minus this process's own runnable threads (the 1-minute load average lags by a minute and
+    counts this process's own past work). Its own threads, not just 1: PyTorch's pool threads
+    spin for a while after an op, and counted as other work they made an idle 2-core machine
+    look busy ("Threads: 1" at load 1.2 with nothing else running)."""
     seen = []
     for i in range(samples):
         r = _running()
         if r is None:
             break
-        seen.append(max(0, r - 1))
+        own = _own_running()
+        seen.append(max(0, r - max(1, own if own is not None else 1)))
         if i + 1 < samples:
             time.sleep(gap)
     if not seen:

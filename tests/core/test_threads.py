@@ -1,6 +1,8 @@
 """The thread count under load: the free cores, at least one; an explicit number always wins."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from edgekit.core import threads
@@ -10,8 +12,47 @@ from edgekit.core import threads
 def test_free_cores_under_a_simulated_load(monkeypatch, ncores, running, expected):
     monkeypatch.setattr(threads, "cores", lambda: ncores)
     monkeypatch.setattr(threads, "_running", lambda: running)  # this process counts as one of them
+    monkeypatch.setattr(threads, "_own_running", lambda: 1)    # the calling thread only
     assert threads.choose() == expected
     assert threads.choose(3) == 3  # --threads wins
+
+
+@pytest.mark.parametrize("ncores,running,own,expected", [
+    (2, 3, 3, 2),   # idle machine, two of our pool threads still spinning: both cores are free
+    (2, 3, 2, 1),   # one other runnable task besides our two threads
+    (2, 5, 2, 1),   # three others: still at least one
+    (4, 6, 4, 2),   # two others on four cores
+    (2, 3, None, 1),  # /proc/self/task unreadable: count this process as one task, as before
+    (2, 1, 0, 2),   # a racy snapshot that saw none of our threads running: we are at least one
+])
+def test_own_runnable_threads_are_not_other_work(monkeypatch, ncores, running, own, expected):
+    """Issue 28: the demo benched with 1 thread on an idle machine because PyTorch's intra-op
+    threads, spinning after the last op, counted as other work in /proc/loadavg."""
+    monkeypatch.setattr(threads, "cores", lambda: ncores)
+    monkeypatch.setattr(threads, "_running", lambda: running)
+    monkeypatch.setattr(threads, "_own_running", lambda: own)
+    assert threads.choose() == expected
+
+
+def _task(root: Path, tid: int, comm: str, state: str) -> None:
+    (root / str(tid)).mkdir()
+    (root / str(tid) / "stat").write_bytes(f"{tid} ({comm}) {state} 1 {tid} {tid} 0 -1 4194560 0".encode())
+
+
+def test_own_running_reads_each_thread_state(monkeypatch, tmp_path):
+    _task(tmp_path, 100, "python", "R")
+    _task(tmp_path, 101, "pt_main (R) S", "S")  # a name holding ") R" must not read as running
+    _task(tmp_path, 102, "torch pool", "R")
+    _task(tmp_path, 103, "io", "D")
+    monkeypatch.setattr(threads, "TASKS", tmp_path)
+    assert threads._own_running() == 2
+    monkeypatch.setattr(threads, "TASKS", tmp_path / "missing")
+    assert threads._own_running() is None
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
+def test_own_running_counts_the_calling_thread():
+    assert threads._own_running() >= 1
 
 
 def test_no_proc_loadavg_means_all_cores(monkeypatch):

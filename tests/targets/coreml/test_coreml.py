@@ -314,3 +314,35 @@ def test_every_compressed_tensor_keeps_its_values(tiny_model, precision):
     # 4-bit honest error is ~0.1 relative per tensor (MiniLM: 0.10-0.16); 0.2 is twice that.
     bad = {n: round(e, 3) for n, e in errors.items() if e > 0.2}
     assert not bad, bad
+
+
+@pytest.mark.slow
+def test_one_fp16_program_serves_every_compressed_precision_of_a_run(tiny_model, tmp_path, monkeypatch):
+    """fp16, int8-weight and the palettes of one loaded model convert the fp16 program once (the
+    demo saves ~4.5 s per file). The kept copy must outlive each file's staging folder (ct.convert
+    writes into it, and it is removed once the file is installed: the first version of this cache
+    failed every later file with "Could not open .../weight.bin"), and an edit of the weights,
+    even through ``.data``, is a new program."""
+    import torch
+
+    from edgekit.build.stage import export_model
+    from edgekit.targets.coreml import converter
+
+    path = tiny_model("bert", Task.FEATURE_EXTRACTION)
+    model, tok = load_model(path, Task.FEATURE_EXTRACTION), load_tokenizer(path)
+    calls = []
+    real = converter._convert_program
+    monkeypatch.setattr(converter, "_convert_program", lambda ctx, t: calls.append(str(ctx.options.precision)) or real(ctx, t))
+
+    def export(precision, out):
+        opts = ExportOptions(target="coreml", task=Task.FEATURE_EXTRACTION, precision=Precision(precision),
+                             seq_len=SeqLen.parse("32"))
+        return export_model(model, opts, out, tokenizer=tok, verbose=False)
+
+    recs = [export(p, tmp_path / "a") for p in ("fp16", "int8-weight", "palettize6", "fp32", "palettize8")]
+    assert [r.status for r in recs] == [Status.VALIDATED] * 5, [r.reason for r in recs]
+    assert calls == ["fp16", "fp32"]
+    with torch.no_grad():
+        model.layers[0].q.weight.data.mul_(1.5)
+    assert export("palettize6", tmp_path / "b").status == Status.VALIDATED
+    assert calls == ["fp16", "fp32", "palettize6"]
