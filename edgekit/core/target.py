@@ -96,7 +96,7 @@ class ConvertContext:
                 raise RuntimeError("this context was built without a calibration reader")
             self._calibration, self.calibration_info = self.calibration_reader(
                 self.tokenizer, self.options.task, self.options.seq_len.default, self.signature.input_names,
-                self.options.calibration, notes=self.notes)
+                self.options.calibration, notes=self.notes, purpose=self.options.precision.value)
         if input_names is None:
             return self._calibration
         return [{n: f[n] for n in input_names} for f in self._calibration]

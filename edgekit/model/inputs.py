@@ -132,7 +132,8 @@ PAIR_SEPARATOR = "\t"
 
 
 def calibration(tokenizer: Any, task: Task, seq_len: int, input_names: tuple[str, ...], path: Path | None = None,
-                notes: list[str] | None = None) -> tuple[list[dict[str, np.ndarray]], dict[str, Any]]:
+                notes: list[str] | None = None, purpose: str = "int8-static",
+                ) -> tuple[list[dict[str, np.ndarray]], dict[str, Any]]:
     """The one calibration reader: representative feeds for static quantisation, and what they were.
 
     The user's file (``path``: UTF-8, one sample per line, the first ``MAX_CALIBRATION_SAMPLES``
@@ -142,11 +143,13 @@ def calibration(tokenizer: Any, task: Task, seq_len: int, input_names: tuple[str
     miss what token type 1 and the [SEP] between the texts do to the activations. Without a
     tokenizer there is no representative text: a UsageError. Fewer than
     ``MIN_CALIBRATION_SAMPLES`` is allowed but said, on the console and in ``notes``, and so is a
-    question-answering file with no pair in it.
+    question-answering file with no pair in it. ``purpose`` names what calibrates (the precision,
+    or a recipe such as int8-dynamic smoothing) in those messages.
     """
     if tokenizer is None:
-        raise UsageError("int8-static calibrates on tokenised text, but the model folder has no tokenizer: "
-                         "add one (tokenizer.json or vocab.txt) or choose int8-dynamic")
+        instead = "int8-dynamic" if purpose == "int8-static" else "a recipe that needs no calibration"
+        raise UsageError(f"{purpose} calibrates on tokenised text, but the model folder has no tokenizer: "
+                         f"add one (tokenizer.json or vocab.txt) or choose {instead}")
     samples: list[tuple[str, str | None]]  # (text, context or None)
     if path is not None:
         split = (t.partition(PAIR_SEPARATOR) for t in read_calibration_texts(path))
@@ -173,7 +176,7 @@ def calibration(tokenizer: Any, task: Task, seq_len: int, input_names: tuple[str
         warnings.append(f"{source} has no question<TAB>context line: the question-answering model was calibrated "
                         "on single texts, not on the (question, context) pairs it answers")
     if len(feeds) < MIN_CALIBRATION_SAMPLES:
-        warnings.append(f"int8-static calibrated on only {len(feeds)} samples ({source}); give at least "
+        warnings.append(f"{purpose} calibrated on only {len(feeds)} samples ({source}); give at least "
                         f"{MIN_CALIBRATION_SAMPLES} representative lines with --calibration FILE")
     if warnings:
         from edgekit.core.console import console

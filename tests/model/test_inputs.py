@@ -44,8 +44,18 @@ def test_calibration_feeds_notes_too_few_and_caps_many(tok, tmp_path):
 
 
 def test_calibration_needs_a_tokenizer():
-    with pytest.raises(UsageError, match="no tokenizer"):
+    with pytest.raises(UsageError, match="int8-static calibrates.*no tokenizer.*choose int8-dynamic"):
         inputs.calibration(None, Task.SEQUENCE_CLASSIFICATION, 16, NAMES)
+
+
+def test_calibration_messages_name_what_calibrates(tok):
+    """int8-dynamic's outlier smoothing calibrates too: its notes must not say int8-static."""
+    notes: list[str] = []
+    inputs.calibration(tok, Task.SEQUENCE_CLASSIFICATION, 16, NAMES, notes=notes, purpose="int8-dynamic")
+    assert any(n.startswith("int8-dynamic calibrated on only") for n in notes)
+    assert not any("int8-static" in n for n in notes)
+    with pytest.raises(UsageError, match="int8-dynamic calibrates.*no calibration"):
+        inputs.calibration(None, Task.SEQUENCE_CLASSIFICATION, 16, NAMES, purpose="int8-dynamic")
 
 
 @pytest.fixture(scope="module")
