@@ -22,6 +22,8 @@ _LAZY = {
     "load": ("edgekit.api", "load"),
     "validate": ("edgekit.api", "validate"),
     "report": ("edgekit.api", "report"),
+    "shrink": ("edgekit.api", "shrink"),
+    "ShrinkReport": ("edgekit.shrinker.report", "ShrinkReport"),
     "export_model": ("edgekit.build.stage", "export_model"),
     "validate_artifact": ("edgekit.check.verdict", "validate_artifact"),
     "ExportOptions": ("edgekit.core.config", "ExportOptions"),

@@ -95,6 +95,34 @@ def report(folder: str | Path, fmt: str = "md") -> str:
     return render_folder(folder, fmt)
 
 
+def shrink(model: str | Path, task: str, data: str | Path, eval_data: str | Path, target: str,
+           out: str | Path, *, layers: int | str | list[int] | None = None, budget_minutes: float | None = None,
+           steps: int | None = None, max_f1_drop: float = 2.0, precision: str = "all", bundle: str | None = None,
+           resume: str | None = None, threads: int | None = None, passes: int = 3, timed_n: int = 100,
+           eval_n: int | None = None, heldout_n: int = 100, progress: bool = True,
+           training: dict[str, Any] | None = None) -> Any:
+    """From a fine-tuned teacher to the file to ship: the function ``edgekit shrink`` runs.
+
+    Chooses the student's layer map and checkpoint on a held-out slice of ``data`` (never on
+    ``eval_data``), distils it (``steps`` or ``budget_minutes``; ``resume="auto"`` continues a run in
+    ``out``), exports teacher and student to ``target`` at every precision (``precision``: a comma
+    list or ``"all"``), validates and gates each file, times each on real ``eval_data`` questions in
+    its own process (``passes``), and returns the ``ShrinkReport`` written to OUT/report.md|json|html:
+    every candidate with F1 (accuracy), ΔF1 vs the teacher and its 95% interval, same-answer rate, MB,
+    ms per question, speed-up, and ``report.chosen``: the fastest file whose interval lies within
+    ``max_f1_drop``. ``bundle="android"``/``"ios"`` bundles that file. ``training``: TaskConfig fields
+    (``batch_size``, ``lr``, ``max_len`` …).
+    """
+    from edgekit.shrinker.run import ShrinkOptions, shrink_run
+
+    opts = ShrinkOptions(model=str(model), task=task, data=str(data), eval_data=str(eval_data), target=target,
+                         out=str(out), layers=layers, budget_minutes=budget_minutes, steps=steps,
+                         max_drop=max_f1_drop, precision=precision, bundle=bundle, resume=resume, threads=threads,
+                         passes=passes, n_timed=timed_n, eval_n=eval_n, heldout_n=heldout_n, progress=progress,
+                         training=dict(training or {}))
+    return shrink_run(opts)
+
+
 @dataclass
 class LoadedModel:
     """An exported file in its own runtime, callable on text for its task.

@@ -14,7 +14,7 @@ import pytest
 
 from edgekit.cli import build_parser
 from edgekit.core.tasks import ALIASES, Task
-from edgekit.core.vocabulary import MIXED_PRECISION, is_retired
+from edgekit.cli.vocabulary import MIXED_PRECISION, is_retired
 
 DESIGN = Path(__file__).resolve().parents[1] / "DESIGN.md"
 SECTION = "## One vocabulary of flags"
@@ -96,7 +96,7 @@ RETIRED = {_ticked(row[0]): {"new": _ticked(row[1]), "in": {c.strip() for c in r
 
 def test_the_tables_name_real_commands():
     assert {"--seq-len", "--out", "--output", "--warmup", "--warmup-fraction", "--mixed-precision",
-            "--task"} <= set(FLAGS)
+            "--task", "--golden-arch", "--golden-cpu"} <= set(FLAGS)
     for flag, row in FLAGS.items():
         assert set(row["defaults"]) <= set(PARSERS), (flag, set(row["defaults"]) - set(PARSERS))
     for old, row in RETIRED.items():

@@ -10,6 +10,7 @@ import argparse
 import errno
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -17,9 +18,10 @@ from edgekit.core.version import __version__
 from edgekit.core.errors import EdgekitError, UsageError
 from edgekit.core.precision import Precision
 from edgekit.core.tasks import Task, infer_task
-from edgekit.core.vocabulary import plain, retired
+from edgekit.cli.vocabulary import plain, retired
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+_STARTED = time.perf_counter()  # the demo's wall total counts from here (imports included)
 DEFAULT_OUT = Path("edgekit-out")
 
 
@@ -130,10 +132,12 @@ def _check_bench_args(args: argparse.Namespace) -> None:
 
 def _pipeline(args: argparse.Namespace, model_path: str, task: str, targets: str, precisions: str,
               seq_lens: list[Any] | None, out: Path, bench: bool, pin: bool = False, skip: str | None = None,
-              title: str = "edgekit report", strict: bool | None = None) -> int:
+              title: str = "edgekit report", strict: bool | None = None, stage_times: bool = False) -> int:
     """plan -> export/validate -> (bench) -> reports: what export, demo and bench MODEL share.
 
-    ``strict`` (default: the command's ``--strict``) makes a validation-skipped record exit 1."""
+    ``strict`` (default: the command's ``--strict``) makes a validation-skipped record exit 1.
+    ``stage_times``: end the summary with the seconds each stage took (the demo's)."""
+    started = time.perf_counter()
     from edgekit.build import plan as pipeline
     from edgekit.measure import tables as report
     from edgekit.measure.bench import bench_records
@@ -158,12 +162,19 @@ def _pipeline(args: argparse.Namespace, model_path: str, task: str, targets: str
                           tolerance=tolerance, validate=not getattr(args, "no_validate", False), gate=gate,
                           arm64=_arm64(args))
     records = result.records
+    exported = time.perf_counter()
     if bench:
         records = bench_records(result.paths, args.threads, args.runs, args.warmup, pin=pin, models=result.models)
+    benched = time.perf_counter()
     from edgekit.measure.render import write_reports
 
     rep = write_reports(out, title=title)
     print(report.markdown(report.build(records, title=title)), end="")
+    if stage_times:  # export = the converters' own seconds; validate = the rest of each file's time
+        convert = sum(r.export_seconds or 0 for r in result.records)
+        print(f"\nStage times: export {convert:.1f} s · validate {exported - started - convert:.1f} s "
+              f"(with loading the model) · bench {benched - exported:.1f} s · total {time.perf_counter() - _STARTED:.1f} s "
+              f"since edgekit started\n")
     console.print(f"reports: {out / 'report.md'}, {out / 'report.json'}, {out / 'report.html'} "
                   f"({len(rep.rows)} rows in the folder)")
     return _exit_code(records, getattr(args, "strict", False) if strict is None else strict)
@@ -292,7 +303,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         precisions = ",".join(p.value for p in Precision if p not in DEMO_LEFT_OUT)
     return _pipeline(args, model, "feature-extraction", args.target, precisions,
                      _seq_lens(args.seq_len, "feature-extraction"), out, bench=True,
-                     title="edgekit demo: all-MiniLM-L6-v2")
+                     title="edgekit demo: all-MiniLM-L6-v2", stage_times=True)
 
 
 # ---- parser -----------------------------------------------------------------------------------
@@ -448,7 +459,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_verbose(p)
     p.set_defaults(func=cmd_demo)
 
-    for module in ("edgekit.distill.cli", "edgekit.cli.apps", "edgekit.cli.quality", "edgekit.distill.finetune"):
+    for module in ("edgekit.cli.distill", "edgekit.cli.apps", "edgekit.cli.quality", "edgekit.cli.finetune",
+                   "edgekit.cli.shrink"):
         add = _optional_add_parser(module)
         if add is not None:
             add(sub)

@@ -1,0 +1,98 @@
+"""``edgekit shrink``: the command-line layer over ``edgekit.shrinker.run`` (the same function as
+``edgekit.shrink(...)``)."""
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from edgekit.core.tasks import ALIASES
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register ``shrink`` on the top-level ``edgekit`` sub-parsers."""
+    from edgekit.apps.bundle import apps
+
+    p = subparsers.add_parser(
+        "shrink", help="from a fine-tuned model to the file to ship: distil, export, gate, measure, choose",
+        description="Distil a shallower student from a fine-tuned question-answering or classification teacher "
+                    "(layer map and checkpoint chosen on a held-out slice of --data, never on --eval-data), export "
+                    "teacher and student to the target at every precision (length buckets where the target takes "
+                    "them), validate and gate each file, time each on real --eval-data questions in its own "
+                    "process, and write OUT/report.md|json|html with every candidate and the chosen file: the "
+                    "fastest whose 95% interval of the F1 drop lies within --max-f1-drop of the teacher.")
+    p.add_argument("--model", required=True, help="the fine-tuned teacher: a BERT folder (question answering or "
+                                                   "sequence classification)")
+    p.add_argument("--task", required=True, choices=sorted(set(ALIASES) | {"question-answering",
+                                                                         "sequence-classification"}),
+                   metavar="TASK", help="the model's task: qa or seq-cls")
+    p.add_argument("--data", required=True,
+                   help='training data: SQuAD v1.1 JSON (.json/.json.xz) or JSON lines (qa {"question", "context", '
+                        '"answers"}; seq-cls {"text", "text_pair"?, "label"}); a held-out slice of it chooses the '
+                        "layer map and the checkpoint")
+    p.add_argument("--eval-data", required=True,
+                   help="DEV data scoring the exported files only: SQuAD v1.1 JSON for question answering, or "
+                        "JSON lines {text, text_pair?, label}")
+    p.add_argument("--target", required=True, help="the target to ship on, one name (`edgekit targets` lists them)")
+    p.add_argument("--out", required=True, help="output folder: the student, the files, the report, the state")
+    p.add_argument("--layers", default=None,
+                   help="teacher layers for the student: a count (3: the map is chosen by measurement) or the "
+                        "layers (0,2,4) (default: half the teacher's, measured)")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--budget-minutes", type=float, default=None,
+                        help="wall-clock budget of the training: the warm-up/decay schedule is fitted to it")
+    budget.add_argument("--steps", type=int, default=None, help="optimizer steps of the training (default: one epoch)")
+    p.add_argument("--max-f1-drop", type=float, default=2.0,
+                   help="largest F1 (accuracy) drop below the teacher the chosen file may have: its whole 95%% "
+                        "interval must lie within it (default 2.0)")
+    p.add_argument("--precision", default="all",
+                   help="precisions, comma-separated (default all: every precision the target has)")
+    p.add_argument("--bundle", default=None, choices=sorted(apps()),
+                   help="bundle the chosen file for this demo app (" + ", ".join(
+                       f"{a}: {t}" for a, (t, _) in sorted(apps().items())) + ")")
+    p.add_argument("--resume", default=None, choices=["auto"],
+                   help="auto: continue the run in --out (training from its newest checkpoint)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="threads for the runtimes and PyTorch (default: the cores not busy with other work)")
+    p.add_argument("--passes", type=int, default=3, help="timed passes per file, each in its own process (default 3)")
+    p.add_argument("--eval-n", type=int, default=None, help="the first N DEV questions only (default: all)")
+    p.add_argument("--timed-n", type=int, default=100,
+                   help="DEV questions timed per pass and file (default 100; all are answered once)")
+    p.add_argument("--no-progress", action="store_true", help="no training progress bar on stderr")
+    p.set_defaults(func=run)
+
+
+def _argv(args: argparse.Namespace) -> list[str]:
+    """The command as given (every option that differs from its default), for the report."""
+    argv = ["shrink"]
+    for flag, dest, default in (("--model", "model", None), ("--task", "task", None), ("--data", "data", None),
+                                ("--eval-data", "eval_data", None), ("--target", "target", None),
+                                ("--layers", "layers", None), ("--budget-minutes", "budget_minutes", None),
+                                ("--steps", "steps", None), ("--max-f1-drop", "max_f1_drop", 2.0),
+                                ("--precision", "precision", "all"), ("--bundle", "bundle", None),
+                                ("--resume", "resume", None), ("--threads", "threads", None),
+                                ("--passes", "passes", 3), ("--eval-n", "eval_n", None), ("--timed-n", "timed_n", 100),
+                                ("--out", "out", None)):
+        value = getattr(args, dest)
+        if value is not None and value != default:
+            argv += [flag, str(value)]
+    return argv
+
+
+def run(args: argparse.Namespace) -> int:
+    from edgekit.core.console import console
+    from edgekit.shrinker.run import ShrinkOptions, command_line, shrink_run
+
+    opts = ShrinkOptions(model=args.model, task=args.task, data=args.data, eval_data=args.eval_data,
+                         target=args.target, out=args.out, layers=args.layers, budget_minutes=args.budget_minutes,
+                         steps=args.steps, max_drop=args.max_f1_drop, precision=args.precision, bundle=args.bundle,
+                         resume=args.resume, threads=args.threads, passes=args.passes, n_timed=args.timed_n,
+                         eval_n=args.eval_n, progress=not args.no_progress)
+    rep = shrink_run(opts, command=command_line(_argv(args)))
+    chosen = rep.chosen_candidate
+    if chosen is None:
+        console.print(f"no file chosen: {rep.reason}", markup=False, highlight=False)
+        print(f"{rep.out}/report.md")
+        return 1
+    console.print(f"chosen: {chosen.artifact} — {rep.reason}", markup=False, highlight=False)
+    print(f"{rep.out}/report.md")
+    return 0

@@ -1,0 +1,116 @@
+"""The student's layer map, chosen by measurement: every candidate copy of the teacher
+(``distill.task.init_task_student``) is scored before any training on the held-out slice of TRAIN
+(never DEV), as ``benchmarks/results/squad_quality.md`` did by hand ([0,2,4] 14.4 F1, [1,3,5] 11.7,
+[0,3,5] 8.9 … on 100 held-out train questions), and the best one is kept.
+"""
+from __future__ import annotations
+
+import itertools
+import shutil
+from pathlib import Path
+from typing import Any, Callable
+
+from edgekit.core.errors import UsageError
+
+#: All subsets are measured up to this many; beyond, a spread of evenly spaced maps and their shifts.
+MAX_CANDIDATES = 20
+
+
+def parse_layers(value: str | int | list[int] | None) -> int | list[int] | None:
+    """``3`` (a count: the map is measured), ``"0,2,4"`` (a map: used as given) or None (half the teacher)."""
+    if value is None or isinstance(value, list):
+        return value
+    if isinstance(value, int):
+        if value < 1:
+            raise UsageError("--layers must be at least 1")
+        return value
+    text = str(value).strip()
+    try:
+        parts = [int(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        raise UsageError(f"--layers {value!r}: give a count (3) or teacher layers (0,2,4)") from None
+    if not parts:
+        raise UsageError("--layers is empty")
+    if "," not in text:
+        if parts[0] < 1:
+            raise UsageError("--layers must be at least 1")
+        return parts[0]
+    return parts
+
+
+def candidate_maps(teacher_layers: int, k: int) -> list[list[int]]:
+    """The maps of ``k`` of ``teacher_layers`` layers worth measuring: all of them when there are at
+    most ``MAX_CANDIDATES``, else evenly spaced maps (first and last layer kept, each shift of the
+    spacing), the bottom and the top ``k``, and every other layer from 0 and from 1."""
+    if not 1 <= k <= teacher_layers:
+        raise UsageError(f"--layers {k}: the teacher has {teacher_layers} layers; give 1..{teacher_layers}")
+    allmaps = [list(c) for c in itertools.combinations(range(teacher_layers), k)]
+    if len(allmaps) <= MAX_CANDIDATES:
+        return allmaps
+    maps: list[list[int]] = []
+
+    def add(m: list[int]) -> None:
+        m = sorted(set(m))
+        if len(m) == k and all(0 <= i < teacher_layers for i in m) and m not in maps:
+            maps.append(m)
+
+    step = teacher_layers / k
+    for shift in range(max(1, int(step))):
+        add([min(teacher_layers - 1, int(i * step) + shift) for i in range(k)])
+    add([round(i * (teacher_layers - 1) / max(1, k - 1)) for i in range(k)])
+    add(list(range(k)))
+    add(list(range(teacher_layers - k, teacher_layers)))
+    add(list(range(0, teacher_layers, 2))[:k])
+    add(list(range(1, teacher_layers, 2))[:k])
+    return maps[:MAX_CANDIDATES]
+
+
+def teacher_depth(teacher: str) -> int:
+    from transformers import AutoConfig
+
+    cfg = AutoConfig.from_pretrained(teacher)
+    n = getattr(cfg, "num_hidden_layers", None) or getattr(cfg, "n_layers", None)
+    if cfg.model_type != "bert":
+        raise UsageError(f"shrink copies BERT layers into the student; {teacher} is a {cfg.model_type!r} model")
+    return int(n)
+
+
+def choose_layer_map(teacher: str, layers: int | list[int] | None, work: Path,
+                     score: Callable[[Path], float], say: Callable[[str], Any] = print) -> dict[str, Any]:
+    """Measure each candidate map (``score(folder)``: the metric on the held-out slice of TRAIN) and
+    return ``{"map", "count", "measured": [{"map", "score"}], "chosen_by"}``; the chosen copy is left
+    in ``work/init`` for training. A map given by the user is used as is (and scored, for the report)."""
+    from edgekit.distill.task import init_task_student
+
+    n = teacher_depth(teacher)
+    if isinstance(layers, list):
+        maps, chosen_by = [sorted(layers)], "given"
+    else:
+        k = layers if layers is not None else max(1, n // 2)
+        if k >= n:
+            raise UsageError(f"--layers {k}: the teacher has {n} layers; a student needs fewer")
+        maps, chosen_by = candidate_maps(n, k), "measured"
+    measured = []
+    best: tuple[float, list[int]] | None = None
+    work.mkdir(parents=True, exist_ok=True)
+    for m in maps:
+        folder = work / ("map-" + "-".join(map(str, m)))
+        if folder.exists():
+            shutil.rmtree(folder)
+        init_task_student(teacher, folder, m)
+        s = score(folder)
+        measured.append({"map": m, "score": round(s, 3)})
+        say(f"layer map {m}: {s:.2f} on the held-out slice of TRAIN")
+        if best is None or s > best[0] + 1e-12:
+            best = (s, m)
+        if best[1] is not m:
+            shutil.rmtree(folder, ignore_errors=True)
+    assert best is not None
+    init = work / "init"
+    if init.exists():
+        shutil.rmtree(init)
+    (work / ("map-" + "-".join(map(str, best[1])))).rename(init)
+    for m in maps:  # the losers' copies (kept only while they were best)
+        shutil.rmtree(work / ("map-" + "-".join(map(str, m))), ignore_errors=True)
+    return {"map": best[1], "count": len(best[1]), "teacher_layers": n, "measured": measured,
+            "chosen_by": chosen_by}

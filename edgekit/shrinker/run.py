@@ -1,0 +1,479 @@
+"""``edgekit shrink``: from a user's fine-tuned model to the one file to ship, in one call.
+
+1. TRAIN is split into a training part and a held-out slice (``shrinker.data``); DEV is read only
+   to score the exported candidates.
+2. The student's layer map is chosen by scoring every candidate copy of the teacher on the
+   held-out slice (``shrinker.layers``).
+3. The student is task-distilled within the budget, in resumable segments whose checkpoints are
+   scored on the held-out slice; the best is kept (``shrinker.train``).
+4. Teacher and student are exported to the target at every precision it has (length buckets where
+   the target takes them, plus the baseline: the teacher's fp32 file at fixed length), validated
+   and gated on DEV (``build.plan``, ``quality.gate``).
+5. Each file answers DEV as the apps run it, in its own process, several passes (``shrinker.measure``);
+   F1, ΔF1 against the teacher with its paired-bootstrap interval, the same-answer rate, size and ms
+   per question go into one report with the chosen file (``shrinker.report``); ``bundle`` ships it.
+
+The state of a run is ``OUT/shrink_state.json``; ``resume="auto"`` continues after the last step
+that finished (and training from its newest checkpoint).
+"""
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from edgekit.core.errors import UsageError
+from edgekit.shrinker.report import Candidate, ShrinkReport
+
+QA = "question-answering"
+SEQ_CLS = "sequence-classification"
+DEFAULT_MAX_DROP = 2.0
+#: Options a resumed run may change: they steer only what is still to run, never what was recorded.
+RESUME_MAY_CHANGE = ("resume", "progress", "threads", "bundle")
+
+
+@dataclass(frozen=True)
+class ShrinkOptions:
+    """Everything one shrink run needs; checked when made (a bad option is a usage error before any work)."""
+
+    model: str
+    task: str
+    data: str
+    eval_data: str
+    target: str
+    out: str
+    layers: Any = None                 # a count (the map is measured), a map [0, 2, 4], or None (half)
+    budget_minutes: float | None = None
+    steps: int | None = None
+    max_drop: float = DEFAULT_MAX_DROP
+    precision: str = "all"
+    bundle: str | None = None          # an app: android | ios
+    resume: str | None = None          # None | "auto"
+    threads: int | None = None
+    passes: int = 3
+    n_timed: int = 100                 # DEV questions timed per pass and file
+    eval_n: int | None = None          # the first N DEV questions (default: all)
+    heldout_n: int = 100               # held-out slice of TRAIN
+    seed: int = 42
+    progress: bool = True
+    training: dict[str, Any] = field(default_factory=dict)  # TaskConfig fields (batch_size, lr, max_len …)
+
+    def __post_init__(self) -> None:
+        from edgekit.core.tasks import Task
+        from edgekit.shrinker.layers import parse_layers
+
+        try:
+            task = Task.parse(self.task).value
+        except Exception as e:  # noqa: BLE001 - the one task parser's error, as a usage error
+            raise UsageError(str(e)) from None
+        if task not in (QA, SEQ_CLS):
+            raise UsageError(f"shrink trains question-answering or sequence-classification students, not {task}")
+        object.__setattr__(self, "task", task)
+        object.__setattr__(self, "layers", parse_layers(self.layers))
+        for name in ("data", "eval_data"):
+            p = Path(getattr(self, name))
+            if not p.is_file():
+                raise UsageError(f"--{name.replace('_', '-')} {p} does not exist")
+        if not (Path(self.model) / "config.json").is_file():
+            raise UsageError(f"--model {self.model} is not a model folder (no config.json)")
+        if self.budget_minutes is not None and self.steps is not None:
+            raise UsageError("give --budget-minutes or --steps, not both")
+        if self.budget_minutes is not None and self.budget_minutes <= 0:
+            raise UsageError("--budget-minutes must be positive")
+        if self.steps is not None and self.steps < 1:
+            raise UsageError("--steps must be at least 1")
+        if not 0 <= self.max_drop <= 100:
+            raise UsageError("--max-f1-drop must be between 0 and 100 (F1 or accuracy points)")
+        if self.resume not in (None, "auto"):
+            raise UsageError("--resume takes auto (continue the run in --out)")
+        if self.passes < 1 or self.n_timed < 1 or self.heldout_n < 1:
+            raise UsageError("passes, timed questions and the held-out slice must be at least 1")
+        if self.eval_n is not None and self.eval_n < 1:
+            raise UsageError("the DEV question count must be at least 1")
+        if self.threads is not None and self.threads < 1:
+            raise UsageError("--threads must be at least 1")
+        if self.bundle is not None:
+            from edgekit.apps.bundle import apps
+
+            if self.bundle not in apps():
+                from edgekit.core.errors import unknown_choice
+
+                raise unknown_choice("app", self.bundle, sorted(apps()))
+            if apps()[self.bundle][0] != self.target:
+                raise UsageError(f"--bundle {self.bundle} ships a {apps()[self.bundle][0]} file; this run's "
+                                 f"--target is {self.target}")
+            if self.task != QA:
+                raise UsageError("--bundle ships question-answering apps; this run is sequence classification")
+        from edgekit.core import registry
+
+        if self.target not in registry.converters():
+            from edgekit.core.errors import unknown_choice
+
+            raise unknown_choice("target", self.target, sorted(registry.converters()))
+
+
+def precisions_of(target: str, precision: str) -> list[str]:
+    """The precisions a run exports: every one the target has (``all``), or those named."""
+    from edgekit.core import registry
+    from edgekit.core.precision import Precision
+
+    conv = registry.get(target)
+    have = [p.value for p in conv.precisions]
+    if precision == "all":
+        return have
+    out = []
+    for name in precision.split(","):
+        p = Precision.parse(name.strip()).value if name.strip() != "int8" else next(
+            (h for h in have if h.startswith("int8")), "int8")
+        if p not in have:
+            raise UsageError(f"{target} has no {p} precision (it has {', '.join(have)})")
+        out.append(p)
+    return list(dict.fromkeys(out))
+
+
+def lengths_of(target: str, task: str) -> tuple[list[int], list[int] | None]:
+    """(the fixed length of the baseline, the buckets where the target takes several lengths, else None)."""
+    from edgekit.core import registry
+    from edgekit.core.geometry import DEFAULT_QA_BUCKETS, DEFAULT_QA_LENGTH
+
+    if task != QA:
+        return [128], None
+    conv = registry.get(target)
+    return [DEFAULT_QA_LENGTH], (list(DEFAULT_QA_BUCKETS) if "enumerated" in conv.seq_kinds else None)
+
+
+class _Run:
+    """One shrink run: the options, OUT, its state file and the console lines."""
+
+    def __init__(self, opts: ShrinkOptions, say: Callable[[str], Any]) -> None:
+        self.opts = opts
+        self.out = Path(opts.out)
+        self.work = self.out / "work"
+        self.state_path = self.out / "shrink_state.json"
+        self.t0 = time.perf_counter()
+        self._say = say
+        self.state: dict[str, Any] = {}
+
+    def say(self, what: str) -> None:
+        self._say(f"shrink: {what} ({time.perf_counter() - self.t0:.0f} s)")
+
+    def save(self) -> None:
+        from edgekit.core.record import atomic_write_text
+
+        atomic_write_text(self.state_path, json.dumps(self.state, indent=2))
+
+    def open(self) -> None:
+        from edgekit.model.preflight import check_out
+
+        check_out(self.out)
+        if self.state_path.is_file():
+            if self.opts.resume != "auto":
+                raise UsageError(f"{self.out} holds a shrink run already: continue it with --resume auto, or give "
+                                 "another --out")
+            self.state = json.loads(self.state_path.read_text())
+            before, now = self.state.get("options", {}), self._options()
+            changed = sorted(k for k in now if k not in RESUME_MAY_CHANGE and before.get(k) != now[k])
+            if changed:
+                raise UsageError(f"{self.out} holds a shrink run with other options ("
+                                 + ", ".join(f"{k}: {before.get(k)!r} then, {now[k]!r} now" for k in changed)
+                                 + "); resume it with the same options, or give another --out")
+            self.say(f"resuming the run in {self.out}")
+        else:
+            self.out.mkdir(parents=True, exist_ok=True)
+            self.state = {"options": self._options()}
+            self.save()
+
+    def _options(self) -> dict[str, Any]:
+        return json.loads(json.dumps(asdict(self.opts)))
+
+
+def _scorer(task: str, questions: Any, geometry_len: int) -> Callable[[Path], float]:
+    """F1 (QA) or accuracy of a PyTorch folder on ``questions`` (the held-out slice of TRAIN)."""
+    from edgekit.model.modeling import load_model
+    from edgekit.quality.evaluate import evaluate_subject, pytorch_subject
+
+    def score(folder: Path) -> float:
+        model = load_model(str(folder), task)
+        s = pytorch_subject(str(folder), task, model=model, max_seq_len=geometry_len)
+        r = evaluate_subject(s, "held-out slice of TRAIN", questions, progress=False,
+                             labels=list(getattr(model.config, "labels", ()) or ()))
+        return r.metrics["f1" if task == QA else "accuracy"]
+
+    return score
+
+
+def teacher_budget(teacher: str) -> dict[str, Any] | None:
+    """The teacher's own training budget from its card, when it has one: ``finetune.json`` (the shared
+    models), ``finetune_card.json`` or ``task_distillation_card.json`` (edgekit's)."""
+    for name in ("finetune_card.json", "task_distillation_card.json", "finetune.json"):
+        p = Path(teacher) / name
+        if p.is_file():
+            try:
+                card = json.loads(p.read_text())
+            except ValueError:
+                continue
+            steps = card.get("steps")
+            batch = card.get("batch_size", card.get("batch"))
+            if steps:
+                return {"card": name, "steps": int(steps), "batch": batch,
+                        "examples_seen": card.get("examples_seen")}
+    return None
+
+
+def budget_note(teacher: dict[str, Any] | None, student_steps: int | None, student_batch: int | None) -> str:
+    if teacher is None:
+        return "The teacher's own training budget is not known (no training card beside it)."
+    t = f"{teacher['steps']:,} steps" + (f" of {teacher['batch']}" if teacher.get("batch") else "")
+    line = f"Teacher's own training budget ({teacher['card']}): {t}."
+    if student_steps is not None:
+        s_seen = student_steps * (student_batch or 0)
+        t_seen = teacher.get("examples_seen") or teacher["steps"] * (teacher.get("batch") or 0)
+        longer = student_steps > teacher["steps"] if not (s_seen and t_seen) else s_seen > t_seen
+        if longer:
+            line += (f" The student trained longer ({student_steps:,} steps of {student_batch}): its ratio to the "
+                     "teacher overstates what distillation keeps against a teacher trained as long.")
+    return line
+
+
+def shrink_run(opts: ShrinkOptions, say: Callable[[str], Any] | None = None,
+               command: str | None = None) -> ShrinkReport:
+    """Run every step of ``opts``; write OUT/report.md|json|html; return the report."""
+    from edgekit.core.console import console
+
+    say = say or (lambda line: console.print(line, markup=False, highlight=False))
+    run = _Run(opts, say)
+    run.open()
+    _quiet(run.out)
+    task = opts.task
+    st = run.state
+    # 1. the held-out slice of TRAIN
+    from edgekit.shrinker import data as D
+
+    if "split" not in st:
+        split = D.split_train(task, opts.data, run.work / "data", opts.heldout_n)
+        st["split"] = split.to_dict()
+        run.save()
+        run.say(f"TRAIN: {split.n_train} rows to train on, {split.n_heldout} held out to choose the layer map and "
+                "the checkpoint (DEV is used only for the exported files)")
+    heldout = D.heldout_questions(task, Path(st["split"]["heldout"]))
+    from edgekit.core.geometry import DEFAULT_QA_LENGTH
+
+    score = _scorer(task, heldout, DEFAULT_QA_LENGTH if task == QA else 128)
+    # 2. the layer map
+    from edgekit.shrinker.layers import choose_layer_map
+
+    if "layer_map" not in st:
+        run.say("choosing the student's layer map on the held-out slice of TRAIN")
+        st["layer_map"] = choose_layer_map(opts.model, opts.layers, run.work / "layers", score, run.say)
+        run.save()
+        run.say(f"layer map {st['layer_map']['map']}")
+    # 3. training
+    from edgekit.distill.task import TaskConfig
+    from edgekit.shrinker.train import train_student
+
+    if not st.get("training", {}).get("done"):
+        # The recipe of the committed half-depth student (benchmarks/results/squad_quality.md): batch 32
+        # windows of 256 (stride 128), AdamW lr 1e-4, weight decay 0.01; classification at its export length.
+        kw = {"max_len": 256 if task == QA else 128, "doc_stride": 128, "batch_size": 32, "lr": 1e-4,
+              "weight_decay": 0.01}
+        kw.update(opts.training)
+        if "doc_stride" not in opts.training:
+            kw["doc_stride"] = min(kw["doc_stride"], kw["max_len"] // 2)
+        cfg = TaskConfig(task=task, teacher=opts.model, student=str(run.work / "layers" / "init"),
+                         data=st["split"]["train"], out=str(run.work / "train"), steps=opts.steps,
+                         budget_minutes=opts.budget_minutes, seed=opts.seed, progress=opts.progress, **kw)
+        run.say("distilling the student (checkpoints scored on the held-out slice of TRAIN; Ctrl-C and "
+                "--resume auto continue)")
+        train_student(cfg, run.out / "work" / "best", score, st, run.save, run.say)
+    student = st.get("student")
+    if student is None:  # the kept checkpoint, under a name of its own (files are named after their model's folder)
+        from edgekit.core.record import model_stem
+
+        dest = run.out / f"{model_stem(opts.model)}-{len(st['layer_map']['map'])}layers"
+        if dest.exists():
+            shutil.rmtree(dest)
+        shutil.copytree(run.out / "work" / "best" / "student", dest)
+        student = st["student"] = str(dest)
+        run.save()
+    # 4. export, validate, gate
+    files = st.get("files")
+    if files is None:
+        files = _export_all(run, student)
+        st["files"] = files
+        run.save()
+    # 5. measure on DEV and report
+    rep = _measure_and_report(run, student, files, command)
+    if opts.bundle:
+        rep.bundle = _bundle(run, rep, student)
+        from edgekit.shrinker.report import write
+
+        write(rep, run.out)
+    return rep
+
+
+def _quiet(folder: Path) -> None:
+    from edgekit.core.console import quiet_backends
+
+    quiet_backends(folder)
+
+
+def _export_all(run: _Run, student: str) -> list[dict[str, Any]]:
+    """Export the baseline and every (model, precision) candidate; return what was written."""
+    from edgekit.build import plan as planner
+    from edgekit.core.config import SeqLen
+    from edgekit.quality.gate import Gate, GateOptions
+    from edgekit.shrinker.data import write_calibration
+
+    opts = run.opts
+    precisions = precisions_of(opts.target, opts.precision)
+    fixed, buckets = lengths_of(opts.target, opts.task)
+    calibration = None
+    if "int8-static" in precisions:
+        calibration = write_calibration(opts.task, Path(run.state["split"]["train"]), run.work / "calibration.txt")
+    written: list[dict[str, Any]] = []
+    seq = SeqLen("enumerated", tuple(buckets)) if buckets else SeqLen("fixed", tuple(fixed))
+    plans = [("teacher", opts.model, ["fp32"], SeqLen("fixed", tuple(fixed)), True)]
+    for who, model in (("teacher", opts.model), ("student", student)):
+        ps = [p for p in precisions if not (buckets is None and who == "teacher" and p == "fp32")]
+        if ps:  # (without buckets the teacher's fp32 file is the baseline already)
+            plans.append((who, model, ps, seq, False))
+    gate = Gate(GateOptions(Path(opts.eval_data), None, opts.eval_n, opts.threads))
+    references: dict[str, Any] = {}  # each model's PyTorch answers on DEV, evaluated once by the gate
+    for who, model, ps, sl, baseline in plans:
+        folder = run.out / "files" / who
+        run.say(f"exporting the {who}: {opts.target} {','.join(ps)} at {','.join(map(str, sl.values))} tokens "
+                "(validated, gated on DEV against its own PyTorch model)")
+        jobs = planner.plan(opts.target, ",".join(ps), [sl], opts.task, calibration=calibration)
+        jobs = [j for j in jobs if not j.skipped]
+        if not jobs:
+            continue
+        gate.reference = references.get(who)
+        result = planner.run(jobs, model, opts.task, folder, gate=gate, validate=True, verbose=False)
+        references[who] = gate.reference
+        for rec in result.records:
+            written.append({"model": who, "precision": rec.precision.value, "lengths": list(sl.values),
+                            "artifact": str((folder / rec.artifact).relative_to(run.out)), "source": model,
+                            "baseline": baseline, "status": rec.status.value,
+                            "gate": (rec.quality.verdict if rec.quality is not None else None),
+                            "size_mb": round(rec.size_bytes / 1e6, 3) if rec.size_bytes else None,
+                            "reason": rec.reason})
+            run.say(f"  {rec.artifact}: {rec.status.value}")
+    from edgekit.measure.render import write_reports
+
+    for who in ("teacher", "student"):
+        if (run.out / "files" / who).is_dir():
+            write_reports(run.out / "files" / who, title=f"edgekit shrink: the {who}'s files")
+    return written
+
+
+def _measure_and_report(run: _Run, student: str, files: list[dict[str, Any]], command: str | None) -> ShrinkReport:
+    from edgekit.core.threads import choose as choose_threads
+    from edgekit.measure.bench import cpu_name
+    from edgekit.model.modeling import load_model
+    from edgekit.quality.evaluate import Prediction, evaluate_subject, pytorch_subject, same_answer_rate
+    from edgekit.quality.gate import paired_interval, per_question_scores, verdict
+    from edgekit.shrinker.data import dev_data
+    from edgekit.shrinker.measure import measure_files
+    from edgekit.shrinker.report import choose, write
+
+    opts, st = run.opts, run.state
+    task = opts.task
+    metric = "f1" if task == QA else "accuracy"
+    name, dev = dev_data(task, opts.eval_data, opts.eval_n)
+    fixed, _ = lengths_of(opts.target, task)
+    # The teacher in PyTorch, windowing text as the baseline file does: the reference of every Δ.
+    if "teacher_dev" not in st:
+        run.say(f"the teacher in PyTorch on {len(dev)} DEV items")
+        tm = load_model(opts.model, task)
+        labels = list(getattr(tm.config, "labels", ()) or ())
+        ref = evaluate_subject(pytorch_subject(opts.model, task, model=tm, max_seq_len=fixed[0]), name, dev,
+                               progress=False, labels=labels)
+        st["teacher_dev"] = {"metric": ref.metrics[metric], "labels": labels,
+                             "predictions": {k: ([p.text, p.start, p.end] if isinstance(p, Prediction) else p)
+                                             for k, p in ref.predictions.items()}}
+        run.save()
+    tdev = st["teacher_dev"]
+    labels = tdev["labels"]
+
+    def preds(raw: dict[str, Any]) -> dict[str, Any]:
+        return {k: (Prediction(*v) if isinstance(v, list) else v) for k, v in raw.items()}
+
+    ref_preds = preds(tdev["predictions"])
+    ref_scores = per_question_scores(task, dev, ref_preds, labels)
+    threads = choose_threads(opts.threads)
+    todo = [f for f in files if f["status"] in ("validated", "parity-failed")]
+    if "measured" not in st:
+        run.say(f"measuring {len(todo)} files on DEV: {opts.passes} passes, each file in its own process, "
+                f"{threads} threads")
+        st["measured"] = measure_files([(run.out / f["artifact"], f["source"]) for f in todo], task,
+                                       str(opts.eval_data), opts.eval_n, opts.n_timed, opts.passes, threads,
+                                       run.out, say=run.say)
+        st["machine"] = {"cpu": cpu_name(), "threads": threads, "passes": opts.passes}
+        run.save()
+    measured = st["measured"]
+    cands: list[Candidate] = []
+    for f in files:
+        m = measured.get(str(run.out / f["artifact"]), {})
+        c = Candidate(model=f["model"], precision=f["precision"], buckets=f["lengths"], artifact=f["artifact"],
+                      status=f["status"], size_mb=f["size_mb"], baseline=f["baseline"], gate=f.get("gate"),
+                      passes_ms=m.get("passes_ms", []), ms_per_question=m.get("ms_per_question"))
+        if f["status"] not in ("validated",):
+            c.note = f.get("reason")
+        if m.get("error"):
+            c.note = m["error"]
+        if m.get("predictions") is not None:
+            p = preds(m["predictions"])
+            scores = per_question_scores(task, dev, p, labels)
+            c.metric = round(sum(scores) / max(1, len(scores)), 3)
+            c.delta = round(c.metric - tdev["metric"], 3)
+            lo, hi = paired_interval(ref_scores, scores)
+            c.interval = [round(lo, 3), round(hi, 3)]
+            c.verdict = verdict(-c.delta, (lo, hi), opts.max_drop)
+            c.same_answer = round(same_answer_rate(p, ref_preds), 4)
+        cands.append(c)
+    base = next((c for c in cands if c.baseline and c.ms_per_question), None)
+    for c in cands:
+        if base is not None and c.ms_per_question:
+            c.speedup = round(base.ms_per_question / c.ms_per_question, 2)
+    chosen, reason = choose(cands, opts.max_drop, len(dev))
+    loads = [x for f in measured.values() for la in f.get("load_average", []) for x in la[:1]]
+    machine = dict(st.get("machine", {}))
+    machine.update({"n_timed": min(opts.n_timed, len(dev)), "load_min": round(min(loads), 2) if loads else None,
+                    "load_max": round(max(loads), 2) if loads else None})
+    tr = st.get("training", {})
+    card = tr.get("card", {})
+    rep = ShrinkReport(task=task, metric=metric, target=opts.target, teacher=opts.model, student=student,
+                       out=str(run.out), max_drop=opts.max_drop, n_dev=len(dev), teacher_metric=round(tdev["metric"], 3),
+                       candidates=cands, chosen=chosen.artifact if chosen else None, reason=reason,
+                       layer_map=st.get("layer_map", {}), training={k: v for k, v in tr.items()},
+                       budget_note=budget_note(teacher_budget(opts.model), card.get("steps"), card.get("batch_size")),
+                       machine=machine, command=command)
+    write(rep, run.out)
+    run.say(f"report: {run.out / 'report.md'}")
+    return rep
+
+
+def _bundle(run: _Run, rep: ShrinkReport, student: str) -> dict[str, Any]:
+    """Bundle exactly the chosen file for ``--bundle`` (its source model: the teacher or the student)."""
+    from edgekit.apps.bundle import BundleOptions, bundle
+
+    chosen = rep.chosen_candidate
+    if chosen is None:
+        raise UsageError(f"--bundle {run.opts.bundle}: no file was chosen ({rep.reason}); nothing bundled")
+    source = student if chosen.model == "student" else run.opts.model
+    dest = run.out / "bundle" / run.opts.bundle
+    card = bundle(BundleOptions(app=run.opts.bundle, model=source, out=dest, precision=chosen.precision,
+                                artifact=run.out / chosen.artifact))
+    run.say(f"bundled {chosen.artifact} for {run.opts.bundle} in {dest}")
+    return {"app": run.opts.bundle, "out": str(dest), "artifact": chosen.artifact, "sha256": card.get("sha256")}
+
+
+def command_line(argv: list[str]) -> str:
+    return "edgekit " + " ".join(shlex.quote(a) for a in argv)
+
+
+__all__ = ["ShrinkOptions", "ShrinkReport", "Candidate", "shrink_run"]

@@ -1,0 +1,102 @@
+"""The parts of a shrink run that need no training: the TRAIN split, layer maps, options, budgets."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from edgekit.core.errors import UsageError
+from edgekit.shrinker import data as D
+from edgekit.shrinker.layers import candidate_maps, parse_layers
+from edgekit.shrinker.run import ShrinkOptions, budget_note, lengths_of, precisions_of, teacher_budget
+
+
+def test_held_out_slice_is_whole_contexts_from_train(tmp_path, train_file):
+    split = D.split_train("question-answering", train_file, tmp_path, heldout_n=8)
+    train = [json.loads(x) for x in split.train.read_text().splitlines()]
+    held = [json.loads(x) for x in split.heldout.read_text().splitlines()]
+    assert held and train and 1 <= split.n_heldout <= 50 // 5 + 5
+    assert not {r["context"] for r in train} & {r["context"] for r in held}
+    assert len(D.heldout_questions("question-answering", split.heldout)) == len(held)
+
+
+def test_classification_split_and_calibration(tmp_path, cls_files):
+    split = D.split_train("sequence-classification", cls_files[0], tmp_path, heldout_n=10)
+    assert (split.n_train, split.n_heldout) == (50, 10)
+    cal = D.write_calibration("sequence-classification", split.train, tmp_path / "cal.txt")
+    assert len(cal.read_text().splitlines()) == 50
+
+
+def test_qa_calibration_is_pairs(tmp_path, train_file):
+    split = D.split_train("question-answering", train_file, tmp_path)
+    lines = D.write_calibration("question-answering", split.train, tmp_path / "cal.txt").read_text().splitlines()
+    assert lines and all(line.count("\t") == 1 for line in lines)
+
+
+def test_layer_maps():
+    assert parse_layers("3") == 3 and parse_layers(3) == 3 and parse_layers("0,2,4") == [0, 2, 4]
+    with pytest.raises(UsageError):
+        parse_layers("three")
+    assert len(candidate_maps(6, 3)) == 20 and [0, 2, 4] in candidate_maps(6, 3)
+    big = candidate_maps(12, 6)
+    assert 1 < len(big) <= 20 and all(len(m) == 6 and m == sorted(m) for m in big)
+    assert [0, 2, 4, 7, 9, 11] in big or [0, 2, 4, 6, 8, 10] in big
+
+
+def test_precisions_and_lengths():
+    assert precisions_of("onnx", "all") == ["fp32", "fp16", "int8-dynamic", "int8-static"]
+    assert precisions_of("tflite", "fp32,int8") == ["fp32", "int8-dynamic"]
+    with pytest.raises(UsageError):
+        precisions_of("onnx", "int8-weight")
+    assert lengths_of("tflite", "question-answering") == ([384], [128, 256, 384])
+    assert lengths_of("torchscript", "question-answering") == ([384], None)
+    assert lengths_of("onnx", "sequence-classification") == ([128], None)
+
+
+def test_teacher_budget_from_its_card(tmp_path):
+    assert teacher_budget(str(tmp_path)) is None
+    (tmp_path / "finetune.json").write_text(json.dumps({"steps": 930, "batch": 32, "examples_seen": 29760}))
+    t = teacher_budget(str(tmp_path))
+    assert t["steps"] == 930
+    note = budget_note(t, 3044, 32)
+    assert "930 steps" in note and "trained longer" in note
+    assert "trained longer" not in budget_note(t, 500, 32)
+    assert "not known" in budget_note(None, 10, 4)
+
+
+@pytest.mark.parametrize("kw,message", [
+    ({"steps": 5, "budget_minutes": 1.0}, "not both"),
+    ({"bundle": "android", "target": "onnx"}, "ships a tflite file"),
+    ({"max_drop": -1}, "between 0 and 100"),
+    ({"task": "mlm"}, "question-answering or sequence-classification"),
+    ({"resume": "yes"}, "auto"),
+    ({"eval_data": "missing.json"}, "does not exist"),
+])
+def test_options_are_checked_before_any_work(qa_teacher, train_file, dev_file, tmp_path, kw, message):
+    args = dict(model=str(qa_teacher), task="qa", data=str(train_file), eval_data=str(dev_file), target="tflite",
+                out=str(tmp_path / "out"))
+    args.update(kw)
+    with pytest.raises(UsageError, match=message):
+        ShrinkOptions(**args)
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_usage_error_exits_2(qa_teacher, train_file, dev_file, tmp_path, capsys):
+    from edgekit.cli import main
+
+    code = main(["shrink", "--model", str(qa_teacher), "--task", "qa", "--data", str(train_file), "--eval-data",
+                 str(dev_file), "--target", "onnx", "--bundle", "android", "--out", str(tmp_path / "o")])
+    assert code == 2 and "ships a tflite file" in capsys.readouterr().err
+
+
+def test_a_run_resumes_only_with_its_own_options(qa_teacher, train_file, dev_file, tmp_path):
+    from edgekit.shrinker.run import _Run
+
+    args = dict(model=str(qa_teacher), task="qa", data=str(train_file), eval_data=str(dev_file), target="onnx",
+                out=str(tmp_path / "out"), steps=5)
+    _Run(ShrinkOptions(**args), print).open()
+    with pytest.raises(UsageError, match="--resume auto"):
+        _Run(ShrinkOptions(**args), print).open()
+    with pytest.raises(UsageError, match="steps: 5 then, 6 now"):
+        _Run(ShrinkOptions(**{**args, "steps": 6, "resume": "auto"}), print).open()
+    _Run(ShrinkOptions(**{**args, "resume": "auto", "threads": 2}), print).open()  # threads may change

@@ -1,0 +1,146 @@
+"""``edgekit shrink`` end to end on tiny teachers (seconds of training): ONNX and TFLite, resume after an
+interruption, DEV never reaching training, classification, --bundle android."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+import edgekit
+from conftest import TINY_TRAINING, squad
+from edgekit.core.record import ArtifactRecord
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
+
+
+def _check_report(rep, out: Path) -> None:
+    """Every candidate has F1, size and ms per question; the chosen one is the fastest whose interval passes."""
+    assert (out / "report.md").is_file() and (out / "report.html").is_file()
+    on_disk = json.loads((out / "report.json").read_text())
+    assert len(on_disk["candidates"]) == len(rep.candidates)
+    md = (out / "report.md").read_text()
+    base = [c for c in rep.candidates if c.baseline]
+    assert len(base) == 1 and base[0].model == "teacher" and base[0].precision == "fp32" and len(base[0].buckets) == 1
+    for c in rep.candidates:
+        assert (out / c.artifact).exists(), c.artifact
+        assert c.metric is not None and c.size_mb and c.ms_per_question and c.interval and c.speedup, c
+        assert c.precision in md
+    assert {c.model for c in rep.candidates} == {"teacher", "student"}
+    ok = [c for c in rep.candidates if c.verdict == "pass" and c.status == "validated"]
+    assert rep.chosen == min(ok, key=lambda c: c.ms_per_question).artifact
+    assert "<svg" in (out / "report.html").read_text()
+
+
+def test_onnx_end_to_end_resumes_after_an_interruption(qa_teacher, train_file, dev_file, tmp_path, monkeypatch,
+                                                       capsys):
+    import edgekit.distill.train as T
+
+    real, calls = T.save_checkpoint, []
+
+    def interrupting(*a, **kw):  # Ctrl-C right after the fourth checkpoint (step 3 of 6) is on disk
+        path = real(*a, **kw)
+        calls.append(path)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return path
+
+    monkeypatch.setattr(T, "save_checkpoint", interrupting)
+    out = tmp_path / "out"
+    kw = dict(steps=6, precision="fp32", passes=1, timed_n=3, heldout_n=8, threads=1, progress=False,
+              training=TINY_TRAINING)
+    with pytest.raises(KeyboardInterrupt):
+        edgekit.shrink(qa_teacher, "qa", train_file, dev_file, "onnx", out, **kw)
+    state = json.loads((out / "shrink_state.json").read_text())
+    scored = [s["step"] for s in state["training"]["scores"]]
+    assert not state["training"]["done"] and scored
+    monkeypatch.setattr(T, "save_checkpoint", real)
+    capsys.readouterr()
+    rep = edgekit.shrink(qa_teacher, "qa", train_file, dev_file, "onnx", out, resume="auto", **kw)
+    got = capsys.readouterr()
+    err = got.err + got.out  # distill_task says "resumed from" on stdout
+    assert "resuming the run" in err and f"resumed from {out / 'work' / 'train' / 'checkpoints'}" in err
+    tr = rep.training
+    steps = [s["step"] for s in tr["scores"]]
+    assert steps[:len(scored)] == scored and len(set(steps)) == len(steps) and steps[-1] == 6
+    assert tr["card"]["steps"] == 6
+    _check_report(rep, out)
+    assert len(rep.candidates) == 3  # baseline + teacher and student fp32 with buckets
+    assert rep.layer_map["chosen_by"] == "measured" and len(rep.layer_map["measured"]) == 2
+    # a finished run is not started again by accident
+    from edgekit.core.errors import UsageError
+
+    with pytest.raises(UsageError, match="--resume auto"):
+        edgekit.shrink(qa_teacher, "qa", train_file, dev_file, "onnx", out, **kw)
+
+
+def _train_only(teacher, train, dev, out, monkeypatch):
+    """A run stopped where the exports start: what training and the choice of checkpoint produced."""
+    import edgekit.build.plan as P
+
+    def stop(*a, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(P, "run", stop)
+    with pytest.raises(KeyboardInterrupt):
+        edgekit.shrink(teacher, "qa", train, dev, "onnx", out, steps=4, precision="fp32", heldout_n=8,
+                       threads=1, progress=False, training=TINY_TRAINING)
+    state = json.loads((out / "shrink_state.json").read_text())
+    weights = hashlib.sha256((Path(state["student"]) / "model.safetensors").read_bytes()).hexdigest()
+    return state["layer_map"], state["training"]["scores"], state["training"]["chosen_step"], weights
+
+
+def test_a_poisoned_dev_changes_nothing_in_training(qa_teacher, train_file, dev_file, tmp_path, monkeypatch):
+    poisoned = squad(tmp_path / "poisoned.json", garble=True, n=30)
+    clean = _train_only(qa_teacher, train_file, dev_file, tmp_path / "clean", monkeypatch)
+    bad = _train_only(qa_teacher, train_file, poisoned, tmp_path / "bad", monkeypatch)
+    assert clean == bad
+
+
+@pytest.mark.slow
+def test_tflite_end_to_end_bundles_the_chosen_file(qa_teacher, train_file, dev_file, tmp_path, capsys):
+    from edgekit.cli import main
+
+    out = tmp_path / "out"
+    code = main(["shrink", "--model", str(qa_teacher), "--task", "qa", "--data", str(train_file), "--eval-data",
+                 str(dev_file), "--target", "tflite", "--precision", "fp32,int8-dynamic", "--steps", "3",
+                 "--layers", "1", "--passes", "2", "--timed-n", "3", "--threads", "1", "--no-progress",
+                 "--max-f1-drop", "100", "--bundle", "android", "--out", str(out)])
+    printed = capsys.readouterr()
+    assert code == 0, printed.err[-2000:]
+    assert "chosen:" in printed.err and printed.out.strip().endswith("report.md")
+    rep = edgekit.ShrinkReport.from_dict(json.loads((out / "report.json").read_text()))
+    _check_report(rep, out)
+    assert len(rep.candidates) == 5 and all(len(c.passes_ms) == 2 for c in rep.candidates)
+    chosen = rep.chosen_candidate
+    shipped = out / "bundle" / "android"
+    assert rep.bundle["artifact"] == chosen.artifact
+    assert ArtifactRecord.load(out / chosen.artifact).sha256 == hashlib.sha256(
+        (shipped / "model.tflite").read_bytes()).hexdigest()
+    assert "edgekit shrink" in (out / "report.md").read_text() and "--bundle android" in (out / "report.md").read_text()
+
+
+def test_classification_end_to_end(cls_teacher, cls_files, tmp_path):
+    rep = edgekit.shrink(cls_teacher, "seq-cls", cls_files[0], cls_files[1], "onnx", tmp_path / "out", steps=3,
+                         precision="fp32,int8-dynamic", passes=1, timed_n=3, heldout_n=10, threads=1,
+                         progress=False, max_f1_drop=100.0, training={"batch_size": 4, "max_len": 64})
+    assert rep.metric == "accuracy" and rep.n_dev == 20
+    _check_report(rep, tmp_path / "out")
+    assert all(c.buckets == [128] for c in rep.candidates) and len(rep.candidates) == 4
+
+
+def test_a_wall_clock_budget_is_split_into_scored_segments(qa_teacher, train_file, dev_file, tmp_path, monkeypatch):
+    import edgekit.build.plan as P
+
+    def stop(*a, **kw):  # only the training is under test here
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(P, "run", stop)
+    with pytest.raises(KeyboardInterrupt):
+        edgekit.shrink(qa_teacher, "qa", train_file, dev_file, "onnx", tmp_path / "out", budget_minutes=0.1,
+                       precision="fp32", heldout_n=8, threads=1, progress=False, training=TINY_TRAINING)
+    tr = json.loads((tmp_path / "out" / "shrink_state.json").read_text())["training"]
+    assert tr["done"] and tr["card"]["budget"] == {"minutes": 0.1}
+    steps = [s["step"] for s in tr["scores"]]
+    assert steps[0] == 6 and len(steps) >= 2 and steps == sorted(steps) and steps[-1] == tr["card"]["steps"]
