@@ -102,11 +102,14 @@ class Measurement:
     eager: LatencyStats | None = None  # PyTorch eager fp32 of the source model, same run/threads/length
     not_timed: str | None = None
     pinned_cpus: list[int] | None = None
+    unreliable: str | None = None  # why these numbers cannot be trusted (edgekit.measure.bench.sanity)
+    remeasured: bool = False       # bench timed it a second time after the first looked unreliable
 
     @property
     def speedup(self) -> float | None:
-        """Eager p50 / artifact p50, both from this run."""
-        if self.artifact and self.eager and self.artifact.p50_ms > 0:
+        """Eager p50 / artifact p50, both from this run; None when the measurement is unreliable
+        (a headline ratio is never made from numbers bench itself distrusts)."""
+        if self.artifact and self.eager and self.artifact.p50_ms > 0 and not self.unreliable:
             return self.eager.p50_ms / self.artifact.p50_ms
         return None
 

@@ -167,6 +167,7 @@ class Row:
     second_client: dict[str, Any] | None = None  # another runtime's verdict on the same file (Task Library)
     contradictions: list[str] = field(default_factory=list)  # edgekit.check.integrity findings (then symbol ❗)
     busy: str | None = None       # the bench run's load average exceeded the machine's cores
+    unreliable: str | None = None   # bench's own sanity verdict on the latency (then no × eager)
     busy_load: float | None = None  # that load average
     arm64: str | None = None        # the phone's-CPU parity verdicts ("✅ neoverse-n1, max"), or why not checked
     # The accuracy gate on real data (record.quality), when export/validate ran it: the file's score and
@@ -276,6 +277,7 @@ def row(r: ArtifactRecord, fp32_bytes: int | None) -> Row:
         speedup=m.speedup if m else None, not_timed=m.not_timed if m else None, run=m.run if m else None,
         second_client=r.options.get("task_library"), arm64=_arm64_cell(r.arm64),
         contradictions=list(getattr(r, "checks", None) or []), busy=_busy(m), busy_load=m.load_average[0] if _busy(m) else None,
+        unreliable=m.unreliable if m else None,
         quality_metric=q.metric if q else None, quality_score=q.artifact if scored else None,
         quality_delta=q.artifact - q.pytorch if scored else None, quality=asdict(q) if q else None,
     )._flagged()
@@ -395,7 +397,7 @@ def cells(d: Row, quality: bool = False, arm64: bool = False, model: bool = Fals
     out = [d.symbol, d.target, d.precision, d.task, d.seq_len, _fmt(d.size_mb, ".1f"), _fmt(d.size_pct_fp32, ".0f"),
            _fmt(d.max_abs, ".2g"), _fmt(d.cosine, ".5f"), _fmt(d.psnr, ".1f"),
            _fmt(d.agreement and 100 * d.agreement, ".1f") + ("%" if d.agreement is not None else ""),
-           _counts(d), p50, _fmt(d.p90_ms, ".1f"), _fmt(d.speedup, ".2f")]
+           _counts(d), p50, _fmt(d.p90_ms, ".1f"), "unreliable" if d.unreliable else _fmt(d.speedup, ".2f")]
     if model:
         out.insert(MODEL_COLUMN, d.model or "—")
     if quality:
@@ -445,11 +447,11 @@ def _busy_line(rows: list[Any]) -> str:
             "not a clean measurement (flagged per row in report.json / report.html)")
 
 
-def _grouped(rows: list[Any]) -> list[str]:
+def _grouped(rows: list[Any], attr: str = "not_timed") -> list[str]:
     """One line per distinct reason (``N files (targets): reason``), not one per file."""
     by: dict[str, list[Any]] = {}
     for r in rows:
-        by.setdefault(r.not_timed, []).append(r)
+        by.setdefault(getattr(r, attr), []).append(r)
     out = []
     for reason, rs in by.items():
         if len(rs) == 1:
@@ -468,7 +470,7 @@ def markdown(rep: Report) -> str:
     arm = rep.arm64_column
     num = first_numeric(rep)
     lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * num + "---:|" * (len(cols) - num)]
-    notes, untimed, clients, bad, busy, inputs, ane = [], [], [], [], [], [], []
+    notes, untimed, clients, bad, busy, inputs, ane, shaky = [], [], [], [], [], [], [], []
     for d in rep.rows:
         lines.append("| " + " | ".join(_md(c) for c in cells(d, quality, arm, rep.model_column)) + " |")
         if d.contradictions:
@@ -483,6 +485,8 @@ def markdown(rep: Report) -> str:
                        f"(normal: {_fmt(d.cosine, '.5f')}, {_fmt(d.psnr, '.1f')} dB)")
         if d.busy:
             busy.append(d)
+        if d.unreliable:
+            shaky.append(d)
         if d.not_timed:
             untimed.append(d)
         if d.second_client:
@@ -507,6 +511,9 @@ def markdown(rep: Report) -> str:
                   *ane]
     if busy:
         lines += ["", "Measured on a busy machine:", _busy_line(busy)]
+    if shaky:
+        lines += ["", "Unreliable latency (bench's sanity checks; × eager not reported):",
+                  *_grouped(shaky, "unreliable")]
     if untimed:
         lines += ["", "Not timed:", *_grouped(untimed)]
     if clients:
