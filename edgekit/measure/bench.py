@@ -141,43 +141,46 @@ def bench_eager(model: Any, seq: int, runs: int = 20, warmup: int = 3) -> Latenc
         return measure(lambda: model(*args), warmup=warmup, runs=runs)
 
 
-def _save_measurement(path: Path, timed: ArtifactRecord, m: Measurement, verbose: bool = True) -> None:
-    """Append ``m`` to the record now beside ``path``, under its install lock, if that record still
-    describes the file that was timed; an export that replaced the pair meanwhile keeps its own
-    record (the measurement belongs to a file that is gone, and is dropped with a note)."""
+def _update_saved(path: Path, timed: ArtifactRecord, change: Callable[[ArtifactRecord], bool],
+                  verbose: bool = True) -> bool:
+    """Apply ``change`` to the record now beside ``path`` and save it, under its install lock, if
+    that record still describes the file that was timed (``change`` returns False: nothing to save).
+    False when the pair was replaced meanwhile or its record cannot be read."""
     from edgekit.build.install import locked
-    from edgekit.core.console import console
 
     with locked(path.parent, path.name, quiet=not verbose):
         try:
             current = ArtifactRecord.load(path)
         except (OSError, UsageError):
-            current = None
-        if current is None or current.sha256 != timed.sha256:
-            console.print(f"[yellow]{path.name} was replaced while it was timed[/]: its new record is kept "
-                          "and this measurement is not saved")
-            return
-        current.latency.append(m)
-        current.save(path)
+            return False
+        if current.sha256 != timed.sha256:
+            return False
+        if change(current):
+            current.save(path)
+        return True
+
+
+def _save_measurement(path: Path, timed: ArtifactRecord, m: Measurement, verbose: bool = True) -> None:
+    """Append ``m`` to the record now beside ``path`` if that record still describes the file that
+    was timed; an export that replaced the pair meanwhile keeps its own record (the measurement
+    belongs to a file that is gone, and is dropped with a note)."""
+    from edgekit.core.console import console
+
+    if not _update_saved(path, timed, lambda current: current.latency.append(m) or True, verbose):
+        console.print(f"[yellow]{path.name} was replaced while it was timed[/]: its new record is kept "
+                      "and this measurement is not saved")
 
 
 def _mark_unreliable(path: Path, timed: ArtifactRecord, m: Measurement, verbose: bool = True) -> None:
-    """Write ``m.unreliable`` into the saved copy of ``m`` (same run and length), under the install
-    lock, if the record beside ``path`` still describes the file that was timed."""
-    from edgekit.build.install import locked
-
-    with locked(path.parent, path.name, quiet=not verbose):
-        try:
-            current = ArtifactRecord.load(path)
-        except (OSError, UsageError):
-            return
-        if current.sha256 != timed.sha256:
-            return
+    """Write ``m.unreliable`` into the saved copy of ``m`` (same run and length)."""
+    def mark(current: ArtifactRecord) -> bool:
         for saved in reversed(current.latency):
             if saved.run == m.run and saved.seq_len == m.seq_len:
                 saved.unreliable = m.unreliable
-                current.save(path)
-                return
+                return True
+        return False
+
+    _update_saved(path, timed, mark, verbose)
 
 
 def bench_records(paths: list[Path], threads: int | None = None, runs: int = 20, warmup: int = 3, pin: bool = False,

@@ -5,7 +5,6 @@ result JSON named in the spec; ``edgekit.shrinker.measure`` starts one per file 
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -32,11 +31,12 @@ def _predict(subject: Any, questions: Any, labels: list[str]) -> tuple[dict[str,
 def run(spec: dict[str, Any]) -> dict[str, Any]:
     from edgekit.core.console import native_output_to_log, quiet_backends
     from edgekit.core.record import ArtifactRecord
+    from edgekit.measure.bench import load_average
     from edgekit.model.modeling import load_tokenizer
     from edgekit.quality.evaluate import artifact_subject
 
     quiet_backends(Path(spec["log_folder"]) if spec.get("log_folder") else None)
-    load0 = os.getloadavg() if hasattr(os, "getloadavg") else None
+    load0 = load_average()
     path = Path(spec["path"])
     record = ArtifactRecord.load(path)
     t0 = time.perf_counter()
@@ -57,10 +57,10 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
                 predictions = {**timed, **rest}
             else:  # row keys are positions: answer every row in one call
                 predictions, _ = _predict(subject, questions, labels)
-    load1 = os.getloadavg() if hasattr(os, "getloadavg") else None
+    load1 = load_average()
     return {"path": str(path), "ms_per_question": 1000.0 * secs / max(1, n_time), "n_timed": n_time,
             "load_s": round(load_s, 3), "buckets": list(subject.buckets) if subject.buckets else None,
-            "pad_to": subject.pad_to, "load_average": [list(load0) if load0 else None, list(load1) if load1 else None],
+            "pad_to": subject.pad_to, "load_average": [load0, load1],
             "predictions": predictions}
 
 
