@@ -6,6 +6,7 @@ Public API (imported lazily so ``edgekit --help`` stays fast; see ``edgekit.api`
     records = edgekit.export("path/to/model", target="onnx", precision="int8", out="out/")
     model = edgekit.load("out/" + records[0].artifact)   # the file in its own runtime, callable on text
     edgekit.validate("out/" + records[0].artifact)        # integrity + parity again, as `edgekit validate`
+    edgekit.bench("out/" + records[0].artifact)           # latency beside eager PyTorch, as `edgekit bench FILE`
     print(edgekit.report("out/"))                         # the table of every record in the folder
 """
 from __future__ import annotations
@@ -22,6 +23,7 @@ _LAZY = {
     "load": ("edgekit.api", "load"),
     "validate": ("edgekit.api", "validate"),
     "report": ("edgekit.api", "report"),
+    "bench": ("edgekit.api", "bench"),
     "shrink": ("edgekit.api", "shrink"),
     "ShrinkReport": ("edgekit.shrinker.report", "ShrinkReport"),
     "export_model": ("edgekit.build.stage", "export_model"),

@@ -5,6 +5,7 @@
     model = edgekit.load("out/" + records[0].artifact)   # the file in its own runtime, callable on text
     model("Where is the tower?", "The tower is in Paris.")  # QA: answers; embeddings: vectors
     edgekit.validate("out/" + records[0].artifact)        # integrity + parity again (what `edgekit validate` runs)
+    edgekit.bench("out/" + records[0].artifact)           # latency beside eager PyTorch (what `edgekit bench FILE` runs)
     print(edgekit.report("out/"))                         # the table of every record in the folder
 
 Every call goes through the same stages as the command line (plan -> export/validate -> record ->
@@ -84,6 +85,35 @@ def validate(artifact: str | Path, model: str | Path | None = None, *, tolerance
     _quiet(Path(artifact).parent)
     return validate_file(artifact, model, tolerance=tolerance, rebind=rebind, gate=gate, verbose=False,
                          arm64=tuple(arm64) if arm64 else None)
+
+
+def bench(artifacts: str | Path | Sequence[str | Path], *, threads: int | None = None, runs: int = 20,
+          warmup: int = 3, pin: bool = False) -> list[Any]:
+    """Time exported files again in their own runtimes, each beside the eager PyTorch baseline of its
+    source; append the measurement to each file's record and return the records. The function
+    ``edgekit bench FILE...`` runs: a file whose record does not match its bytes (name, size, sha256,
+    precision) is refused before anything is timed (``IntegrityError``); a file that cannot be timed
+    here says why in its measurement. ``threads``: default the cores not busy with other work."""
+    from edgekit.build.install import recover
+    from edgekit.check import integrity
+    from edgekit.core.record import ArtifactRecord
+    from edgekit.measure.bench import bench_records
+
+    paths = [Path(artifacts)] if isinstance(artifacts, (str, Path)) else [Path(a) for a in artifacts]
+    if not paths:
+        raise UsageError("no files to time")
+    if threads is not None and threads < 1:
+        raise UsageError("--threads must be at least 1")
+    if runs < 1 or warmup < 0:
+        raise UsageError("--runs must be >= 1 and --warmup >= 0")
+    for p in paths:
+        if not p.is_file() and not p.is_dir():  # a .mlpackage is a folder
+            raise UsageError(f"{p} does not exist")
+    for p in paths:  # time only files that are what their records say (bench_records re-checks when it saves)
+        recover(p.parent)
+        integrity.check(p, ArtifactRecord.load(p), what="nothing was timed")
+    _quiet(paths[0].parent)
+    return bench_records(paths, threads, runs, warmup, pin=pin)
 
 
 def report(folder: str | Path, fmt: str = "md") -> str:

@@ -19,7 +19,7 @@ def _readme_example() -> str:
 
 
 def test_public_names():
-    assert {"export", "load", "validate", "report"} <= set(edgekit.__all__)
+    assert {"export", "load", "validate", "bench", "report", "shrink"} <= set(edgekit.__all__)
 
 
 @pytest.mark.slow
@@ -39,7 +39,7 @@ def test_readme_python_example_runs(tiny_model, tmp_path, monkeypatch, capsys):
 def test_api_functions_have_real_signatures():
     import inspect
 
-    for name in ("export", "validate", "load", "report"):
+    for name in ("export", "validate", "bench", "load", "report", "shrink"):
         params = inspect.signature(getattr(edgekit, name)).parameters
         assert not any(p.kind == p.VAR_POSITIONAL for p in params.values()), name
     assert "target" in inspect.signature(edgekit.export).parameters
@@ -116,6 +116,33 @@ def test_cli_and_api_validate_refuse_the_same_way(tiny_model, tmp_path, capsys):
         restore()
         ArtifactRecord.sidecar_path(pb).write_text(pb_record)
     assert edgekit.validate(pa).status == edgekit.Status.VALIDATED
+
+
+@pytest.mark.slow
+def test_cli_and_api_bench_refuse_the_same_way_and_time_the_same_way(tiny_model, tmp_path, capsys):
+    """`edgekit bench FILE` and `edgekit.bench()` are one function: same refusal of a file that is not
+    what its record says (nothing timed), and a measurement appended to the record of a good one."""
+    from edgekit.cli import main
+    from edgekit.core.errors import IntegrityError
+    from edgekit.core.record import ArtifactRecord
+
+    model = tiny_model("distilbert", Task.FEATURE_EXTRACTION)
+    (rec,) = edgekit.export(model, target="onnx", precision="fp32", seq_len=32, out=tmp_path)
+    path = tmp_path / rec.artifact
+    cases, restore = _tamper_cases(path)
+    for what, damage in cases:
+        damage()
+        capsys.readouterr()
+        assert main(["bench", str(path), "--runs", "2", "--warmup", "0", "--threads", "1"]) == 1, what
+        cli_msg = capsys.readouterr().err
+        with pytest.raises(IntegrityError) as e:
+            edgekit.bench(path, runs=2, warmup=0, threads=1)
+        assert str(e.value).splitlines()[0] in cli_msg, (what, str(e.value), cli_msg)
+        restore()
+    assert not ArtifactRecord.load(path).latency  # a refused file was never timed
+    (timed,) = edgekit.bench(path, runs=2, warmup=0, threads=1)
+    assert len(timed.latency) == 1 and timed.latency[0].threads == 1
+    assert len(ArtifactRecord.load(path).latency) == 1  # saved in the record
 
 
 def test_api_validate_of_a_missing_file_raises(tmp_path):

@@ -235,21 +235,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         out = Path(args.out)
         return _pipeline(args, model, task, args.target, args.precision, _seq_lens(args.seq_len, task, several=True),
                          out, bench=True, pin=args.pin, skip=args.skip, title=f"edgekit bench: {model}")
-    for p in paths:
-        if not p.exists():
-            raise UsageError(f"{p} does not exist")
-    from edgekit.check import integrity
+    from edgekit import api
     from edgekit.measure import tables as report
-    from edgekit.measure.bench import bench_records
-    from edgekit.build.install import recover
-    from edgekit.core.record import ArtifactRecord
 
-    _check_bench_args(args)
-    for p in paths:  # time only files that are what their records say
-        recover(p.parent)
-        integrity.check(p, ArtifactRecord.load(p), what="nothing was timed")
-    _quiet_backends(paths[0].parent)
-    records = bench_records(paths, args.threads, args.runs, args.warmup, pin=args.pin)
+    records = api.bench(paths, threads=args.threads, runs=args.runs, warmup=args.warmup, pin=args.pin)
     print(report.markdown(report.build(records, title="edgekit bench")), end="")
     return _exit_code(records, False)
 

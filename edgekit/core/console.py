@@ -29,6 +29,87 @@ def interactive() -> bool:
     except (AttributeError, ValueError):
         return False
 
+class _Lines:
+    """Progress for a file or a pipe: a plain line at most every ``every_s`` seconds and one at the
+    end (count, rate, ETA, the latest postfix), never a carriage return."""
+
+    def __init__(self, total: int | None, desc: str, unit: str, initial: int, every_s: float) -> None:
+        import time
+
+        self._clock = time.monotonic
+        self.total, self.desc, self.unit, self.every_s = total, desc, unit, every_s
+        self.n = self._start_n = initial
+        self._t0 = self._last = self._clock()
+        self._post = ""
+        self._closed = False
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        if self._clock() - self._last >= self.every_s:
+            self._say()
+
+    def set_postfix(self, refresh: bool = False, **kw: object) -> None:  # noqa: ARG002 - tqdm's signature
+        self._post = ", ".join(f"{k}={v}" for k, v in kw.items())
+
+    def reset(self, total: int | None = None) -> None:
+        self.total = total
+
+    def close(self) -> None:
+        if not self._closed and self.n != self._start_n:
+            self._say()
+        self._closed = True
+
+    def _say(self) -> None:
+        now = self._clock()
+        self._last = now
+        done, spent = self.n - self._start_n, now - self._t0
+        unit = self.unit.strip()
+        parts = [f"{self.n:,}/{self.total:,} {unit} ({100 * self.n / self.total:.0f}%)" if self.total
+                 else f"{self.n:,} {unit}"]
+        if done > 0 and spent > 0:
+            per = spent / done
+            parts.append(f"{per:.2f} s/{unit.rstrip('s') or 'item'}" if per >= 1 else f"{1 / per:,.1f} {unit}/s")
+            if self.total:
+                parts.append(f"ETA {_clock_time(per * max(0, self.total - self.n))}")
+        parts.append(f"{_clock_time(spent)} elapsed")
+        if self._post:
+            parts.append(self._post)
+        print(f"{self.desc}: " + " · ".join(parts), file=console.file, flush=True)
+
+
+def _clock_time(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+class _Off:
+    def update(self, n: int = 1) -> None: ...
+    def set_postfix(self, refresh: bool = False, **kw: object) -> None: ...
+    def reset(self, total: int | None = None) -> None: ...
+    def close(self) -> None: ...
+
+
+def progress(total: int | None, desc: str, *, unit: str = "it", enabled: bool = True, initial: int = 0,
+             lines_every_s: float | None = 60.0, leave: bool = True) -> object:
+    """The one progress reporter (``update``, ``set_postfix``, ``reset(total)``, ``close``) on stderr.
+
+    On a terminal: a tqdm bar. In a file or a pipe (a log, CI): no bar -- carriage returns make a log
+    one long line -- but, when ``lines_every_s`` is set, a plain line that often with the count, the
+    rate and the ETA (a long training run in a log still says how far it is); ``None``: silent there.
+    ``enabled=False`` (``--no-progress``, not the main process) is silent everywhere.
+    """
+    if not enabled:
+        return _Off()
+    if interactive():
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, initial=initial, desc=desc, unit=unit, file=console.file, dynamic_ncols=True,
+                    leave=leave)
+    if lines_every_s is None:
+        return _Off()
+    return _Lines(total, desc, unit, initial, lines_every_s)
+
+
 #: Loggers of libraries whose INFO/WARNING lines are not the user's business.
 #: Each target adds the modules it requires (``Converter.requires``): no target is named here.
 NOISY = ("transformers", "torch", "torchao", "torch.utils._pytree", "torch._dynamo", "torch.export",

@@ -150,9 +150,9 @@ def build_cache(tokenizer: Any, cache_dir: str | os.PathLike, files: list[str] |
     schema = pa.schema([("input_ids", pa.list_(pa.int32()))])
     n_seq = n_tok = n_texts = n_dropped = n_held = 0
     body = max_len - 2
-    from tqdm.auto import tqdm
+    from edgekit.core.console import progress
 
-    bar = tqdm(desc="tokenising", unit=" texts", disable=not show_progress, leave=False)
+    bar = progress(None, "tokenising", unit="texts", enabled=show_progress, leave=False)
     with pa.OSFile(str(tmp / "tokens.arrow"), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
         def flush(texts: list[str]) -> None:
             nonlocal n_seq, n_tok, n_dropped

@@ -393,7 +393,7 @@ def distill_task(cfg: TaskConfig) -> dict:
     """Train the student on the task (distilled from ``cfg.teacher`` if given) and save it to ``cfg.out``."""
     import torch
     from accelerate import Accelerator
-    from tqdm.auto import tqdm
+    from edgekit.core.console import progress
 
     from edgekit.distill.student import load_tokenizer, save_student
     from edgekit.model.preflight import resume_checkpoint
@@ -455,8 +455,8 @@ def distill_task(cfg: TaskConfig) -> dict:
             raise UsageError(f"checkpoint {cfg.resume} not found")
     student.train()
     what = "distilling" if teacher is not None else "fine-tuning"
-    bar = tqdm(total=total, initial=step, desc=f"{what} {cfg.task}", unit="step",
-               disable=not (cfg.progress and acc.is_main_process), dynamic_ncols=True)
+    bar = progress(total, f"{what} {cfg.task}", unit="steps", initial=step,
+                   enabled=cfg.progress and acc.is_main_process)
     t0 = time.perf_counter()
     session_start = step
     budget_s = cfg.budget_minutes * 60 if cfg.budget_minutes else None

@@ -247,7 +247,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     """Distil ``cfg.teacher`` into ``cfg.student`` and save the result to ``cfg.out``."""
     import numpy as np
     import torch
-    from tqdm.auto import tqdm
+    from edgekit.core.console import progress
 
     from edgekit.distill import data as D
     from edgekit.distill.objective import TERMS, StudentStep, combine, step_terms
@@ -342,8 +342,8 @@ def train(cfg: TrainConfig) -> TrainResult:
     tokens_seen = state["tokens_seen"]
     history: list[dict] = state["history"]
     model.train()
-    bar = tqdm(total=cfg.steps, initial=step, desc="distilling", unit="step",
-               disable=not (cfg.progress and acc.is_main_process), dynamic_ncols=True)
+    bar = progress(cfg.steps, "distilling", unit="steps", initial=step,
+                   enabled=cfg.progress and acc.is_main_process)
     t0 = time.perf_counter()
     elapsed0 = state["elapsed"]
     tokens_at_start = tokens_seen

@@ -206,16 +206,10 @@ def artifact_subject(path: Path, model_override: str | None = None, tokenizer: A
 # ---- running -----------------------------------------------------------------------------------
 
 def _progress(total: int, desc: str, enabled: bool) -> Any:
-    from tqdm.auto import tqdm
+    from edgekit.core.console import progress
 
-    from edgekit.core.console import console
-
-    # console.file: the user's stderr even inside native_output_to_log (which sends sys.stderr to the log).
-    from edgekit.core.console import interactive
-
-    # No carriage-return bars in a file or a pipe: --no-progress is implied when stderr is not a terminal.
-    return tqdm(total=total, desc=desc, unit="q", file=console.file, disable=not (enabled and interactive()),
-                dynamic_ncols=True, leave=False)
+    # Questions go by fast: a bar on a terminal, nothing in a file or a pipe (no carriage returns there).
+    return progress(total, desc, unit="q", enabled=enabled, lines_every_s=None, leave=False)
 
 
 def qa_config(subject: Subject) -> Any:

@@ -55,6 +55,15 @@ def test_resume_is_exact(qa_base, tmp_path):
     hb = json.loads((tmp_path / "b" / "finetune_card.json").read_text())["history"]
     assert [h["loss"] for h in ha] == [h["loss"] for h in hb]
 
+def test_progress_in_a_log_is_plain_lines(qa_base, tmp_path, capsys):
+    """stderr is a file (capsys: not a terminal): no carriage-return bar, a plain closing line with the count."""
+    assert main(["finetune", "--task", "qa", "--model", qa_base, "--data", str(SLICE), "--out", str(tmp_path / "p"),
+                 "--max-len", "128", "--doc-stride", "32", "--batch-size", "8", "--bf16", "no",
+                 "--max-examples", "16", "--steps", "3"]) == 0
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    assert "fine-tuning question-answering: 3/3 steps (100%)" in err, err
+
 def test_wall_clock_budget_fits_the_schedule(qa_base, tmp_path):
     out = tmp_path / "budget"
     assert _ft(qa_base, out, "--budget-minutes", "0.1") == 0
