@@ -30,7 +30,8 @@ def export(model: str | Path, target: str, precision: str = "fp32", out: str | P
            seq_len: str | int | None = None, task: str | None = None, validate: bool = True,
            calibration: str | Path | None = None, eval_data: str | Path | None = None,
            max_f1_drop: float | None = None, tolerance: dict[str, float] | None = None,
-           token_types: str = "auto", arm64: Sequence[str] | None = None, **flags: Any) -> list[Any]:
+           token_types: str = "auto", arm64: Sequence[str] | None = None, jobs: int | str = 1,
+           **flags: Any) -> list[Any]:
     """Export a Hugging Face model folder; return the saved ``ArtifactRecord`` of every file written.
 
     ``target``/``precision``: names, comma lists (``"onnx,ort"``) or ``"all"``. ``seq_len``: ``128``,
@@ -38,7 +39,8 @@ def export(model: str | Path, target: str, precision: str = "fp32", out: str | P
     gate on real data (SQuAD v1.1 JSON / JSON lines). ``tolerance``: bound overrides
     (``{"min_cosine": 0.999}``). ``arm64``: QEMU CPU models (``("neoverse-n1", "max")``) to check each
     file on in its aarch64 runtime too (``make arm64-env``). ``flags``: the targets' own options (``ane=True``,
-    ``deployment_target="iOS18"``, ``metadata=False`` ...). ``record.status`` says how each file went.
+    ``deployment_target="iOS18"``, ``metadata=False`` ...). ``jobs``: processes exporting side by side
+(``"auto"``: the free cores; one with ``eval_data``). ``record.status`` says how each file went.
     """
     from edgekit.build import plan as planner
     from edgekit.core.config import SeqLen
@@ -61,7 +63,8 @@ def export(model: str | Path, target: str, precision: str = "fp32", out: str | P
     check_out(Path(out))
     _quiet(Path(out))
     result = planner.run(jobs, str(model), task, Path(out), token_types=token_types, tolerance=tolerance,
-                         validate=validate, gate=gate, verbose=False, arm64=tuple(arm64) if arm64 else None)
+                         validate=validate, gate=gate, verbose=False, arm64=tuple(arm64) if arm64 else None,
+                         workers=jobs)
     return list(result.records)
 
 

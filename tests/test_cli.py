@@ -8,6 +8,7 @@ import pytest
 
 from edgekit.core import registry
 from edgekit.cli import main
+from edgekit.core.precision import Precision
 from edgekit.core.tasks import Task
 
 
@@ -215,16 +216,30 @@ def test_report_into_a_closed_pipe_ends_quietly(tmp_path):
 
 
 def test_demo_leaves_out_what_cannot_reach_the_app_floor_and_says_so(monkeypatch, capsys, tmp_path):
-    """palettize4 keeps MiniLM at cosine 0.86: the demo does not export it unless asked by name."""
+    """palettize4 keeps MiniLM at cosine 0.86: the demo does not export it unless asked by name; the
+    rest is still a sweep, so `demo --target` with targets of different precision sets works."""
     import edgekit.cli as cli
+    from edgekit.build import plan
+    from edgekit.core.config import SeqLen
 
     got = {}
     monkeypatch.setattr(cli, "_pipeline", lambda args, model, task, targets, precisions, *a, **k:
-                        got.setdefault("precisions", precisions) and 0)
+                        got.update(precisions=precisions, leave_out=k.get("leave_out", ())) or 0)
     assert main(["demo", "--out", str(tmp_path / "d")]) == 0
-    names = got["precisions"].split(",")
-    assert "palettize4" not in names and {"fp32", "fp16", "int8-dynamic", "palettize6", "palettize8"} <= set(names)
+    assert got["precisions"] == "all" and got["leave_out"] == (Precision.PALETTIZE4,)
     assert "not in the demo" in capsys.readouterr().err
+    jobs = plan.plan("torchscript,onnx", "all", [SeqLen.parse("128")], "feature-extraction",
+                     leave_out=got["leave_out"])
+    assert {(j.target, j.precision) for j in jobs} == {
+        ("torchscript", "fp32"), ("torchscript", "int8-dynamic"), ("onnx", "fp32"), ("onnx", "fp16"),
+        ("onnx", "int8-dynamic"), ("onnx", "int8-static")}
+    try:
+        coreml = {j.precision for j in plan.plan("coreml", "all", [SeqLen.parse("128")], "feature-extraction",
+                                                  leave_out=got["leave_out"]) if not j.skipped}
+    except Exception:  # noqa: BLE001 - coremltools not installed: the torchscript/onnx sweep above says enough
+        coreml = None
+    if coreml is not None:
+        assert "palettize4" not in coreml and {"fp32", "fp16", "palettize6", "palettize8"} <= coreml
     got.clear()
     assert main(["demo", "--precision", "palettize4", "--out", str(tmp_path / "d")]) == 0
-    assert got["precisions"] == "palettize4"
+    assert got["precisions"] == "palettize4" and got["leave_out"] == ()

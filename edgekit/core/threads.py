@@ -8,9 +8,11 @@ always wins. Benchmarks still flag a measurement taken at a load above the core 
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
+from typing import Iterator
 
 
 def cores() -> int:
@@ -70,9 +72,33 @@ def busy_elsewhere(samples: int = 3, gap: float = 0.02) -> float:
     return float(seen[len(seen) // 2])
 
 
+#: This process's share of the cores while it is one of several workers of a run (``share``).
+_SHARE: dict[str, int | None] = {"cap": None}
+
+
 def choose(threads: int | None = None) -> int:
-    """``threads`` when the user gave it; else the free cores: ``min(cores, max(1, cores - busy))``."""
+    """``threads`` when the user gave it; else the free cores: ``min(cores, max(1, cores - busy))``,
+    at most this process's share while it is one of several workers (``share``)."""
     if threads is not None:
         return max(1, int(threads))
     n = cores()
-    return min(n, max(1, n - round(busy_elsewhere())))
+    free = min(n, max(1, n - round(busy_elsewhere())))
+    cap = _SHARE["cap"]
+    return min(free, cap) if cap else free
+
+
+@contextlib.contextmanager
+def share(n: int) -> Iterator[None]:
+    """Within the block this process uses at most ``n`` threads (PyTorch's pool too): it is one of
+    several processes of one run, each given its part of the cores, so their pools do not starve
+    each other (the snapshot in ``busy_elsewhere`` can miss a worker that is loading a file)."""
+    import torch
+
+    before, saved = _SHARE["cap"], torch.get_num_threads()
+    _SHARE["cap"] = max(1, n)
+    torch.set_num_threads(max(1, min(n, saved)))
+    try:
+        yield
+    finally:
+        _SHARE["cap"] = before
+        torch.set_num_threads(saved)

@@ -156,3 +156,67 @@ def test_without_seq_len_each_target_uses_its_own_default():
     assert str(cls[0].seq_len) == "128"
     explicit = pipeline.plan(["coreml"], "fp32", [SeqLen.parse("256")], "question-answering")
     assert str(explicit[0].seq_len) == "256"
+
+
+# ---- several processes (--jobs) ----------------------------------------------------------------
+
+def test_worker_count():
+    jobs = _plan("torchscript,onnx", "fp32,int8", seq_lens=[SeqLen.parse("16"), SeqLen.parse("32")])  # 8 files
+    assert pipeline.worker_count(1, jobs) == 1
+    assert pipeline.worker_count(3, jobs) == 3 and pipeline.worker_count(20, jobs) == len(jobs)
+    assert pipeline.worker_count(2, jobs, gate=object()) == 1  # the gate's reference is computed once, in one process
+    assert pipeline.worker_count("auto", jobs, gate=object()) == 1
+    assert 1 <= pipeline.worker_count("auto", jobs) <= 2  # the free cores of a 2-core machine, 8 // 3 = 2 at most
+    assert pipeline.worker_count("auto", jobs[:2]) == 1  # two files are not worth a second process
+    for bad in (0, -1, "many"):
+        with pytest.raises(UsageError):
+            pipeline.worker_count(bad, jobs)
+    units = pipeline._groups(jobs)  # a worker takes one target's files whole, in the plan's order
+    assert [[jobs[i - 1].target for i in u] for u in units] == [["torchscript"] * 4, ["onnx"] * 4]
+
+
+@pytest.mark.slow
+def test_two_processes_give_the_records_one_gives(tiny_model, tmp_path):
+    """--jobs 2 exports the same files with the same verdicts and parity numbers, in the plan's order."""
+    pytest.importorskip("onnxruntime")
+    from edgekit.core.record import ArtifactRecord
+
+    model = str(tiny_model("bert", Task.QUESTION_ANSWERING))
+    jobs = _plan("torchscript,onnx", "fp32,int8", seq_lens=[SeqLen.parse("64")])
+    one = pipeline.run(jobs, model, Task.QUESTION_ANSWERING, tmp_path / "one", verbose=False)
+    two = pipeline.run(jobs, model, Task.QUESTION_ANSWERING, tmp_path / "two", verbose=False, workers=2)
+    assert two.workers == 2 and one.workers == 1
+    assert [r.artifact for r in two.records] == [r.artifact for r in one.records]
+    for a, b in zip(one.records, two.records):
+        assert b.status == a.status == "validated", (b.artifact, b.status)
+        assert [o.cosine for o in b.parity.outputs] == pytest.approx([o.cosine for o in a.parity.outputs], abs=1e-6)
+        assert ArtifactRecord.load(tmp_path / "two" / b.artifact).sha256 == b.sha256  # installed, bound to its file
+
+
+@pytest.mark.slow
+def test_demo_in_two_processes_into_files_reads_cleanly(tiny_model, tmp_path):
+    """The demo with its output in files (a log, CI), two processes side by side: every file's verdict
+    line once and whole, no carriage return, paths unbroken, the stage line says how it ran."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("onnxruntime")
+    model = tiny_model("distilbert", Task.FEATURE_EXTRACTION)
+    out = tmp_path / ("a-long-folder-name-" * 4) / "demo"
+    code = ("import sys, edgekit.model.modeling as m; from edgekit.cli import main; "
+            f"m.embedded_model_path = lambda *a: {str(model)!r}; "
+            f"sys.exit(main(['demo', '--target', 'torchscript,onnx', '--seq-len', '16', '--jobs', '2', "
+            f"'--out', {str(out)!r}, '--runs', '1', '--warmup', '0']))")
+    with open(tmp_path / "stdout", "w") as so, open(tmp_path / "stderr", "w") as se:
+        rc = subprocess.run([sys.executable, "-c", code], stdout=so, stderr=se, env={**os.environ, "COLUMNS": "80"},
+                            timeout=600).returncode
+    stdout, stderr = (tmp_path / "stdout").read_text(), (tmp_path / "stderr").read_text()
+    assert rc == 0, stderr[-3000:]
+    assert "\r" not in stdout + stderr
+    verdicts = [ln for ln in stderr.splitlines() if ln.lstrip().startswith("✅ validated ·")]
+    labels = sorted(ln.split("·")[1].strip() for ln in verdicts)
+    assert labels == sorted(["torchscript fp32 s16", "torchscript int8-dynamic s16", "onnx fp32 s16",
+                             "onnx fp16 s16", "onnx int8-dynamic s16", "onnx int8-static s16"]), verdicts
+    assert "(2 processes take the 6 files side by side)" in stderr
+    assert f"{out / 'report.md'}, " in stderr  # the path whole on one line at 80 columns
+    assert re.search(r"Stage times: export \+ validate [\d.]+ s in 2 processes", stdout), stdout[-500:]

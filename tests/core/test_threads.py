@@ -59,3 +59,18 @@ def test_no_proc_loadavg_means_all_cores(monkeypatch):
     monkeypatch.setattr(threads, "cores", lambda: 4)
     monkeypatch.setattr(threads, "_running", lambda: None)
     assert threads.choose() == 4
+
+
+def test_a_worker_share_caps_the_choice_and_pytorch_and_is_undone(monkeypatch):
+    import torch
+
+    from edgekit.core import threads
+
+    monkeypatch.setattr(threads, "cores", lambda: 4)
+    monkeypatch.setattr(threads, "busy_elsewhere", lambda *a, **k: 0.0)
+    before = torch.get_num_threads()
+    assert threads.choose() == 4
+    with threads.share(2):
+        assert threads.choose() == 2 and threads.choose(3) == 3  # the user's number still wins
+        assert torch.get_num_threads() <= 2
+    assert threads.choose() == 4 and torch.get_num_threads() == before
