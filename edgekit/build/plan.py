@@ -169,8 +169,31 @@ def _tokenizer(model_path: str, load_tokenizer: Callable[[str], Any], say: Calla
 
 def _export_one(i: int, n: int, job: Job, model: Any, tokenizer: Any, *, out: Path,
                 overrides: dict[str, float | None], validate: bool, gate: Callable[..., None] | None,
-                verbose: bool, arm64: tuple[str, ...] | None) -> Any:
-    """Export, check and install one job: the same steps whichever process runs it."""
+                verbose: bool, arm64: tuple[str, ...] | None, grouped: bool = False) -> Any:
+    """Export, check and install one job: the same steps whichever process runs it.
+
+    ``grouped`` (several processes): the file's lines are written as one block when it is done, so
+    the steps of two files never interleave."""
+    from edgekit.core.console import console
+
+    if not grouped:
+        return _export_live(i, n, job, model, tokenizer, out=out, overrides=overrides, validate=validate,
+                            gate=gate, verbose=verbose, arm64=arm64)
+    cap = console.capture()
+    try:
+        with cap:
+            return _export_live(i, n, job, model, tokenizer, out=out, overrides=overrides, validate=validate,
+                                gate=gate, verbose=verbose, arm64=arm64)
+    finally:
+        text = cap.get()
+        if text:
+            console.file.write(text)  # one write: a whole block
+            console.file.flush()
+
+
+def _export_live(i: int, n: int, job: Job, model: Any, tokenizer: Any, *, out: Path,
+                 overrides: dict[str, float | None], validate: bool, gate: Callable[..., None] | None,
+                 verbose: bool, arm64: tuple[str, ...] | None) -> Any:
     from edgekit.build.stage import export_model
     from edgekit.core.console import console
 
@@ -248,8 +271,12 @@ def _side_by_side(todo: list[Job], n_workers: int, model: Any, tokenizer: Any, m
     try:
         with share(per):
             for i in _take(units, counter):
-                records[i] = _export_one(i, len(todo), todo[i - 1], model, tokenizer, **common)
+                records[i] = _export_one(i, len(todo), todo[i - 1], model, tokenizer, grouped=True, **common)
         failure = _collect(procs, results, records)
+    except BaseException:
+        with counter.get_lock():  # this process failed (or Ctrl-C): the workers take no further unit
+            counter.value = len(units)
+        raise
     finally:
         for p in procs:
             p.join(timeout=30)
@@ -316,7 +343,7 @@ def _worker(todo: list[Job], units: list[list[int]], counter: Any, results: Any,
             tokenizer = _tokenizer(model_path, load_tokenizer, say=lambda _: None)
             for i in _take(units, counter):
                 results.put(("record", me, (i, _export_one(i, len(todo), todo[i - 1], model, tokenizer,
-                                                            **common))))
+                                                            grouped=True, **common))))
         results.put(("done", me, None))
     except BaseException as e:  # noqa: BLE001 - reported to the parent, which raises it
         try:
