@@ -282,12 +282,30 @@ def _side_by_side(todo: list[Job], n_workers: int, model: Any, tokenizer: Any, m
             p.join(timeout=30)
             if p.is_alive():
                 p.terminate()
+    results.close()
+    results.join_thread()
+    del counter, results
+    _stop_resource_tracker()
     if failure is not None:
         raise failure
     missing = [todo[i - 1].label for i in range(1, len(todo) + 1) if i not in records]
     if missing:
         raise EdgekitError(f"a worker process ended without exporting {', '.join(missing)}; see the log")
     return [records[i] for i in range(1, len(todo) + 1)]
+
+
+def _stop_resource_tracker() -> None:
+    """End multiprocessing's resource tracker (started for the shared counter's and the queue's
+    semaphores, now released) before returning, so a run leaves no process behind it: the tracker
+    would otherwise outlive edgekit by a moment, which a caller timing the process group sees."""
+    import gc
+    from multiprocessing import resource_tracker
+
+    gc.collect()  # the semaphores' finalizers unregister them first
+    try:
+        resource_tracker._resource_tracker._stop()  # noqa: SLF001 - no public way to end it
+    except Exception:  # noqa: BLE001 - a Python without it: the tracker ends by itself a moment later
+        pass
 
 
 def _collect(procs: list[Any], results: Any, records: dict[int, Any]) -> BaseException | None:
