@@ -116,6 +116,15 @@ def sample(seq: int, dtype: Any = None) -> tuple[Any, Any]:
     return ids.to(dtype or torch.int64), mask.to(dtype or torch.int64)
 
 
+def _took(payload: dict[str, Any]) -> str:
+    """How long the run took, and how much of it was exporting (a --work that holds the files reuses them)."""
+    total, prep = payload["seconds"] / 60, payload.get("prepare_seconds")
+    if prep is None:
+        return f"{total:.0f} min including exports"
+    return (f"{total:.0f} min, of which {prep / 60:.0f} min making files; files already in --work are reused, "
+            "a fresh --work exports them all")
+
+
 # ---- making the files ---------------------------------------------------------------------------
 
 def prepare(work: Path, seq: int, only: set[str] | None = None, size: str = "base") -> dict[str, dict[str, Any]]:
@@ -358,7 +367,7 @@ def render(payload: dict[str, Any]) -> str:
               "attention; the PyTorch runners use the library default, SDPA); "
               "int8 rows are compared with ORT `quantize_dynamic`, the usual int8 peer. The int8 F1 gate of issue 16 "
               "needs a real QA model: see benchmarks/results/buckets.md and DESIGN.md.", "",
-              f"Regenerate: `{payload['command']}` ({payload['seconds'] / 60:.0f} min including exports).", ""]
+              f"Regenerate: `{payload['command']}` ({_took(payload)}).", ""]
     return "\n".join(lines)
 
 
@@ -402,6 +411,7 @@ def main(argv: list[str] | None = None) -> int:
         "passes": [{"order": p["order"], "load_average": p["load_average"], "load_average_end": p["load_average_end"],
                     "p50_ms": {n: r.get("p50_ms") for n, r in p["results"].items()}} for p in passes],
         "rows": rows, "verdicts": verdicts(rows), "seconds": round(time.perf_counter() - t0, 1),
+        "prepare_seconds": round(sum(f.get("prepare_seconds", 0) for f in files.values()), 1),
     }
     results.write(payload, harness.stamp(__file__, argv))
     print(f"wrote {results.md} and peers.json")
