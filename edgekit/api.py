@@ -56,15 +56,16 @@ def export(model: str | Path, target: str, precision: str = "fp32", out: str | P
         options = GateOptions(Path(eval_data), max_f1_drop)
         options.check(task)
         gate = Gate(options)
-    jobs = planner.plan(target, precision, seqs, task, token_types=token_types, flags=flags,
-                        calibration=Path(calibration) if calibration else None)
-    if jobs and all(j.skipped for j in jobs):
-        raise UsageError("nothing to export: " + "; ".join(f"{j.label}: {j.skipped}" for j in jobs))
+    workers = jobs  # the parameter; "jobs" below are the planned files
+    planned = planner.plan(target, precision, seqs, task, token_types=token_types, flags=flags,
+                           calibration=Path(calibration) if calibration else None)
+    if planned and all(j.skipped for j in planned):
+        raise UsageError("nothing to export: " + "; ".join(f"{j.label}: {j.skipped}" for j in planned))
     check_out(Path(out))
     _quiet(Path(out))
-    result = planner.run(jobs, str(model), task, Path(out), token_types=token_types, tolerance=tolerance,
+    result = planner.run(planned, str(model), task, Path(out), token_types=token_types, tolerance=tolerance,
                          validate=validate, gate=gate, verbose=False, arm64=tuple(arm64) if arm64 else None,
-                         workers=jobs)
+                         workers=workers)
     return list(result.records)
 
 

@@ -104,6 +104,10 @@ class Measurement:
     pinned_cpus: list[int] | None = None
     unreliable: str | None = None  # why these numbers cannot be trusted (edgekit.measure.bench.sanity)
     remeasured: bool = False       # bench timed it a second time after the first looked unreliable
+    # Runnable tasks besides bench's own threads, before and after timing the file (the smaller of the
+    # two snapshots: a competitor that stayed). Unlike the 1-minute load average it does not count
+    # what this edgekit process itself did just before (the demo's export stage in two processes).
+    others: float | None = None
 
     @property
     def speedup(self) -> float | None:

@@ -198,6 +198,7 @@ def bench_records(paths: list[Path], threads: int | None = None, runs: int = 20,
 
     from edgekit.core import registry
     from edgekit.core.console import console, native_output_to_log
+    from edgekit.core import threads as cpu
     from edgekit.model.modeling import load_model
 
     threads = threads or default_threads()
@@ -233,6 +234,7 @@ def bench_records(paths: list[Path], threads: int | None = None, runs: int = 20,
                 except EdgekitError as e:
                     eager[key] = None
                     console.print(f"[yellow]no eager baseline for {src.source}[/]: {e}")
+            others_before = cpu.busy_elsewhere()
             m = Measurement(run=run_id, seq_len=seq, threads=threads, host=host, load_average=load_average(),
                             eager=eager[key], pinned_cpus=cpus)
             if verbose:
@@ -257,6 +259,7 @@ def bench_records(paths: list[Path], threads: int | None = None, runs: int = 20,
                                 m.unreliable = f"{again} (also after one re-measurement)"
                 except Exception as e:  # noqa: BLE001 - a runtime that cannot run the file is reported, not raised
                     m.not_timed = f"runtime error while timing: {type(e).__name__}: {e}"
+            m.others = min(others_before, cpu.busy_elsewhere())
             rec.latency.append(m)
             _save_measurement(path, rec, m, verbose)
             if verbose and m.artifact:

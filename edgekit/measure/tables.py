@@ -241,16 +241,24 @@ def _arm64_cell(a: dict[str, Any] | None) -> str | None:
 
 
 def _busy(m: Any) -> str | None:
-    """Why a measurement's numbers are suspect: its run had more runnable work than this machine's cores."""
-    if not m or not m.load_average or not m.artifact:
+    """Why a measurement's numbers are suspect: other work ran beside it. Judged on the runnable tasks
+    besides bench's own threads while it timed the file (``Measurement.others``); a record without
+    them (older edgekit) on the 1-minute load average against the core count."""
+    if not m or not m.artifact:
         return None
     from edgekit.measure.bench import cpu_name
 
     cores = os.cpu_count() or 1
     if m.host and m.host != cpu_name():
         return None  # measured on another machine: its core count is not ours to judge
-    if m.load_average[0] > cores:
-        return f"load average {m.load_average[0]:.1f} > {cores} cores during the run"
+    la = m.load_average[0] if m.load_average else None
+    if getattr(m, "others", None) is not None:
+        if m.others >= 1:
+            return (f"{m.others:.0f} other runnable task{'s' if m.others >= 2 else ''} on {cores} cores while it was "
+                    f"timed" + (f" (load average {la:.1f})" if la is not None else ""))
+        return None
+    if la is not None and la > cores:
+        return f"load average {la:.1f} > {cores} cores during the run"
     return None
 
 
@@ -276,7 +284,7 @@ def row(r: ArtifactRecord, fp32_bytes: int | None) -> Row:
         threads=m.threads if m else None, eager_p50_ms=m.eager.p50_ms if m and m.eager else None,
         speedup=m.speedup if m else None, not_timed=m.not_timed if m else None, run=m.run if m else None,
         second_client=r.options.get("task_library"), arm64=_arm64_cell(r.arm64),
-        contradictions=list(getattr(r, "checks", None) or []), busy=_busy(m), busy_load=m.load_average[0] if _busy(m) else None,
+        contradictions=list(getattr(r, "checks", None) or []), busy=_busy(m), busy_load=m.load_average[0] if _busy(m) and m.load_average else None,
         unreliable=m.unreliable if m else None,
         quality_metric=q.metric if q else None, quality_score=q.artifact if scored else None,
         quality_delta=q.artifact - q.pytorch if scored else None, quality=asdict(q) if q else None,
@@ -438,12 +446,12 @@ def _md(text: str) -> str:
 
 
 def _busy_line(rows: list[Any]) -> str:
-    """One line for every row measured at a load above the core count (each row carries its flag)."""
+    """One line for every row measured while other work ran (each row carries its flag)."""
     loads = sorted(r.busy_load for r in rows if r.busy_load is not None)
     span = f"{loads[0]:.1f}" if loads and loads[0] == loads[-1] else (f"{loads[0]:.1f}-{loads[-1]:.1f}" if loads else "?")
     which = ", ".join(f"`{r.artifact}`" for r in rows) if len(rows) <= 3 else f"{len(rows)} files"
-    return (f"- {which} measured at load average {span} > "
-            f"{os.cpu_count() or 1} cores: {'their latencies are' if len(rows) != 1 else 'its latency is'} "
+    return (f"- {which} measured while other work ran on the {os.cpu_count() or 1} cores (load average {span}): "
+            f"{'their latencies are' if len(rows) != 1 else 'its latency is'} "
             "not a clean measurement (flagged per row in report.json / report.html)")
 
 

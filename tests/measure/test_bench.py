@@ -68,3 +68,23 @@ def test_still_disturbed_or_not_monotone_is_unreliable_in_record_and_report(onnx
     md = tables.markdown(tables.build([ArtifactRecord.load(p) for p in onnx_files], title="t"))
     assert md.count("| unreliable |") == 2
     assert "Unreliable latency" in md and "not monotone in length" in md
+
+
+def test_the_other_work_while_a_file_is_timed_is_recorded_and_flags_the_row(onnx_files, monkeypatch):
+    """bench snapshots the runnable tasks besides its own threads before and after timing each file
+    and keeps the smaller (a competitor that stayed); the report flags the row on that, not on the
+    1-minute load average."""
+    import edgekit.core.threads as threads
+
+    snapshots = iter([3.0, 1.0, 0.0, 2.0])  # file 1: 3 then 1 -> 1; file 2: 0 then 2 -> 0
+    monkeypatch.setattr(threads, "busy_elsewhere", lambda *a, **k: next(snapshots))
+    monkeypatch.setattr(bench, "bench_artifact", lambda path, record, threads, runs=20, warmup=3, seq=None:
+                        _stats(5, 5.5))
+    monkeypatch.setattr(bench, "bench_eager", lambda model, seq, runs=20, warmup=3: _stats(seq, seq))
+    bench.bench_records(onnx_files, threads=1, runs=5, warmup=0, verbose=False)
+    first, second = (ArtifactRecord.load(p).last_latency for p in onnx_files)
+    assert (first.others, second.others) == (1.0, 0.0)
+    rows = {r.artifact: r for r in tables.build([ArtifactRecord.load(p) for p in onnx_files], title="t").rows
+            if r.artifact}
+    assert rows[onnx_files[0].name].busy.startswith("1 other runnable task on")
+    assert rows[onnx_files[1].name].busy is None
