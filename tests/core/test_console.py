@@ -17,11 +17,14 @@ class _Clock:
 
 
 @pytest.fixture
-def to_file(monkeypatch):
+def to_file():
+    # Not monkeypatch.setattr: it would save the property's value (this test's captured stderr) and
+    # pin the console to it for every later test. The underlying slot is put back as it was.
     buf = io.StringIO()  # not a TTY, as a log file or a CI transcript
-    monkeypatch.setattr(cons.console, "file", buf)
+    saved = cons.console._file
+    cons.console.file = buf
     yield buf
-    monkeypatch.setattr(cons.console, "file", None)
+    cons.console._file = saved
 
 
 def test_a_file_gets_periodic_plain_lines_with_rate_and_eta(to_file):
