@@ -40,7 +40,7 @@ def export(model: str | Path, target: str, precision: str = "fp32", out: str | P
     (``{"min_cosine": 0.999}``). ``arm64``: QEMU CPU models (``("neoverse-n1", "max")``) to check each
     file on in its aarch64 runtime too (``make arm64-env``). ``flags``: the targets' own options (``ane=True``,
     ``deployment_target="iOS18"``, ``metadata=False`` ...). ``jobs``: processes exporting side by side
-(``"auto"``: the free cores; one with ``eval_data``). ``record.status`` says how each file went.
+    (``"auto"``: the free cores; one with ``eval_data``). ``record.status`` says how each file went.
     """
     from edgekit.build import plan as planner
     from edgekit.core.config import SeqLen

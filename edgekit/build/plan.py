@@ -114,9 +114,10 @@ def run(jobs: list[Job], model_path: str, task: Task | str, out: Path, *, token_
     ``tolerance``: bound overrides (checked here: ``check_overrides``), merged into each target's
     own bound; the one place they are merged. ``gate(path, record, model, tokenizer)``: the accuracy
     gate (``edgekit.quality.gate.Gate``), run on each staged file before it is installed.
-    ``workers``: processes that take the jobs side by side (``"auto"``: the free cores, at most 2 per
-    target kind of work, see ``worker_count``); each file is exported, checked and installed by one of them
-    exactly as alone, so the verdicts do not depend on it. Records come back in the jobs' order.
+    ``workers``: processes that take the jobs side by side, a whole target's files at a time
+    (``"auto"``: the free cores, at most one per 3 files; see ``worker_count``); each file is
+    exported, checked and installed by one of them exactly as alone, so the verdicts do not depend
+    on it. Records come back in the jobs' order.
     """
     from edgekit.core.console import console
     from edgekit.core.tolerance import check_overrides

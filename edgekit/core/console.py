@@ -29,6 +29,7 @@ def interactive() -> bool:
     except (AttributeError, ValueError):
         return False
 
+
 class _Lines:
     """Progress for a file or a pipe: a plain line at most every ``every_s`` seconds and one at the
     end (count, rate, ETA, the latest postfix), never a carriage return."""
