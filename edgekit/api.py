@@ -56,7 +56,6 @@ def export(model: str | Path, target: str, precision: str = "fp32", out: str | P
         options = GateOptions(Path(eval_data), max_f1_drop)
         options.check(task)
         gate = Gate(options)
-    workers = jobs  # the parameter; "jobs" below are the planned files
     planned = planner.plan(target, precision, seqs, task, token_types=token_types, flags=flags,
                            calibration=Path(calibration) if calibration else None)
     if planned and all(j.skipped for j in planned):
@@ -65,7 +64,7 @@ def export(model: str | Path, target: str, precision: str = "fp32", out: str | P
     _quiet(Path(out))
     result = planner.run(planned, str(model), task, Path(out), token_types=token_types, tolerance=tolerance,
                          validate=validate, gate=gate, verbose=False, arm64=tuple(arm64) if arm64 else None,
-                         workers=workers)
+                         workers=jobs)
     return list(result.records)
 
 
@@ -101,17 +100,14 @@ def bench(artifacts: str | Path | Sequence[str | Path], *, threads: int | None =
     from edgekit.build.install import recover
     from edgekit.check import integrity
     from edgekit.core.record import ArtifactRecord
-    from edgekit.measure.bench import bench_records
+    from edgekit.measure.bench import bench_records, check_settings
 
     paths = [Path(artifacts)] if isinstance(artifacts, (str, Path)) else [Path(a) for a in artifacts]
     if not paths:
         raise UsageError("no files to time")
-    if threads is not None and threads < 1:
-        raise UsageError("--threads must be at least 1")
-    if runs < 1 or warmup < 0:
-        raise UsageError("--runs must be >= 1 and --warmup >= 0")
+    check_settings(threads, runs, warmup)
     for p in paths:
-        if not p.is_file() and not p.is_dir():  # a .mlpackage is a folder
+        if not p.exists():
             raise UsageError(f"{p} does not exist")
     for p in paths:  # time only files that are what their records say (bench_records re-checks when it saves)
         recover(p.parent)

@@ -175,42 +175,31 @@ def _export_one(i: int, n: int, job: Job, model: Any, tokenizer: Any, *, out: Pa
 
     ``grouped`` (several processes): the file's lines are written as one block when it is done, so
     the steps of two files never interleave."""
-    from edgekit.core.console import console
+    import contextlib
 
-    if not grouped:
-        return _export_live(i, n, job, model, tokenizer, out=out, overrides=overrides, validate=validate,
-                            gate=gate, verbose=verbose, arm64=arm64)
-    cap = console.capture()
-    try:
-        with cap:
-            return _export_live(i, n, job, model, tokenizer, out=out, overrides=overrides, validate=validate,
-                                gate=gate, verbose=verbose, arm64=arm64)
-    finally:
-        text = cap.get()
-        if text:
-            console.file.write(text)  # one write: a whole block
-            console.file.flush()
-
-
-def _export_live(i: int, n: int, job: Job, model: Any, tokenizer: Any, *, out: Path,
-                 overrides: dict[str, float | None], validate: bool, gate: Callable[..., None] | None,
-                 verbose: bool, arm64: tuple[str, ...] | None) -> Any:
     from edgekit.build.stage import export_model
     from edgekit.core.console import console
 
-    if verbose:
-        console.rule(f"[{i}/{n}] {job.label}")
-    conv = registry.get(job.target)
-    assert job.options is not None
-    tol = conv.tolerance(job.options.precision).merged(**overrides)
-    t0 = time.perf_counter()
-    record = export_model(model, job, out, tokenizer=tokenizer, tolerance=tol, validate=validate,
-                          gate=gate, verbose=verbose, arm64=arm64)
-    if verbose:  # each file's last line: its verdict and the time it took (conversion, then the checks)
-        took = time.perf_counter() - t0
-        convert = f" (convert {record.export_seconds:.1f} s)" if record.export_seconds else ""
-        console.print(f"    {record.status.symbol} {record.status} · {job.label} · {took:.1f} s{convert}")
-    return record
+    cap = console.capture() if grouped else None
+    try:
+        with cap if cap is not None else contextlib.nullcontext():
+            if verbose:
+                console.rule(f"[{i}/{n}] {job.label}")
+            conv = registry.get(job.target)
+            assert job.options is not None
+            tol = conv.tolerance(job.options.precision).merged(**overrides)
+            t0 = time.perf_counter()
+            record = export_model(model, job, out, tokenizer=tokenizer, tolerance=tol, validate=validate,
+                                  gate=gate, verbose=verbose, arm64=arm64)
+            if verbose:  # each file's last line: its verdict and the time it took (conversion, then the checks)
+                took = time.perf_counter() - t0
+                convert = f" (convert {record.export_seconds:.1f} s)" if record.export_seconds else ""
+                console.print(f"    {record.status.symbol} {record.status} · {job.label} · {took:.1f} s{convert}")
+            return record
+    finally:
+        if cap is not None and (text := cap.get()):
+            console.file.write(text)  # one write: a whole block
+            console.file.flush()
 
 
 # ---- several processes -------------------------------------------------------------------------

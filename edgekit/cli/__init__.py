@@ -122,14 +122,6 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
             if getattr(args, f"flag_{name}", None) is not None}
 
 
-def _check_bench_args(args: argparse.Namespace) -> None:
-    """Reject bad bench settings before any export work starts."""
-    if args.runs < 1 or args.warmup < 0:
-        raise UsageError("--runs must be >= 1 and --warmup >= 0")
-    if args.threads is not None and args.threads < 1:
-        raise UsageError("--threads must be at least 1")
-
-
 def _pipeline(args: argparse.Namespace, model_path: str, task: str, targets: str, precisions: str,
               seq_lens: list[Any] | None, out: Path, bench: bool, pin: bool = False, skip: str | None = None,
               title: str = "edgekit report", strict: bool | None = None, stage_times: bool = False,
@@ -145,7 +137,9 @@ def _pipeline(args: argparse.Namespace, model_path: str, task: str, targets: str
     from edgekit.core.console import console
 
     if bench:
-        _check_bench_args(args)
+        from edgekit.measure.bench import check_settings
+
+        check_settings(args.threads, args.runs, args.warmup)  # before any export work starts
     gate = _gate(args, task)  # the accuracy gate's data is read before any export
     tolerance = _tolerance_overrides(args) if hasattr(args, "max_abs") else None
     from edgekit.model.preflight import check_out

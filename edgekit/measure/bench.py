@@ -55,10 +55,17 @@ def pinned_cpus(threads: int, pin: bool) -> Iterator[list[int] | None]:
         os.sched_setaffinity(0, before)
 
 
-def measure(fn: Callable[[], Any], warmup: int = 3, runs: int = 20) -> LatencyStats:
-    """Time ``fn`` after ``warmup`` untimed calls."""
+def check_settings(threads: int | None, runs: int, warmup: int) -> None:
+    """The one check of bench settings (CLI, API and here): a usage error before anything runs."""
     if runs < 1 or warmup < 0:
         raise UsageError("--runs must be >= 1 and --warmup >= 0")
+    if threads is not None and threads < 1:
+        raise UsageError("--threads must be at least 1")
+
+
+def measure(fn: Callable[[], Any], warmup: int = 3, runs: int = 20) -> LatencyStats:
+    """Time ``fn`` after ``warmup`` untimed calls."""
+    check_settings(None, runs, warmup)
     for _ in range(warmup):
         fn()
     times = []
@@ -201,11 +208,8 @@ def bench_records(paths: list[Path], threads: int | None = None, runs: int = 20,
     from edgekit.core import threads as cpu
     from edgekit.model.modeling import load_model
 
+    check_settings(threads or None, runs, warmup)  # 0: the default, as None
     threads = threads or default_threads()
-    if threads < 1:
-        raise UsageError("--threads must be at least 1")
-    if runs < 1 or warmup < 0:
-        raise UsageError("--runs must be >= 1 and --warmup >= 0")
     for folder in sorted({Path(p).parent for p in paths}):
         if not os.access(folder, os.W_OK):  # before anything is timed: the measurements go into the records
             raise UsageError(f"{folder} is not writable: bench appends its measurement to each file's record "

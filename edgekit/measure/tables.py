@@ -252,7 +252,7 @@ def _busy(m: Any) -> str | None:
     if m.host and m.host != cpu_name():
         return None  # measured on another machine: its core count is not ours to judge
     la = m.load_average[0] if m.load_average else None
-    if getattr(m, "others", None) is not None:
+    if m.others is not None:
         if m.others >= 1:
             return (f"{m.others:.0f} other runnable task{'s' if m.others >= 2 else ''} on {cores} cores while it was "
                     f"timed" + (f" (load average {la:.1f})" if la is not None else ""))

@@ -27,11 +27,16 @@ def to_file():
     cons.console._file = saved
 
 
-def test_a_file_gets_periodic_plain_lines_with_rate_and_eta(to_file):
-    bar = cons.progress(100, "fine-tuning qa", unit="steps", lines_every_s=60)
+def _on_clock(bar):
+    """The bar reading a clock the test moves, started at 0."""
     clock = _Clock()
-    bar._clock = clock  # type: ignore[attr-defined]
-    bar._t0 = bar._last = 0.0  # type: ignore[attr-defined]
+    bar._clock = clock
+    bar._t0 = bar._last = 0.0
+    return bar, clock
+
+
+def test_a_file_gets_periodic_plain_lines_with_rate_and_eta(to_file):
+    bar, clock = _on_clock(cons.progress(100, "fine-tuning qa", unit="steps", lines_every_s=60))
     for i in range(100):
         clock.t = 1.5 * (i + 1)  # 1.5 s a step
         bar.set_postfix(loss=f"{1 / (i + 1):.4f}")
@@ -47,10 +52,7 @@ def test_a_file_gets_periodic_plain_lines_with_rate_and_eta(to_file):
 
 
 def test_a_resumed_run_counts_its_rate_from_its_own_steps(to_file):
-    bar = cons.progress(10, "distilling", unit="steps", initial=6)
-    clock = _Clock()
-    bar._clock = clock  # type: ignore[attr-defined]
-    bar._t0 = bar._last = 0.0  # type: ignore[attr-defined]
+    bar, clock = _on_clock(cons.progress(10, "distilling", unit="steps", initial=6))
     for i in range(4):
         clock.t = 2.0 * (i + 1)
         bar.update(1)
