@@ -284,7 +284,7 @@ def _render_speed(sp: dict[str, Any]) -> list[str]:
 
 
 def render(data: dict[str, Any]) -> str:
-    from edgekit.targets.onnx.converter import DYNAMIC_RECIPES
+    from edgekit.targets.onnx.converter import DYNAMIC_RECIPES, FULL_RECIPE
 
     lines = ["# ONNX/ORT int8-dynamic recipes (issue 27)", "",
              "What the FFN down-projection gets decides both answers and speed: ORT quantises each activation with one "
@@ -292,7 +292,8 @@ def render(data: dict[str, Any]) -> str:
              "the weights first (SmoothQuant: `X·W = (X/s)·(s·W)`, s_j = max|X_j|^α / max|W_j|^(1−α) from edgekit's "
              "calibration reader; the 1/s is a Mul before the MatMul because GELU is not linear). Every file is made "
              "by edgekit's pipeline with the recipe swapped in (`benchmarks/int8_recipes.py`).", "",
-             f"Default recipe of `edgekit export --target onnx/ort --precision int8-dynamic`: **{data.get('default')}**.",
+             f"Default recipe of `edgekit export --target onnx/ort --precision int8-dynamic`: **{data.get('default')}**; "
+             f"of `--precision int8-dynamic-full`: **{FULL_RECIPE.name}**.",
              "", "| recipe | what |", "|---|---|"]
     for name, r in DYNAMIC_RECIPES.items():
         lines.append(f"| {name} | {r.describe()} |")

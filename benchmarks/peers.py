@@ -50,6 +50,8 @@ RUNNERS: dict[str, tuple[str, str]] = {
     "edgekit-tflite-int8-dynamic": ("LiteRT", "edgekit export --target tflite --precision int8-dynamic --no-metadata"),
     "edgekit-onnx-fp32": ("ONNX Runtime", "edgekit export --target onnx --precision fp32"),
     "edgekit-onnx-int8-dynamic": ("ONNX Runtime", "edgekit export --target onnx --precision int8-dynamic"),
+    "edgekit-onnx-int8-dynamic-full": ("ONNX Runtime", "edgekit export --target onnx --precision int8-dynamic-full "
+                                                       "(the FFN down-projection int8 too)"),
     "edgekit-tflite-int8-static": ("LiteRT", "edgekit export --target tflite --precision int8-static --no-metadata "
                                               "(calibrated on the built-in sentences)"),
     "edgekit-onnx-int8-static": ("ONNX Runtime", "edgekit export --target onnx --precision int8-static (QDQ, U8S8; "
@@ -72,6 +74,7 @@ PEER_OF = {
     "edgekit-executorch-fp32": "peer-executorch-xnnpack-fp32",
     "edgekit-tflite-int8-dynamic": "peer-ort-quantize-dynamic",
     "edgekit-onnx-int8-dynamic": "peer-ort-quantize-dynamic",
+    "edgekit-onnx-int8-dynamic-full": "peer-ort-quantize-dynamic",
     "edgekit-executorch-int8-dynamic": "peer-ort-quantize-dynamic",
     "edgekit-tflite-int8-static": "peer-ort-quantize-dynamic",
     "edgekit-onnx-int8-static": "peer-ort-quantize-dynamic",

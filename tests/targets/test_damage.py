@@ -88,11 +88,13 @@ def test_every_target_and_precision_has_a_value_bound_and_fp16_is_one_rule():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("precision,kind", [("fp16", "ffn-x1.02"), ("int8-dynamic", "layer-x1.10")])
+@pytest.mark.parametrize("precision,kind", [("fp16", "ffn-x1.02"), ("int8-dynamic", "layer-x1.10"),
+                                            ("int8-dynamic-full", "layer-x1.10")])
 def test_mildest_damage_on_the_real_minilm_is_parity_failed(tmp_path, precision, kind):
     """The mildest damage of each class, on the model the bounds were calibrated on and at the
     calibration's length (ONNX: the quickest export). int8-dynamic: the file's quantisation error
-    plus one layer x1.10 (0.980) falls under the bound (0.99) the honest file passes (0.993)."""
+    plus one layer x1.10 (0.980) falls under the bound (0.99) the honest file passes (0.993);
+    int8-dynamic-full: 0.972 under 0.975, honest 0.981."""
     if importlib.util.find_spec("onnxruntime") is None:
         pytest.skip("onnxruntime not installed")
     from edgekit.model.modeling import embedded_model_path

@@ -154,7 +154,7 @@ def test_runner_names_missing_inputs(tiny_model, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("precision", [Precision.FP32, Precision.FP16, Precision.INT8_DYNAMIC, Precision.INT8_STATIC])
+@pytest.mark.parametrize("precision", CONVERTER.precisions)
 def test_export_model_validates_every_precision(tiny_model, tmp_path, precision):
     from edgekit.build.stage import export_model
 
@@ -354,3 +354,21 @@ def test_ffn_down_projection_int8_recipes(tiny_model, tmp_path, monkeypatch, rec
     for name in ref:
         a, b = got[name][0, :25].ravel(), ref[name][0, :25].ravel()
         assert np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)) > 0.98
+
+
+def test_int8_dynamic_full_quantises_every_matmul_and_reads_as_itself(tiny_model, tmp_path):
+    # Issue 27: the fast recipe ships under its own name. Its file has no float-weight MatMul left (the
+    # FFN down-projection is int8 too), is smaller than int8-dynamic's, and the integrity reader tells
+    # the two apart from the bytes, so a file recorded as one but holding the other is caught.
+    from edgekit.targets.onnx import reader
+
+    task = Task.QUESTION_ANSWERING
+    model = load_model(tiny_model("bert", task), task)
+    full, res = _export(model, tmp_path, Precision.INT8_DYNAMIC_FULL)
+    part, _ = _export(model, tmp_path, Precision.INT8_DYNAMIC)
+    assert not [n.name for n in onnx.load(str(full)).graph.node if n.op_type == "MatMul"]
+    assert any(n.startswith("int8-dynamic-full (all-int8)") for n in res.notes), res.notes
+    assert full.stat().st_size < part.stat().st_size
+    assert reader.inspect(full).precisions == {"int8-dynamic-full"}
+    got = reader.inspect(part)
+    assert got.precisions == {"int8-dynamic"} and "float-weight MatMul" in got.evidence, got

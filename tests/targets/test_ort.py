@@ -12,7 +12,7 @@ from edgekit.core.tasks import Task
 pytest.importorskip("onnxruntime")
 
 
-@pytest.mark.parametrize("precision", [Precision.FP32, Precision.INT8_DYNAMIC])
+@pytest.mark.parametrize("precision", [Precision.FP32, Precision.INT8_DYNAMIC, Precision.INT8_DYNAMIC_FULL])
 def test_ort_file_validates(tiny_model, tmp_path, precision):
     from edgekit.build.stage import export_model
 

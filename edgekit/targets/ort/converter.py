@@ -30,7 +30,7 @@ class OrtFormatConverter(Converter):
     extra = "onnx"
     requires = ("onnx", "onnxruntime")
     # The precisions phones run on the ORT CPU provider; fp16 belongs to GPU/NNAPI providers.
-    precisions = (Precision.FP32, Precision.INT8_DYNAMIC)
+    precisions = (Precision.FP32, Precision.INT8_DYNAMIC, Precision.INT8_DYNAMIC_FULL)
     tolerances = {p: ONNX.tolerances[p] for p in precisions}
     seq_kinds = ("fixed", "enumerated", "range")
     description = "ONNX Runtime Mobile .ort flatbuffer (the onnx target's fused model, basic-optimised)"
