@@ -127,7 +127,8 @@ def report(folder: str | Path, fmt: str = "md") -> str:
 
 def shrink(model: str | Path, task: str, data: str | Path, eval_data: str | Path, target: str,
            out: str | Path, *, layers: int | str | list[int] | None = None, budget_minutes: float | None = None,
-           steps: int | None = None, max_f1_drop: float = 2.0, precision: str = "all", bundle: str | None = None,
+           steps: int | None = None, max_f1_drop: float = 2.0, precision: str = "all", seq_len: str | None = None,
+           bundle: str | None = None,
            resume: str | None = None, threads: int | None = None, passes: int = 3, timed_n: int = 100,
            eval_n: int | None = None, heldout_n: int = 100, progress: bool = True,
            training: dict[str, Any] | None = None) -> Any:
@@ -140,16 +141,18 @@ def shrink(model: str | Path, task: str, data: str | Path, eval_data: str | Path
     its own process (``passes``), and returns the ``ShrinkReport`` written to OUT/report.md|json|html:
     every candidate with F1 (accuracy), ΔF1 vs the teacher and its 95% interval, same-answer rate, MB,
     ms per question, speed-up, and ``report.chosen``: the fastest file whose interval lies within
-    ``max_f1_drop``. ``bundle="android"``/``"ios"`` bundles that file. ``training``: TaskConfig fields
-    (``batch_size``, ``lr``, ``max_len`` …).
+    ``max_f1_drop``. ``seq_len``: the candidates' length buckets (QA, ending at 384, e.g.
+    ``"64,128,192,256,320,384"``; default ``128,256,384``); changed with ``resume="auto"`` the files are
+    exported and timed again from the kept student. ``bundle="android"``/``"ios"`` bundles that file.
+    ``training``: TaskConfig fields (``batch_size``, ``lr``, ``max_len`` …).
     """
     from edgekit.shrinker.run import ShrinkOptions, shrink_run
 
     opts = ShrinkOptions(model=str(model), task=task, data=str(data), eval_data=str(eval_data), target=target,
                          out=str(out), layers=layers, budget_minutes=budget_minutes, steps=steps,
-                         max_drop=max_f1_drop, precision=precision, bundle=bundle, resume=resume, threads=threads,
-                         passes=passes, n_timed=timed_n, eval_n=eval_n, heldout_n=heldout_n, progress=progress,
-                         training=dict(training or {}))
+                         max_drop=max_f1_drop, precision=precision, seq_len=seq_len, bundle=bundle, resume=resume,
+                         threads=threads, passes=passes, n_timed=timed_n, eval_n=eval_n, heldout_n=heldout_n,
+                         progress=progress, training=dict(training or {}))
     return shrink_run(opts)
 
 

@@ -46,6 +46,11 @@ def add_parser(subparsers: Any) -> None:
                         "interval must lie within it (default 2.0)")
     p.add_argument("--precision", default="all",
                    help="precisions, comma-separated (default all: every precision the target has)")
+    p.add_argument("--seq-len", default=None, metavar="N,N,...",
+                   help="length buckets in tokens of the candidates (question answering, ending at 384: the "
+                        "baseline's windows), e.g. 64,128,192,256,320,384 (default 128,256,384); finer buckets pad "
+                        "less. "
+                        "Changed on --resume auto, the files are exported and timed again from the kept student")
     p.add_argument("--bundle", default=None, choices=sorted(apps()),
                    help="bundle the chosen file for this demo app (" + ", ".join(
                        f"{a}: {t}" for a, (t, _) in sorted(apps().items())) + ")")
@@ -68,7 +73,8 @@ def _argv(args: argparse.Namespace) -> list[str]:
                                 ("--eval-data", "eval_data", None), ("--target", "target", None),
                                 ("--layers", "layers", None), ("--budget-minutes", "budget_minutes", None),
                                 ("--steps", "steps", None), ("--max-f1-drop", "max_f1_drop", 2.0),
-                                ("--precision", "precision", "all"), ("--bundle", "bundle", None),
+                                ("--precision", "precision", "all"), ("--seq-len", "seq_len", None),
+                                ("--bundle", "bundle", None),
                                 ("--resume", "resume", None), ("--threads", "threads", None),
                                 ("--passes", "passes", 3), ("--eval-n", "eval_n", None), ("--timed-n", "timed_n", 100),
                                 ("--out", "out", None)):
@@ -84,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
 
     opts = ShrinkOptions(model=args.model, task=args.task, data=args.data, eval_data=args.eval_data,
                          target=args.target, out=args.out, layers=args.layers, budget_minutes=args.budget_minutes,
-                         steps=args.steps, max_drop=args.max_f1_drop, precision=args.precision, bundle=args.bundle,
+                         steps=args.steps, max_drop=args.max_f1_drop, precision=args.precision,
+                         seq_len=args.seq_len, bundle=args.bundle,
                          resume=args.resume, threads=args.threads, passes=args.passes, n_timed=args.timed_n,
                          eval_n=args.eval_n, progress=not args.no_progress)
     rep = shrink_run(opts, command=command_line(_argv(args)))

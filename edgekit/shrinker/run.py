@@ -33,7 +33,12 @@ QA = "question-answering"
 SEQ_CLS = "sequence-classification"
 DEFAULT_MAX_DROP = 2.0
 #: Options a resumed run may change: they steer only what is still to run, never what was recorded.
-RESUME_MAY_CHANGE = ("resume", "progress", "threads", "bundle")
+RESUME_MAY_CHANGE = ("resume", "progress", "threads", "bundle", "max_drop")
+#: Options a resumed run may change by redoing what they decided (the state keys dropped, in run order):
+#: another ``--seq-len`` or ``--precision`` re-exports and re-times both models' files from the kept
+#: student, without training again; other DEV questions also re-answer the teacher in PyTorch.
+RESUME_REDOES = {"seq_len": ("files", "measured"), "precision": ("files", "measured"),
+                 "eval_n": ("files", "teacher_dev", "measured"), "n_timed": ("measured",), "passes": ("measured",)}
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,7 @@ class ShrinkOptions:
     steps: int | None = None
     max_drop: float = DEFAULT_MAX_DROP
     precision: str = "all"
+    seq_len: str | None = None         # the candidates' length buckets (QA; default DEFAULT_QA_BUCKETS)
     bundle: str | None = None          # an app: android | ios
     resume: str | None = None          # None | "auto"
     threads: int | None = None
@@ -96,6 +102,8 @@ class ShrinkOptions:
             raise UsageError("the DEV question count must be at least 1")
         if self.threads is not None and self.threads < 1:
             raise UsageError("--threads must be at least 1")
+        if self.seq_len is not None:
+            object.__setattr__(self, "seq_len", str(check_buckets(self.seq_len, task)))
         if self.bundle is not None:
             from edgekit.apps.bundle import apps
 
@@ -114,6 +122,9 @@ class ShrinkOptions:
             from edgekit.core.errors import unknown_choice
 
             raise unknown_choice("target", self.target, sorted(registry.converters()))
+        if self.seq_len is not None and "enumerated" not in registry.get(self.target).seq_kinds:
+            raise UsageError(f"--seq-len: {self.target} files take one fixed length; give a target that takes "
+                             "length buckets (`edgekit targets` lists them) or leave --seq-len out")
 
 
 def precisions_of(target: str, precision: str) -> list[str]:
@@ -135,15 +146,38 @@ def precisions_of(target: str, precision: str) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def lengths_of(target: str, task: str) -> tuple[list[int], list[int] | None]:
-    """(the fixed length of the baseline, the buckets where the target takes several lengths, else None)."""
+def check_buckets(text: str, task: str) -> Any:
+    """``--seq-len`` of a shrink run: enumerated QA buckets ending at the baseline's length, so that every
+    candidate reads the same windows as the baseline and ΔF1 measures the model and precision alone."""
+    from edgekit.core.config import SeqLen
+    from edgekit.core.geometry import DEFAULT_QA_LENGTH
+
+    if task != QA:
+        raise UsageError(f"--seq-len: classification files are exported at a fixed {SEQ_CLS_LENGTH} tokens; "
+                         "length buckets are for question answering")
+    sl = SeqLen.parse(text)
+    if sl.kind != "enumerated" or sl.max != DEFAULT_QA_LENGTH:
+        raise UsageError(f"--seq-len lists length buckets ending at {DEFAULT_QA_LENGTH} (the baseline's windows), "
+                         f"e.g. 64,128,192,256,320,{DEFAULT_QA_LENGTH}; not {text}")
+    return sl
+
+
+#: Sequence-classification files are exported at this fixed length (the student's training length).
+SEQ_CLS_LENGTH = 128
+
+
+def lengths_of(target: str, task: str, seq_len: str | None = None) -> tuple[list[int], list[int] | None]:
+    """(the fixed length of the baseline, the buckets where the target takes several lengths, else None).
+    ``seq_len``: the run's ``--seq-len`` buckets instead of ``DEFAULT_QA_BUCKETS``."""
     from edgekit.core import registry
     from edgekit.core.geometry import DEFAULT_QA_BUCKETS, DEFAULT_QA_LENGTH
 
     if task != QA:
-        return [128], None
-    conv = registry.get(target)
-    return [DEFAULT_QA_LENGTH], (list(DEFAULT_QA_BUCKETS) if "enumerated" in conv.seq_kinds else None)
+        return [SEQ_CLS_LENGTH], None
+    if "enumerated" not in registry.get(target).seq_kinds:  # (ShrinkOptions refuses --seq-len for such targets)
+        return [DEFAULT_QA_LENGTH], None
+    buckets = check_buckets(seq_len, task).values if seq_len is not None else DEFAULT_QA_BUCKETS
+    return [DEFAULT_QA_LENGTH], list(buckets)
 
 
 class _Run:
@@ -177,11 +211,15 @@ class _Run:
             self.state = json.loads(self.state_path.read_text())
             before, now = self.state.get("options", {}), self._options()
             changed = sorted(k for k in now if k not in RESUME_MAY_CHANGE and before.get(k) != now[k])
+            redo = [k for k in changed if k in RESUME_REDOES]
+            changed = [k for k in changed if k not in RESUME_REDOES]
             if changed:
                 raise UsageError(f"{self.out} holds a shrink run with other options ("
                                  + ", ".join(f"{k}: {before.get(k)!r} then, {now[k]!r} now" for k in changed)
                                  + "); resume it with the same options, or give another --out")
             self.say(f"resuming the run in {self.out}")
+            if redo:
+                self._redo(redo, before, now)
         else:
             self.out.mkdir(parents=True, exist_ok=True)
             self.state = {"options": self._options()}
@@ -189,6 +227,22 @@ class _Run:
 
     def _options(self) -> dict[str, Any]:
         return json.loads(json.dumps(asdict(self.opts)))
+
+    def _redo(self, keys: list[str], before: dict[str, Any], now: dict[str, Any]) -> None:
+        """Forget what ``keys`` decided (the files, their times, the teacher's DEV answers) and record the
+        new options; the files folder goes too, so it never holds old and new files side by side."""
+        drop = {d for k in keys for d in RESUME_REDOES[k]}
+        self.say("redoing the " + ", ".join(sorted(drop)) + " for the new " + ", ".join(
+            f"{k} ({before.get(k)!r} then, {now[k]!r} now)" for k in keys))
+        for d in drop:
+            self.state.pop(d, None)
+        if "files" in drop:
+            shutil.rmtree(self.out / "files", ignore_errors=True)
+            shutil.rmtree(self.out / "bundle", ignore_errors=True)
+            for name in ("report.md", "report.json", "report.html"):
+                (self.out / name).unlink(missing_ok=True)
+        self.state["options"] = {**before, **{k: now[k] for k in keys}}
+        self.save()
 
 
 def _scorer(task: str, questions: Any, geometry_len: int) -> Callable[[Path], float]:
@@ -330,7 +384,7 @@ def _export_all(run: _Run, student: str) -> list[dict[str, Any]]:
 
     opts = run.opts
     precisions = precisions_of(opts.target, opts.precision)
-    fixed, buckets = lengths_of(opts.target, opts.task)
+    fixed, buckets = lengths_of(opts.target, opts.task, opts.seq_len)
     calibration = None
     if "int8-static" in precisions:
         calibration = write_calibration(opts.task, Path(run.state["split"]["train"]), run.work / "calibration.txt")

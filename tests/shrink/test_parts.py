@@ -44,13 +44,14 @@ def test_layer_maps():
 
 
 def test_precisions_and_lengths():
-    assert precisions_of("onnx", "all") == ["fp32", "fp16", "int8-dynamic", "int8-static"]
+    assert precisions_of("onnx", "all") == ["fp32", "fp16", "int8-dynamic", "int8-dynamic-full", "int8-static"]
     assert precisions_of("tflite", "fp32,int8") == ["fp32", "int8-dynamic"]
     with pytest.raises(UsageError):
         precisions_of("onnx", "int8-weight")
     assert lengths_of("tflite", "question-answering") == ([384], [128, 256, 384])
     assert lengths_of("torchscript", "question-answering") == ([384], None)
     assert lengths_of("onnx", "sequence-classification") == ([128], None)
+    assert lengths_of("tflite", "question-answering", "64,128,192,256,320,384") == ([384], [64, 128, 192, 256, 320, 384])
 
 
 def test_teacher_budget_from_its_card(tmp_path):
@@ -71,6 +72,10 @@ def test_teacher_budget_from_its_card(tmp_path):
     ({"task": "mlm"}, "question-answering or sequence-classification"),
     ({"resume": "yes"}, "auto"),
     ({"eval_data": "missing.json"}, "does not exist"),
+    ({"seq_len": "64,128,256"}, "ending at 384"),
+    ({"seq_len": "384"}, "ending at 384"),
+    ({"seq_len": "64,x"}, "bad sequence length"),
+    ({"seq_len": "128,384", "target": "torchscript"}, "one fixed length"),
 ])
 def test_options_are_checked_before_any_work(qa_teacher, train_file, dev_file, tmp_path, kw, message):
     args = dict(model=str(qa_teacher), task="qa", data=str(train_file), eval_data=str(dev_file), target="tflite",
@@ -100,3 +105,33 @@ def test_a_run_resumes_only_with_its_own_options(qa_teacher, train_file, dev_fil
     with pytest.raises(UsageError, match="steps: 5 then, 6 now"):
         _Run(ShrinkOptions(**{**args, "steps": 6, "resume": "auto"}), print).open()
     _Run(ShrinkOptions(**{**args, "resume": "auto", "threads": 2}), print).open()  # threads may change
+
+
+def test_a_finished_run_redoes_its_files_for_other_buckets(qa_teacher, train_file, dev_file, tmp_path):
+    # Another --seq-len (or --precision) on --resume auto re-exports and re-times from the kept student:
+    # the files, their times and the old report go (the folder never mixes two sets), training stays.
+    from edgekit.shrinker.run import _Run
+
+    args = dict(model=str(qa_teacher), task="qa", data=str(train_file), eval_data=str(dev_file), target="tflite",
+                out=str(tmp_path / "out"), steps=5)
+    first = _Run(ShrinkOptions(**args), print)
+    first.open()
+    first.state.update({"training": {"done": True}, "student": "kept", "teacher_dev": {"metric": 1.0},
+                        "files": [{"artifact": "files/student/a.tflite"}], "measured": {"a": {}}})
+    first.save()
+    (tmp_path / "out" / "files" / "student").mkdir(parents=True)
+    (tmp_path / "out" / "report.md").write_text("old")
+    said = []
+    again = _Run(ShrinkOptions(**{**args, "resume": "auto", "seq_len": "64,128,192,256,320,384"}), said.append)
+    again.open()
+    st = json.loads((tmp_path / "out" / "shrink_state.json").read_text())
+    assert "files" not in st and "measured" not in st
+    assert st["training"] == {"done": True} and st["student"] == "kept" and st["teacher_dev"] == {"metric": 1.0}
+    assert st["options"]["seq_len"] == "64,128,192,256,320,384" and st["options"]["steps"] == 5
+    assert not (tmp_path / "out" / "files").exists() and not (tmp_path / "out" / "report.md").exists()
+    assert any("redoing the files, measured" in line and "seq_len (None then" in line for line in said), said
+    # the same options again: nothing is redone; other DEV questions re-answer the teacher too
+    _Run(ShrinkOptions(**{**args, "resume": "auto", "seq_len": "64,128,192,256,320,384"}), print).open()
+    third = _Run(ShrinkOptions(**{**args, "resume": "auto", "seq_len": "64,128,192,256,320,384", "eval_n": 5}), print)
+    third.open()
+    assert "teacher_dev" not in third.state and third.state["student"] == "kept"

@@ -73,6 +73,13 @@ def test_onnx_end_to_end_resumes_after_an_interruption(qa_teacher, train_file, d
 
     with pytest.raises(UsageError, match="--resume auto"):
         edgekit.shrink(qa_teacher, "qa", train_file, dev_file, "onnx", out, **kw)
+    # other buckets on the finished run: the same student, files exported and timed again at the new lengths
+    student = json.loads((out / "shrink_state.json").read_text())["student"]
+    again = edgekit.shrink(qa_teacher, "qa", train_file, dev_file, "onnx", out, resume="auto", seq_len="192,384", **kw)
+    assert again.student == student and again.training["scores"] == tr["scores"]
+    assert sorted(tuple(c.buckets) for c in again.candidates) == [(192, 384), (192, 384), (384,)]
+    _check_report(again, out)
+    assert not list((out / "files").rglob("*s128_256_384*"))  # none of the old files is left beside the new
 
 
 def _train_only(teacher, train, dev, out, monkeypatch):
