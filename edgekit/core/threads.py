@@ -12,7 +12,7 @@ import contextlib
 import os
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 
 def cores() -> int:
@@ -102,3 +102,36 @@ def share(n: int) -> Iterator[None]:
     finally:
         _SHARE["cap"] = before
         torch.set_num_threads(saved)
+
+
+class Follower:
+    """Keeps PyTorch's pool at the free cores through a long loop (training): ``step()`` between steps
+    re-chooses every ``every_s`` seconds and resizes the pool when the answer changed. The count chosen
+    at start is right only while the machine stays as it was: a job that starts beside a two-thread
+    training run makes both pools wait at every barrier (the starved pool is 10-30x slower), and one
+    that ends leaves a core idle. ``pinned``: the user's ``--threads``, which is never changed."""
+
+    def __init__(self, pinned: int | None = None, every_s: float = 30.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.pinned, self.every_s, self.clock = pinned, every_s, clock
+        self.due = clock() + every_s
+        #: (seconds since start, new thread count) of each resize, for the log and the card.
+        self.changes: list[tuple[float, int]] = []
+        self.t0 = clock()
+
+    def step(self) -> int | None:
+        """The new thread count when the pool was resized now, else None."""
+        if self.pinned is not None:
+            return None
+        now = self.clock()
+        if now < self.due:
+            return None
+        self.due = now + self.every_s
+        import torch
+
+        want, have = choose(), torch.get_num_threads()
+        if want == have:
+            return None
+        torch.set_num_threads(want)
+        self.changes.append((round(now - self.t0, 1), want))
+        return want

@@ -74,3 +74,32 @@ def test_a_worker_share_caps_the_choice_and_pytorch_and_is_undone(monkeypatch):
         assert threads.choose() == 2 and threads.choose(3) == 3  # the user's number still wins
         assert torch.get_num_threads() <= 2
     assert threads.choose() == 4 and torch.get_num_threads() == before
+
+
+def test_a_long_loop_follows_the_free_cores(monkeypatch):
+    # Issue 28 item 4: training chose its threads once at start; a job starting beside it then starved
+    # both pools. The follower re-chooses between steps, no more often than every_s, and resizes PyTorch.
+    import torch
+
+    before = torch.get_num_threads()
+    now = [0.0]
+    free = iter([1, 1, 2])
+    monkeypatch.setattr(threads, "choose", lambda t=None: next(free))
+    try:
+        torch.set_num_threads(2)
+        f = threads.Follower(every_s=30.0, clock=lambda: now[0])
+        now[0] = 10.0
+        assert f.step() is None and torch.get_num_threads() == 2  # not due yet: choose() is not even asked
+        now[0] = 31.0
+        assert f.step() == 1 and torch.get_num_threads() == 1  # two other jobs started: down to one thread
+        now[0] = 45.0
+        assert f.step() is None
+        now[0] = 62.0
+        assert f.step() is None and torch.get_num_threads() == 1  # still busy: unchanged
+        now[0] = 93.0
+        assert f.step() == 2 and torch.get_num_threads() == 2  # they ended: both cores again
+        assert f.changes == [(31.0, 1), (93.0, 2)]
+        pinned = threads.Follower(pinned=2, every_s=0.0, clock=lambda: now[0])
+        assert pinned.step() is None and torch.get_num_threads() == 2  # the user's --threads is never changed
+    finally:
+        torch.set_num_threads(before)
