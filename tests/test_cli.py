@@ -232,7 +232,7 @@ def test_demo_leaves_out_what_cannot_reach_the_app_floor_and_says_so(monkeypatch
                      leave_out=got["leave_out"])
     assert {(j.target, j.precision) for j in jobs} == {
         ("torchscript", "fp32"), ("torchscript", "int8-dynamic"), ("onnx", "fp32"), ("onnx", "fp16"),
-        ("onnx", "int8-dynamic"), ("onnx", "int8-static")}
+        ("onnx", "int8-dynamic"), ("onnx", "int8-dynamic-full"), ("onnx", "int8-static")}
     try:
         coreml = {j.precision for j in plan.plan("coreml", "all", [SeqLen.parse("128")], "feature-extraction",
                                                   leave_out=got["leave_out"]) if not j.skipped}

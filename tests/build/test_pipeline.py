@@ -216,7 +216,8 @@ def test_demo_in_two_processes_into_files_reads_cleanly(tiny_model, tmp_path):
     verdicts = [ln for ln in stderr.splitlines() if ln.lstrip().startswith("✅ validated ·")]
     labels = sorted(ln.split("·")[1].strip() for ln in verdicts)
     assert labels == sorted(["torchscript fp32 s16", "torchscript int8-dynamic s16", "onnx fp32 s16",
-                             "onnx fp16 s16", "onnx int8-dynamic s16", "onnx int8-static s16"]), verdicts
-    assert "(2 processes take the 6 files side by side)" in stderr
+                             "onnx fp16 s16", "onnx int8-dynamic s16", "onnx int8-dynamic-full s16",
+                             "onnx int8-static s16"]), verdicts
+    assert "(2 processes take the 7 files side by side)" in stderr
     assert f"{out / 'report.md'}, " in stderr  # the path whole on one line at 80 columns
     assert re.search(r"Stage times: export \+ validate [\d.]+ s in 2 processes", stdout), stdout[-500:]
