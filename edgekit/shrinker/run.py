@@ -401,7 +401,9 @@ def _export_all(run: _Run, student: str) -> list[dict[str, Any]]:
         folder = run.out / "files" / who
         run.say(f"exporting the {who}: {opts.target} {','.join(ps)} at {','.join(map(str, sl.values))} tokens "
                 "(validated, gated on DEV against its own PyTorch model)")
-        jobs = planner.plan(opts.target, ",".join(ps), [sl], opts.task, calibration=calibration)
+        # The calibration text belongs to the int8-static files only (the plan refuses it for a list without them).
+        jobs = planner.plan(opts.target, ",".join(ps), [sl], opts.task,
+                            calibration=calibration if "int8-static" in ps else None)
         jobs = [j for j in jobs if not j.skipped]
         if not jobs:
             continue

@@ -135,3 +135,30 @@ def test_a_finished_run_redoes_its_files_for_other_buckets(qa_teacher, train_fil
     third = _Run(ShrinkOptions(**{**args, "resume": "auto", "seq_len": "64,128,192,256,320,384", "eval_n": 5}), print)
     third.open()
     assert "teacher_dev" not in third.state and third.state["student"] == "kept"
+
+
+def test_calibration_text_goes_only_to_the_plans_with_int8_static(qa_teacher, train_file, dev_file, tmp_path,
+                                                                  monkeypatch):
+    # The real run of 2026-12-05 stopped here after 1 h 45 min of training: the baseline's fp32 plan got the
+    # calibration file too, which the plan refuses ("--calibration only applies to --precision int8-static").
+    import types
+
+    from edgekit.build import plan as P
+    from edgekit.shrinker import run as R
+    from edgekit.shrinker.data import split_train
+
+    opts = ShrinkOptions(model=str(qa_teacher), task="qa", data=str(train_file), eval_data=str(dev_file),
+                         target="tflite", out=str(tmp_path / "out"), precision="fp32,int8-static")
+    r = R._Run(opts, print)
+    r.open()
+    r.state["split"] = split_train("question-answering", opts.data, r.work / "data", 8).to_dict()
+    calls, real = [], P.plan
+
+    def plan(target, precisions, seqs, task, calibration=None, **kw):
+        calls.append((precisions, calibration is not None))
+        return real(target, precisions, seqs, task, calibration=calibration, **kw)  # the real checks
+
+    monkeypatch.setattr(P, "plan", plan)
+    monkeypatch.setattr(P, "run", lambda jobs, *a, **k: types.SimpleNamespace(records=[]))
+    R._export_all(r, str(qa_teacher))
+    assert calls == [("fp32", False), ("fp32,int8-static", True), ("fp32,int8-static", True)]
