@@ -113,11 +113,14 @@ class Follower:
 
     def __init__(self, pinned: int | None = None, every_s: float = 30.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
+        import torch
+
         self.pinned, self.every_s, self.clock = pinned, every_s, clock
-        self.due = clock() + every_s
-        #: (seconds since start, new thread count) of each resize, for the log and the card.
-        self.changes: list[tuple[float, int]] = []
         self.t0 = clock()
+        self.due = self.t0 + every_s
+        self.at_start = torch.get_num_threads()
+        #: (seconds since start, new thread count) of each resize, for the card.
+        self.changes: list[tuple[float, int]] = []
 
     def step(self) -> int | None:
         """The new thread count when the pool was resized now, else None."""
@@ -135,3 +138,7 @@ class Follower:
         torch.set_num_threads(want)
         self.changes.append((round(now - self.t0, 1), want))
         return want
+
+    def card(self) -> dict[str, object]:
+        """What the training card records: the count at start and each resize."""
+        return {"at_start": self.at_start, "resized": self.changes}

@@ -462,7 +462,7 @@ def distill_task(cfg: TaskConfig) -> dict:
     budget_s = cfg.budget_minutes * 60 if cfg.budget_minutes else None
     from edgekit.core.threads import Follower
 
-    threads_at_start, follow = torch.get_num_threads(), Follower()  # the pool follows the free cores
+    follow = Follower()  # the pool follows the free cores
 
     def elapsed() -> float:
         return elapsed0 + time.perf_counter() - t0
@@ -515,7 +515,7 @@ def distill_task(cfg: TaskConfig) -> dict:
                                                   else {"steps": cfg.steps or total}),
             "bf16_autocast": bf16, "lr": cfg.lr, "warmup": cfg.warmup, "weight_decay": cfg.weight_decay,
             "max_len": cfg.max_len, "doc_stride": cfg.doc_stride, "elapsed_s": round(el, 1),
-            "threads": {"at_start": threads_at_start, "resized": follow.changes},
+            "threads": follow.card(),
             "final": history[-1] if history else {}}
     if teacher is not None:
         card.update({"loss_weights": {"ce": cfg.alpha_ce, "task": cfg.alpha_task}, "temperature": cfg.temperature,

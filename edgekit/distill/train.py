@@ -388,7 +388,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     stop_at = cfg.steps if cfg.stop_after is None else min(cfg.steps, step + cfg.stop_after)
     from edgekit.core.threads import Follower
 
-    threads_at_start, follow = torch.get_num_threads(), Follower()  # the pool follows the free cores
+    follow = Follower()  # the pool follows the free cores
     while step < stop_at:
         sums = {k: 0.0 for k in TERMS}
         step_tokens = 0
@@ -461,7 +461,7 @@ def train(cfg: TrainConfig) -> TrainResult:
                              "student_layers": int(student.config.n_layers), "loss_weights": weights.as_dict(),
                              "steps": step, "tokens_seen": tokens_seen, "tokens_per_s": tps,
                              "elapsed_s": elapsed, "processes": world,
-                             "threads": {"at_start": threads_at_start, "resized": follow.changes},
+                             "threads": follow.card(),
                              "global_batch": global_bs * cfg.grad_accum, "max_len": cfg.max_len, "lr": cfg.lr,
                              "corpus": cache.meta, "final": final, "mixed_precision": str(acc.mixed_precision),
                              "teacher_cache": None if tcache is None else {

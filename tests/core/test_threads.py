@@ -99,6 +99,7 @@ def test_a_long_loop_follows_the_free_cores(monkeypatch):
         now[0] = 93.0
         assert f.step() == 2 and torch.get_num_threads() == 2  # they ended: both cores again
         assert f.changes == [(31.0, 1), (93.0, 2)]
+        assert f.card() == {"at_start": 2, "resized": [(31.0, 1), (93.0, 2)]}
         pinned = threads.Follower(pinned=2, every_s=0.0, clock=lambda: now[0])
         assert pinned.step() is None and torch.get_num_threads() == 2  # the user's --threads is never changed
     finally:
