@@ -41,7 +41,7 @@ SQUAD_DEV = SHARED / "data" / "squad-v1.1" / "dev-even-articles.json.xz"
 SQUAD_TRAIN_JSON = SHARED / "data" / "squad-v1.1" / "train-reconstructed.json.xz"
 RET = ("r_at_1", "r_at_5", "mrr")
 METRICS = ("spearman", "recall_at_10", "mean_cosine")
-LONG_FACTOR = 10  # the long recipe's steps, in default recipes
+LONG_FACTOR = 5  # the long recipe's steps, in default recipes
 
 
 def _load() -> dict:
@@ -113,7 +113,8 @@ def train_one(scorer: Scorer, init_dir: str, out: Path, weights, a: argparse.Nam
     cfg = TrainConfig(teacher=scorer.teacher, student=init_dir, out=str(out), data=data, cache_dir=a.cache_dir,
                       max_len=a.max_len, batch_size=a.batch_size, steps=steps, lr=a.lr, seed=56, weights=weights,
                       progress=False, drop_held_out=drop_held_out, mixed_precision=a.mixed_precision,
-                      stop_after=stop_after, resume=resume, checkpoint_every=checkpoint_every)
+                      stop_after=stop_after, resume=resume, checkpoint_every=checkpoint_every,
+                      threads=a.threads)  # the row's thread count, not the free cores of the moment
     return train(cfg)
 
 
@@ -250,6 +251,14 @@ RECIPES = {
     "squad-rel-128": ("squad", {"nmse": 1.0, "rel": 1.0}, 600, 128),
     "squad-rel-2000": ("squad", {"nmse": 1.0, "rel": 1.0}, 2000, 64),
     "mix-rel-2000": ("mix", {"nmse": 1.0, "rel": 1.0}, 2000, 64),
+    "mix-rel-128": ("mix", {"nmse": 1.0, "rel": 1.0}, 600, 128),
+    "mix-rel-256": ("mix", {"nmse": 1.0, "rel": 1.0}, 600, 256),
+    "mix-rkl": ("mix", {"nmse": 1.0, "rkl": 1.0}, 600, 64),
+    "mix-rel-1200": ("mix", {"nmse": 1.0, "rel": 1.0}, 1200, 64),
+    "mix-rel-256-lr3": ("mix", {"nmse": 1.0, "rel": 1.0}, 600, 256, 3e-4),
+    "mix-rel-256-1500": ("mix", {"nmse": 1.0, "rel": 1.0}, 1500, 256),
+    "mix-rel-256-lr3-1200": ("mix", {"nmse": 1.0, "rel": 1.0}, 1200, 256, 3e-4),
+    "mix-rel-256-lr3-6000": ("mix", {"nmse": 1.0, "rel": 1.0}, 6000, 256, 3e-4),
 }
 
 
@@ -300,8 +309,8 @@ def part_recipe30(a: argparse.Namespace) -> None:
         sec["sets"] = {k: {"questions": len(rs.questions), "paragraphs": len(rs.paragraphs), "articles": rs.articles}
                        for k, rs in rscorer.sets.items()}
     for name in a.names:
-        corpus, w, steps, max_len = RECIPES[name]
-        a2 = argparse.Namespace(**{**vars(a), "max_len": max_len})
+        corpus, w, steps, max_len, *rest = RECIPES[name]
+        a2 = argparse.Namespace(**{**vars(a), "max_len": max_len, "lr": rest[0] if rest else a.lr})
         load0 = harness.load()
         t0 = time.perf_counter()
         r = train_one(scorer, str(init_dir), work / name, LossWeights(**w), a2, _corpus_files(corpus), steps, False)
@@ -310,7 +319,7 @@ def part_recipe30(a: argparse.Namespace) -> None:
         ag = scorer.score(r.out)
         rt = rscorer.score(r.out)
         row = {"recipe": name, "corpus": corpus, "objective": "+".join(w), "steps": r.steps, "max_len": max_len,
-               "batch_size": a.batch_size, "lr": a.lr, "tokens": r.tokens_seen, "train_wall_s": round(wall, 1),
+               "batch_size": a.batch_size, "lr": a2.lr, "tokens": r.tokens_seen, "train_wall_s": round(wall, 1),
                "threads": _threads(), "loadavg": [load0, load1],
                "agreement": {m: ag[m] for m in METRICS}, **rt,
                "command": f"python benchmarks/distill_quality.py recipe {name}"}
@@ -334,19 +343,19 @@ def _render30(sec: dict) -> list[str]:
          "`nmse` = normalised pooled MSE; `rel` = MSE of the in-batch cosine-similarity matrices; `rkl` = KL of "
          "the in-batch similarity softmax (T 0.05); `hid` = token cosine of every student layer to the teacher layer "
          "it was copied from (MiniLM/TinyBERT-style intermediate alignment; needs the teacher every step). Batch 32, "
-         "lr 1e-4, layers [0,3,5], 1 thread, `nice -n 5`, each run its own process (some ran two at a time: see load).",
-         "", "| model | corpus | objective | steps | max len | R@1 | R@5 | MRR | MRR % teacher | slice MRR | "
+         "layers [0,3,5], 1 thread, `nice -n 5`, each run its own process (some ran two at a time: see load).",
+         "", "| model | corpus | objective | steps | max len | lr | R@1 | R@5 | MRR | MRR % teacher | slice MRR | "
          "Spearman | recall@10 | train wall s | load (1/5/15 min) |",
-         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-         f"| teacher all-MiniLM-L6-v2 | | | | | {t['dev18']['r_at_1']:.4f} | {t['dev18']['r_at_5']:.4f} | "
+         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+         f"| teacher all-MiniLM-L6-v2 | | | | | | {t['dev18']['r_at_1']:.4f} | {t['dev18']['r_at_5']:.4f} | "
          f"{t['dev18']['mrr']:.4f} | 100.0% | {t['slice']['mrr']:.4f} | 1.0000 | 1.0000 | | |",
-         f"| untrained cut [0,3,5] | | | | | {cut['dev18']['r_at_1']:.4f} | {cut['dev18']['r_at_5']:.4f} | "
+         f"| untrained cut [0,3,5] | | | | | | {cut['dev18']['r_at_1']:.4f} | {cut['dev18']['r_at_5']:.4f} | "
          f"{cut['dev18']['mrr']:.4f} | {cut['dev18']['mrr'] / t['dev18']['mrr']:.1%} | {cut['slice']['mrr']:.4f} | "
          f"{cut['agreement']['spearman']:.4f} | {cut['agreement']['recall_at_10']:.4f} | | |"]
     default = sec.get("default")
     for name, r in sec.get("rows", {}).items():
         label = f"**{name}** (default)" if name == default else name
-        L.append(f"| {label} | {r['corpus']} | {r['objective']} | {r['steps']} | {r['max_len']} | "
+        L.append(f"| {label} | {r['corpus']} | {r['objective']} | {r['steps']} | {r['max_len']} | {r['lr']:g} | "
                  f"{r['dev18']['r_at_1']:.4f} | {r['dev18']['r_at_5']:.4f} | {r['dev18']['mrr']:.4f} | "
                  f"{r['dev18']['mrr'] / t['dev18']['mrr']:.1%} | {r['slice']['mrr']:.4f} | "
                  f"{r['agreement']['spearman']:.4f} | {r['agreement']['recall_at_10']:.4f} | {r['train_wall_s']:.0f} | "
@@ -380,6 +389,9 @@ def render(res: dict) -> str:
             c = e["at_checkpoint"]
             L.append(f"| {name} recipe, unfinished: checkpoint at step {c['step']} of {e['steps_target']} | "
                      f"{c['spearman']:.4f} | {c['recall_at_10']:.4f} | {c['mean_cosine']:.4f} |")
+    L += ["", "The `default` and `long` recipe rows above are issue 14's recipes (Wikipedia, `nmse`, 64 tokens, "
+          "lr 1e-4; 600 and 6,000 steps). `edgekit distill` has run issue 30's recipe since then: see the last "
+          "section, \"Labelled benchmark\"."]
     for name, e in res.get("recipes", {}).items():
         L += ["", f"## {name} recipe", "",
               f"- corpus: {e['corpus']}; teacher layers [{e['layers']}]; objective {e['objective']}",
@@ -450,8 +462,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("names", nargs="*", help="recipe: names from RECIPES")
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--max-len", type=int, default=64)
-    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--max-len", type=int, default=None, help="default: the default recipe's for `default`, else 64")
+    p.add_argument("--lr", type=float, default=None, help="default: the default recipe's for `default`, else 1e-4")
     p.add_argument("--mixed-precision", default="auto")
     p.add_argument("--objectives", default=None, help="comma-separated subset for compare")
     p.add_argument("--maps", default=None, help="semicolon-separated layer maps for compare, e.g. '1,3,5;0,3,5'")
@@ -462,6 +474,12 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     if a.render_only or a.part == "report":
         return _results().render_only()
+    from edgekit.distill.default import DefaultOptions
+
+    # `default` runs what `edgekit distill` runs; the other parts keep the settings their rows were measured at
+    d = DefaultOptions() if a.part == "default" else None
+    a.max_len = a.max_len or (d.max_len if d else 64)
+    a.lr = a.lr or (d.lr if d else 1e-4)
     if a.part is None:
         p.error("name a part (cuts, compare, default, long, recipe) or --render-only")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -64,7 +64,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--seq-len", dest="max_len", type=int, metavar="N", default=d.max_len,
                    help=f"training sequence length in tokens (default {d.max_len})")
     retired(p, "--max-len", "--seq-len")
-    p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate (default 1e-4)")
+    p.add_argument("--lr", type=float, default=d.lr, help=f"peak learning rate (default {d.lr:g})")
     p.add_argument("--student-layers", type=int, default=d.student_layers,
                    help=f"layers of the student (default {d.student_layers})")
     p.add_argument("--layers", default=DEFAULT_LAYERS, help=f"teacher layers to copy (default {DEFAULT_LAYERS})")
@@ -91,6 +91,9 @@ def add_parser(subparsers: Any) -> None:
                    help=f"write a checkpoint every N steps (default {d.checkpoint_every}: none)")
     p.add_argument("--stop-after", type=int, default=None, help="leave after N steps with a checkpoint")
     p.add_argument("--resume", default=None, help="'auto' or a checkpoint folder")
+    p.add_argument("--threads", type=int, default=None,
+                   help="PyTorch threads, kept for the whole run (default: the cores not busy with other work, "
+                        "re-chosen as the machine's load changes)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.add_argument("--no-retrieval", action="store_true",
                    help="skip the SQuAD question -> paragraph retrieval score (shipped 300-question slice)")
@@ -150,7 +153,7 @@ def default_options(ns: argparse.Namespace) -> DefaultOptions:
                           held_out=ns.held_out, cache_dir=ns.cache_dir, seed=ns.seed,
                           mixed_precision=ns.mixed_precision, checkpoint_every=ns.checkpoint_every,
                           stop_after=ns.stop_after, resume=ns.resume, progress=not ns.no_progress,
-                          retrieval=not ns.no_retrieval)
+                          retrieval=not ns.no_retrieval, threads=ns.threads)
 
 
 def run_default(ns: argparse.Namespace) -> int:
@@ -253,6 +256,9 @@ def add_train_args(p: argparse.ArgumentParser, defaults: dict | None = None) -> 
     g.add_argument("--resume", default=None, help="checkpoint folder, or 'auto' for the latest in OUT/checkpoints")
     g.add_argument("--stop-after", type=int, default=None,
                    help="leave after N steps of this session with a checkpoint (for time-limited jobs)")
+    g.add_argument("--threads", type=int, default=None,
+                   help="PyTorch threads, kept for the whole run (default: the cores not busy with other work, "
+                        "re-chosen as the machine's load changes)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     g.add_argument("--no-card", action="store_true", help="write no distillation card (DISTILLATION.md, loss curve)")
     g.add_argument("--no-teacher-cache", action="store_true",
@@ -285,7 +291,7 @@ def train_config(ns: argparse.Namespace) -> TrainConfig:
                        keep_checkpoints=ns.keep_checkpoints, resume=ns.resume, stop_after=ns.stop_after,
                        mixed_precision=ns.mixed_precision, cpu=ns.cpu,
                        dropout=ns.dropout, progress=not ns.no_progress, card=not ns.no_card,
-                       drop_held_out=ns.drop_held_out, teacher_cache=not ns.no_teacher_cache)
+                       drop_held_out=ns.drop_held_out, teacher_cache=not ns.no_teacher_cache, threads=ns.threads)
 
 
 def _train(ns: argparse.Namespace) -> tuple[TrainConfig, TrainResult]:
@@ -386,6 +392,9 @@ def add_task_args(p: argparse.ArgumentParser, finetune: bool = False) -> None:
                    help="leave after N steps of this session with a checkpoint (time slices)")
     p.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     p.add_argument("--max-examples", type=int, default=None, help="read only the first N examples (default: all)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="PyTorch threads, kept for the whole run (default: the cores not busy with other work, "
+                        "re-chosen as the machine's load changes)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
 
@@ -402,7 +411,8 @@ def task_config(ns: argparse.Namespace) -> TaskConfig:
                       seed=ns.seed, max_examples=ns.max_examples, progress=not ns.no_progress,
                       budget_minutes=ns.budget_minutes, weight_decay=ns.weight_decay,
                       bf16={"bf16": "yes"}.get(ns.mixed_precision, ns.mixed_precision),
-                      checkpoint_every=ns.checkpoint_every, resume=ns.resume, stop_after=ns.stop_after)
+                      checkpoint_every=ns.checkpoint_every, resume=ns.resume, stop_after=ns.stop_after,
+                      threads=ns.threads)
 
 
 def _print_task_card(out: str, card: dict) -> None:

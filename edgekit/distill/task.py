@@ -76,6 +76,7 @@ class TaskConfig:
     keep_checkpoints: int = 2
     resume: str | None = None         # a checkpoint folder or "auto"
     stop_after: int | None = None     # leave after this many steps of this session, with a checkpoint
+    threads: int | None = None        # PyTorch threads, kept all run; None: the free cores, followed
 
     def __post_init__(self) -> None:
         t = _ALIASES.get(self.task)
@@ -94,6 +95,8 @@ class TaskConfig:
             raise UsageError("--budget-minutes must be positive")
         if self.steps is not None and self.steps < 1:
             raise UsageError("--steps must be at least 1")
+        if self.threads is not None and self.threads < 1:
+            raise UsageError("--threads must be at least 1")
 
 
 def _check_weights(path: str) -> None:
@@ -462,7 +465,9 @@ def distill_task(cfg: TaskConfig) -> dict:
     budget_s = cfg.budget_minutes * 60 if cfg.budget_minutes else None
     from edgekit.core.threads import Follower
 
-    follow = Follower()  # the pool follows the free cores
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    follow = Follower(pinned=cfg.threads)  # without a count of the caller's, the pool follows the free cores
 
     def elapsed() -> float:
         return elapsed0 + time.perf_counter() - t0

@@ -70,6 +70,7 @@ class TrainConfig:
     teacher_kind: str | None = None
     drop_held_out: bool = False       # skip the sentences reserved for held-out scoring (corpus.is_held_out)
     teacher_cache: bool = True        # encoder-only teachers, pooled terms only: cache teacher embeddings
+    threads: int | None = None        # PyTorch threads, kept all run; None: the free cores, followed
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -255,6 +256,8 @@ def train(cfg: TrainConfig) -> TrainResult:
 
     if cfg.steps < 1 or cfg.batch_size < 1 or cfg.grad_accum < 1:
         raise UsageError("--steps, --batch-size and --grad-accum must be at least 1")
+    if cfg.threads is not None and cfg.threads < 1:
+        raise UsageError("--threads must be at least 1")
     acc = _accelerator(cfg)
     world, rank = acc.num_processes, acc.process_index
     torch.manual_seed(cfg.seed + rank)
@@ -388,7 +391,9 @@ def train(cfg: TrainConfig) -> TrainResult:
     stop_at = cfg.steps if cfg.stop_after is None else min(cfg.steps, step + cfg.stop_after)
     from edgekit.core.threads import Follower
 
-    follow = Follower()  # the pool follows the free cores
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    follow = Follower(pinned=cfg.threads)  # without a count of the caller's, the pool follows the free cores
     while step < stop_at:
         sums = {k: 0.0 for k in TERMS}
         step_tokens = 0

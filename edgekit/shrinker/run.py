@@ -2,8 +2,8 @@
 
 1. TRAIN is split into a training part and a held-out slice (``shrinker.data``); DEV is read only
    to score the exported candidates.
-2. The student's layer map is chosen by scoring every candidate copy of the teacher on the
-   held-out slice (``shrinker.layers``).
+2. The student's layer map is chosen on the held-out slice: every candidate copy of the teacher is
+   scored, the best few are trained briefly (probes) and the best trained one is kept (``shrinker.layers``).
 3. The student is task-distilled within the budget, in resumable segments whose checkpoints are
    scored on the held-out slice; the best is kept (``shrinker.train``).
 4. Teacher and student are exported to the target at every precision it has (length buckets where
@@ -260,6 +260,22 @@ def _scorer(task: str, questions: Any, geometry_len: int) -> Callable[[Path], fl
     return score
 
 
+#: Each probe of the layer-map choice (``shrinker.layers``) trains for about this share of the training
+#: (its steps, or its minutes: the probes come before and on top of ``--budget-minutes``) ...
+PROBE_SHARE = 0.1
+#: ... and at most this many steps (300 separated two maps of the shared SQuAD model by 20 F1 on DEV).
+PROBE_MAX_STEPS = 300
+
+
+def probe_length(opts: ShrinkOptions, n_train: int, batch_size: int) -> dict[str, Any]:
+    """One layer-map probe's length: a share of the training's steps (``--steps``, else an epoch of the
+    ``n_train`` rows, at most ``PROBE_MAX_STEPS``) or of its ``--budget-minutes``."""
+    if opts.budget_minutes is not None:
+        return {"budget_minutes": opts.budget_minutes * PROBE_SHARE}
+    steps = opts.steps if opts.steps is not None else max(1, n_train // batch_size)
+    return {"steps": max(1, min(PROBE_MAX_STEPS, round(steps * PROBE_SHARE)))}
+
+
 def teacher_budget(teacher: str) -> dict[str, Any] | None:
     """The teacher's own training budget from its card, when it has one: ``finetune.json`` (the shared
     models), ``finetune_card.json`` or ``task_distillation_card.json`` (edgekit's)."""
@@ -317,29 +333,42 @@ def shrink_run(opts: ShrinkOptions, say: Callable[[str], Any] | None = None,
     from edgekit.core.geometry import DEFAULT_QA_LENGTH
 
     score = _scorer(task, heldout, DEFAULT_QA_LENGTH if task == QA else 128)
+    # The recipe of the committed half-depth student (benchmarks/results/squad_quality.md): batch 32
+    # windows of 256 (stride 128), AdamW lr 1e-4, weight decay 0.01; classification at its export length.
+    from edgekit.distill.task import TaskConfig
+
+    kw = {"max_len": 256 if task == QA else 128, "doc_stride": 128, "batch_size": 32, "lr": 1e-4,
+          "weight_decay": 0.01}
+    kw.update(opts.training)
+    if "doc_stride" not in opts.training:
+        kw["doc_stride"] = min(kw["doc_stride"], kw["max_len"] // 2)
     # 2. the layer map
     from edgekit.shrinker.layers import choose_layer_map
 
     if "layer_map" not in st:
         run.say("choosing the student's layer map on the held-out slice of TRAIN")
-        st["layer_map"] = choose_layer_map(opts.model, opts.layers, run.work / "layers", score, run.say)
+        probe_budget = probe_length(opts, st["split"]["n_train"], kw["batch_size"])
+
+        def probe(init: Path, out: Path) -> Path:
+            from edgekit.distill.task import distill_task
+
+            distill_task(TaskConfig(task=task, teacher=opts.model, student=str(init), data=st["split"]["train"],
+                                    out=str(out), seed=opts.seed, progress=False, threads=opts.threads,
+                                    **probe_budget, **kw))
+            return out
+
+        st["layer_map"] = choose_layer_map(opts.model, opts.layers, run.work / "layers", score, run.say, probe)
+        st["layer_map"]["probe"] = probe_budget
         run.save()
         run.say(f"layer map {st['layer_map']['map']}")
     # 3. training
-    from edgekit.distill.task import TaskConfig
     from edgekit.shrinker.train import train_student
 
     if not st.get("training", {}).get("done"):
-        # The recipe of the committed half-depth student (benchmarks/results/squad_quality.md): batch 32
-        # windows of 256 (stride 128), AdamW lr 1e-4, weight decay 0.01; classification at its export length.
-        kw = {"max_len": 256 if task == QA else 128, "doc_stride": 128, "batch_size": 32, "lr": 1e-4,
-              "weight_decay": 0.01}
-        kw.update(opts.training)
-        if "doc_stride" not in opts.training:
-            kw["doc_stride"] = min(kw["doc_stride"], kw["max_len"] // 2)
         cfg = TaskConfig(task=task, teacher=opts.model, student=str(run.work / "layers" / "init"),
                          data=st["split"]["train"], out=str(run.work / "train"), steps=opts.steps,
-                         budget_minutes=opts.budget_minutes, seed=opts.seed, progress=opts.progress, **kw)
+                         budget_minutes=opts.budget_minutes, seed=opts.seed, progress=opts.progress,
+                         threads=opts.threads, **kw)
         run.say("distilling the student (checkpoints scored on the held-out slice of TRAIN; Ctrl-C and "
                 "--resume auto continue)")
         train_student(cfg, run.out / "work" / "best", score, st, run.save, run.say)

@@ -143,3 +143,30 @@ def test_gradient_accumulation_consumes_micro_batches(tmp_path, mlm_teacher_dir,
     assert acc.tokens_seen == one.tokens_seen
     for k in ("loss", "loss_ce", "loss_mlm", "loss_cos"):
         assert acc.history[0][k] == pytest.approx((one.history[0][k] + one.history[1][k]) / 2, rel=1e-5)
+
+
+def test_a_thread_count_of_the_callers_is_kept(tmp_path, mlm_teacher_dir, student_dir, corpus_file, monkeypatch):
+    """TrainConfig(threads=N) (benchmarks, --threads) holds the pool at N: the follower never resizes it, even
+    when the free cores say otherwise. Without it the follower re-chooses."""
+    import torch
+
+    from edgekit.core import threads
+
+    monkeypatch.setattr(threads, "choose", lambda n=None: 2)  # "two free cores", asked at every step
+    made = []
+    real = threads.Follower
+
+    def follower(pinned=None, **kw):
+        f = real(pinned=pinned, every_s=0.0)
+        made.append(f)
+        return f
+
+    monkeypatch.setattr(threads, "Follower", follower)
+    saved = torch.get_num_threads()
+    try:
+        train(_cfg(mlm_teacher_dir, student_dir, tmp_path / "a", corpus_file, tmp_path / "cache", threads=1))
+        assert made[-1].pinned == 1 and made[-1].changes == [] and torch.get_num_threads() == 1
+        train(_cfg(mlm_teacher_dir, student_dir, tmp_path / "b", corpus_file, tmp_path / "cache"))
+        assert made[-1].pinned is None and made[-1].changes and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(saved)

@@ -43,6 +43,63 @@ def test_layer_maps():
     assert [0, 2, 4, 7, 9, 11] in big or [0, 2, 4, 6, 8, 10] in big
 
 
+def test_the_probe_decides_the_layer_map_not_the_untrained_score(tmp_path, monkeypatch):
+    """The shared SQuAD model's case: [0,3,4] scored best untrained, [0,2,4] after the same short training."""
+    import edgekit.distill.task as T
+    import edgekit.shrinker.layers as L
+
+    monkeypatch.setattr(L, "teacher_depth", lambda teacher: 6)
+    monkeypatch.setattr(T, "init_task_student", lambda teacher, folder, m: (
+        folder.mkdir(parents=True), (folder / "map.json").write_text(json.dumps(m))))
+    untrained = {(0, 3, 4): 15.35, (0, 2, 4): 14.94, (1, 3, 5): 11.37}
+    after = {(0, 3, 4): 38.3, (0, 2, 4): 58.1, (1, 3, 5): 50.0}
+
+    def score(folder):
+        m = tuple(json.loads((folder / "map.json").read_text()))
+        return after[m] if (folder / "trained").exists() else untrained.get(m, 1.0)
+
+    probed = []
+
+    def probe(init, out):
+        out.mkdir()
+        (out / "map.json").write_text((init / "map.json").read_text())
+        (out / "trained").write_text("")
+        probed.append(json.loads((init / "map.json").read_text()))
+        return out
+
+    said = []
+    got = L.choose_layer_map("t", 3, tmp_path / "layers", score, said.append, probe)
+    assert len(got["measured"]) == 20 and probed == [[0, 3, 4], [0, 2, 4], [1, 3, 5]]
+    assert got["map"] == [0, 2, 4] and got["chosen_by"] == "probe"
+    assert json.loads((tmp_path / "layers" / "init" / "map.json").read_text()) == [0, 2, 4]
+    assert sorted(p.name for p in (tmp_path / "layers").iterdir()) == ["init"]  # no copy left behind
+    # without a probe the untrained score decides, as before
+    assert L.choose_layer_map("t", 3, tmp_path / "l2", score, said.append)["map"] == [0, 3, 4]
+    # the evenly spaced map is always probed, even when its untrained score is not among the best
+    untrained[(0, 2, 4)] = 0.5
+    probed.clear()
+    assert L.choose_layer_map("t", 3, tmp_path / "l3", score, said.append, probe)["map"] == [0, 2, 4]
+    assert probed == [[0, 3, 4], [1, 3, 5], [0, 2, 4]]
+
+
+def test_probe_length():
+    from edgekit.shrinker.run import PROBE_MAX_STEPS, probe_length
+
+    class O:
+        budget_minutes, steps = None, None
+
+    o = O()
+    assert probe_length(o, 87_496, 32) == {"steps": 273}  # a tenth of an epoch of SQuAD
+    o.steps = 10_000
+    assert probe_length(o, 87_496, 32) == {"steps": PROBE_MAX_STEPS}
+    o.steps = 40
+    assert probe_length(o, 87_496, 32) == {"steps": 4}
+    o.steps = 3
+    assert probe_length(o, 10, 4) == {"steps": 1}
+    o.steps, o.budget_minutes = None, 60.0
+    assert probe_length(o, 10, 4) == {"budget_minutes": 6.0}
+
+
 def test_precisions_and_lengths():
     assert precisions_of("onnx", "all") == ["fp32", "fp16", "int8-dynamic", "int8-dynamic-full", "int8-static"]
     assert precisions_of("tflite", "fp32,int8") == ["fp32", "int8-dynamic"]

@@ -67,7 +67,9 @@ def test_onnx_end_to_end_resumes_after_an_interruption(qa_teacher, train_file, d
     assert tr["card"]["steps"] == 6
     _check_report(rep, out)
     assert len(rep.candidates) == 3  # baseline + teacher and student fp32 with buckets
-    assert rep.layer_map["chosen_by"] == "measured" and len(rep.layer_map["measured"]) == 2
+    lm = rep.layer_map
+    assert lm["chosen_by"] == "probe" and len(lm["measured"]) == 2 and len(lm["probed"]) == 2
+    assert lm["map"] == max(lm["probed"], key=lambda r: r["score"])["map"] and lm["probe"] == {"steps": 1}
     # a finished run is not started again by accident
     from edgekit.core.errors import UsageError
 
