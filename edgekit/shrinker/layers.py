@@ -137,6 +137,7 @@ def choose_layer_map(teacher: str, layers: int | list[int] | None, work: Path,
     if probe is not None and chosen_by == "measured" and len(maps) > 1:
         for m in probe_maps(measured, n, len(maps[0])):
             name = "-".join(map(str, m))
+            say(f"layer map {m}: training a probe")
             trained = probe(copy(m), work / f"probe-{name}")
             s = score(trained)
             probed.append({"map": m, "score": round(s, 3)})

@@ -353,7 +353,7 @@ def shrink_run(opts: ShrinkOptions, say: Callable[[str], Any] | None = None,
             from edgekit.distill.task import distill_task
 
             distill_task(TaskConfig(task=task, teacher=opts.model, student=str(init), data=st["split"]["train"],
-                                    out=str(out), seed=opts.seed, progress=False, threads=opts.threads,
+                                    out=str(out), seed=opts.seed, progress=opts.progress, threads=opts.threads,
                                     **probe_budget, **kw))
             return out
 
