@@ -23,6 +23,11 @@ if TYPE_CHECKING:
     from edgekit.distill.train import TrainConfig, TrainResult
 
 
+#: The training commands' --threads (distill, distill train, distill task, finetune).
+THREADS_HELP = ("PyTorch threads, kept for the whole run (default: the cores not busy with other work, re-chosen as "
+                "the machine's load changes)")
+
+
 def _layers(s: str | None) -> list[int] | None:
     """``--layers 0,2,4``: teacher layer indices (None when not given)."""
     if not s:
@@ -91,9 +96,7 @@ def add_parser(subparsers: Any) -> None:
                    help=f"write a checkpoint every N steps (default {d.checkpoint_every}: none)")
     p.add_argument("--stop-after", type=int, default=None, help="leave after N steps with a checkpoint")
     p.add_argument("--resume", default=None, help="'auto' or a checkpoint folder")
-    p.add_argument("--threads", type=int, default=None,
-                   help="PyTorch threads, kept for the whole run (default: the cores not busy with other work, "
-                        "re-chosen as the machine's load changes)")
+    p.add_argument("--threads", type=int, default=None, help=THREADS_HELP)
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.add_argument("--no-retrieval", action="store_true",
                    help="skip the SQuAD question -> paragraph retrieval score (shipped 300-question slice)")
@@ -256,9 +259,7 @@ def add_train_args(p: argparse.ArgumentParser, defaults: dict | None = None) -> 
     g.add_argument("--resume", default=None, help="checkpoint folder, or 'auto' for the latest in OUT/checkpoints")
     g.add_argument("--stop-after", type=int, default=None,
                    help="leave after N steps of this session with a checkpoint (for time-limited jobs)")
-    g.add_argument("--threads", type=int, default=None,
-                   help="PyTorch threads, kept for the whole run (default: the cores not busy with other work, "
-                        "re-chosen as the machine's load changes)")
+    g.add_argument("--threads", type=int, default=None, help=THREADS_HELP)
     g.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     g.add_argument("--no-card", action="store_true", help="write no distillation card (DISTILLATION.md, loss curve)")
     g.add_argument("--no-teacher-cache", action="store_true",
@@ -392,9 +393,7 @@ def add_task_args(p: argparse.ArgumentParser, finetune: bool = False) -> None:
                    help="leave after N steps of this session with a checkpoint (time slices)")
     p.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     p.add_argument("--max-examples", type=int, default=None, help="read only the first N examples (default: all)")
-    p.add_argument("--threads", type=int, default=None,
-                   help="PyTorch threads, kept for the whole run (default: the cores not busy with other work, "
-                        "re-chosen as the machine's load changes)")
+    p.add_argument("--threads", type=int, default=None, help=THREADS_HELP)
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
 

@@ -145,9 +145,16 @@ def header_lines(rep: ShrinkReport) -> list[str]:
     lines = [f"Teacher {rep.teacher}: {m} {rep.teacher_metric:.2f} on {rep.n_dev} DEV "
              f"{'questions' if rep.task == 'question-answering' else 'examples'} (PyTorch)"]
     if rep.layer_map:
-        meas = ", ".join(f"{x['map']} {x['score']:.2f}" for x in rep.layer_map.get("measured", []))
-        lines.append(f"Student: teacher layers {rep.layer_map.get('map')} of {rep.layer_map.get('teacher_layers')} "
-                     f"({rep.layer_map.get('chosen_by')}; held-out slice of TRAIN: {meas})")
+        lm = rep.layer_map
+        meas = ", ".join(f"{x['map']} {x['score']:.2f}" for x in lm.get("measured", []))
+        line = (f"Student: teacher layers {lm.get('map')} of {lm.get('teacher_layers')} ({lm.get('chosen_by')}; "
+                f"held-out slice of TRAIN, untrained: {meas}")
+        if lm.get("probed"):
+            pb = lm.get("probe") or {}
+            length = f"{pb['steps']} steps" if "steps" in pb else f"{pb.get('budget_minutes', 0):g} minutes"
+            line += (f"; after a probe of {length}: "
+                     + ", ".join(f"{x['map']} {x['score']:.2f}" for x in lm["probed"]))
+        lines.append(line + ")")
     tr = rep.training
     if tr:
         card = tr.get("card", {})

@@ -70,6 +70,7 @@ def test_onnx_end_to_end_resumes_after_an_interruption(qa_teacher, train_file, d
     lm = rep.layer_map
     assert lm["chosen_by"] == "probe" and len(lm["measured"]) == 2 and len(lm["probed"]) == 2
     assert lm["map"] == max(lm["probed"], key=lambda r: r["score"])["map"] and lm["probe"] == {"steps": 1}
+    assert "after a probe of 1 steps: " in (out / "report.md").read_text()
     # a finished run is not started again by accident
     from edgekit.core.errors import UsageError
 
