@@ -465,8 +465,6 @@ def distill_task(cfg: TaskConfig) -> dict:
     budget_s = cfg.budget_minutes * 60 if cfg.budget_minutes else None
     from edgekit.core.threads import Follower
 
-    if cfg.threads is not None:
-        torch.set_num_threads(cfg.threads)
     follow = Follower(pinned=cfg.threads)  # without a count of the caller's, the pool follows the free cores
 
     def elapsed() -> float:

@@ -391,8 +391,6 @@ def train(cfg: TrainConfig) -> TrainResult:
     stop_at = cfg.steps if cfg.stop_after is None else min(cfg.steps, step + cfg.stop_after)
     from edgekit.core.threads import Follower
 
-    if cfg.threads is not None:
-        torch.set_num_threads(cfg.threads)
     follow = Follower(pinned=cfg.threads)  # without a count of the caller's, the pool follows the free cores
     while step < stop_at:
         sums = {k: 0.0 for k in TERMS}

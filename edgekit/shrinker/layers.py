@@ -136,14 +136,14 @@ def choose_layer_map(teacher: str, layers: int | list[int] | None, work: Path,
     probed: list[dict[str, Any]] = []
     if probe is not None and chosen_by == "measured" and len(maps) > 1:
         for m in probe_maps(measured, n, len(maps[0])):
-            name = "-".join(map(str, m))
             say(f"layer map {m}: training a probe")
-            trained = probe(copy(m), work / f"probe-{name}")
+            start = copy(m)
+            trained = probe(start, work / ("probe-" + "-".join(map(str, m))))
             s = score(trained)
             probed.append({"map": m, "score": round(s, 3)})
             say(f"layer map {m}: {s:.2f} on the held-out slice of TRAIN after a short training (probe)")
-            shutil.rmtree(work / f"map-{name}", ignore_errors=True)
-            shutil.rmtree(work / f"probe-{name}", ignore_errors=True)
+            shutil.rmtree(start, ignore_errors=True)
+            shutil.rmtree(trained, ignore_errors=True)
         best = max(probed, key=lambda r: r["score"])["map"]
         chosen_by = "probe"
     init = work / "init"

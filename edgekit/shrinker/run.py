@@ -342,6 +342,9 @@ def shrink_run(opts: ShrinkOptions, say: Callable[[str], Any] | None = None,
     kw.update(opts.training)
     if "doc_stride" not in opts.training:
         kw["doc_stride"] = min(kw["doc_stride"], kw["max_len"] // 2)
+    # what the probes of the layer map and the training share: one place, so neither can miss a setting
+    common = dict(task=task, teacher=opts.model, data=st["split"]["train"], seed=opts.seed, progress=opts.progress,
+                  threads=opts.threads)
     # 2. the layer map
     from edgekit.shrinker.layers import choose_layer_map
 
@@ -352,9 +355,7 @@ def shrink_run(opts: ShrinkOptions, say: Callable[[str], Any] | None = None,
         def probe(init: Path, out: Path) -> Path:
             from edgekit.distill.task import distill_task
 
-            distill_task(TaskConfig(task=task, teacher=opts.model, student=str(init), data=st["split"]["train"],
-                                    out=str(out), seed=opts.seed, progress=opts.progress, threads=opts.threads,
-                                    **probe_budget, **kw))
+            distill_task(TaskConfig(student=str(init), out=str(out), **probe_budget, **common, **kw))
             return out
 
         st["layer_map"] = choose_layer_map(opts.model, opts.layers, run.work / "layers", score, run.say, probe)
@@ -365,10 +366,8 @@ def shrink_run(opts: ShrinkOptions, say: Callable[[str], Any] | None = None,
     from edgekit.shrinker.train import train_student
 
     if not st.get("training", {}).get("done"):
-        cfg = TaskConfig(task=task, teacher=opts.model, student=str(run.work / "layers" / "init"),
-                         data=st["split"]["train"], out=str(run.work / "train"), steps=opts.steps,
-                         budget_minutes=opts.budget_minutes, seed=opts.seed, progress=opts.progress,
-                         threads=opts.threads, **kw)
+        cfg = TaskConfig(student=str(run.work / "layers" / "init"), out=str(run.work / "train"), steps=opts.steps,
+                         budget_minutes=opts.budget_minutes, **common, **kw)
         run.say("distilling the student (checkpoints scored on the held-out slice of TRAIN; Ctrl-C and "
                 "--resume auto continue)")
         train_student(cfg, run.out / "work" / "best", score, st, run.save, run.say)
