@@ -1,19 +1,21 @@
-"""Held-out quality of distilled MiniLM students on general English: the untrained layer cuts, the
-objective x layer-map comparison, the default recipe and the long (1M-sentence) recipe.
+"""Held-out quality of distilled MiniLM students: the untrained layer cuts, the objective x layer-map
+comparison, and the recipes (corpus x objective x steps x length x lr), each scored on agreement with the
+teacher and on a labelled task.
 
-Every number is student vs the all-MiniLM-L6-v2 teacher on the 5,000 shipped held-out Wikipedia sentences
+Agreement is student vs the all-MiniLM-L6-v2 teacher on the 5,000 shipped held-out Wikipedia sentences
 (never trained on): Spearman of pairwise similarities, recall@10 of nearest neighbours, mean embedding cosine.
-Results accumulate in ``benchmarks/results/distill_quality.json`` (each part replaces its own entry) and the
-Markdown is regenerated from the JSON after every part.
+The labelled task is SQuAD question -> paragraph retrieval on the shared dev file's articles that edgekit does
+not ship. Results accumulate in ``benchmarks/results/distill_quality.json`` (each run replaces its own entry)
+and the Markdown is regenerated from the JSON after every run.
 
     python benchmarks/distill_quality.py cuts                  # untrained [0,2,4] / [1,3,5] / [0,3,5]
     python benchmarks/distill_quality.py compare --steps 150   # 3 objectives x 3 layer maps, equal budget
-    python benchmarks/distill_quality.py default               # `edgekit distill` defaults (<= 10 min, 2 cores)
-    python benchmarks/distill_quality.py long --minutes 30     # 1M-sentence recipe; run again to continue
-    python benchmarks/distill_quality.py recipe squad-rel      # issue 30: one recipe, scored on retrieval too
+    python benchmarks/distill_quality.py recipe default        # what `edgekit distill` runs (<= 10 min, 2 cores)
+    python benchmarks/distill_quality.py recipe long --minutes 30   # LONG_FACTOR x its steps; again to continue
+    python benchmarks/distill_quality.py recipe mix-rel        # any row of RECIPES
     python benchmarks/distill_quality.py --render-only         # rewrite the Markdown from the JSON (or: report)
 
-Needs the shared data folder for ``long`` (``--source``); the rest runs on a fresh clone. Run it niced on a
+``recipe`` needs the shared SQuAD dev file (``../shared``); the rest runs on a fresh clone. Run it niced on a
 shared machine; the load average is recorded beside every wall time.
 """
 from __future__ import annotations
@@ -23,6 +25,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -36,9 +39,7 @@ RESULTS = harness.RESULTS
 JSON_OUT = RESULTS / "distill_quality.json"
 LAYER_MAPS = ([0, 2, 4], [1, 3, 5], [0, 3, 5])
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-SOURCE = SHARED / "data" / "enwiki-sentences" / "enwiki-2015-sentences-1m.txt.xz"
 SQUAD_DEV = SHARED / "data" / "squad-v1.1" / "dev-even-articles.json.xz"
-SQUAD_TRAIN_JSON = SHARED / "data" / "squad-v1.1" / "train-reconstructed.json.xz"
 RET = ("r_at_1", "r_at_5", "mrr")
 METRICS = ("spearman", "recall_at_10", "mean_cosine")
 LONG_FACTOR = 5  # the long recipe's steps, in default recipes
@@ -164,77 +165,6 @@ def part_compare(a: argparse.Namespace) -> None:
                 _save(res)
 
 
-def part_recipe(a: argparse.Namespace, name: str) -> None:
-    """The default (shipped slice) or the long recipe (1M file, resumable in time slices)."""
-    from edgekit.distill.default import DEFAULT_CORPUS, DEFAULT_LAYERS, DEFAULT_OBJECTIVE, OBJECTIVES
-    from edgekit.distill.losses import LossWeights
-    from edgekit.distill.student import init_student
-
-    scorer = Scorer(a.max_len, a.cache_dir)
-    res = _load()
-    layers = [int(x) for x in DEFAULT_LAYERS.split(",")]
-    work = Path(a.work) / name
-    init_dir = work / "init"
-    if not (init_dir / "config.json").is_file():
-        init_student(scorer.teacher, init_dir, layers=layers)
-    cut = res.get("untrained_cuts", {}).get(DEFAULT_LAYERS) or scorer.score(init_dir)
-    if name == "long":
-        data, drop = [str(a.source)], True
-        if not Path(a.source).is_file():
-            raise SystemExit(f"long recipe needs {a.source} (the shared 1M-sentence file); pass --source")
-    else:
-        data, drop = _corpus_files(DEFAULT_CORPUS), False
-    weights = LossWeights(**OBJECTIVES[DEFAULT_OBJECTIVE]) if name == "default" else LossWeights()
-    # Only the long recipe resumes: its earlier sessions add up. A default run starts from scratch.
-    prev = res.get("recipes", {}).get(name, {}) if name == "long" else {}
-    load0 = harness.load()
-    t0 = time.perf_counter()
-    stop_after = None
-    if name == "long" and a.minutes:
-        # steps per session from the measured speed of earlier sessions (or a first guess), never past the end
-        sps = prev.get("steps_per_s") or 0.35
-        stop_after = max(1, int(a.minutes * 60 * sps))
-    r = train_one(scorer, str(init_dir), work / "out", weights, a, data, a.steps, drop,
-                  stop_after=stop_after, resume="auto" if name == "long" else None,
-                  checkpoint_every=200 if name == "long" else 0)
-    wall = time.perf_counter() - t0
-    entry = {"steps_target": a.steps, "batch_size": a.batch_size, "max_len": a.max_len, "lr": a.lr,
-             "layers": DEFAULT_LAYERS,
-             "objective": DEFAULT_OBJECTIVE if name == "default" else "nmse (default for encoder-only teachers)",
-             "corpus": (os.path.relpath(data[0], ROOT) if name == "long" else
-                        f"shipped `{DEFAULT_CORPUS}` corpus (edgekit/distill/data)"),
-             "threads": _threads(),
-             "cut": {m: cut[m] for m in METRICS}, "steps": r.steps, "tokens": r.tokens_seen,
-             "sessions": prev.get("sessions", []) + [{"wall_s": round(wall, 1), "steps_to": r.steps,
-                                                       "loadavg": [load0, harness.load()]}]}
-    entry["wall_s_total"] = round(sum(s["wall_s"] for s in entry["sessions"]), 1)
-    done_this = r.steps - (prev.get("steps") or 0)
-    entry["steps_per_s"] = round(done_this / wall, 3) if done_this > 0 else prev.get("steps_per_s")
-    if r.steps >= a.steps:
-        s = scorer.score(work / "out")
-        entry.update({m: s[m] for m in METRICS})
-        entry["below_cut"] = [m for m in METRICS if s[m] < cut[m]]
-        entry["finished"] = True
-    else:
-        entry["finished"] = False
-        # score the latest checkpoint's student so an unfinished run still reports where it is
-        ck = sorted((work / "out" / "checkpoints").glob("step-*"))
-        if ck:
-            from safetensors.torch import load_model
-            from transformers import AutoModel
-
-            m = AutoModel.from_pretrained(str(init_dir))
-            load_model(m, str(ck[-1] / "student.safetensors"))
-            with tempfile.TemporaryDirectory() as tmp:
-                m.save_pretrained(tmp)
-                scorer.tok.save_pretrained(tmp)
-                s = scorer.score(tmp)
-            entry["at_checkpoint"] = {"step": r.steps, **{m_: s[m_] for m_ in METRICS}}
-    res.setdefault("recipes", {})[name] = entry
-    _save(res)
-    print(json.dumps(entry, indent=2))
-
-
 # ---------------------------------------------------------------------------------------------- issue 30
 
 #: Recipes measured for issue 30 (labelled benchmarks): corpus x objective x steps x sequence length.
@@ -260,6 +190,7 @@ RECIPES = {
     "mix-rel-256-lr3-1200": ("mix", {"nmse": 1.0, "rel": 1.0}, 1200, 256, 3e-4),
     "mix-rel-256-lr3-6000": ("mix", {"nmse": 1.0, "rel": 1.0}, 6000, 256, 3e-4),
     "mix-rel-hid-256-lr3": ("mix", {"nmse": 1.0, "rel": 1.0, "hid": 1.0}, 600, 256, 3e-4),
+    "mix-rel-256-lr3-12000": ("mix", {"nmse": 1.0, "rel": 1.0}, 12000, 256, 3e-4),
 }
 
 
@@ -290,7 +221,37 @@ def _corpus_files(name: str) -> list[str]:
     return {"wiki": [str(WIKI_TRAIN)], "squad": [str(SQUAD_TRAIN)], "mix": [str(SQUAD_TRAIN), str(WIKI_TRAIN)]}[name]
 
 
-def part_recipe30(a: argparse.Namespace) -> None:
+#: Steps between checkpoints of a recipe run: a stopped run (``--minutes``, Ctrl-C) continues from the last.
+CHECKPOINT_EVERY = 500
+
+
+def _spec(r: tuple) -> tuple:
+    """A recipe as (corpus, weights, steps, max_len, lr), lr filled in (the table omits 1e-4)."""
+    corpus, w, steps, max_len, *rest = r
+    return corpus, dict(w), steps, max_len, rest[0] if rest else 1e-4
+
+
+def resolve(name: str) -> tuple[str, tuple]:
+    """``(row name, spec)`` of a recipe name. ``default`` is what ``edgekit distill`` runs (read from
+    ``edgekit.distill.default``, never repeated here) and ``long`` the same with ``LONG_FACTOR`` times its
+    steps; each is the row of ``RECIPES`` with those settings, so the default's numbers are one measured row."""
+    if name not in ("default", "long"):
+        return name, _spec(RECIPES[name])
+    from edgekit.distill.default import OBJECTIVES, DefaultOptions
+
+    d = DefaultOptions()
+    spec = (d.corpus, dict(OBJECTIVES[d.objective]), d.steps * (LONG_FACTOR if name == "long" else 1), d.max_len,
+            d.lr)
+    for key, r in RECIPES.items():
+        if _spec(r) == spec:
+            return key, spec
+    return name, spec
+
+
+def part_recipe(a: argparse.Namespace) -> None:
+    """Train each named recipe from the default's untrained cut and score it: agreement on held-out Wikipedia,
+    retrieval on SQuAD dev. A run stopped by ``--minutes`` (or killed) continues from its last checkpoint
+    when run again; a recipe with a row is skipped unless ``--force``."""
     from edgekit.distill.default import DEFAULT_LAYERS
     from edgekit.distill.losses import LossWeights
     from edgekit.distill.student import init_student
@@ -309,24 +270,61 @@ def part_recipe30(a: argparse.Namespace) -> None:
         sec["teacher"] = rscorer.teacher
         sec["sets"] = {k: {"questions": len(rs.questions), "paragraphs": len(rs.paragraphs), "articles": rs.articles}
                        for k, rs in rscorer.sets.items()}
-    for name in a.names:
-        corpus, w, steps, max_len, *rest = RECIPES[name]
-        a2 = argparse.Namespace(**{**vars(a), "max_len": max_len, "lr": rest[0] if rest else a.lr})
+        done = dict(sec.get("rows", {}))
+    for asked in a.names:
+        name, (corpus, w, steps, max_len, lr) = resolve(asked)
+        if name in done and not a.force:
+            print(f"{asked}: row {name} is in the results already (--force runs it again)", file=sys.stderr)
+            continue
+        out = work / name
+        if a.force:  # from scratch, not from an old run's checkpoints
+            shutil.rmtree(out, ignore_errors=True)
+        resume = "auto" if (out / "checkpoints").is_dir() else None
+        stop_after = None
+        if a.minutes:  # steps this session from the speed of an earlier one (or a first guess)
+            sps = _speed(out) or 0.3
+            stop_after = max(1, int(a.minutes * 60 * sps))
+        a2 = argparse.Namespace(**{**vars(a), "max_len": max_len, "lr": lr})
         load0 = harness.load()
         t0 = time.perf_counter()
-        r = train_one(scorer, str(init_dir), work / name, LossWeights(**w), a2, _corpus_files(corpus), steps, False)
+        r = train_one(scorer, str(init_dir), out, LossWeights(**w), a2, _corpus_files(corpus), steps, False,
+                      stop_after=stop_after, resume=resume, checkpoint_every=CHECKPOINT_EVERY)
         wall = time.perf_counter() - t0
         load1 = harness.load()
+        sessions = _sessions(out) + [{"wall_s": round(wall, 1), "steps_to": r.steps, "threads": _threads(),
+                                      "loadavg": [load0, load1]}]
+        (out / "sessions.json").write_text(json.dumps(sessions))
+        if r.steps < steps:
+            print(f"{name}: stopped at step {r.steps} of {steps}; run the same command again to continue",
+                  file=sys.stderr)
+            continue
         ag = scorer.score(r.out)
         rt = rscorer.score(r.out)
         row = {"recipe": name, "corpus": corpus, "objective": "+".join(w), "steps": r.steps, "max_len": max_len,
-               "batch_size": a.batch_size, "lr": a2.lr, "tokens": r.tokens_seen, "train_wall_s": round(wall, 1),
-               "threads": _threads(), "loadavg": [load0, load1],
+               "batch_size": a.batch_size, "lr": lr, "tokens": r.tokens_seen,
+               "train_wall_s": round(sum(x["wall_s"] for x in sessions), 1),
+               "threads": _threads(), "loadavg": [sessions[0]["loadavg"][0], load1],
                "agreement": {m: ag[m] for m in METRICS}, **rt,
-               "command": f"python benchmarks/distill_quality.py recipe {name}"}
+               "command": f"python benchmarks/distill_quality.py recipe {asked}"}
+        if len(sessions) > 1:
+            row["sessions"] = sessions
         print(json.dumps(row), flush=True)
         with _results().update() as res:
             res.setdefault("issue30", {"rows": {}}).setdefault("rows", {})[name] = row
+
+
+def _sessions(out: Path) -> list[dict]:
+    f = out / "sessions.json"
+    return json.loads(f.read_text()) if f.is_file() else []
+
+
+def _speed(out: Path) -> float | None:
+    """Steps per second of the last session of a recipe run (None before its first)."""
+    ss = _sessions(out)
+    if not ss:
+        return None
+    before = ss[-2]["steps_to"] if len(ss) > 1 else 0
+    return (ss[-1]["steps_to"] - before) / ss[-1]["wall_s"] if ss[-1]["wall_s"] else None
 
 
 def _render30(sec: dict) -> list[str]:
@@ -353,16 +351,19 @@ def _render30(sec: dict) -> list[str]:
          f"| untrained cut [0,3,5] | | | | | | {cut['dev18']['r_at_1']:.4f} | {cut['dev18']['r_at_5']:.4f} | "
          f"{cut['dev18']['mrr']:.4f} | {cut['dev18']['mrr'] / t['dev18']['mrr']:.1%} | {cut['slice']['mrr']:.4f} | "
          f"{cut['agreement']['spearman']:.4f} | {cut['agreement']['recall_at_10']:.4f} | | |"]
-    default = sec.get("default")
+    # which rows are the default and the long recipe: from edgekit's defaults now, not from a name saved earlier
+    roles = {resolve(n)[0]: n for n in ("long", "default")}
     for name, r in sec.get("rows", {}).items():
-        label = f"**{name}** (default)" if name == default else name
+        label = f"**{name}** ({roles[name]})" if name in roles else name
         L.append(f"| {label} | {r['corpus']} | {r['objective']} | {r['steps']} | {r['max_len']} | {r['lr']:g} | "
                  f"{r['dev18']['r_at_1']:.4f} | {r['dev18']['r_at_5']:.4f} | {r['dev18']['mrr']:.4f} | "
                  f"{r['dev18']['mrr'] / t['dev18']['mrr']:.1%} | {r['slice']['mrr']:.4f} | "
                  f"{r['agreement']['spearman']:.4f} | {r['agreement']['recall_at_10']:.4f} | {r['train_wall_s']:.0f} | "
                  f"{r['loadavg'][0]} -> {r['loadavg'][1]} |")
-    L += ["", "Commands: `nice -n 5 python benchmarks/distill_quality.py recipe NAME [NAME ...]` (torch limited to 1 "
-          "thread by `--threads 1`); rows are the recipes in `RECIPES` of that script."]
+    L += ["", "Commands: `nice -n 5 python benchmarks/distill_quality.py recipe NAME [NAME ...] --threads 1`; rows "
+          "are the recipes in `RECIPES` of that script. `recipe default` runs the row `edgekit distill` runs (its "
+          f"settings read from `edgekit.distill.default`), `recipe long` the same with {LONG_FACTOR} times its steps; "
+          "`--minutes N` stops a run after about N minutes and the same command continues it."]
     for note in sec.get("notes", []):
         L += ["", note]
     return L
@@ -381,33 +382,20 @@ def render(res: dict) -> str:
     for k, v in res.get("untrained_cuts", {}).items():
         L.append(f"| untrained cut, teacher layers [{k}] | {v['spearman']:.4f} | {v['recall_at_10']:.4f} | "
                  f"{v['mean_cosine']:.4f} |")
-    for name, e in res.get("recipes", {}).items():
-        if e.get("finished"):
-            # the objective beside the name: a recipe run before the default changed says what it ran
-            L.append(f"| **{name} recipe** student ({e['objective']}, {e['steps']} steps) | {e['spearman']:.4f} | "
-                     f"{e['recall_at_10']:.4f} | {e['mean_cosine']:.4f} |")
-        elif e.get("at_checkpoint"):
-            c = e["at_checkpoint"]
-            L.append(f"| {name} recipe, unfinished: checkpoint at step {c['step']} of {e['steps_target']} | "
-                     f"{c['spearman']:.4f} | {c['recall_at_10']:.4f} | {c['mean_cosine']:.4f} |")
-    L += ["", "The `default` and `long` recipe rows above are issue 14's recipes (Wikipedia, `nmse`, 64 tokens, "
-          "lr 1e-4; 600 and 6,000 steps). `edgekit distill` has run issue 30's recipe since then: see the last "
-          "section, \"Labelled benchmark\"."]
-    for name, e in res.get("recipes", {}).items():
-        L += ["", f"## {name} recipe", "",
-              f"- corpus: {e['corpus']}; teacher layers [{e['layers']}]; objective {e['objective']}",
-              f"- {e['steps']} of {e['steps_target']} steps, batch {e['batch_size']} x at most {e['max_len']} tokens, "
-              f"lr {e['lr']}; {e['tokens']:,} tokens; wall time {e['wall_s_total']:.0f} s"
-              + (f" with {e['threads']} thread(s)" if e.get("threads") else "") + " over "
-              f"{len(e['sessions'])} session(s) (load averages {[s['loadavg'] for s in e['sessions']]})",
-              f"- finished: {e.get('finished')}; below the untrained cut on: {e.get('below_cut', 'n/a')}"]
-        if name == "long" and not e.get("finished"):
-            L.append("- unfinished: continue with `python benchmarks/distill_quality.py long --minutes N` "
-                     "(resumes from its last checkpoint)")
-    for name in ("default", "long"):
-        if name not in res.get("recipes", {}):
-            L += ["", f"## {name} recipe", "", f"Not run yet: `python benchmarks/distill_quality.py {name}"
-                  + (" --minutes N` (resumable; the shared 1M-sentence file)" if name == "long" else "`")]
+    hist = {n: e for n, e in res.get("recipes", {}).items() if e.get("finished")}
+    for name, e in hist.items():
+        L.append(f"| issue 14's {name} recipe ({e['objective']}, {e['steps']} steps) | {e['spearman']:.4f} | "
+                 f"{e['recall_at_10']:.4f} | {e['mean_cosine']:.4f} |")
+    if hist:
+        L += ["", "Issue 14's recipes (history; `edgekit distill` has run issue 30's recipe since, see the last "
+              "section, \"Labelled benchmark\", whose `recipe default` and `recipe long` rows replace them):"]
+        for name, e in hist.items():
+            L.append(f"- {name}: {e['corpus']}; teacher layers [{e['layers']}]; {e['objective']}; {e['steps']} "
+                     f"steps, batch {e['batch_size']} x at most {e['max_len']} tokens, lr {e['lr']}; "
+                     f"{e['tokens']:,} tokens; {e['wall_s_total']:.0f} s wall"
+                     + (f" with {e['threads']} thread(s)" if e.get("threads") else "")
+                     + f" over {len(e['sessions'])} session(s) (load averages {[x['loadavg'] for x in e['sessions']]})"
+                     f"; below the untrained cut on: {e.get('below_cut') or 'nothing'}")
     comp = res.get("comparison")
     if comp:
         L += ["", "## Objective x layer map (equal budget)", "",
@@ -458,31 +446,29 @@ def render(res: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = harness.parser(__doc__, threads=None, work=Path(tempfile.gettempdir()) / "edgekit-distill-quality",
                        render_only=True)
-    p.add_argument("part", nargs="?", choices=["cuts", "compare", "default", "long", "recipe", "report"],
+    p.add_argument("part", nargs="?", choices=["cuts", "compare", "recipe", "report"],
                    help="report: the same as --render-only")
-    p.add_argument("names", nargs="*", help="recipe: names from RECIPES")
-    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("names", nargs="*", help="recipe: names from RECIPES, or default / long")
+    p.add_argument("--steps", type=int, default=None, help="compare: steps per run (default 150)")
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--max-len", type=int, default=None, help="default: the default recipe's for `default`, else 64")
-    p.add_argument("--lr", type=float, default=None, help="default: the default recipe's for `default`, else 1e-4")
+    p.add_argument("--max-len", type=int, default=64, help="cuts and compare: sequence length (recipes carry theirs)")
+    p.add_argument("--lr", type=float, default=1e-4, help="compare: learning rate (recipes carry theirs)")
     p.add_argument("--mixed-precision", default="auto")
     p.add_argument("--objectives", default=None, help="comma-separated subset for compare")
     p.add_argument("--maps", default=None, help="semicolon-separated layer maps for compare, e.g. '1,3,5;0,3,5'")
-    p.add_argument("--force", action="store_true", help="compare: redo rows already in the JSON")
-    p.add_argument("--minutes", type=float, default=None, help="long: stop after about this long (resumable)")
-    p.add_argument("--source", default=str(SOURCE), help="long: the 1M-sentence file")
+    p.add_argument("--force", action="store_true", help="compare, recipe: redo rows already in the JSON")
+    p.add_argument("--minutes", type=float, default=None,
+                   help="recipe: stop after about this long; the same command continues from the last checkpoint")
     p.add_argument("--cache-dir", default=None)
     a = p.parse_args(argv)
     if a.render_only or a.part == "report":
         return _results().render_only()
-    from edgekit.distill.default import DefaultOptions
-
-    # `default` runs what `edgekit distill` runs; the other parts keep the settings their rows were measured at
-    d = DefaultOptions() if a.part == "default" else None
-    a.max_len = a.max_len or (d.max_len if d else 64)
-    a.lr = a.lr or (d.lr if d else 1e-4)
     if a.part is None:
-        p.error("name a part (cuts, compare, default, long, recipe) or --render-only")
+        p.error("name a part (cuts, compare, recipe) or --render-only")
+    if a.part == "recipe":
+        unknown = [n for n in a.names if n not in RECIPES and n not in ("default", "long")]
+        if unknown or not a.names:
+            p.error(f"recipe names: default, long, {', '.join(RECIPES)}")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if a.cache_dir is None:
         from edgekit.distill.train import DEFAULT_CACHE
@@ -493,26 +479,13 @@ def main(argv: list[str] | None = None) -> int:
 
         torch.set_num_threads(a.threads)
     if a.part == "recipe":
-        unknown = [n for n in a.names if n not in RECIPES]
-        if unknown or not a.names:
-            raise SystemExit(f"recipe names: {', '.join(RECIPES)}")
-        part_recipe30(a)
-        return 0
-    if a.part == "cuts":
+        part_recipe(a)
+    elif a.part == "cuts":
         part_cuts(a)
-    elif a.part == "compare":
+    else:
         a.steps = a.steps or 150
         part_compare(a)
-    else:
-        if a.steps is None:
-            from edgekit.distill.default import DEFAULT_STEPS
-
-            # long = 10x the default's steps: the default fits 10 min on 2 cores, so the long recipe
-            # fits its 2-hour budget (20,000 steps, the first plan, was ~5.5 h on 2 cores).
-            a.steps = DEFAULT_STEPS * (1 if a.part == "default" else LONG_FACTOR)
-        part_recipe(a, a.part)
     return 0
-
 
 if __name__ == "__main__":
     raise SystemExit(main())
