@@ -206,13 +206,19 @@ class RetrievalScorer:
         self.R, self.tok = R, tok
         self.sets = {"dev18": R.from_squad(dev, exclude=R.SLICE_ARTICLES, max_questions=2000, name="dev18"),
                      "slice": R.load_slice()}
-        self.teacher = {k: R.score_teacher(teacher, tok, rs, cache_dir) for k, rs in self.sets.items()}
+        self.t_ranks = {k: R.teacher_ranks(teacher, tok, rs, cache_dir) for k, rs in self.sets.items()}
+        self.teacher = {k: R.metrics_of(self.t_ranks[k], rs) for k, rs in self.sets.items()}
 
     def score(self, model_dir) -> dict:
+        """Each set's numbers, with the MRR share of the teacher's and its paired 95% interval."""
         from transformers import AutoModel
 
         m = AutoModel.from_pretrained(str(model_dir))
-        return {k: self.R.score_model(m, self.tok, rs) for k, rs in self.sets.items()}
+        out = {}
+        for k, rs in self.sets.items():
+            ranks = self.R.model_ranks(m, self.tok, rs)
+            out[k] = {**self.R.metrics_of(ranks, rs), "mrr_share": self.R.mrr_share(ranks, self.t_ranks[k])}
+        return out
 
 
 def _corpus_files(name: str) -> list[str]:
@@ -273,8 +279,19 @@ def part_recipe(a: argparse.Namespace) -> None:
         done = dict(sec.get("rows", {}))
     for asked in a.names:
         name, (corpus, w, steps, max_len, lr) = resolve(asked)
+        if name in done and a.rescore:  # score the kept student again (new scores), training untouched
+            if not (work / name / "config.json").is_file():
+                print(f"{asked}: no trained student in {work / name} to score again", file=sys.stderr)
+                continue
+            row = {**done[name], **rscorer.score(work / name),
+                   "agreement": {m: scorer.score(work / name)[m] for m in METRICS}}
+            print(json.dumps(row), flush=True)
+            with _results().update() as res:
+                res["issue30"]["rows"][name] = row
+            continue
         if name in done and not a.force:
-            print(f"{asked}: row {name} is in the results already (--force runs it again)", file=sys.stderr)
+            print(f"{asked}: row {name} is in the results already (--force runs it again, --rescore scores "
+                  "its student again)", file=sys.stderr)
             continue
         out = work / name
         if a.force:  # from scratch, not from an old run's checkpoints
@@ -327,6 +344,12 @@ def _speed(out: Path) -> float | None:
     return (ss[-1]["steps_to"] - before) / ss[-1]["wall_s"] if ss[-1]["wall_s"] else None
 
 
+def _share(r: dict, t: dict) -> str:
+    """MRR as a share of the teacher's, with its paired 95% interval when the row has one."""
+    iv = (r.get("mrr_share") or {}).get("interval")
+    return f"{r['mrr'] / t['mrr']:.1%}" + (f" [{iv[0]:.1%}, {iv[1]:.1%}]" if iv else "")
+
+
 def _render30(sec: dict) -> list[str]:
     t, cut = sec["teacher"], sec["cut"]
     sets = sec.get("sets", {})
@@ -334,7 +357,9 @@ def _render30(sec: dict) -> list[str]:
     L = ["", "## Labelled benchmark: SQuAD question -> paragraph retrieval (issue 30)", "",
          f"Retrieval on the shared SQuAD v1.1 dev file's **18 articles not in the shipped slice** "
          f"({d18.get('questions')} questions hashed from them, each ranked against all {d18.get('paragraphs')} "
-         f"paragraphs of those articles): R@1, R@5, MRR, and MRR as a share of the teacher's. `slice MRR` is the "
+         f"paragraphs of those articles): R@1, R@5, MRR, and MRR as a share of the teacher's with, where the row has "
+         f"it, the 95% paired bootstrap interval of that share (questions resampled, each keeping both models' "
+         f"ranks; two rows whose intervals overlap widely are not told apart by these questions). `slice MRR` is the "
          f"shipped 300-question slice every `edgekit distill` run reports ({sl.get('paragraphs')} paragraphs, 6 "
          "other articles). Agreement (Spearman, recall@10) is on the 5,000 held-out Wikipedia sentences as above. "
          "Corpora: `wiki` = shipped 50k Wikipedia sentences; `squad` = SQuAD v1.1 **train** slice (30,000 questions "
@@ -357,7 +382,7 @@ def _render30(sec: dict) -> list[str]:
         label = f"**{name}** ({roles[name]})" if name in roles else name
         L.append(f"| {label} | {r['corpus']} | {r['objective']} | {r['steps']} | {r['max_len']} | {r['lr']:g} | "
                  f"{r['dev18']['r_at_1']:.4f} | {r['dev18']['r_at_5']:.4f} | {r['dev18']['mrr']:.4f} | "
-                 f"{r['dev18']['mrr'] / t['dev18']['mrr']:.1%} | {r['slice']['mrr']:.4f} | "
+                 f"{_share(r['dev18'], t['dev18'])} | {r['slice']['mrr']:.4f} | "
                  f"{r['agreement']['spearman']:.4f} | {r['agreement']['recall_at_10']:.4f} | {r['train_wall_s']:.0f} | "
                  f"{r['loadavg'][0]} -> {r['loadavg'][1]} |")
     L += ["", "Commands: `nice -n 5 python benchmarks/distill_quality.py recipe NAME [NAME ...] --threads 1`; rows "
@@ -457,6 +482,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--objectives", default=None, help="comma-separated subset for compare")
     p.add_argument("--maps", default=None, help="semicolon-separated layer maps for compare, e.g. '1,3,5;0,3,5'")
     p.add_argument("--force", action="store_true", help="compare, recipe: redo rows already in the JSON")
+    p.add_argument("--rescore", action="store_true",
+                   help="recipe: score the kept students of rows already in the JSON again, without training")
     p.add_argument("--minutes", type=float, default=None,
                    help="recipe: stop after about this long; the same command continues from the last checkpoint")
     p.add_argument("--cache-dir", default=None)

@@ -67,10 +67,11 @@ def _retrieval_lines(r: dict | None) -> list[str]:
     for k, label in labels.items():
         lines.append(f"| {label} | {r['initial'][k]:.4f} | " + (f"{r['student'][k]:.4f} | " if has_s else "")
                      + f"{r['teacher'][k]:.4f} |")
-    t = r["teacher"].get("mrr") or 0
-    if has_s and t > 0:
-        lines += ["", f"Student MRR: {r['student']['mrr'] / t:.1%} of the teacher's "
-                      f"(untrained cut: {r['initial']['mrr'] / t:.1%})."]
+    from edgekit.distill.retrieval import share_text
+
+    share = share_text(r)
+    if share:
+        lines += ["", f"Student MRR: {share}."]
     worse = r.get("below_untrained_cut")
     if worse:
         lines += ["", f"**WARNING: the student does not beat the untrained layer cut on retrieval "

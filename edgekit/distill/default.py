@@ -203,8 +203,7 @@ def distill_default(opts: DefaultOptions = DefaultOptions()) -> dict | None:
     student_model = AutoModel.from_pretrained(str(out))
     final = agreement(embed(student_model, tok, held, opts.max_len), t_emb)
     if ret:
-        ret["student"] = R.score_model(student_model, tok, R.load_slice())
-        ret["below_untrained_cut"] = R.below_cut(ret["student"], ret["initial"])
+        R.add_student(ret, student_model, tok, teacher, cache)
     worse = regressions(final, cut)
     final["initial"] = cut
     final["below_untrained_cut"] = worse

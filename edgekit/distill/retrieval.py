@@ -115,12 +115,9 @@ def slice_label(rs: RetrievalSet) -> str:
 # ---------------------------------------------------------------------------------------------- metrics
 
 
-def retrieval_metrics(q_emb: Any, p_emb: Any, gold: list[int], ks: tuple[int, ...] = (1, 5)) -> dict:
-    """R@k and MRR of question -> paragraph retrieval by dot product (cosine for normalised embeddings).
-
-    The rank of the gold paragraph is 1 + the number of *other* paragraphs scoring at least as high (ties
-    count against the gold one).
-    """
+def gold_ranks(q_emb: Any, p_emb: Any, gold: list[int]) -> Any:
+    """Each question's rank of its own paragraph by dot product (cosine for normalised embeddings): 1 + the
+    number of *other* paragraphs scoring at least as high (ties count against the gold one)."""
     import torch
 
     q, p = torch.as_tensor(q_emb).float(), torch.as_tensor(p_emb).float()
@@ -128,12 +125,36 @@ def retrieval_metrics(q_emb: Any, p_emb: Any, gold: list[int], ks: tuple[int, ..
     scores = q @ p.T
     gs = scores[torch.arange(len(g)), g].unsqueeze(1)
     ge = (scores >= gs).sum(1) - 1  # the gold paragraph itself is >= itself
-    rank = (1 + ge).double()
-    out = {f"r_at_{k}": float((rank <= k).double().mean()) for k in ks}
+    return (1 + ge).double()
+
+
+def _metrics(rank: Any, n_paragraphs: int, ks: tuple[int, ...] = (1, 5)) -> dict:
+    out: dict[str, Any] = {f"r_at_{k}": float((rank <= k).double().mean()) for k in ks}
     out["mrr"] = float((1.0 / rank).mean())
-    out["questions"] = len(g)
-    out["paragraphs"] = len(p)
+    out["questions"] = len(rank)
+    out["paragraphs"] = n_paragraphs
     return out
+
+
+def retrieval_metrics(q_emb: Any, p_emb: Any, gold: list[int], ks: tuple[int, ...] = (1, 5)) -> dict:
+    """R@k and MRR of question -> paragraph retrieval (ranks as :func:`gold_ranks`)."""
+    return _metrics(gold_ranks(q_emb, p_emb, gold), len(p_emb), ks)
+
+
+def mrr_share(student_ranks: Any, teacher_ranks: Any) -> dict:
+    """The student's MRR as a share of the teacher's on the same questions, with a 95% paired bootstrap
+    interval (questions resampled, each keeping both models' ranks): a few hundred questions move MRR by
+    about a point, so a share is reported with the interval it comes with."""
+    from edgekit.quality.gate import paired_interval
+
+    s = (1.0 / student_ranks).tolist()
+    t = (1.0 / teacher_ranks).tolist()
+    t_mrr = sum(t) / len(t)
+    if t_mrr <= 0:
+        return {"share": None, "interval": None}
+    lo, hi = paired_interval(t, s)  # interval of teacher - student MRR
+    return {"share": round(1 - (t_mrr - sum(s) / len(s)) / t_mrr, 4),
+            "interval": [round(1 - hi / t_mrr, 4), round(1 - lo / t_mrr, 4)]}
 
 
 def _max_len(model: Any, want: int) -> int:
@@ -149,18 +170,22 @@ def embed_set(model: Any, tokenizer: Any, rs: RetrievalSet) -> tuple[Any, Any]:
             embed(model, tokenizer, rs.paragraphs, _max_len(model, PARAGRAPH_LEN), batch_size=16))
 
 
-def score_model(model: Any, tokenizer: Any, rs: RetrievalSet) -> dict:
-    """Retrieval numbers of a model (a ``transformers`` model object or a model folder)."""
+def _rounded(m: dict) -> dict:
+    return {k: round(v, 4) if isinstance(v, float) else v for k, v in m.items()}
+
+
+def model_ranks(model: Any, tokenizer: Any, rs: RetrievalSet) -> Any:
+    """Each question's gold-paragraph rank under a model (a ``transformers`` model object or a model folder)."""
     if isinstance(model, (str, os.PathLike)):
         from transformers import AutoModel
 
         model = AutoModel.from_pretrained(str(model))
     q, p = embed_set(model, tokenizer, rs)
-    return {k: round(v, 4) if isinstance(v, float) else v for k, v in retrieval_metrics(q, p, rs.gold).items()}
+    return gold_ranks(q, p, rs.gold)
 
 
-def score_teacher(teacher_dir: str, tokenizer: Any, rs: RetrievalSet, cache_dir: str | os.PathLike) -> dict:
-    """The teacher's retrieval numbers; its embeddings are cached by weights and texts (computed once)."""
+def teacher_ranks(teacher_dir: str, tokenizer: Any, rs: RetrievalSet, cache_dir: str | os.PathLike) -> Any:
+    """The teacher's gold-paragraph ranks; its embeddings are cached by weights and texts (computed once)."""
     from transformers import AutoConfig
 
     from edgekit.distill.teacher_cache import held_out_teacher_embeddings
@@ -170,7 +195,22 @@ def score_teacher(teacher_dir: str, tokenizer: Any, rs: RetrievalSet, cache_dir:
 
     q = held_out_teacher_embeddings(teacher_dir, tokenizer, rs.questions, _max_len(_Probe, QUESTION_LEN), cache_dir)
     p = held_out_teacher_embeddings(teacher_dir, tokenizer, rs.paragraphs, _max_len(_Probe, PARAGRAPH_LEN), cache_dir)
-    return {k: round(v, 4) if isinstance(v, float) else v for k, v in retrieval_metrics(q, p, rs.gold).items()}
+    return gold_ranks(q, p, rs.gold)
+
+
+def metrics_of(ranks: Any, rs: RetrievalSet) -> dict:
+    """R@1, R@5 and MRR (rounded) from gold-paragraph ranks."""
+    return _rounded(_metrics(ranks, len(rs.paragraphs)))
+
+
+def score_model(model: Any, tokenizer: Any, rs: RetrievalSet) -> dict:
+    """Retrieval numbers of a model (a ``transformers`` model object or a model folder)."""
+    return metrics_of(model_ranks(model, tokenizer, rs), rs)
+
+
+def score_teacher(teacher_dir: str, tokenizer: Any, rs: RetrievalSet, cache_dir: str | os.PathLike) -> dict:
+    """The teacher's retrieval numbers (embeddings cached)."""
+    return metrics_of(teacher_ranks(teacher_dir, tokenizer, rs, cache_dir), rs)
 
 
 def below_cut(student: dict, cut: dict) -> list[str]:
@@ -190,8 +230,20 @@ def evaluate_run(teacher_dir: str, cut: Any, student: Any, tokenizer: Any, cache
            "teacher": score_teacher(teacher_dir, tokenizer, rs, cache_dir),
            "initial": cut_scores if cut_scores is not None else score_model(cut, tokenizer, rs)}
     if student is not None:
-        res["student"] = score_model(student, tokenizer, rs)
-        res["below_untrained_cut"] = below_cut(res["student"], res["initial"])
+        add_student(res, student, tokenizer, teacher_dir, cache_dir, rs)
+    return res
+
+
+def add_student(res: dict, student: Any, tokenizer: Any, teacher_dir: str, cache_dir: str | os.PathLike,
+                rs: RetrievalSet | None = None) -> dict:
+    """Score the trained student into ``res`` (an :func:`evaluate_run` result on the same set): its numbers,
+    the metrics on which it does not beat the untrained cut, and its MRR as a share of the teacher's with the
+    interval of that share."""
+    rs = rs or load_slice()
+    s_ranks = model_ranks(student, tokenizer, rs)
+    res["student"] = metrics_of(s_ranks, rs)
+    res["below_untrained_cut"] = below_cut(res["student"], res["initial"])
+    res["student_mrr_share"] = mrr_share(s_ranks, teacher_ranks(teacher_dir, tokenizer, rs, cache_dir))
     return res
 
 
@@ -206,11 +258,20 @@ def table(r: dict) -> list[str]:
         if has_s:
             line += f"{r['student'][m]:>10.4f}"
         lines.append(line + f"{r['teacher'][m]:>10.4f}")
-    t = r["teacher"]["mrr"]
-    if has_s and t > 0:
-        lines.append(f"  student MRR = {r['student']['mrr'] / t:.1%} of the teacher's "
-                     f"(untrained cut {r['initial']['mrr'] / t:.1%})")
+    share = share_text(r)
+    if share:
+        lines.append(f"  student MRR = {share}")
     return lines
+
+
+def share_text(r: dict) -> str | None:
+    """The student's MRR as a share of the teacher's, with its interval and the cut's share (console and card)."""
+    t = r["teacher"].get("mrr") or 0
+    if "student" not in r or t <= 0:
+        return None
+    iv = (r.get("student_mrr_share") or {}).get("interval")
+    within = f", 95% interval {iv[0]:.1%}-{iv[1]:.1%} on these {r['questions']} questions" if iv else ""
+    return f"{r['student']['mrr'] / t:.1%} of the teacher's{within} (untrained cut {r['initial']['mrr'] / t:.1%})"
 
 
 def warning(r: dict) -> str | None:

@@ -45,6 +45,20 @@ def test_a_collapsed_model_scores_nothing():
     assert got["r_at_1"] == 0.0 and got["r_at_5"] == 0.0 and got["mrr"] == pytest.approx(1 / 7)
 
 
+def test_the_mrr_share_comes_with_a_paired_interval():
+    teacher = torch.tensor([1.0, 1.0, 2.0, 1.0] * 50, dtype=torch.double)  # MRR 0.875
+    same = R.mrr_share(teacher.clone(), teacher)
+    assert same["share"] == 1.0 and same["interval"] == [1.0, 1.0]  # identical ranks: no doubt at all
+    worse = teacher.clone()
+    worse[::4] = 2.0  # a quarter of the questions lose their first place: MRR 0.75
+    got = R.mrr_share(worse, teacher)
+    assert got["share"] == pytest.approx(0.75 / 0.875, abs=1e-4)
+    lo, hi = got["interval"]
+    assert lo < got["share"] < hi < 1.0  # a real spread, below the teacher: 200 questions are not all of them
+    fewer = R.mrr_share(worse[:40], teacher[:40])["interval"]
+    assert fewer[1] - fewer[0] > hi - lo  # fewer questions, wider interval
+
+
 def test_shipped_slice_is_what_the_readme_says():
     rs = R.load_slice()
     assert len(rs.questions) == 300 and len(rs.paragraphs) == 246 and len(rs.articles) == 6
@@ -97,23 +111,26 @@ def test_distill_train_scores_retrieval_on_a_tiny_encoder(tmp_path, encoder_teac
     for who in ("initial", "student", "teacher"):
         assert 0 <= r[who]["r_at_1"] <= r[who]["r_at_5"] <= 1 and 0 < r[who]["mrr"] <= 1
     assert isinstance(r["below_untrained_cut"], list)
+    share = r["student_mrr_share"]
+    # the tiny model's MRRs are a few hundredths, so their 4-decimal rounding moves the ratio by ~0.1%
+    assert share["share"] == pytest.approx(r["student"]["mrr"] / r["teacher"]["mrr"], rel=0.01)
+    assert share["interval"][0] <= share["share"] <= share["interval"][1]
+    assert "95% interval" in (tmp_path / "o" / "DISTILLATION.md").read_text() and "95% interval" in out
     assert "Question -> paragraph retrieval" in (tmp_path / "o" / "DISTILLATION.md").read_text()
 
 
 @pytest.mark.slow
 def test_distill_train_flags_a_student_worse_than_the_cut(tmp_path, encoder_teacher_dir, corpus_file, capsys,
                                                           monkeypatch):
-    real = R.score_model
+    real = R.model_ranks
     calls = []
 
     def fake(model, tok, rs):  # first call: the untrained cut; second: the trained student, made worse
         r = real(model, tok, rs)
         calls.append(r)
-        if len(calls) == 2:
-            r = {**calls[0], "r_at_1": calls[0]["r_at_1"] - 0.05, "mrr": calls[0]["mrr"] - 0.05}
-        return r
+        return calls[0] + 1 if len(calls) == 2 else r  # every gold paragraph one place lower than the cut's
 
-    monkeypatch.setattr(R, "score_model", fake)
+    monkeypatch.setattr(R, "model_ranks", fake)
     ns = _train(tmp_path, encoder_teacher_dir, corpus_file)
     assert ns.func(ns) == 0
     err = capsys.readouterr().err
