@@ -109,15 +109,16 @@ class Follower:
     re-chooses every ``every_s`` seconds and resizes the pool when the answer changed. The count chosen
     at start is right only while the machine stays as it was: a job that starts beside a two-thread
     training run makes both pools wait at every barrier (the starved pool is 10-30x slower), and one
-    that ends leaves a core idle. ``pinned``: the caller's ``--threads``: the pool is set to it here and
-    never changed."""
+    that ends leaves a core idle. The pool is sized here too, not only at the first due step: the pool
+    a loop inherits is PyTorch's (every core) unless something set it, and the busy run of issue 28
+    trained its first 32 s on 2 threads beside two CPU-bound jobs. ``pinned``: the caller's
+    ``--threads``: the pool is set to it here and never changed."""
 
     def __init__(self, pinned: int | None = None, every_s: float = 30.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         import torch
 
-        if pinned is not None:
-            torch.set_num_threads(pinned)
+        torch.set_num_threads(pinned if pinned is not None else choose())
         self.pinned, self.every_s, self.clock = pinned, every_s, clock
         self.t0 = clock()
         self.due = self.t0 + every_s

@@ -83,11 +83,11 @@ def test_a_long_loop_follows_the_free_cores(monkeypatch):
 
     before = torch.get_num_threads()
     now = [0.0]
-    free = iter([1, 1, 2])
+    free = iter([2, 1, 1, 2])
     monkeypatch.setattr(threads, "choose", lambda t=None: next(free))
     try:
         torch.set_num_threads(2)
-        f = threads.Follower(every_s=30.0, clock=lambda: now[0])
+        f = threads.Follower(every_s=30.0, clock=lambda: now[0])  # the start takes the first answer: 2
         now[0] = 10.0
         assert f.step() is None and torch.get_num_threads() == 2  # not due yet: choose() is not even asked
         now[0] = 31.0
@@ -102,5 +102,20 @@ def test_a_long_loop_follows_the_free_cores(monkeypatch):
         assert f.card() == {"at_start": 2, "resized": [(31.0, 1), (93.0, 2)]}
         pinned = threads.Follower(pinned=2, every_s=0.0, clock=lambda: now[0])
         assert pinned.step() is None and torch.get_num_threads() == 2  # the user's --threads is never changed
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_a_long_loop_starts_at_the_free_cores_not_at_the_pool_it_inherits(monkeypatch):
+    # The busy run of issue 28: two CPU-bound jobs beside training, PyTorch's pool at 2 from the start;
+    # the follower only shrank it at its first due step, 32 s in.
+    import torch
+
+    before = torch.get_num_threads()
+    monkeypatch.setattr(threads, "choose", lambda t=None: 1)
+    try:
+        torch.set_num_threads(2)
+        f = threads.Follower(every_s=30.0, clock=lambda: 0.0)
+        assert torch.get_num_threads() == 1 and f.card() == {"at_start": 1, "resized": []}
     finally:
         torch.set_num_threads(before)
