@@ -53,6 +53,16 @@ def _encoder_objective(w: dict) -> str:
     return " + ".join(parts) or "none"
 
 
+def share_text(r: dict) -> str | None:
+    """The student's MRR as a share of the teacher's, with its interval and the cut's share (console and card)."""
+    t = r["teacher"].get("mrr") or 0
+    if "student" not in r or t <= 0:
+        return None
+    iv = (r.get("student_mrr_share") or {}).get("interval")
+    within = f", 95% interval {iv[0]:.1%}-{iv[1]:.1%} on these {r['questions']} questions" if iv else ""
+    return f"{r['student']['mrr'] / t:.1%} of the teacher's{within} (untrained cut {r['initial']['mrr'] / t:.1%})"
+
+
 def _retrieval_lines(r: dict | None) -> list[str]:
     """The card's labelled benchmark: SQuAD question -> paragraph retrieval of cut, student and teacher."""
     if not r or "teacher" not in r or "initial" not in r:
@@ -67,8 +77,6 @@ def _retrieval_lines(r: dict | None) -> list[str]:
     for k, label in labels.items():
         lines.append(f"| {label} | {r['initial'][k]:.4f} | " + (f"{r['student'][k]:.4f} | " if has_s else "")
                      + f"{r['teacher'][k]:.4f} |")
-    from edgekit.distill.retrieval import share_text
-
     share = share_text(r)
     if share:
         lines += ["", f"Student MRR: {share}."]

@@ -258,20 +258,12 @@ def table(r: dict) -> list[str]:
         if has_s:
             line += f"{r['student'][m]:>10.4f}"
         lines.append(line + f"{r['teacher'][m]:>10.4f}")
+    from edgekit.distill.card import share_text
+
     share = share_text(r)
     if share:
         lines.append(f"  student MRR = {share}")
     return lines
-
-
-def share_text(r: dict) -> str | None:
-    """The student's MRR as a share of the teacher's, with its interval and the cut's share (console and card)."""
-    t = r["teacher"].get("mrr") or 0
-    if "student" not in r or t <= 0:
-        return None
-    iv = (r.get("student_mrr_share") or {}).get("interval")
-    within = f", 95% interval {iv[0]:.1%}-{iv[1]:.1%} on these {r['questions']} questions" if iv else ""
-    return f"{r['student']['mrr'] / t:.1%} of the teacher's{within} (untrained cut {r['initial']['mrr'] / t:.1%})"
 
 
 def warning(r: dict) -> str | None:
