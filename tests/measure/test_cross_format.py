@@ -1,20 +1,9 @@
 """benchmarks/cross_format.py: the goal verdicts say by how much a target misses."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
-
-def _module():
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "cross_format.py"
-    spec = importlib.util.spec_from_file_location("cross_format", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def test_benchmark_goal_verdicts_say_by_how_much():
-    cf = _module()
+def test_benchmark_goal_verdicts_say_by_how_much(benchmark_script):
+    cf = benchmark_script("cross_format")
 
     def row(target, precision, p50, status="validated", agreement=1.0):
         return {"target": target, "precision": precision, "p50_ms": p50, "status": status,
