@@ -152,7 +152,8 @@ def test_a_thread_count_of_the_callers_is_kept(tmp_path, mlm_teacher_dir, studen
 
     from edgekit.core import threads
 
-    monkeypatch.setattr(threads, "choose", lambda n=None: 2)  # "two free cores", asked at every step
+    free = {"answers": iter([])}  # the free-core answers, in the order they are asked; then 2
+    monkeypatch.setattr(threads, "choose", lambda n=None: next(free["answers"], 2))
     made = []
     real = threads.Follower
 
@@ -166,7 +167,9 @@ def test_a_thread_count_of_the_callers_is_kept(tmp_path, mlm_teacher_dir, studen
     try:
         train(_cfg(mlm_teacher_dir, student_dir, tmp_path / "a", corpus_file, tmp_path / "cache", threads=1))
         assert made[-1].pinned == 1 and made[-1].changes == [] and torch.get_num_threads() == 1
+        free["answers"] = iter([2] + [1] * 10_000)  # two free cores at the start, then one
         train(_cfg(mlm_teacher_dir, student_dir, tmp_path / "b", corpus_file, tmp_path / "cache"))
-        assert made[-1].pinned is None and made[-1].changes and torch.get_num_threads() == 2
+        f = made[-1]
+        assert f.pinned is None and f.at_start == 2 and f.changes and torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(saved)
