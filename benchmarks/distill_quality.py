@@ -34,13 +34,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks import harness  # noqa: E402
 
-ROOT = harness.ROOT
 RESULTS = harness.RESULTS
 JSON_OUT = RESULTS / "distill_quality.json"
 LAYER_MAPS = ([0, 2, 4], [1, 3, 5], [0, 3, 5])
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 SQUAD_DEV = SHARED / "data" / "squad-v1.1" / "dev-even-articles.json.xz"
-RET = ("r_at_1", "r_at_5", "mrr")
 METRICS = ("spearman", "recall_at_10", "mean_cosine")
 LONG_FACTOR = 5  # the long recipe's steps, in default recipes
 
@@ -272,7 +270,7 @@ def part_recipe(a: argparse.Namespace) -> None:
     with _results().update() as res:
         sec = res.setdefault("issue30", {"rows": {}})
         if "cut" not in sec:
-            sec["cut"] = {"agreement": {m: scorer.score(init_dir)[m] for m in METRICS}, **rscorer.score(init_dir)}
+            sec["cut"] = _scores(scorer, rscorer, init_dir)
         sec["teacher"] = rscorer.teacher
         sec["sets"] = {k: {"questions": len(rs.questions), "paragraphs": len(rs.paragraphs), "articles": rs.articles}
                        for k, rs in rscorer.sets.items()}
@@ -283,8 +281,7 @@ def part_recipe(a: argparse.Namespace) -> None:
             if not (work / name / "config.json").is_file():
                 print(f"{asked}: no trained student in {work / name} to score again", file=sys.stderr)
                 continue
-            row = {**done[name], **rscorer.score(work / name),
-                   "agreement": {m: scorer.score(work / name)[m] for m in METRICS}}
+            row = {**done[name], **_scores(scorer, rscorer, work / name)}
             print(json.dumps(row), flush=True)
             with _results().update() as res:
                 res["issue30"]["rows"][name] = row
@@ -315,19 +312,23 @@ def part_recipe(a: argparse.Namespace) -> None:
             print(f"{name}: stopped at step {r.steps} of {steps}; run the same command again to continue",
                   file=sys.stderr)
             continue
-        ag = scorer.score(r.out)
-        rt = rscorer.score(r.out)
         row = {"recipe": name, "corpus": corpus, "objective": "+".join(w), "steps": r.steps, "max_len": max_len,
                "batch_size": a.batch_size, "lr": lr, "tokens": r.tokens_seen,
                "train_wall_s": round(sum(x["wall_s"] for x in sessions), 1),
                "threads": _threads(), "loadavg": [sessions[0]["loadavg"][0], load1],
-               "agreement": {m: ag[m] for m in METRICS}, **rt,
+               **_scores(scorer, rscorer, r.out),
                "command": f"python benchmarks/distill_quality.py recipe {asked}"}
         if len(sessions) > 1:
             row["sessions"] = sessions
         print(json.dumps(row), flush=True)
         with _results().update() as res:
             res.setdefault("issue30", {"rows": {}}).setdefault("rows", {})[name] = row
+
+
+def _scores(scorer: Scorer, rscorer: RetrievalScorer, model_dir: str | Path) -> dict:
+    """A row's scores of one student: agreement on held-out Wikipedia and retrieval on each SQuAD set."""
+    ag = scorer.score(model_dir)
+    return {"agreement": {m: ag[m] for m in METRICS}, **rscorer.score(model_dir)}
 
 
 def _sessions(out: Path) -> list[dict]:
