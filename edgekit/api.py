@@ -130,7 +130,7 @@ def shrink(model: str | Path, task: str, data: str | Path, eval_data: str | Path
            steps: int | None = None, max_f1_drop: float = 2.0, precision: str = "all", seq_len: str | None = None,
            bundle: str | None = None,
            resume: str | None = None, threads: int | None = None, passes: int = 3, timed_n: int = 100,
-           eval_n: int | None = None, heldout_n: int = 100, progress: bool = True,
+           eval_n: int | None = None, eval_max: int | None = None, heldout_n: int = 100, progress: bool = True,
            training: dict[str, Any] | None = None) -> Any:
     """From a fine-tuned teacher to the file to ship: the function ``edgekit shrink`` runs.
 
@@ -141,7 +141,9 @@ def shrink(model: str | Path, task: str, data: str | Path, eval_data: str | Path
     its own process (``passes``), and returns the ``ShrinkReport`` written to OUT/report.md|json|html:
     every candidate with F1 (accuracy), ΔF1 vs the teacher and its 95% interval, same-answer rate, MB,
     ms per question, speed-up, and ``report.chosen``: the fastest file whose interval lies within
-    ``max_f1_drop``. ``seq_len``: the candidates' length buckets (QA, ending at 384, e.g.
+    ``max_f1_drop``; a file left undecided by its interval (on the first ``eval_n`` questions) that would
+    be faster than that one is scored on twice the questions, round by round, up to ``eval_max`` (default:
+    all of ``eval_data``). ``seq_len``: the candidates' length buckets (QA, ending at 384, e.g.
     ``"64,128,192,256,320,384"``; default ``128,256,384``); changed with ``resume="auto"`` the files are
     exported and timed again from the kept student. ``bundle="android"``/``"ios"`` bundles that file.
     ``training``: TaskConfig fields (``batch_size``, ``lr``, ``max_len`` …).
@@ -151,7 +153,8 @@ def shrink(model: str | Path, task: str, data: str | Path, eval_data: str | Path
     opts = ShrinkOptions(model=str(model), task=task, data=str(data), eval_data=str(eval_data), target=target,
                          out=str(out), layers=layers, budget_minutes=budget_minutes, steps=steps,
                          max_drop=max_f1_drop, precision=precision, seq_len=seq_len, bundle=bundle, resume=resume,
-                         threads=threads, passes=passes, n_timed=timed_n, eval_n=eval_n, heldout_n=heldout_n,
+                         threads=threads, passes=passes, n_timed=timed_n, eval_n=eval_n, eval_max=eval_max,
+                         heldout_n=heldout_n,
                          progress=progress, training=dict(training or {}))
     return shrink_run(opts)
 

@@ -60,6 +60,9 @@ def add_parser(subparsers: Any) -> None:
                    help="threads for the runtimes and PyTorch (default: the cores not busy with other work)")
     p.add_argument("--passes", type=int, default=3, help="timed passes per file, each in its own process (default 3)")
     p.add_argument("--eval-n", type=int, default=None, help="the first N DEV questions only (default: all)")
+    p.add_argument("--eval-max", type=int, default=None, metavar="N",
+                   help="with --eval-n: a file left undecided that would be faster than the chosen one is scored on "
+                        "twice the questions, round by round, up to N (default: all of --eval-data)")
     p.add_argument("--timed-n", type=int, default=100,
                    help="DEV questions timed per pass and file (default 100; all are answered once)")
     p.add_argument("--no-progress", action="store_true", help="no training progress bar on stderr")
@@ -76,7 +79,8 @@ def _argv(args: argparse.Namespace) -> list[str]:
                                 ("--precision", "precision", "all"), ("--seq-len", "seq_len", None),
                                 ("--bundle", "bundle", None),
                                 ("--resume", "resume", None), ("--threads", "threads", None),
-                                ("--passes", "passes", 3), ("--eval-n", "eval_n", None), ("--timed-n", "timed_n", 100),
+                                ("--passes", "passes", 3), ("--eval-n", "eval_n", None), ("--eval-max", "eval_max", None),
+                                ("--timed-n", "timed_n", 100),
                                 ("--out", "out", None)):
         value = getattr(args, dest)
         if value is not None and value != default:
@@ -93,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
                          steps=args.steps, max_drop=args.max_f1_drop, precision=args.precision,
                          seq_len=args.seq_len, bundle=args.bundle,
                          resume=args.resume, threads=args.threads, passes=args.passes, n_timed=args.timed_n,
-                         eval_n=args.eval_n, progress=not args.no_progress)
+                         eval_n=args.eval_n, eval_max=args.eval_max, progress=not args.no_progress)
     rep = shrink_run(opts, command=command_line(_argv(args)))
     chosen = rep.chosen_candidate
     if chosen is None:

@@ -1,7 +1,8 @@
 """Seconds per real question: every candidate file answers DEV questions as the apps run it (length
 buckets, the file's QA geometry), each file in its own process, several passes with the order
 reversed each pass (as ``benchmarks/peers.py``), the load average recorded before and after each.
-The first pass also returns every DEV answer, from which F1 and the same-answer rate are computed.
+The first pass also returns every DEV answer, from which F1 and the same-answer rate are computed;
+``answer_more`` has a file answer further DEV questions (a candidate the first ones left undecided).
 """
 from __future__ import annotations
 
@@ -13,6 +14,36 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
+
+def _worker(spec: dict[str, Any], spec_path: Path, timeout: float) -> tuple[dict[str, Any] | None, str | None]:
+    """Run ``edgekit.shrinker.worker`` on ``spec`` in a process of its own: (its result, or why it failed)."""
+    spec_path.write_text(json.dumps(spec))
+    proc = subprocess.run([sys.executable, "-m", "edgekit.shrinker.worker", str(spec_path)],
+                          capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        return None, "the measuring process failed: " + " | ".join(tail)
+    return json.loads(Path(spec["result"]).read_text()), None
+
+
+def answer_more(files: list[tuple[Path, str]], task: str, dev: str, start: int, n: int, threads: int,
+                log_folder: Path, say: Callable[[str], Any] = print,
+                timeout: float = 3600) -> dict[str, dict[str, Any]]:
+    """Each file (its own process, as it was timed) answers DEV questions ``start`` … ``n - 1``, untimed.
+    Returns per artifact path: ``predictions`` (those questions only) or ``error``."""
+    out: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="edgekit-shrink-") as tmp:
+        for i, (path, source) in enumerate(files):
+            spec = {"path": str(path), "source": str(source), "task": task, "dev": str(dev), "n": n, "start": start,
+                    "threads": threads, "log_folder": str(log_folder), "result": str(Path(tmp) / f"r{i}.json")}
+            got, error = _worker(spec, Path(tmp) / f"s{i}.json", timeout)
+            if error:
+                say(f"  {path.name}: {error}")
+                out[str(path)] = {"error": error}
+                continue
+            out[str(path)] = {"predictions": got["predictions"]}
+            say(f"  {path.name}: answered DEV questions {start + 1}–{got['n']}")
+    return out
 
 
 def measure_files(files: list[tuple[Path, str]], task: str, dev: str, n: int | None, n_time: int, passes: int,
@@ -33,16 +64,11 @@ def measure_files(files: list[tuple[Path, str]], task: str, dev: str, n: int | N
                 spec = {"path": str(path), "source": str(source), "task": task, "dev": str(dev), "n": n,
                         "n_time": n_time, "threads": threads, "predict": k == 0, "log_folder": str(log_folder),
                         "result": str(Path(tmp) / f"r{k}-{i}.json")}
-                spec_path = Path(tmp) / f"s{k}-{i}.json"
-                spec_path.write_text(json.dumps(spec))
-                proc = subprocess.run([sys.executable, "-m", "edgekit.shrinker.worker", str(spec_path)],
-                                      capture_output=True, text=True, timeout=timeout)
-                if proc.returncode != 0:
-                    tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-                    res["error"] = "the measuring process failed: " + " | ".join(tail)
+                got, error = _worker(spec, Path(tmp) / f"s{k}-{i}.json", timeout)
+                if error:
+                    res["error"] = error
                     say(f"  pass {k + 1}: {path.name}: {res['error']}")
                     continue
-                got = json.loads(Path(spec["result"]).read_text())
                 res["passes_ms"].append(got["ms_per_question"])
                 res["load_average"] += [la for la in got["load_average"] if la]
                 res["buckets"], res["n_timed"] = got["buckets"], got["n_timed"]

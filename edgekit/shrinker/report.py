@@ -3,7 +3,9 @@
 A candidate is chosen only when the paired-bootstrap 95% interval of its drop below the teacher lies
 wholly within ``max_drop`` (``quality.gate.verdict`` says ``pass``): a point estimate inside the
 bound with an interval that crosses it is ``undecided`` and never chosen. Among the passing,
-validated files the fastest per question wins.
+validated files the fastest per question wins. An undecided file that would be faster than the choice
+is scored on more DEV questions by the run (``shrinker.run``), so a candidate's ``n`` may exceed the
+report's ``n_dev``; its Δ and interval are always against the teacher on the same ``n`` questions.
 """
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ class Candidate:
     baseline: bool = False          # the teacher's fp32 file at fixed length
     gate: str | None = None         # the export gate's verdict against the file's own PyTorch model
     note: str | None = None
+    n: int | None = None            # DEV questions its metric, Δ and interval are on (more than n_dev: extended)
 
     @property
     def label(self) -> str:
@@ -82,16 +85,25 @@ class ShrinkReport:
         return cls(**d)
 
 
-def choose(candidates: list[Candidate], max_drop: float, n: int | None = None) -> tuple[Candidate | None, str]:
-    """The fastest validated candidate whose whole drop interval is within ``max_drop``, and why."""
+def undecided_text(c: Candidate, n: int | None = None, n_all: int | None = None) -> str:
+    """``undecided at N — evaluate more questions``, or ``… on all N DEV questions`` when DEV has no more."""
+    at = c.n or n
+    if at and n_all and at >= n_all:
+        return f"undecided on all {at} DEV questions"
+    return f"undecided{f' at {at}' if at else ''} — evaluate more questions"
+
+
+def choose(candidates: list[Candidate], max_drop: float, n: int | None = None,
+           n_all: int | None = None) -> tuple[Candidate | None, str]:
+    """The fastest validated candidate whose whole drop interval is within ``max_drop``, and why.
+    ``n``: the DEV questions a candidate without its own ``n`` was scored on; ``n_all``: all DEV has."""
     timed = [c for c in candidates if c.ms_per_question is not None and c.interval is not None]
     ok = [c for c in timed if c.verdict == "pass" and c.status == "validated"]
     undecided = [c for c in timed if c.verdict == "undecided" and c.status == "validated"]
     if not ok:
         why = f"no file's 95% interval of the drop lies within {max_drop:g} points"
         if undecided:
-            why += (f"; undecided{f' at {n}' if n else ''}: " + ", ".join(c.label for c in undecided)
-                    + " (evaluate more DEV questions)")
+            why += "; " + ", ".join(f"{c.label} ({undecided_text(c, n, n_all)})" for c in undecided)
         return None, why
     best = min(ok, key=lambda c: (c.ms_per_question, c.size_mb or 0.0))
     why = (f"fastest file whose 95% interval of the drop [{best.interval[0]:+.2f}, {best.interval[1]:+.2f}] "
@@ -104,7 +116,7 @@ def choose(candidates: list[Candidate], max_drop: float, n: int | None = None) -
         if c.status != "validated":
             skipped.append(f"{c.label} ({c.status})")
         elif c.verdict == "undecided":
-            skipped.append(f"{c.label} (undecided{f' at {n}' if n else ''} — evaluate more questions)")
+            skipped.append(f"{c.label} ({undecided_text(c, n, n_all)})")
         else:
             skipped.append(f"{c.label} ({c.verdict})")
     if skipped:
@@ -123,7 +135,7 @@ def _f(v: Any, spec: str, none: str = "—") -> str:
 
 
 COLUMNS = ["model", "precision", "lengths", "status", "{M}", "Δ{M} vs teacher", "95% interval of the drop",
-           "verdict", "same answer", "MB", "ms/question", "speed-up"]
+           "verdict", "DEV n", "same answer", "MB", "ms/question", "speed-up"]
 
 
 def rows(rep: ShrinkReport) -> list[list[str]]:
@@ -133,7 +145,8 @@ def rows(rep: ShrinkReport) -> list[list[str]]:
         out.append([c.model + mark, c.precision, _buckets(c.buckets), c.status, _f(c.metric, ".2f"),
                     _f(c.delta, "+.2f"),
                     f"[{_f(c.interval[0], '+.2f')}, {_f(c.interval[1], '+.2f')}]" if c.interval else "—",
-                    c.verdict or "—", _f(None if c.same_answer is None else 100 * c.same_answer, ".1f") + (
+                    c.verdict or "—", _f(c.n if c.n is not None else (rep.n_dev if c.metric is not None else None), "d"),
+                    _f(None if c.same_answer is None else 100 * c.same_answer, ".1f") + (
                         "%" if c.same_answer is not None else ""),
                     _f(c.size_mb, ".1f"), _f(c.ms_per_question, ".1f"), _f(c.speedup, ".2f") + (
                         "x" if c.speedup is not None else "")])
@@ -189,11 +202,12 @@ def markdown(rep: ShrinkReport) -> str:
     else:
         out.append(f"**No file chosen** — {rep.reason}.")
     out.append("")
-    out.append(f"Δ{m} and the same-answer rate are against the teacher in PyTorch on the same {rep.n_dev} DEV "
-               f"items; the interval is a paired bootstrap (95%) of the drop. verdict: pass = the whole interval "
-               f"within {rep.max_drop:g} points, fail = wholly beyond it, undecided = it straddles the bound "
-               f"(undecided at {rep.n_dev} — evaluate more questions; never chosen). Speed-up is against the "
-               f"baseline, the teacher's fp32 file at fixed length.")
+    out.append(f"Δ{m} and the same-answer rate are against the teacher in PyTorch on the same DEV items (the "
+               f"first {rep.n_dev}, or the first \"DEV n\" where a file was scored on more); the interval is a paired "
+               f"bootstrap (95%) of the drop. verdict: pass = the whole interval within {rep.max_drop:g} points, "
+               f"fail = wholly beyond it, undecided = it straddles the bound (never chosen; an undecided file "
+               f"faster than the choice is scored on twice the questions, round by round, until it is decided "
+               f"or DEV has no more). Speed-up is against the baseline, the teacher's fp32 file at fixed length.")
     notes = [f"- {c.label}: {c.note}" for c in rep.candidates if c.note]
     if notes:
         out += ["", "Notes:"] + notes

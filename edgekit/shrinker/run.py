@@ -12,6 +12,8 @@
 5. Each file answers DEV as the apps run it, in its own process, several passes (``shrinker.measure``);
    F1, ΔF1 against the teacher with its paired-bootstrap interval, the same-answer rate, size and ms
    per question go into one report with the chosen file (``shrinker.report``); ``bundle`` ships it.
+   A file left undecided by its interval that would be faster than the choice answers twice as many
+   DEV questions (the teacher too), round by round, until it is decided or DEV (``--eval-max``) has no more.
 
 The state of a run is ``OUT/shrink_state.json``; ``resume="auto"`` continues after the last step
 that finished (and training from its newest checkpoint).
@@ -33,12 +35,13 @@ QA = "question-answering"
 SEQ_CLS = "sequence-classification"
 DEFAULT_MAX_DROP = 2.0
 #: Options a resumed run may change: they steer only what is still to run, never what was recorded.
-RESUME_MAY_CHANGE = ("resume", "progress", "threads", "bundle", "max_drop")
+RESUME_MAY_CHANGE = ("resume", "progress", "threads", "bundle", "max_drop", "eval_max")
 #: Options a resumed run may change by redoing what they decided (the state keys dropped, in run order):
 #: another ``--seq-len`` or ``--precision`` re-exports and re-times both models' files from the kept
 #: student, without training again; other DEV questions also re-answer the teacher in PyTorch.
-RESUME_REDOES = {"seq_len": ("files", "measured"), "precision": ("files", "measured"),
-                 "eval_n": ("files", "teacher_dev", "measured"), "n_timed": ("measured",), "passes": ("measured",)}
+RESUME_REDOES = {"seq_len": ("files", "measured", "extended"), "precision": ("files", "measured", "extended"),
+                 "eval_n": ("files", "teacher_dev", "measured", "extended"), "n_timed": ("measured",),
+                 "passes": ("measured",)}
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,7 @@ class ShrinkOptions:
     passes: int = 3
     n_timed: int = 100                 # DEV questions timed per pass and file
     eval_n: int | None = None          # the first N DEV questions (default: all)
+    eval_max: int | None = None        # undecided files are scored on up to N DEV questions (default: all)
     heldout_n: int = 100               # held-out slice of TRAIN
     seed: int = 42
     progress: bool = True
@@ -100,6 +104,9 @@ class ShrinkOptions:
             raise UsageError("passes, timed questions and the held-out slice must be at least 1")
         if self.eval_n is not None and self.eval_n < 1:
             raise UsageError("the DEV question count must be at least 1")
+        if self.eval_max is not None and (self.eval_n is None or self.eval_max < self.eval_n):
+            raise UsageError("--eval-max N scores undecided files on up to N DEV questions after the first --eval-n: "
+                             "give --eval-n, and an --eval-max at least as large")
         if self.threads is not None and self.threads < 1:
             raise UsageError("--threads must be at least 1")
         if self.seq_len is not None:
@@ -457,9 +464,6 @@ def _export_all(run: _Run, student: str) -> list[dict[str, Any]]:
 def _measure_and_report(run: _Run, student: str, files: list[dict[str, Any]], command: str | None) -> ShrinkReport:
     from edgekit.core.threads import choose as choose_threads
     from edgekit.measure.bench import cpu_name
-    from edgekit.model.modeling import load_model
-    from edgekit.quality.evaluate import Prediction, evaluate_subject, pytorch_subject, same_answer_rate
-    from edgekit.quality.gate import paired_interval, per_question_scores, verdict
     from edgekit.shrinker.data import dev_data
     from edgekit.shrinker.measure import measure_files
     from edgekit.shrinker.report import choose, write
@@ -467,27 +471,11 @@ def _measure_and_report(run: _Run, student: str, files: list[dict[str, Any]], co
     opts, st = run.opts, run.state
     task = opts.task
     metric = "f1" if task == QA else "accuracy"
-    name, dev = dev_data(task, opts.eval_data, opts.eval_n)
-    fixed, _ = lengths_of(opts.target, task)
+    name, dev_all = dev_data(task, opts.eval_data)
+    n_dev = len(dev_all) if opts.eval_n is None else min(opts.eval_n, len(dev_all))
+    n_cap = len(dev_all) if opts.eval_max is None else min(opts.eval_max, len(dev_all))
     # The teacher in PyTorch, windowing text as the baseline file does: the reference of every Δ.
-    if "teacher_dev" not in st:
-        run.say(f"the teacher in PyTorch on {len(dev)} DEV items")
-        tm = load_model(opts.model, task)
-        labels = list(getattr(tm.config, "labels", ()) or ())
-        ref = evaluate_subject(pytorch_subject(opts.model, task, model=tm, max_seq_len=fixed[0]), name, dev,
-                               progress=False, labels=labels)
-        st["teacher_dev"] = {"metric": ref.metrics[metric], "labels": labels,
-                             "predictions": {k: ([p.text, p.start, p.end] if isinstance(p, Prediction) else p)
-                                             for k, p in ref.predictions.items()}}
-        run.save()
-    tdev = st["teacher_dev"]
-    labels = tdev["labels"]
-
-    def preds(raw: dict[str, Any]) -> dict[str, Any]:
-        return {k: (Prediction(*v) if isinstance(v, list) else v) for k, v in raw.items()}
-
-    ref_preds = preds(tdev["predictions"])
-    ref_scores = per_question_scores(task, dev, ref_preds, labels)
+    _teacher_answers(run, name, dev_all, n_dev)
     threads = choose_threads(opts.threads)
     todo = [f for f in files if f["status"] in ("validated", "parity-failed")]
     if "measured" not in st:
@@ -498,7 +486,122 @@ def _measure_and_report(run: _Run, student: str, files: list[dict[str, Any]], co
                                        run.out, say=run.say)
         st["machine"] = {"cpu": cpu_name(), "threads": threads, "passes": opts.passes}
         run.save()
+    while True:
+        cands = _candidates(run, files, dev_all, n_dev)
+        chosen, reason = choose(cands, opts.max_drop, n_dev, len(dev_all))
+        # An undecided file that would be faster than the choice could change it: score it on more DEV
+        # questions (twice as many per round, up to --eval-max), never a slower one (it cannot win).
+        failed = {a for a, e in st.get("extended", {}).items() if e.get("error")}
+        more = [c for c in cands if c.verdict == "undecided" and c.status == "validated" and c.ms_per_question
+                and (c.n or n_dev) < n_cap and c.artifact not in failed
+                and (chosen is None or c.ms_per_question < chosen.ms_per_question)]
+        if not more:
+            break
+        n_new = min(n_cap, 2 * max(c.n or n_dev for c in more))
+        run.say(f"undecided: {', '.join(c.label for c in more)}; scoring on the first {n_new} DEV items")
+        _answer_more(run, name, dev_all, more, n_new, threads)
     measured = st["measured"]
+    loads = [x for f in measured.values() for la in f.get("load_average", []) for x in la[:1]]
+    machine = dict(st.get("machine", {}))
+    machine.update({"n_timed": min(opts.n_timed, n_dev), "load_min": round(min(loads), 2) if loads else None,
+                    "load_max": round(max(loads), 2) if loads else None})
+    tr = st.get("training", {})
+    card = tr.get("card", {})
+    teacher_metric = _mean(_teacher_scores(st, dev_all)[:n_dev])
+    rep = ShrinkReport(task=task, metric=metric, target=opts.target, teacher=opts.model, student=student,
+                       out=str(run.out), max_drop=opts.max_drop, n_dev=n_dev, teacher_metric=round(teacher_metric, 3),
+                       candidates=cands, chosen=chosen.artifact if chosen else None, reason=reason,
+                       layer_map=st.get("layer_map", {}), training={k: v for k, v in tr.items()},
+                       budget_note=budget_note(teacher_budget(opts.model), card.get("steps"), card.get("batch_size")),
+                       machine=machine, command=command)
+    write(rep, run.out)
+    run.say(f"report: {run.out / 'report.md'}")
+    return rep
+
+
+def _mean(xs: list[float]) -> float:
+    return sum(xs) / max(1, len(xs))
+
+
+def _predictions(raw: dict[str, Any]) -> dict[str, Any]:
+    """Stored answers (``[text, start, end]`` for QA, a class index) as the scorers take them."""
+    from edgekit.quality.evaluate import Prediction
+
+    return {k: (Prediction(*v) if isinstance(v, list) else v) for k, v in raw.items()}
+
+
+def _teacher_answers(run: _Run, name: str, dev_all: Any, n: int) -> None:
+    """The teacher's PyTorch answers to DEV items ``len(known)`` … ``n - 1``, added to the state."""
+    from edgekit.model.modeling import load_model
+    from edgekit.quality.evaluate import Prediction, evaluate_subject, pytorch_subject
+
+    st, task = run.state, run.opts.task
+    td = st.setdefault("teacher_dev", {"predictions": {}, "n": 0})
+    start = td.get("n", len(td["predictions"]))
+    if start >= n:
+        return
+    run.say(f"the teacher in PyTorch on DEV items {start + 1}–{n}")
+    tm = load_model(run.opts.model, task)
+    labels = list(getattr(tm.config, "labels", ()) or ())
+    fixed, _ = lengths_of(run.opts.target, task)
+    ref = evaluate_subject(pytorch_subject(run.opts.model, task, model=tm, max_seq_len=fixed[0]), name,
+                           dev_all[start:n], progress=False, labels=labels)
+    got = {k: ([p.text, p.start, p.end] if isinstance(p, Prediction) else p) for k, p in ref.predictions.items()}
+    if task != QA:  # a row's key is its position in the slice: make it its position in DEV
+        got = {str(int(k) + start): v for k, v in got.items()}
+    td["predictions"].update(got)
+    td.update({"n": n, "labels": labels})
+    run.save()
+
+
+def _teacher_scores(st: dict[str, Any], dev_all: Any) -> list[float]:
+    from edgekit.quality.gate import per_question_scores
+
+    td = st["teacher_dev"]
+    n = td.get("n", len(td["predictions"]))
+    return per_question_scores(st["options"]["task"], dev_all[:n], _predictions(td["predictions"]), td["labels"])
+
+
+def _answer_more(run: _Run, name: str, dev_all: Any, cands: list[Candidate], n: int, threads: int) -> None:
+    """The teacher and each of ``cands`` answer the DEV items up to ``n``; kept in the state's ``extended``."""
+    from edgekit.shrinker.measure import answer_more
+
+    st = run.state
+    _teacher_answers(run, name, dev_all, n)
+    ext = st.setdefault("extended", {})
+    by_start: dict[int, list[Candidate]] = {}
+    for c in cands:
+        by_start.setdefault(ext.get(c.artifact, {}).get("n") or (c.n or 0), []).append(c)
+    src = {f["artifact"]: f["source"] for f in st["files"]}
+    for start, group in sorted(by_start.items()):
+        got = answer_more([(run.out / c.artifact, src[c.artifact]) for c in group], run.opts.task,
+                          str(run.opts.eval_data), start, n, threads, run.out, say=run.say)
+        for c in group:
+            r = got[str(run.out / c.artifact)]
+            e = ext.setdefault(c.artifact, {"n": start, "predictions": {}})
+            if r.get("error"):
+                e["error"] = r["error"]
+                continue
+            e["predictions"].update(r["predictions"])
+            e["n"] = n
+    run.save()
+
+
+def _candidates(run: _Run, files: list[dict[str, Any]], dev_all: Any, n_dev: int) -> list[Candidate]:
+    """Every file as a report row: its answers (the first ``n_dev`` DEV items, and more where it was
+    extended) scored against the teacher's answers to the same items."""
+    from edgekit.quality.evaluate import same_answer_rate
+    from edgekit.quality.gate import paired_interval, per_question_scores, verdict
+
+    opts, st = run.opts, run.state
+    task = opts.task
+    td = st["teacher_dev"]
+    labels = td["labels"]
+    ref_preds = _predictions(td["predictions"])
+    ref_scores = _teacher_scores(st, dev_all)
+    measured, ext = st["measured"], st.get("extended", {})
+    base_ms = next((measured.get(str(run.out / f["artifact"]), {}).get("ms_per_question") for f in files
+                    if f["baseline"]), None)
     cands: list[Candidate] = []
     for f in files:
         m = measured.get(str(run.out / f["artifact"]), {})
@@ -509,36 +612,24 @@ def _measure_and_report(run: _Run, student: str, files: list[dict[str, Any]], co
             c.note = f.get("reason")
         if m.get("error"):
             c.note = m["error"]
+        e = ext.get(f["artifact"], {})
+        if e.get("error"):
+            c.note = f"answering more DEV questions failed: {e['error']}"
         if m.get("predictions") is not None:
-            p = preds(m["predictions"])
-            scores = per_question_scores(task, dev, p, labels)
-            c.metric = round(sum(scores) / max(1, len(scores)), 3)
-            c.delta = round(c.metric - tdev["metric"], 3)
-            lo, hi = paired_interval(ref_scores, scores)
+            n = max(n_dev, e.get("n") or 0)
+            p = _predictions({**m["predictions"], **e.get("predictions", {})})
+            scores = per_question_scores(task, dev_all[:n], p, labels)
+            c.n = n
+            c.metric = round(_mean(scores), 3)
+            c.delta = round(c.metric - _mean(ref_scores[:n]), 3)
+            lo, hi = paired_interval(ref_scores[:n], scores)
             c.interval = [round(lo, 3), round(hi, 3)]
             c.verdict = verdict(-c.delta, (lo, hi), opts.max_drop)
             c.same_answer = round(same_answer_rate(p, ref_preds), 4)
+        if base_ms and c.ms_per_question:
+            c.speedup = round(base_ms / c.ms_per_question, 2)
         cands.append(c)
-    base = next((c for c in cands if c.baseline and c.ms_per_question), None)
-    for c in cands:
-        if base is not None and c.ms_per_question:
-            c.speedup = round(base.ms_per_question / c.ms_per_question, 2)
-    chosen, reason = choose(cands, opts.max_drop, len(dev))
-    loads = [x for f in measured.values() for la in f.get("load_average", []) for x in la[:1]]
-    machine = dict(st.get("machine", {}))
-    machine.update({"n_timed": min(opts.n_timed, len(dev)), "load_min": round(min(loads), 2) if loads else None,
-                    "load_max": round(max(loads), 2) if loads else None})
-    tr = st.get("training", {})
-    card = tr.get("card", {})
-    rep = ShrinkReport(task=task, metric=metric, target=opts.target, teacher=opts.model, student=student,
-                       out=str(run.out), max_drop=opts.max_drop, n_dev=len(dev), teacher_metric=round(tdev["metric"], 3),
-                       candidates=cands, chosen=chosen.artifact if chosen else None, reason=reason,
-                       layer_map=st.get("layer_map", {}), training={k: v for k, v in tr.items()},
-                       budget_note=budget_note(teacher_budget(opts.model), card.get("steps"), card.get("batch_size")),
-                       machine=machine, command=command)
-    write(rep, run.out)
-    run.say(f"report: {run.out / 'report.md'}")
-    return rep
+    return cands
 
 
 def _bundle(run: _Run, rep: ShrinkReport, student: str) -> dict[str, Any]:

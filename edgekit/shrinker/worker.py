@@ -1,6 +1,7 @@
 """One file, one process: answer DEV questions with an exported file as the apps run it (its length
-buckets, its QA geometry) and time them. ``python -m edgekit.shrinker.worker SPEC.json`` writes the
-result JSON named in the spec; ``edgekit.shrinker.measure`` starts one per file and pass.
+buckets, its QA geometry) and time them, or (``start`` in the spec) answer the DEV questions after the
+first ``start`` untimed. ``python -m edgekit.shrinker.worker SPEC.json`` writes the result JSON named in
+the spec; ``edgekit.shrinker.measure`` starts one per file and pass.
 """
 from __future__ import annotations
 
@@ -28,6 +29,18 @@ def _predict(subject: Any, questions: Any, labels: list[str]) -> tuple[dict[str,
     return preds, secs
 
 
+def _answer_from(subject: Any, questions: Any, start: int, task: str, labels: list[str]) -> dict[str, Any]:
+    """The answers to ``questions[start:]``, keyed as for the whole list (a classification row's key is its
+    position in DEV, not in the slice)."""
+    from edgekit.core.console import native_output_to_log
+
+    with native_output_to_log():
+        got, _ = _predict(subject, questions[start:], labels)
+    if task == "question-answering":
+        return got
+    return {str(int(k) + start): v for k, v in got.items()}
+
+
 def run(spec: dict[str, Any]) -> dict[str, Any]:
     from edgekit.core.console import native_output_to_log, quiet_backends
     from edgekit.core.record import ArtifactRecord
@@ -46,6 +59,10 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     load_s = time.perf_counter() - t0
     labels = list(record.source.labels or [])
     questions = _load(spec["task"], spec["dev"], spec.get("n"))
+    start = int(spec.get("start", 0))
+    if start:  # answering more DEV questions for a file scored on the first ``start``: answers only, no timing
+        return {"path": str(path), "predictions": _answer_from(subject, questions, start, spec["task"], labels),
+                "n": len(questions), "load_average": [load0, load_average()]}
     n_time = min(len(questions), int(spec["n_time"]))
     with native_output_to_log():
         _predict(subject, questions[:max(0, int(spec.get("warmup", 3)))], labels)  # untimed

@@ -39,6 +39,16 @@ def test_nothing_within_the_bound_chooses_nothing_and_says_why():
     assert best is None and "undecided at 50" in why and "evaluate more" in why
 
 
+def test_a_file_undecided_on_all_of_dev_is_not_sent_to_evaluate_more():
+    cs = [cand("u", 10.0, (0.5, 2.5), "undecided"), cand("v", 5.0, (0.4, 2.4), "undecided")]
+    cs[0].n = 500  # scored on all of DEV
+    cs[1].n = 250
+    best, why = choose(cs, 2.0, n=100, n_all=500)
+    assert best is None
+    assert "u (undecided on all 500 DEV questions)" in why.replace("student ", "").replace(" buckets 128,256,384", "")
+    assert "undecided at 250 — evaluate more questions" in why
+
+
 def test_untimed_files_are_not_chosen():
     cs = constructed()
     cs[2].ms_per_question = None
@@ -53,7 +63,8 @@ def test_report_renders_every_candidate_in_every_format():
     md = markdown(rep)
     for c in cs:
         assert c.precision in md
-    assert f"**Chosen: `{best.artifact}`**" in md and "undecided at 200" in md
+    assert f"**Chosen: `{best.artifact}`**" in md and "fast-undecided buckets 128,256,384 (undecided — evaluate more" in md
+    assert md.count("| 200 |") == len(cs)  # the DEV n column: the report's n for files scored on no more
     back = ShrinkReport.from_dict(json.loads(to_json(rep)))
     assert back.chosen_candidate.precision == "mid-pass" and len(back.candidates) == len(cs)
     page = html(rep)

@@ -133,6 +133,8 @@ def test_teacher_budget_from_its_card(tmp_path):
     ({"seq_len": "384"}, "ending at 384"),
     ({"seq_len": "64,x"}, "bad sequence length"),
     ({"seq_len": "128,384", "target": "torchscript"}, "one fixed length"),
+    ({"eval_max": 20}, "give --eval-n"),
+    ({"eval_n": 10, "eval_max": 5}, "at least as large"),
 ])
 def test_options_are_checked_before_any_work(qa_teacher, train_file, dev_file, tmp_path, kw, message):
     args = dict(model=str(qa_teacher), task="qa", data=str(train_file), eval_data=str(dev_file), target="tflite",
@@ -174,7 +176,8 @@ def test_a_finished_run_redoes_its_files_for_other_buckets(qa_teacher, train_fil
     first = _Run(ShrinkOptions(**args), print)
     first.open()
     first.state.update({"training": {"done": True}, "student": "kept", "teacher_dev": {"metric": 1.0},
-                        "files": [{"artifact": "files/student/a.tflite"}], "measured": {"a": {}}})
+                        "files": [{"artifact": "files/student/a.tflite"}], "measured": {"a": {}},
+                        "extended": {"files/student/a.tflite": {"n": 10, "predictions": {}}}})
     first.save()
     (tmp_path / "out" / "files" / "student").mkdir(parents=True)
     (tmp_path / "out" / "report.md").write_text("old")
@@ -182,11 +185,11 @@ def test_a_finished_run_redoes_its_files_for_other_buckets(qa_teacher, train_fil
     again = _Run(ShrinkOptions(**{**args, "resume": "auto", "seq_len": "64,128,192,256,320,384"}), said.append)
     again.open()
     st = json.loads((tmp_path / "out" / "shrink_state.json").read_text())
-    assert "files" not in st and "measured" not in st
+    assert "files" not in st and "measured" not in st and "extended" not in st  # answers of the old files too
     assert st["training"] == {"done": True} and st["student"] == "kept" and st["teacher_dev"] == {"metric": 1.0}
     assert st["options"]["seq_len"] == "64,128,192,256,320,384" and st["options"]["steps"] == 5
     assert not (tmp_path / "out" / "files").exists() and not (tmp_path / "out" / "report.md").exists()
-    assert any("redoing the files, measured" in line and "seq_len (None then" in line for line in said), said
+    assert any("redoing the extended, files, measured" in line and "seq_len (None then" in line for line in said), said
     # the same options again: nothing is redone; other DEV questions re-answer the teacher too
     _Run(ShrinkOptions(**{**args, "resume": "auto", "seq_len": "64,128,192,256,320,384"}), print).open()
     third = _Run(ShrinkOptions(**{**args, "resume": "auto", "seq_len": "64,128,192,256,320,384", "eval_n": 5}), print)

@@ -140,6 +140,49 @@ def test_classification_end_to_end(cls_teacher, cls_files, tmp_path):
     assert all(c.buckets == [128] for c in rep.candidates) and len(rep.candidates) == 4
 
 
+def test_an_undecided_file_is_scored_on_more_dev_rows_until_decided(cls_teacher, cls_files, tmp_path, monkeypatch):
+    """Every interval on fewer than all 20 DEV rows is made to straddle the bound: the run scores the
+    undecided files on 5, then 10, then 20 rows (the teacher too), and each file's accuracy on 20 is the
+    one its file gets when evaluated on all 20 directly; a resumed run answers nothing again."""
+    import edgekit.quality.gate as G
+    import edgekit.shrinker.measure as M
+    from edgekit.quality.evaluate import run_eval
+
+    real, rounds = G.paired_interval, []
+
+    def straddling(reference, artifact, *a, **kw):
+        if len(reference) < 20:
+            return (0.0, 5.0)  # bound 2: undecided whatever the point
+        return real(reference, artifact, *a, **kw)
+
+    real_more = M.answer_more
+
+    def counted(files, task, dev, start, n, *a, **kw):
+        rounds.append((start, n, len(files)))
+        return real_more(files, task, dev, start, n, *a, **kw)
+
+    monkeypatch.setattr(G, "paired_interval", straddling)
+    monkeypatch.setattr(M, "answer_more", counted)
+    out = tmp_path / "out"
+    kw = dict(steps=2, precision="fp32", passes=1, timed_n=3, heldout_n=10, threads=1, progress=False,
+              max_f1_drop=2.0, eval_n=5, training={"batch_size": 4, "max_len": 64})
+    rep = edgekit.shrink(cls_teacher, "seq-cls", cls_files[0], cls_files[1], "onnx", out, **kw)
+    assert rep.n_dev == 5 and [r[:2] for r in rounds] == [(5, 10), (10, 20)]
+    timed = [c for c in rep.candidates if c.ms_per_question]
+    assert timed and all(c.n == 20 for c in timed), [(c.label, c.n) for c in rep.candidates]
+    state = json.loads((out / "shrink_state.json").read_text())
+    assert state["teacher_dev"]["n"] == 20 and sorted(state["teacher_dev"]["predictions"], key=int) == [
+        str(i) for i in range(20)]
+    for c in timed:
+        direct = run_eval([str(out / c.artifact)], jsonl=str(cls_files[1]), threads=1, progress=False)
+        mine = next(r for r in direct if Path(r.name).name == Path(c.artifact).name)
+        assert c.metric == pytest.approx(mine.metrics["accuracy"], abs=1e-3)
+    assert "DEV n" in (out / "report.md").read_text() and "evaluate more" not in rep.reason
+    rounds.clear()
+    again = edgekit.shrink(cls_teacher, "seq-cls", cls_files[0], cls_files[1], "onnx", out, resume="auto", **kw)
+    assert rounds == [] and [c.metric for c in again.candidates] == [c.metric for c in rep.candidates]
+
+
 def test_a_wall_clock_budget_is_split_into_scored_segments(qa_teacher, train_file, dev_file, tmp_path, monkeypatch):
     import edgekit.build.plan as P
 
