@@ -91,6 +91,14 @@ def dev_data(task: str, path: str | Path, n: int | None = None) -> tuple[str, An
     return load_data(task, str(path) if task == QA else None, str(path) if task != QA else None, n)
 
 
+def dev_keyed(task: str, answers: dict[str, Any], start: int) -> dict[str, Any]:
+    """Answers to DEV items ``start`` … keyed as for the whole of DEV: a QA answer's key is its question id
+    already; a classification row's is its position, which the scorers count from 0 in the slice they get."""
+    if task == QA or not start:
+        return answers
+    return {str(int(k) + start): v for k, v in answers.items()}
+
+
 def write_calibration(task: str, train: Path, path: Path, n: int = 256) -> Path:
     """Calibration text for int8-static from the training part (never DEV): ``question<TAB>context``
     per line for QA (the pair as the model answers it), the text (and its pair) for classification."""

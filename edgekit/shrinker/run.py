@@ -493,11 +493,11 @@ def _measure_and_report(run: _Run, student: str, files: list[dict[str, Any]], co
         # questions (twice as many per round, up to --eval-max), never a slower one (it cannot win).
         failed = {a for a, e in st.get("extended", {}).items() if e.get("error")}
         more = [c for c in cands if c.verdict == "undecided" and c.status == "validated" and c.ms_per_question
-                and (c.n or n_dev) < n_cap and c.artifact not in failed
+                and c.n < n_cap and c.artifact not in failed
                 and (chosen is None or c.ms_per_question < chosen.ms_per_question)]
         if not more:
             break
-        n_new = min(n_cap, 2 * max(c.n or n_dev for c in more))
+        n_new = min(n_cap, 2 * max(c.n for c in more))
         run.say(f"undecided: {', '.join(c.label for c in more)}; scoring on the first {n_new} DEV items")
         _answer_more(run, name, dev_all, more, n_new, threads)
     measured = st["measured"]
@@ -534,6 +534,7 @@ def _teacher_answers(run: _Run, name: str, dev_all: Any, n: int) -> None:
     """The teacher's PyTorch answers to DEV items ``len(known)`` … ``n - 1``, added to the state."""
     from edgekit.model.modeling import load_model
     from edgekit.quality.evaluate import Prediction, evaluate_subject, pytorch_subject
+    from edgekit.shrinker.data import dev_keyed
 
     st, task = run.state, run.opts.task
     td = st.setdefault("teacher_dev", {"predictions": {}, "n": 0})
@@ -547,9 +548,7 @@ def _teacher_answers(run: _Run, name: str, dev_all: Any, n: int) -> None:
     ref = evaluate_subject(pytorch_subject(run.opts.model, task, model=tm, max_seq_len=fixed[0]), name,
                            dev_all[start:n], progress=False, labels=labels)
     got = {k: ([p.text, p.start, p.end] if isinstance(p, Prediction) else p) for k, p in ref.predictions.items()}
-    if task != QA:  # a row's key is its position in the slice: make it its position in DEV
-        got = {str(int(k) + start): v for k, v in got.items()}
-    td["predictions"].update(got)
+    td["predictions"].update(dev_keyed(task, got, start))
     td.update({"n": n, "labels": labels})
     run.save()
 
@@ -571,7 +570,7 @@ def _answer_more(run: _Run, name: str, dev_all: Any, cands: list[Candidate], n: 
     ext = st.setdefault("extended", {})
     by_start: dict[int, list[Candidate]] = {}
     for c in cands:
-        by_start.setdefault(ext.get(c.artifact, {}).get("n") or (c.n or 0), []).append(c)
+        by_start.setdefault(c.n, []).append(c)  # (set on every scored candidate: the items it answered)
     src = {f["artifact"]: f["source"] for f in st["files"]}
     for start, group in sorted(by_start.items()):
         got = answer_more([(run.out / c.artifact, src[c.artifact]) for c in group], run.opts.task,

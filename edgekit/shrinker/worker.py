@@ -29,18 +29,6 @@ def _predict(subject: Any, questions: Any, labels: list[str]) -> tuple[dict[str,
     return preds, secs
 
 
-def _answer_from(subject: Any, questions: Any, start: int, task: str, labels: list[str]) -> dict[str, Any]:
-    """The answers to ``questions[start:]``, keyed as for the whole list (a classification row's key is its
-    position in DEV, not in the slice)."""
-    from edgekit.core.console import native_output_to_log
-
-    with native_output_to_log():
-        got, _ = _predict(subject, questions[start:], labels)
-    if task == "question-answering":
-        return got
-    return {str(int(k) + start): v for k, v in got.items()}
-
-
 def run(spec: dict[str, Any]) -> dict[str, Any]:
     from edgekit.core.console import native_output_to_log, quiet_backends
     from edgekit.core.record import ArtifactRecord
@@ -61,8 +49,11 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     questions = _load(spec["task"], spec["dev"], spec.get("n"))
     start = int(spec.get("start", 0))
     if start:  # answering more DEV questions for a file scored on the first ``start``: answers only, no timing
-        return {"path": str(path), "predictions": _answer_from(subject, questions, start, spec["task"], labels),
-                "n": len(questions), "load_average": [load0, load_average()]}
+        from edgekit.shrinker.data import dev_keyed
+
+        with native_output_to_log():
+            got, _ = _predict(subject, questions[start:], labels)
+        return {"path": str(path), "predictions": dev_keyed(spec["task"], got, start), "n": len(questions)}
     n_time = min(len(questions), int(spec["n_time"]))
     with native_output_to_log():
         _predict(subject, questions[:max(0, int(spec.get("warmup", 3)))], labels)  # untimed
