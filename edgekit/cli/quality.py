@@ -21,7 +21,8 @@ def add_parser(subparsers: Any) -> None:
                     "files run in their own runtime and are compared with the PyTorch model they came from "
                     "(same-answer rate). Sequence classification: accuracy on JSON lines.")
     p.add_argument("models", nargs="+", metavar="MODEL_OR_ARTIFACT",
-                   help="PyTorch model folders and/or exported files (with their .json records)")
+                   help="PyTorch model folders, exported files (with their .json records) and/or "
+                        "training checkpoints (OUT/checkpoints/step-N of distill task, finetune or shrink)")
     p.add_argument("--squad", help="SQuAD v1.1 JSON (.json or .json.xz) for question answering")
     p.add_argument("--jsonl", help="JSON lines {text, text_pair?, label} for sequence classification")
     p.add_argument("--n", type=int, default=None, help="evaluate the first N questions only (default: all)")

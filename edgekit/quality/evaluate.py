@@ -349,20 +349,39 @@ def _longest(record: Any) -> int:
 def _infer_subject_task(path: str) -> str:
     from edgekit.core.record import ArtifactRecord
     from edgekit.core.tasks import infer_task
+    from edgekit.model.checkpoint import is_task_checkpoint, read_task_checkpoint
 
     if is_model_folder(path):
         return infer_task(path)
+    if is_task_checkpoint(path):
+        return read_task_checkpoint(path).task
     try:
         return ArtifactRecord.load(Path(path)).task.value
     except FileNotFoundError:
-        raise UsageError(f"{path} is neither a model folder (config.json) nor an exported file with its record "
-                         f"({Path(path).name}.json)") from None
+        raise UsageError(f"{path} is neither a model folder (config.json), a training checkpoint (student.safetensors "
+                         f"and state.json) nor an exported file with its record ({Path(path).name}.json)") from None
 
 
 def run_eval(paths: list[str], squad_file: str | None = None, jsonl: str | None = None, n: int | None = None,
              model: str | None = None, threads: int | None = None, progress: bool = True) -> list[EvalResult]:
-    """Evaluate each path; every artifact's PyTorch source is evaluated too (once) as its reference."""
+    """Evaluate each path; every artifact's PyTorch source is evaluated too (once) as its reference.
+
+    A path may be a PyTorch model folder, an exported file (with its record) or a task-training checkpoint
+    (``OUT/checkpoints/step-N``: scored as the model its weights and its initial folder make)."""
+    import tempfile
+
+    from edgekit.model.checkpoint import is_task_checkpoint
+
+    if any(is_task_checkpoint(p) and not is_model_folder(p) for p in paths):
+        with tempfile.TemporaryDirectory(prefix="edgekit-checkpoints-") as tmp:
+            return _run_eval(paths, squad_file, jsonl, n, model, threads, progress, Path(tmp))
+    return _run_eval(paths, squad_file, jsonl, n, model, threads, progress, None)
+
+
+def _run_eval(paths: list[str], squad_file: str | None, jsonl: str | None, n: int | None, model: str | None,
+              threads: int | None, progress: bool, tmp: Path | None) -> list[EvalResult]:
     from edgekit.core.console import console
+    from edgekit.model.checkpoint import checkpoint_model, is_task_checkpoint
     from edgekit.model.modeling import load_model
 
     if threads:
@@ -385,7 +404,7 @@ def run_eval(paths: list[str], squad_file: str | None = None, jsonl: str | None 
     geometries: dict[str, set] = {}
     if task == "question-answering":
         for p in paths:
-            if not is_model_folder(p):
+            if not is_model_folder(p) and not is_task_checkpoint(p):
                 rec = ArtifactRecord.load(Path(p))
                 src = model or rec.source.source
                 if src:
@@ -395,10 +414,10 @@ def run_eval(paths: list[str], squad_file: str | None = None, jsonl: str | None 
         found = geometries.get(str(Path(folder).resolve()), set())
         return next(iter(found)) if len(found) == 1 else None
 
-    def pytorch(folder: str, geometry: Any = None) -> EvalResult:
+    def pytorch(folder: str, geometry: Any = None, name: str | None = None) -> EvalResult:
         # An artifact's PyTorch reference windows text as the file does (its record's QA geometry).
         geometry = geometry if geometry is not None else own_geometry(folder)
-        key = str(Path(folder).resolve()) if Path(folder).exists() else folder
+        key = str(Path(name or folder).resolve()) if Path(name or folder).exists() else folder
         if geometry is not None:
             key += f"#{geometry.lengths}/{geometry.doc_stride}/{geometry.max_answer_len}"
         if key not in results:
@@ -407,14 +426,20 @@ def run_eval(paths: list[str], squad_file: str | None = None, jsonl: str | None 
                                 max_seq_len=geometry.max_len if geometry is not None else DEFAULT_QA_LENGTH)
             loaded[key] = s.tokenizer
             results[key] = evaluate_subject(s, data_name, data, progress, list(m.config.labels))
-            results[key].same_answer, results[key].reference = 1.0, folder
+            results[key].same_answer, results[key].reference = 1.0, name or folder
+            if name:  # a training checkpoint, scored through the folder its weights make
+                results[key].name = name
             order.append(key)
             _say(results[key])
         return results[key]
 
-    for p in paths:
+    for i, p in enumerate(paths):
         if is_model_folder(p):
             pytorch(p)
+            continue
+        if is_task_checkpoint(p):
+            assert tmp is not None
+            pytorch(str(checkpoint_model(p, tmp / f"checkpoint-{i}")), name=p)
             continue
         rec = ArtifactRecord.load(Path(p))
         source = model or rec.source.source

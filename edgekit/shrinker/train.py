@@ -19,27 +19,6 @@ from typing import Any, Callable
 EVALUATIONS = 4
 
 
-def student_from_checkpoint(init: Path, checkpoint: Path, dest: Path, task: str) -> Path:
-    """A ``save_pretrained`` folder of the student in ``checkpoint`` (config and tokenizer from ``init``)."""
-    from safetensors.torch import load_model
-    from transformers import AutoModelForQuestionAnswering, AutoModelForSequenceClassification
-
-    from edgekit.distill.task import load_tokenizer_for
-
-    cls = AutoModelForQuestionAnswering if task == "question-answering" else AutoModelForSequenceClassification
-    model = cls.from_pretrained(init)
-    load_model(model, str(checkpoint / "student.safetensors"))
-    tmp = dest.with_name(dest.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp, safe_serialization=True)
-    load_tokenizer_for(str(init)).save_pretrained(tmp)
-    if (init / "edgekit_student.json").is_file():
-        shutil.copyfile(init / "edgekit_student.json", tmp / "edgekit_student.json")
-    shutil.rmtree(dest, ignore_errors=True)
-    tmp.rename(dest)
-    return dest
-
-
 def _state_total(ckdir: Path) -> int | None:
     from edgekit.model.preflight import resume_checkpoint
 
@@ -65,6 +44,7 @@ def train_student(cfg: Any, out: Path, score: Callable[[Path], float], state: di
     chosen checkpoint, whose student is ``out/student``. ``state["training"]`` keeps the scores across
     interruptions."""
     from edgekit.distill.task import distill_task
+    from edgekit.model.checkpoint import checkpoint_model
 
     train_dir = Path(cfg.out)
     ckdir = train_dir / "checkpoints"
@@ -91,7 +71,7 @@ def train_student(cfg: Any, out: Path, score: Callable[[Path], float], state: di
             ck, step = newest
             total = total or _state_total(ckdir)
             if step not in [s["step"] for s in tr["scores"]]:
-                student_from_checkpoint(init, ck, tmp_dir, cfg.task)
+                checkpoint_model(ck, tmp_dir, init, cfg.task)
                 value = score(tmp_dir)
                 tr["scores"].append({"step": step, "score": round(value, 3)})
                 say(f"checkpoint step {step}: {value:.2f} on the held-out slice of TRAIN")
