@@ -208,16 +208,25 @@ def render(data: dict[str, Any]) -> str:
     if notes:
         lines += ["", "Not passed / notes:", *notes]
     if data.get("models"):
+        # A second ratio against the teacher trained as long as the students (issue 26 item 2b), when the
+        # page has its row: the shared model had a third of their steps, so its ratio flatters them.
+        eq = next((m for m in data["models"] if m["label"] == data.get("equal_budget_teacher")), None)
+        eq_head, eq_rule = (" % of the equal-budget teacher's F1 |", "---:|") if eq else ("", "")
+
+        def share(m: dict[str, Any]) -> str:
+            return f" {100 * m['f1'] / eq['f1']:.1f}% |" if eq else ""
+
         lines += ["", "## Teacher, task-distilled student and plain fine-tune (PyTorch)", "",
-                  "| model | layers | EM | F1 | % of teacher F1 | size MB | s/q | training |",
-                  "|---|---:|---:|---:|---:|---:|---:|---|",
+                  f"| model | layers | EM | F1 | % of the shared model's F1 |{eq_head} size MB | s/q | training |",
+                  f"|---|---:|---:|---:|---:|{eq_rule}---:|---:|---|",
                   f"| teacher (the PyTorch reference above) | {data.get('teacher_layers', '—')} | {ref['em']:.2f} "
-                  f"| {ref['f1']:.2f} | 100% | {ref['size_mb']:.1f} | {ref['s_per_question']:.3f} | the shared model |"]
+                  f"| {ref['f1']:.2f} | 100% |{share(ref)} "
+                  f"{ref['size_mb']:.1f} | {ref['s_per_question']:.3f} | the shared model |"]
         for m in data["models"]:
             tr = m.get("training") or {}
             tr_s = ", ".join(f"{k} {v}" for k, v in tr.items() if k not in ("loss_weights",)) or "—"
             lines.append(f"| {m['label']} | {m['layers']} | {m['em']:.2f} | {m['f1']:.2f} "
-                         f"| {100 * m['f1'] / ref['f1']:.1f}% | {f(m.get('size_mb'), '.1f')} "
+                         f"| {100 * m['f1'] / ref['f1']:.1f}% |{share(m)} {f(m.get('size_mb'), '.1f')} "
                          f"| {m['s_per_question']:.3f} | {tr_s} |")
     if data.get("not_run"):
         lines += ["", "Not run in this session: " + ", ".join(data["not_run"]) + "."]
