@@ -49,12 +49,29 @@ def read_task_checkpoint(path: str | Path) -> TaskCheckpoint:
         raise UsageError(f"{p} is a checkpoint of sentence-embedding distillation, not of a task model "
                          "(distill task / finetune / shrink): compare it with `edgekit distill compare`")
     task = Task.parse(task).value
-    init_path = Path(init)
+    init_path = _as_training_saw_it(p, Path(init), cfg.get("out"))
     if not (init_path / "config.json").is_file():
-        raise UsageError(f"checkpoint {p} was trained from {init}, which is not here (relative paths are as "
-                         "training saw them): run from the folder training ran in, or restore that folder")
+        raise UsageError(f"checkpoint {p} was trained from {init}, which is not here: restore that folder "
+                         "(a relative path is read from the folder training ran in)")
     total = state.get("total")
     return TaskCheckpoint(p, step, int(total) if total is not None else None, task, init_path)
+
+
+def _as_training_saw_it(checkpoint: Path, path: Path, out: str | None) -> Path:
+    """A path of the training's config, read from the folder training ran in when it is relative.
+
+    Training saved ``student`` and ``out`` as given on its command line; the checkpoint sits in
+    ``OUT/checkpoints/step-N``, so when ``out`` is relative the folder training ran in is OUT's folder
+    minus ``out``'s parts — wherever ``eval`` runs from now."""
+    if path.is_absolute() or (path / "config.json").is_file() or not out or Path(out).is_absolute():
+        return path
+    run_out = checkpoint.resolve().parent.parent
+    parts = Path(out).parts
+    if parts and run_out.parts[-len(parts):] == parts:
+        ran_in = Path(*run_out.parts[:-len(parts)])
+        if (ran_in / path / "config.json").is_file():
+            return ran_in / path
+    return path
 
 
 def checkpoint_model(checkpoint: str | Path, dest: str | Path, init: str | Path | None = None,

@@ -82,3 +82,18 @@ def test_checkpoint_errors_say_what_to_do(trained, tmp_path, capsys):
     (ck / "state.json").write_text(json.dumps(state))
     assert main(["eval", str(ck), "--squad", str(SLICE), "--n", "2", "--no-progress"]) == 2
     assert "distill compare" in capsys.readouterr().err
+
+
+def test_relative_paths_are_read_from_the_folder_training_ran_in(tiny_model, tmp_path, monkeypatch):
+    from edgekit.model.checkpoint import read_task_checkpoint
+
+    work = tmp_path / "work"
+    shutil.copytree(tiny_model("bert", Task.QUESTION_ANSWERING), work / "base")
+    monkeypatch.chdir(work)  # training sees `base` and `runs/ft`, relative
+    assert main(["finetune", "--task", "qa", "--model", "base", "--data", str(SLICE), "--out", "runs/ft",
+                 "--max-len", "128", "--doc-stride", "32", "--batch-size", "8", "--mixed-precision", "no",
+                 "--no-progress", "--max-examples", "8", "--steps", "4", "--checkpoint-every", "2"]) == 0
+    monkeypatch.chdir(tmp_path)  # eval runs elsewhere
+    ck = Path("work/runs/ft/checkpoints/step-00000002")
+    assert read_task_checkpoint(ck).init.resolve() == (work / "base").resolve()
+    assert main(["eval", str(ck), "--squad", str(SLICE), "--n", "2", "--no-progress", "--threads", "1"]) == 0
