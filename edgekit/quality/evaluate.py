@@ -461,11 +461,18 @@ def _run_eval(paths: list[str], squad_file: str | None, jsonl: str | None, n: in
     return [results[k] for k in order]
 
 
+def _label(name: str) -> str:
+    """A row's name: the file or folder name; a checkpoint (``OUT/checkpoints/step-N``) as ``OUT/step-N``,
+    so the checkpoints of two runs stay apart."""
+    p = Path(name)
+    return f"{p.parent.parent.name}/{p.name}" if p.parent.name == "checkpoints" and p.parent.parent.name else p.name
+
+
 def _say(r: EvalResult) -> None:
     from edgekit.core.console import console
 
     m = ", ".join(f"{k} {v:.2f}" for k, v in r.metrics.items())
-    console.print(f"{Path(r.name).name}: {m}, {r.seconds_per_question * 1000:.0f} ms/question")
+    console.print(f"{_label(r.name)}: {m}, {r.seconds_per_question * 1000:.0f} ms/question")
 
 
 def to_markdown(results: list[EvalResult]) -> str:
@@ -488,6 +495,6 @@ def to_markdown(results: list[EvalResult]) -> str:
         vals = [f"{r.metrics['exact_match']:.2f}", f"{r.metrics['f1']:.2f}"] if qa else [f"{r.metrics['accuracy']:.2f}"]
         same = f"{r.same_answer:.1%}" if r.same_answer is not None else "—"
         size = f"{r.size_bytes / 1e6:.1f}" if r.size_bytes else "—"
-        lines.append("| " + " | ".join([Path(r.name).name, r.kind, r.precision, str(r.n), *vals, delta, same,
+        lines.append("| " + " | ".join([_label(r.name), r.kind, r.precision, str(r.n), *vals, delta, same,
                                          f"{r.seconds_per_question:.3f}", size]) + " |")
     return "\n".join(lines) + "\n"

@@ -50,7 +50,7 @@ def test_eval_scores_a_checkpoint_as_the_model_its_weights_make(trained, tmp_pat
     # ... and neither as the folder training started from nor as the end of training
     assert by[ck.name]["predictions"] != by["base"]["predictions"]
     assert by[ck.name]["predictions"] != by["ft"]["predictions"]
-    assert f"| {ck.name} | pytorch | fp32 | 12 |" in capsys.readouterr().out
+    assert f"| ft/{ck.name} | pytorch | fp32 | 12 |" in capsys.readouterr().out  # which run's checkpoint
 
 
 def test_checkpoint_model_writes_a_whole_folder(trained, tmp_path):
