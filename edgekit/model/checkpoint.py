@@ -82,6 +82,7 @@ def checkpoint_model(checkpoint: str | Path, dest: str | Path, init: str | Path 
     from transformers import AutoModelForQuestionAnswering, AutoModelForSequenceClassification
 
     from edgekit.model.modeling import load_tokenizer
+    from edgekit.model.preflight import check_safetensors
 
     checkpoint, dest = Path(checkpoint), Path(dest)
     if init is None or task is None:
@@ -89,10 +90,11 @@ def checkpoint_model(checkpoint: str | Path, dest: str | Path, init: str | Path 
         init, task = init or ck.init, task or ck.task
     init = Path(init)
     cls = AutoModelForQuestionAnswering if task == "question-answering" else AutoModelForSequenceClassification
+    check_safetensors(checkpoint / "student.safetensors")  # a cut file: a message, not safetensors' traceback
     model = cls.from_pretrained(init)
     try:
         load_model(model, str(checkpoint / "student.safetensors"))
-    except (RuntimeError, OSError) as e:  # shapes or names differ: not this init's checkpoint, or a cut file
+    except (RuntimeError, OSError) as e:  # shapes or names differ: not this init's checkpoint
         raise ModelLoadError(f"{checkpoint}/student.safetensors does not fit the model of {init}: "
                              f"{str(e).splitlines()[0][:200]}") from None
     tmp = dest.with_name(dest.name + ".partial")

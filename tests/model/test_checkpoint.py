@@ -78,6 +78,12 @@ def test_checkpoint_errors_say_what_to_do(trained, tmp_path, capsys):
     (ck / "state.json").write_text(json.dumps(state))
     assert main(["eval", str(ck), "--squad", str(SLICE), "--n", "2", "--no-progress"]) == 2
     assert "was trained from" in capsys.readouterr().err
+    state["config"]["student"] = str(init)
+    (ck / "state.json").write_text(json.dumps(state))
+    weights = ck / "student.safetensors"
+    weights.write_bytes(weights.read_bytes()[:weights.stat().st_size // 2])  # cut short, as by a full disk
+    assert main(["eval", str(ck), "--squad", str(SLICE), "--n", "2", "--no-progress"]) == 2
+    assert "damaged or incomplete" in capsys.readouterr().err
     del state["config"]["task"]  # an encoder distillation's checkpoint: no task model to score
     (ck / "state.json").write_text(json.dumps(state))
     assert main(["eval", str(ck), "--squad", str(SLICE), "--n", "2", "--no-progress"]) == 2
