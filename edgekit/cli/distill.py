@@ -365,6 +365,10 @@ def add_task_args(p: argparse.ArgumentParser, finetune: bool = False) -> None:
         p.add_argument("--alpha-ce", type=float, default=0.5, help="weight of the KL to the teacher (default 0.5)")
         p.add_argument("--alpha-task", type=float, default=0.5, help="weight of the task loss (default 0.5)")
         p.add_argument("--temperature", type=float, default=2.0, help="softmax temperature of the KL (default 2)")
+        p.add_argument("--alpha-hid", type=float, default=0.0,
+                       help="weight of intermediate-layer alignment: cosine distance of every student layer's "
+                            "output to the teacher's at the same relative depth, the last to the last (default 0: "
+                            "off)")
     p.add_argument("--seq-len", dest="max_len", type=int, metavar="N", default=256,
                    help="window length in tokens (default 256)")
     retired(p, "--max-len", "--seq-len")
@@ -405,7 +409,8 @@ def task_config(ns: argparse.Namespace) -> TaskConfig:
     return TaskConfig(task=ns.task, teacher=teacher, student=ns.student, data=ns.data,
                       out=ns.out, alpha_ce=getattr(ns, "alpha_ce", 0.0) if teacher else 0.0,
                       alpha_task=getattr(ns, "alpha_task", 1.0) if teacher else 1.0,
-                      temperature=getattr(ns, "temperature", 2.0), max_len=ns.max_len, doc_stride=ns.doc_stride,
+                      temperature=getattr(ns, "temperature", 2.0),
+                      alpha_hid=getattr(ns, "alpha_hid", 0.0) if teacher else 0.0, max_len=ns.max_len, doc_stride=ns.doc_stride,
                       batch_size=ns.batch_size, epochs=ns.epochs, steps=ns.steps, lr=ns.lr, warmup=ns.warmup,
                       seed=ns.seed, max_examples=ns.max_examples, progress=not ns.no_progress,
                       budget_minutes=ns.budget_minutes, weight_decay=ns.weight_decay,

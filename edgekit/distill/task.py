@@ -7,8 +7,11 @@ writes checkpoints (``edgekit.distill.train.save_checkpoint``: model, optimizer,
 data order) from which ``--resume`` continues exactly.
 
 Loss = alpha_ce x KL(teacher_T || student_T) x T^2 on the task logits + alpha_task x the task's own loss
-(defaults 0.5 / 0.5, T = 2). Question answering distils start and end logits (over the real tokens of each
-window); sequence classification distils the class logits.
+(defaults 0.5 / 0.5, T = 2) [+ alpha_hid x the mean cosine distance between every student layer's output and
+the teacher's output at the same relative depth, the last to the last (TinyBERT's uniform map: a 3-layer
+student of a 6-layer teacher meets the teacher's layers 2, 4, 6), over the real tokens; off by default].
+Question answering distils start and end logits (over the real tokens of each window); sequence
+classification distils the class logits.
 
 BERT teachers receive the real ``token_type_ids`` of sentence pairs (question/context, premise/hypothesis)
 while the DistilBERT student, which has no token types, receives only ids and mask. Code that hands one
@@ -58,6 +61,7 @@ class TaskConfig:
     alpha_ce: float = 0.5
     alpha_task: float = 0.5
     temperature: float = 2.0
+    alpha_hid: float = 0.0            # intermediate-layer alignment (hidden-state cosine); 0: off
     max_len: int = 256
     doc_stride: int = 64
     batch_size: int = 16
@@ -85,7 +89,7 @@ class TaskConfig:
 
             raise unknown_choice("task", self.task, list(_ALIASES))
         object.__setattr__(self, "task", t)  # the full name, whatever alias was given
-        if self.temperature <= 0 or self.alpha_ce < 0 or self.alpha_task < 0:
+        if self.temperature <= 0 or self.alpha_ce < 0 or self.alpha_task < 0 or self.alpha_hid < 0:
             raise UsageError("temperature must be positive and loss weights non-negative")
         if not 0 <= self.doc_stride <= self.max_len // 2:
             raise UsageError(f"--doc-stride ({self.doc_stride}) must be at most half of --seq-len ({self.max_len})")
@@ -312,39 +316,73 @@ def collate(features: dict[str, list], idx: list[int], pad_id: int) -> dict[str,
     return out
 
 
-def teacher_logits(teacher: Any, batch: dict, task: str) -> dict[str, Any]:
-    """Teacher logits under inference mode; BERT teachers get their token types, DistilBERT ones cannot."""
+def teacher_logits(teacher: Any, batch: dict, task: str, hidden: bool = False) -> dict[str, Any]:
+    """Teacher logits under inference mode; BERT teachers get their token types, DistilBERT ones cannot.
+
+    ``hidden``: also ``"hidden"``, every layer's output (embeddings first), for the ``alpha_hid`` term.
+    """
     import torch
 
     kw = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
     if teacher.config.model_type == "bert":
         kw["token_type_ids"] = batch["token_type_ids"]
     with torch.inference_mode():
-        out = teacher(**kw)
-    if task == QA:
-        return {"start": out.start_logits.clone(), "end": out.end_logits.clone()}
-    return {"logits": out.logits.clone()}
+        out = teacher(**kw, output_hidden_states=hidden)
+    res = ({"start": out.start_logits.clone(), "end": out.end_logits.clone()} if task == QA
+           else {"logits": out.logits.clone()})
+    if hidden:
+        res["hidden"] = tuple(h.clone() for h in out.hidden_states)
+    return res
 
 
-def student_outputs(student: Any, batch: dict) -> Any:
+def student_outputs(student: Any, batch: dict, hidden: bool = False) -> Any:
     """The student's forward pass; a BERT student gets the token types a DistilBERT one does not have."""
     kw = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
     if getattr(student.config, "model_type", None) == "bert":
         kw["token_type_ids"] = batch["token_type_ids"]
-    return student(**kw)
+    return student(**kw, output_hidden_states=hidden) if hidden else student(**kw)
+
+
+def layer_pairs(n_student: int, n_teacher: int) -> list[tuple[int, int]]:
+    """(student hidden-state index, teacher hidden-state index) of the ``alpha_hid`` term: student layer k
+    (1-based; index 0 is the embeddings) meets the teacher's output at the same relative depth, so the last
+    meets the last, whose output the copied task head reads (TinyBERT's uniform map). Pairing a layer with
+    the teacher layer it was copied from instead would pull the student's last layer towards an inner
+    teacher layer while the KL pulls its head's output towards the teacher's last."""
+    if n_student < 1 or n_teacher < n_student:
+        raise UsageError(f"--alpha-hid needs a student no deeper than its teacher ({n_student} vs {n_teacher} layers)")
+    return [(k, round(k * n_teacher / n_student)) for k in range(1, n_student + 1)]
+
+
+def hidden_cos(s_hidden: tuple, t_hidden: tuple, mask: Any) -> Any:
+    """Mean cosine distance over the real tokens of every :func:`layer_pairs` pair (0: aligned)."""
+    from edgekit.distill.losses import cos_sum
+
+    real = mask.reshape(-1).bool()
+    pairs = layer_pairs(len(s_hidden) - 1, len(t_hidden) - 1)
+    D = s_hidden[0].shape[-1]
+    if t_hidden[0].shape[-1] != D:
+        raise UsageError(f"--alpha-hid needs the student's hidden size to equal the teacher's "
+                         f"({D} vs {t_hidden[0].shape[-1]})")
+    tot = sum(cos_sum(s_hidden[i].float().reshape(-1, D)[real], t_hidden[j].float().reshape(-1, D)[real])
+              for i, j in pairs)
+    return tot / (real.sum().clamp(min=1) * len(pairs))
 
 
 def task_terms(student: Any, teacher: Any, batch: dict, cfg: TaskConfig) -> dict[str, Any]:
-    """``{"ce": KL term, "task": task loss, "total": weighted sum}`` (means over the batch).
+    """``{"ce": KL term, "task": task loss, "hid": hidden-state term, "total": weighted sum}`` (means over
+    the batch).
 
-    Without a teacher (plain fine-tuning) ``ce`` is 0 and ``total`` is the task loss.
+    Without a teacher (plain fine-tuning) ``ce`` and ``hid`` are 0 and ``total`` is the task loss; ``hid`` is
+    computed only when ``cfg.alpha_hid`` > 0.
     """
     import torch
     import torch.nn.functional as F
 
     from edgekit.distill.losses import task_kl_sum
 
-    out = student_outputs(student, batch)
+    want_hidden = teacher is not None and cfg.alpha_hid > 0
+    out = student_outputs(student, batch, hidden=want_hidden)
     B = batch["input_ids"].shape[0]
     if cfg.task == QA:
         start, end = out.start_logits.float(), out.end_logits.float()
@@ -354,15 +392,20 @@ def task_terms(student: Any, teacher: Any, batch: dict, cfg: TaskConfig) -> dict
         task_loss = F.cross_entropy(logits, batch["labels"])
     if teacher is None:
         zero = torch.zeros((), device=task_loss.device)
-        return {"ce": zero, "task": task_loss, "total": task_loss, "teacher": None}
-    t = teacher_logits(teacher, batch, cfg.task)
+        return {"ce": zero, "task": task_loss, "hid": zero, "total": task_loss, "teacher": None}
+    t = teacher_logits(teacher, batch, cfg.task, hidden=want_hidden)
     T = cfg.temperature
     if cfg.task == QA:
         mask = batch["attention_mask"].bool()
         ce = (task_kl_sum(start, t["start"].float(), T, mask) + task_kl_sum(end, t["end"].float(), T, mask)) / (2 * B)
     else:
         ce = task_kl_sum(logits, t["logits"].float(), T) / B
-    return {"ce": ce, "task": task_loss, "total": cfg.alpha_ce * ce + cfg.alpha_task * task_loss, "teacher": t}
+    total = cfg.alpha_ce * ce + cfg.alpha_task * task_loss
+    hid = torch.zeros((), device=task_loss.device)
+    if want_hidden:
+        hid = hidden_cos(out.hidden_states, t.pop("hidden"), batch["attention_mask"])
+        total = total + cfg.alpha_hid * hid
+    return {"ce": ce, "task": task_loss, "hid": hid, "total": total, "teacher": t}
 
 
 def _holder(student: Any) -> Any:
@@ -493,6 +536,8 @@ def distill_task(cfg: TaskConfig) -> dict:
         follow.step()
         rec = {"step": step, "loss": terms["total"].item(), "loss_ce": terms["ce"].item(),
                "loss_task": terms["task"].item(), "lr": lr, "elapsed_s": round(elapsed(), 2)}
+        if cfg.alpha_hid > 0:
+            rec["loss_hid"] = terms["hid"].item()
         history.append(rec)
         if total is None and step == PROBE_STEPS:
             # Fit the schedule to the wall-clock budget from the measured step time.
@@ -521,7 +566,9 @@ def distill_task(cfg: TaskConfig) -> dict:
             "threads": follow.card(),
             "final": history[-1] if history else {}}
     if teacher is not None:
-        card.update({"loss_weights": {"ce": cfg.alpha_ce, "task": cfg.alpha_task}, "temperature": cfg.temperature,
+        card.update({"loss_weights": {"ce": cfg.alpha_ce, "task": cfg.alpha_task,
+                                      **({"hid": cfg.alpha_hid} if cfg.alpha_hid > 0 else {})},
+                     "temperature": cfg.temperature,
                      "teacher_agreement": agree, "teacher_token_types": teacher.config.model_type == "bert"})
     if acc.is_main_process:
         key = "task_distillation" if teacher is not None else "finetune"

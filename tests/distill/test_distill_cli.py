@@ -131,3 +131,14 @@ def test_compare_command(tmp_path, encoder_teacher_dir, capsys):
     # A full-depth copy of the teacher reproduces it: cosine 1 and identical similarity ranking.
     assert res["mean_cosine"] == pytest.approx(1.0, abs=1e-5) and res["spearman"] == pytest.approx(1.0)
     assert res["pairs"] == 6
+
+
+def test_task_flags_reach_the_config():
+    from edgekit.cli.distill import task_config
+
+    base = ["--task", "qa", "--data", "d.json", "--out", "o"]
+    cfg = task_config(_parse(["distill", "task", "--teacher", "t", "--student", "s", "--alpha-hid", "0.5", *base]))
+    assert (cfg.alpha_hid, cfg.alpha_ce, cfg.alpha_task) == (0.5, 0.5, 0.5)
+    assert task_config(_parse(["distill", "task", "--teacher", "t", "--student", "s", *base])).alpha_hid == 0.0
+    with pytest.raises(UsageError, match="non-negative"):
+        task_config(_parse(["distill", "task", "--teacher", "t", "--student", "s", "--alpha-hid", "-1", *base]))

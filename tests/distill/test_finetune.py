@@ -70,8 +70,14 @@ def test_wall_clock_budget_fits_the_schedule(qa_base, tmp_path):
     card = json.loads((out / "finetune_card.json").read_text())
     assert card["budget"] == {"minutes": 0.1} and card["planned_steps"] > 5
     assert card["steps"] <= card["planned_steps"] and card["elapsed_s"] < 6 + 30  # the budget, plus saving slack
-    lrs = [h["lr"] for h in card["history"]]
-    assert max(lrs) > lrs[-1]  # warm-up then decay, fitted to the planned steps
+    # Warm-up then decay, fitted to the planned steps: every step after the timing probe (whose last
+    # scheduler step still ran the probe's warm-up) uses the rate of the fitted schedule. On a loaded machine
+    # the budget may end soon after the probe, so the shape is checked step by step, not by its peak.
+    from edgekit.distill.task import PROBE_STEPS, _Schedule
+
+    fitted = _Schedule(card["planned_steps"], card["warmup"])
+    for i, h in enumerate(card["history"][PROBE_STEPS + 1:], PROBE_STEPS + 1):
+        assert h["lr"] == pytest.approx(card["lr"] * fitted(i)), i
 
 def test_finetune_sequence_classification_labels_from_data(tiny_model, tmp_path):
     base = str(tiny_model("bert", Task.FEATURE_EXTRACTION))

@@ -77,6 +77,50 @@ def test_bert_teacher_gets_its_token_types(tmp_path, tokenizer, task_student):
     assert terms["total"].item() == pytest.approx(0.5 * terms["ce"].item() + 0.5 * terms["task"].item())
 
 
+def test_layer_pairs_meet_the_last_layer():
+    assert TK.layer_pairs(3, 6) == [(1, 2), (2, 4), (3, 6)]
+    assert TK.layer_pairs(2, 2) == [(1, 1), (2, 2)]
+    assert TK.layer_pairs(4, 6)[-1] == (4, 6)
+    with pytest.raises(UsageError, match="no deeper"):
+        TK.layer_pairs(4, 2)
+
+
+def test_hidden_alignment_term(tmp_path, tokenizer):
+    """alpha_hid adds the mean cosine distance of each student layer to the teacher's at the same depth:
+    0 for a student that is the teacher, the hand-computed value for a 1-layer cut, absent when off."""
+    import torch.nn.functional as F
+
+    tdir, teacher = _teacher(tmp_path, tokenizer, "qa")
+    ctx = SENTS[0]
+    rows = [{"question": f"what is word {i}?", "context": ctx,
+             "answers": {"text": [ctx.split()[i]], "answer_start": [ctx.index(ctx.split()[i])]}} for i in (1, 3, 5)]
+    feats = TK.encode(TK.QA, rows, tokenizer, teacher.config, 64, 16)
+    batch = TK.collate(feats, list(range(len(rows))), 0)
+    base = dict(task="qa", teacher=str(tdir), data="-", out="-", max_len=64, doc_stride=16)
+
+    same = TK.init_task_student(str(tdir), tmp_path / "same", [0, 1])  # the teacher itself
+    student = TK.load_task_student(str(same), TK.QA, teacher).eval()
+    terms = TK.task_terms(student, teacher, batch, TK.TaskConfig(student=str(same), alpha_hid=1.0, **base))
+    assert terms["hid"].item() == pytest.approx(0.0, abs=1e-5)
+
+    cut = TK.init_task_student(str(tdir), tmp_path / "cut", [0])  # teacher layer 0, yet meets the last
+    student = TK.load_task_student(str(cut), TK.QA, teacher).eval()
+    off = TK.task_terms(student, teacher, batch, TK.TaskConfig(student=str(cut), **base))
+    on = TK.task_terms(student, teacher, batch, TK.TaskConfig(student=str(cut), alpha_hid=2.0, **base))
+    assert off["hid"].item() == 0.0
+    with torch.no_grad():
+        kw = {k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids")}
+        s_h = student(**kw, output_hidden_states=True).hidden_states[1]
+        t_h = teacher(**kw, output_hidden_states=True).hidden_states[2]
+    real = batch["attention_mask"].bool()
+    expected = (1 - F.cosine_similarity(s_h[real], t_h[real], dim=-1)).mean().item()
+    assert expected > 0.01  # the cut differs from the teacher, so the check below can fail
+    assert on["hid"].item() == pytest.approx(expected, rel=1e-4)
+    assert on["total"].item() == pytest.approx(off["total"].item() + 2.0 * expected, rel=1e-4)
+    on["total"].backward()  # the term trains the student
+    assert student.bert.encoder.layer[0].output.dense.weight.grad.abs().sum() > 0
+
+
 def test_qa_targets_point_at_the_answer(tokenizer):
     ctx = SENTS[0]
     rows = [{"question": "what does the parser return?", "context": ctx,
