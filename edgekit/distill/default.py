@@ -20,7 +20,7 @@ from edgekit.distill.weights import GEOMETRY_OBJECTIVES
 
 DEFAULT_OUT = "edgekit-distilled-minilm"
 #: Optimizer steps of the default run: under 10 min on 2 cores (benchmarks/distill_quality.py runs the
-#: default recipe with them, and the long recipe with 5 times as many). Recipe (issue 30,
+#: default recipe with them, and the long recipe with 10 times as many). Recipe (issue 30,
 #: benchmarks/results/distill_quality.md "Labelled benchmark"): 1,200 steps of 256-token texts at lr 3e-4
 #: beat 600 steps of 64 at 1e-4 on retrieval (MRR 96.9% of the teacher's vs 94.8%) and on agreement.
 DEFAULT_STEPS = 1200
