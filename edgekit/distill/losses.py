@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from edgekit.distill.weights import LossWeights
 
-__all__ = ["LossWeights", "kl_sum", "mlm_sum", "cos_sum", "mean_pool", "mse_sum", "nmse_sum", "rel_sum", "rkl_sum",
+__all__ = ["LossWeights", "kl_sum", "mlm_sum", "cos_sum", "layers_cos_sum", "mean_pool", "mse_sum", "nmse_sum", "rel_sum", "rkl_sum",
            "task_kl_sum"]
 
 
@@ -37,6 +37,16 @@ def mlm_sum(student_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 def cos_sum(student_hidden: torch.Tensor, teacher_hidden: torch.Tensor) -> torch.Tensor:
     """Sum over rows of 1 - cos(student, teacher) ([rows, dim]); ``CosineEmbeddingLoss`` with target 1."""
     return (1.0 - F.cosine_similarity(student_hidden.float(), teacher_hidden.float(), dim=-1, eps=1e-8)).sum()
+
+
+def layers_cos_sum(pairs: list[tuple[torch.Tensor, torch.Tensor]],
+                   real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Intermediate-layer alignment: the :func:`cos_sum` of every (student, teacher) pair of hidden states
+    ([batch, seq, dim]) over the real tokens (``real``: the flattened attention mask as bool), and the count
+    of terms (real tokens x pairs). Which layers make a pair is the caller's rule."""
+    D = pairs[0][0].shape[-1]
+    tot = sum(cos_sum(s.reshape(-1, D)[real], t.reshape(-1, D)[real]) for s, t in pairs)
+    return tot, real.sum() * len(pairs)
 
 
 def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from edgekit.distill.data import Batch
-from edgekit.distill.losses import (LossWeights, cos_sum, kl_sum, mean_pool, mlm_sum, mse_sum, nmse_sum, rel_sum,
+from edgekit.distill.losses import (LossWeights, cos_sum, kl_sum, layers_cos_sum, mean_pool, mlm_sum, mse_sum, nmse_sum, rel_sum,
                                     rkl_sum)
 from edgekit.distill.student import ENCODER, MLM, DistilBertMLMHead, Teacher
 
@@ -131,8 +131,7 @@ def loss_terms(s_hidden: torch.Tensor, s_logits: torch.Tensor | None, t_hidden: 
         if weights.hid > 0:
             if not layer_pairs:
                 raise ValueError("the hid term needs the student's and the teacher's per-layer hidden states")
-            tot = sum(cos_sum(s.reshape(-1, D)[real], t.reshape(-1, D)[real]) for s, t in layer_pairs)
-            out["hid"] = (tot, real.sum() * len(layer_pairs))
+            out["hid"] = layers_cos_sum(layer_pairs, real)
     return out
 
 

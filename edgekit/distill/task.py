@@ -340,7 +340,7 @@ def student_outputs(student: Any, batch: dict, hidden: bool = False) -> Any:
     kw = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
     if getattr(student.config, "model_type", None) == "bert":
         kw["token_type_ids"] = batch["token_type_ids"]
-    return student(**kw, output_hidden_states=hidden) if hidden else student(**kw)
+    return student(**kw, output_hidden_states=hidden)
 
 
 def layer_pairs(n_student: int, n_teacher: int) -> list[tuple[int, int]]:
@@ -356,17 +356,15 @@ def layer_pairs(n_student: int, n_teacher: int) -> list[tuple[int, int]]:
 
 def hidden_cos(s_hidden: tuple, t_hidden: tuple, mask: Any) -> Any:
     """Mean cosine distance over the real tokens of every :func:`layer_pairs` pair (0: aligned)."""
-    from edgekit.distill.losses import cos_sum
+    from edgekit.distill.losses import layers_cos_sum
 
-    real = mask.reshape(-1).bool()
-    pairs = layer_pairs(len(s_hidden) - 1, len(t_hidden) - 1)
     D = s_hidden[0].shape[-1]
     if t_hidden[0].shape[-1] != D:
         raise UsageError(f"--alpha-hid needs the student's hidden size to equal the teacher's "
                          f"({D} vs {t_hidden[0].shape[-1]})")
-    tot = sum(cos_sum(s_hidden[i].float().reshape(-1, D)[real], t_hidden[j].float().reshape(-1, D)[real])
-              for i, j in pairs)
-    return tot / (real.sum().clamp(min=1) * len(pairs))
+    pairs = layer_pairs(len(s_hidden) - 1, len(t_hidden) - 1)
+    tot, count = layers_cos_sum([(s_hidden[i], t_hidden[j]) for i, j in pairs], mask.reshape(-1).bool())
+    return tot / count.clamp(min=1)
 
 
 def task_terms(student: Any, teacher: Any, batch: dict, cfg: TaskConfig) -> dict[str, Any]:
