@@ -41,6 +41,8 @@ def add_parser(subparsers: Any) -> None:
     budget.add_argument("--budget-minutes", type=float, default=None,
                         help="wall-clock budget of the training: the warm-up/decay schedule is fitted to it")
     budget.add_argument("--steps", type=int, default=None, help="optimizer steps of the training (default: one epoch)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="peak learning rate of the student's training and of the layer-map probes (default 1e-4)")
     p.add_argument("--max-f1-drop", type=float, default=2.0,
                    help="largest F1 (accuracy) drop below the teacher the chosen file may have: its whole 95%% "
                         "interval must lie within it (default 2.0)")
@@ -75,7 +77,7 @@ def _argv(args: argparse.Namespace) -> list[str]:
     for flag, dest, default in (("--model", "model", None), ("--task", "task", None), ("--data", "data", None),
                                 ("--eval-data", "eval_data", None), ("--target", "target", None),
                                 ("--layers", "layers", None), ("--budget-minutes", "budget_minutes", None),
-                                ("--steps", "steps", None), ("--max-f1-drop", "max_f1_drop", 2.0),
+                                ("--steps", "steps", None), ("--lr", "lr", None), ("--max-f1-drop", "max_f1_drop", 2.0),
                                 ("--precision", "precision", "all"), ("--seq-len", "seq_len", None),
                                 ("--bundle", "bundle", None),
                                 ("--resume", "resume", None), ("--threads", "threads", None),
@@ -97,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
                          steps=args.steps, max_drop=args.max_f1_drop, precision=args.precision,
                          seq_len=args.seq_len, bundle=args.bundle,
                          resume=args.resume, threads=args.threads, passes=args.passes, n_timed=args.timed_n,
-                         eval_n=args.eval_n, eval_max=args.eval_max, progress=not args.no_progress)
+                         eval_n=args.eval_n, eval_max=args.eval_max, progress=not args.no_progress,
+                         training={} if args.lr is None else {"lr": args.lr})
     rep = shrink_run(opts, command=command_line(_argv(args)))
     chosen = rep.chosen_candidate
     if chosen is None:

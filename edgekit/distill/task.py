@@ -101,6 +101,8 @@ class TaskConfig:
             raise UsageError("--steps must be at least 1")
         if self.threads is not None and self.threads < 1:
             raise UsageError("--threads must be at least 1")
+        if not self.lr > 0:
+            raise UsageError(f"--lr must be positive, not {self.lr}")
 
 
 def _check_weights(path: str) -> None:

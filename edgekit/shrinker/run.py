@@ -107,6 +107,8 @@ class ShrinkOptions:
         if self.eval_max is not None and (self.eval_n is None or self.eval_max < self.eval_n):
             raise UsageError("--eval-max N scores undecided files on up to N DEV questions after the first --eval-n: "
                              "give --eval-n, and an --eval-max at least as large")
+        if "lr" in self.training and not self.training["lr"] > 0:
+            raise UsageError(f"--lr must be positive, not {self.training['lr']}")
         if self.threads is not None and self.threads < 1:
             raise UsageError("--threads must be at least 1")
         if self.seq_len is not None:

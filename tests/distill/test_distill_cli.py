@@ -142,3 +142,5 @@ def test_task_flags_reach_the_config():
     assert task_config(_parse(["distill", "task", "--teacher", "t", "--student", "s", *base])).alpha_hid == 0.0
     with pytest.raises(UsageError, match="non-negative"):
         task_config(_parse(["distill", "task", "--teacher", "t", "--student", "s", "--alpha-hid", "-1", *base]))
+    with pytest.raises(UsageError, match="--lr must be positive"):
+        task_config(_parse(["distill", "task", "--teacher", "t", "--student", "s", "--lr", "0", *base]))

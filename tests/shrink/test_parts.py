@@ -135,6 +135,7 @@ def test_teacher_budget_from_its_card(tmp_path):
     ({"seq_len": "128,384", "target": "torchscript"}, "one fixed length"),
     ({"eval_max": 20}, "give --eval-n"),
     ({"eval_n": 10, "eval_max": 5}, "at least as large"),
+    ({"training": {"lr": 0.0}}, "--lr must be positive"),
 ])
 def test_options_are_checked_before_any_work(qa_teacher, train_file, dev_file, tmp_path, kw, message):
     args = dict(model=str(qa_teacher), task="qa", data=str(train_file), eval_data=str(dev_file), target="tflite",
@@ -153,6 +154,30 @@ def test_cli_usage_error_exits_2(qa_teacher, train_file, dev_file, tmp_path, cap
     assert code == 2 and "ships a tflite file" in capsys.readouterr().err
 
 
+def test_cli_lr_reaches_the_training_and_the_recorded_command(qa_teacher, train_file, dev_file, tmp_path,
+                                                            monkeypatch):
+    # `--lr` is the CLI's name for training={"lr": ...}: the probes and the training share it (one `kw`), a
+    # resumed run with another rate is refused like any other option, and the report's command shows it.
+    import edgekit.shrinker.run as R
+    from edgekit.cli import main
+
+    seen = {}
+
+    def fake_run(opts, command=None):
+        seen["opts"], seen["command"] = opts, command
+        raise UsageError("stop here")
+
+    monkeypatch.setattr(R, "shrink_run", fake_run)
+    base = ["shrink", "--model", str(qa_teacher), "--task", "qa", "--data", str(train_file), "--eval-data",
+            str(dev_file), "--target", "onnx", "--out", str(tmp_path / "o")]
+    assert main(base + ["--lr", "2e-4"]) == 2
+    assert seen["opts"].training == {"lr": 2e-4} and "--lr 0.0002" in seen["command"]
+    assert main(base) == 2
+    assert seen["opts"].training == {} and "--lr" not in seen["command"]
+    seen.clear()
+    assert main(base + ["--lr", "-1"]) == 2 and not seen  # refused by ShrinkOptions before the run starts
+
+
 def test_a_run_resumes_only_with_its_own_options(qa_teacher, train_file, dev_file, tmp_path):
     from edgekit.shrinker.run import _Run
 
@@ -164,6 +189,8 @@ def test_a_run_resumes_only_with_its_own_options(qa_teacher, train_file, dev_fil
     with pytest.raises(UsageError, match="steps: 5 then, 6 now"):
         _Run(ShrinkOptions(**{**args, "steps": 6, "resume": "auto"}), print).open()
     _Run(ShrinkOptions(**{**args, "resume": "auto", "threads": 2}), print).open()  # threads may change
+    with pytest.raises(UsageError, match="training: {} then, {'lr': 0.0002} now"):
+        _Run(ShrinkOptions(**{**args, "resume": "auto", "training": {"lr": 2e-4}}), print).open()
 
 
 def test_a_finished_run_redoes_its_files_for_other_buckets(qa_teacher, train_file, dev_file, tmp_path):
