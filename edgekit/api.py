@@ -130,7 +130,7 @@ def shrink(model: str | Path, task: str, data: str | Path, eval_data: str | Path
            steps: int | None = None, max_f1_drop: float = 2.0, precision: str = "all", seq_len: str | None = None,
            bundle: str | None = None,
            resume: str | None = None, threads: int | None = None, passes: int = 3, timed_n: int = 100,
-           eval_n: int | None = None, eval_max: int | None = None, heldout_n: int = 100, progress: bool = True,
+           eval_n: int | None = None, eval_max: int | None = None, heldout_n: int | None = None, progress: bool = True,
            training: dict[str, Any] | None = None) -> Any:
     """From a fine-tuned teacher to the file to ship: the function ``edgekit shrink`` runs.
 
@@ -146,7 +146,9 @@ def shrink(model: str | Path, task: str, data: str | Path, eval_data: str | Path
     all of ``eval_data``). ``seq_len``: the candidates' length buckets (QA, ending at 384, e.g.
     ``"64,128,192,256,320,384"``; default ``128,256,384``); changed with ``resume="auto"`` the files are
     exported and timed again from the kept student. ``bundle="android"``/``"ios"`` bundles that file.
-    ``training``: TaskConfig fields (``batch_size``, ``lr``, ``max_len`` …).
+    ``heldout_n``: the rows of ``data`` held out to choose the layer map and the checkpoint (default
+    ``shrinker.run.DEFAULT_HELDOUT``, 1,000; at most a fifth of it); the end of the schedule is kept
+    unless an earlier checkpoint beats it there by its paired 95% interval. ``training``: TaskConfig fields (``batch_size``, ``lr``, ``max_len`` …).
     """
     from edgekit.shrinker.run import ShrinkOptions, shrink_run
 
@@ -154,7 +156,7 @@ def shrink(model: str | Path, task: str, data: str | Path, eval_data: str | Path
                          out=str(out), layers=layers, budget_minutes=budget_minutes, steps=steps,
                          max_drop=max_f1_drop, precision=precision, seq_len=seq_len, bundle=bundle, resume=resume,
                          threads=threads, passes=passes, n_timed=timed_n, eval_n=eval_n, eval_max=eval_max,
-                         heldout_n=heldout_n,
+                         **({} if heldout_n is None else {"heldout_n": heldout_n}),
                          progress=progress, training=dict(training or {}))
     return shrink_run(opts)
 

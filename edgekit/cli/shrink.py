@@ -11,6 +11,7 @@ from edgekit.core.tasks import ALIASES
 def add_parser(subparsers: Any) -> None:
     """Register ``shrink`` on the top-level ``edgekit`` sub-parsers."""
     from edgekit.apps.bundle import apps
+    from edgekit.shrinker.run import DEFAULT_HELDOUT
 
     p = subparsers.add_parser(
         "shrink", help="from a fine-tuned model to the file to ship: distil, export, gate, measure, choose",
@@ -65,6 +66,9 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--eval-max", type=int, default=None, metavar="N",
                    help="with --eval-n: a file left undecided that would be faster than the chosen one is scored on "
                         "twice the questions, round by round, up to N (default: all of --eval-data)")
+    p.add_argument("--heldout-n", type=int, default=DEFAULT_HELDOUT, metavar="N",
+                   help=f"rows of --data held out to choose the layer map and the checkpoint (default "
+                        f"{DEFAULT_HELDOUT}, at most a fifth of --data); a resumed run needs the count it started with")
     p.add_argument("--timed-n", type=int, default=100,
                    help="DEV questions timed per pass and file (default 100; all are answered once)")
     p.add_argument("--no-progress", action="store_true", help="no training progress bar on stderr")
@@ -73,6 +77,8 @@ def add_parser(subparsers: Any) -> None:
 
 def _argv(args: argparse.Namespace) -> list[str]:
     """The command as given (every option that differs from its default), for the report."""
+    from edgekit.shrinker.run import DEFAULT_HELDOUT
+
     argv = ["shrink"]
     for flag, dest, default in (("--model", "model", None), ("--task", "task", None), ("--data", "data", None),
                                 ("--eval-data", "eval_data", None), ("--target", "target", None),
@@ -82,7 +88,7 @@ def _argv(args: argparse.Namespace) -> list[str]:
                                 ("--bundle", "bundle", None),
                                 ("--resume", "resume", None), ("--threads", "threads", None),
                                 ("--passes", "passes", 3), ("--eval-n", "eval_n", None), ("--eval-max", "eval_max", None),
-                                ("--timed-n", "timed_n", 100),
+                                ("--heldout-n", "heldout_n", DEFAULT_HELDOUT), ("--timed-n", "timed_n", 100),
                                 ("--out", "out", None)):
         value = getattr(args, dest)
         if value is not None and value != default:
@@ -99,7 +105,8 @@ def run(args: argparse.Namespace) -> int:
                          steps=args.steps, max_drop=args.max_f1_drop, precision=args.precision,
                          seq_len=args.seq_len, bundle=args.bundle,
                          resume=args.resume, threads=args.threads, passes=args.passes, n_timed=args.timed_n,
-                         eval_n=args.eval_n, eval_max=args.eval_max, progress=not args.no_progress,
+                         eval_n=args.eval_n, eval_max=args.eval_max, heldout_n=args.heldout_n,
+                         progress=not args.no_progress,
                          training={} if args.lr is None else {"lr": args.lr})
     rep = shrink_run(opts, command=command_line(_argv(args)))
     chosen = rep.chosen_candidate

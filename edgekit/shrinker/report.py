@@ -174,7 +174,8 @@ def header_lines(rep: ShrinkReport) -> list[str]:
         scores = ", ".join(f"step {s['step']} {s['score']:.2f}" for s in tr.get("scores", []))
         lines.append(f"Training: {card.get('steps')} steps of {card.get('batch_size')} windows, "
                      f"{card.get('elapsed_s')} s; checkpoints on the held-out slice of TRAIN ({scores}); "
-                     f"kept step {tr.get('chosen_step')}")
+                     f"kept step {tr.get('chosen_step')}"
+                     + (f": {tr['chosen_because']}" if tr.get("chosen_because") else ""))
     if rep.budget_note:
         lines.append(rep.budget_note)
     mach = rep.machine

@@ -34,6 +34,9 @@ from edgekit.shrinker.report import Candidate, ShrinkReport
 QA = "question-answering"
 SEQ_CLS = "sequence-classification"
 DEFAULT_MAX_DROP = 2.0
+#: Held-out TRAIN rows that choose the layer map and the checkpoint. 100 could not rank checkpoints 1-2
+#: F1 apart (shrink.md, third run); 1,000 questions cost about 20 s per scoring of a 3-layer MiniLM.
+DEFAULT_HELDOUT = 1000
 #: Options a resumed run may change: they steer only what is still to run, never what was recorded.
 RESUME_MAY_CHANGE = ("resume", "progress", "threads", "bundle", "max_drop", "eval_max")
 #: Options a resumed run may change by redoing what they decided (the state keys dropped, in run order):
@@ -67,7 +70,7 @@ class ShrinkOptions:
     n_timed: int = 100                 # DEV questions timed per pass and file
     eval_n: int | None = None          # the first N DEV questions (default: all)
     eval_max: int | None = None        # undecided files are scored on up to N DEV questions (default: all)
-    heldout_n: int = 100               # held-out slice of TRAIN
+    heldout_n: int = DEFAULT_HELDOUT   # held-out slice of TRAIN (at most a fifth of it)
     seed: int = 42
     progress: bool = True
     training: dict[str, Any] = field(default_factory=dict)  # TaskConfig fields (batch_size, lr, max_len …)
@@ -107,8 +110,8 @@ class ShrinkOptions:
         if self.eval_max is not None and (self.eval_n is None or self.eval_max < self.eval_n):
             raise UsageError("--eval-max N scores undecided files on up to N DEV questions after the first --eval-n: "
                              "give --eval-n, and an --eval-max at least as large")
-        if "lr" in self.training and not self.training["lr"] > 0:
-            raise UsageError(f"--lr must be positive, not {self.training['lr']}")
+        # every training setting is checked by the one validator (TaskConfig) before any work
+        training_config(self, student=self.model, out=self.out, data=self.data)
         if self.threads is not None and self.threads < 1:
             raise UsageError("--threads must be at least 1")
         if self.seq_len is not None:
@@ -234,6 +237,19 @@ class _Run:
             self.state = {"options": self._options()}
             self.save()
 
+    def forget(self, keys: tuple[str, ...], student: bool = False) -> None:
+        """Drop what ``keys`` decided (and the student's copy with ``student``); the files folder and the
+        report go with "files", so OUT never holds old and new files side by side."""
+        for d in keys:
+            self.state.pop(d, None)
+        if student and self.state.get("student"):
+            shutil.rmtree(self.state.pop("student"), ignore_errors=True)
+        if "files" in keys:
+            shutil.rmtree(self.out / "files", ignore_errors=True)
+            shutil.rmtree(self.out / "bundle", ignore_errors=True)
+            for name in ("report.md", "report.json", "report.html"):
+                (self.out / name).unlink(missing_ok=True)
+
     def _options(self) -> dict[str, Any]:
         return json.loads(json.dumps(asdict(self.opts)))
 
@@ -243,28 +259,24 @@ class _Run:
         drop = {d for k in keys for d in RESUME_REDOES[k]}
         self.say("redoing the " + ", ".join(sorted(drop)) + " for the new " + ", ".join(
             f"{k} ({before.get(k)!r} then, {now[k]!r} now)" for k in keys))
-        for d in drop:
-            self.state.pop(d, None)
-        if "files" in drop:
-            shutil.rmtree(self.out / "files", ignore_errors=True)
-            shutil.rmtree(self.out / "bundle", ignore_errors=True)
-            for name in ("report.md", "report.json", "report.html"):
-                (self.out / name).unlink(missing_ok=True)
+        self.forget(tuple(drop))
         self.state["options"] = {**before, **{k: now[k] for k in keys}}
         self.save()
 
 
-def _scorer(task: str, questions: Any, geometry_len: int) -> Callable[[Path], float]:
-    """F1 (QA) or accuracy of a PyTorch folder on ``questions`` (the held-out slice of TRAIN)."""
+def _scorer(task: str, questions: Any, geometry_len: int) -> Callable[[Path], list[float]]:
+    """Each question's F1 (QA) or 0/100 (classification) of a PyTorch folder on ``questions`` (the
+    held-out slice of TRAIN); their mean is the metric."""
     from edgekit.model.modeling import load_model
     from edgekit.quality.evaluate import evaluate_subject, pytorch_subject
+    from edgekit.quality.gate import per_question_scores
 
-    def score(folder: Path) -> float:
+    def score(folder: Path) -> list[float]:
         model = load_model(str(folder), task)
+        labels = list(getattr(model.config, "labels", ()) or ())
         s = pytorch_subject(str(folder), task, model=model, max_seq_len=geometry_len)
-        r = evaluate_subject(s, "held-out slice of TRAIN", questions, progress=False,
-                             labels=list(getattr(model.config, "labels", ()) or ()))
-        return r.metrics["f1" if task == QA else "accuracy"]
+        r = evaluate_subject(s, "held-out slice of TRAIN", questions, progress=False, labels=labels)
+        return per_question_scores(task, questions, r.predictions, labels)
 
     return score
 
@@ -274,6 +286,26 @@ def _scorer(task: str, questions: Any, geometry_len: int) -> Callable[[Path], fl
 PROBE_SHARE = 0.1
 #: ... and at most this many steps (300 separated two maps of the shared SQuAD model by 20 F1 on DEV).
 PROBE_MAX_STEPS = 300
+
+
+def training_config(opts: ShrinkOptions, **where: Any) -> Any:
+    """The student's ``TaskConfig`` (the layer-map probes' and the training's): the recipe of the committed
+    half-depth student (``benchmarks/results/squad_quality.md``: batch 32 windows of 256, stride 128, AdamW
+    lr 1e-4, weight decay 0.01; classification at its export length), then ``opts.training``; ``where``
+    names the student, the output folder, the data and the length. A bad setting is a usage error."""
+    from edgekit.distill.task import TaskConfig
+
+    kw: dict[str, Any] = {"max_len": 256 if opts.task == QA else 128, "doc_stride": 128, "batch_size": 32,
+                          "lr": 1e-4, "weight_decay": 0.01}
+    kw.update(opts.training)
+    if "doc_stride" not in opts.training:
+        kw["doc_stride"] = min(kw["doc_stride"], kw["max_len"] // 2)
+    base = dict(task=opts.task, teacher=opts.model, student=opts.model, data=opts.data, out=opts.out,
+                seed=opts.seed, threads=opts.threads)
+    try:
+        return TaskConfig(**{**base, **kw, **where})
+    except TypeError as e:  # a key TaskConfig does not have
+        raise UsageError(f"training setting: {e}") from None
 
 
 def probe_length(opts: ShrinkOptions, n_train: int, batch_size: int) -> dict[str, Any]:
@@ -341,30 +373,24 @@ def shrink_run(opts: ShrinkOptions, say: Callable[[str], Any] | None = None,
     heldout = D.heldout_questions(task, Path(st["split"]["heldout"]))
     from edgekit.core.geometry import DEFAULT_QA_LENGTH
 
-    score = _scorer(task, heldout, DEFAULT_QA_LENGTH if task == QA else 128)
-    # The recipe of the committed half-depth student (benchmarks/results/squad_quality.md): batch 32
-    # windows of 256 (stride 128), AdamW lr 1e-4, weight decay 0.01; classification at its export length.
-    from edgekit.distill.task import TaskConfig
+    score_each = _scorer(task, heldout, DEFAULT_QA_LENGTH if task == QA else 128)
 
-    kw = {"max_len": 256 if task == QA else 128, "doc_stride": 128, "batch_size": 32, "lr": 1e-4,
-          "weight_decay": 0.01}
-    kw.update(opts.training)
-    if "doc_stride" not in opts.training:
-        kw["doc_stride"] = min(kw["doc_stride"], kw["max_len"] // 2)
+    def score(folder: Path) -> float:
+        return _mean(score_each(folder))
+
     # what the probes of the layer map and the training share: one place, so neither can miss a setting
-    common = dict(task=task, teacher=opts.model, data=st["split"]["train"], seed=opts.seed, progress=opts.progress,
-                  threads=opts.threads)
+    common = dict(data=st["split"]["train"], progress=opts.progress)
     # 2. the layer map
     from edgekit.shrinker.layers import choose_layer_map
 
     if "layer_map" not in st:
         run.say("choosing the student's layer map on the held-out slice of TRAIN")
-        probe_budget = probe_length(opts, st["split"]["n_train"], kw["batch_size"])
+        probe_budget = probe_length(opts, st["split"]["n_train"], training_config(opts).batch_size)
 
         def probe(init: Path, out: Path) -> Path:
             from edgekit.distill.task import distill_task
 
-            distill_task(TaskConfig(student=str(init), out=str(out), **probe_budget, **common, **kw))
+            distill_task(training_config(opts, student=str(init), out=str(out), **probe_budget, **common))
             return out
 
         st["layer_map"] = choose_layer_map(opts.model, opts.layers, run.work / "layers", score, run.say, probe)
@@ -375,11 +401,17 @@ def shrink_run(opts: ShrinkOptions, say: Callable[[str], Any] | None = None,
     from edgekit.shrinker.train import train_student
 
     if not st.get("training", {}).get("done"):
-        cfg = TaskConfig(student=str(run.work / "layers" / "init"), out=str(run.work / "train"), steps=opts.steps,
-                         budget_minutes=opts.budget_minutes, **common, **kw)
+        cfg = training_config(opts, student=str(run.work / "layers" / "init"), out=str(run.work / "train"),
+                              steps=opts.steps, budget_minutes=opts.budget_minutes, **common)
         run.say("distilling the student (checkpoints scored on the held-out slice of TRAIN; Ctrl-C and "
                 "--resume auto continue)")
-        train_student(cfg, run.out / "work" / "best", score, st, run.save, run.say)
+        train_student(cfg, run.out / "work" / "best", score_each, st, run.save, run.say)
+    else:
+        from edgekit.shrinker.train import decide_again
+
+        if decide_again(st["training"], run.out / "work" / "best", run.work / "train", score_each, run.say):
+            run.forget(("files", "measured", "extended"), student=True)
+        run.save()
     student = st.get("student")
     if student is None:  # the kept checkpoint, under a name of its own (files are named after their model's folder)
         from edgekit.core.record import model_stem
@@ -509,11 +541,13 @@ def _measure_and_report(run: _Run, student: str, files: list[dict[str, Any]], co
                     "load_max": round(max(loads), 2) if loads else None})
     tr = st.get("training", {})
     card = tr.get("card", {})
+    # the report keeps each checkpoint's mean; each question's score stays in the state
+    training = {**tr, "scores": [{k: v for k, v in s.items() if k != "each"} for s in tr.get("scores", [])]}
     teacher_metric = _mean(_teacher_scores(st, dev_all)[:n_dev])
     rep = ShrinkReport(task=task, metric=metric, target=opts.target, teacher=opts.model, student=student,
                        out=str(run.out), max_drop=opts.max_drop, n_dev=n_dev, teacher_metric=round(teacher_metric, 3),
                        candidates=cands, chosen=chosen.artifact if chosen else None, reason=reason,
-                       layer_map=st.get("layer_map", {}), training={k: v for k, v in tr.items()},
+                       layer_map=st.get("layer_map", {}), training=training,
                        budget_note=budget_note(teacher_budget(opts.model), card.get("steps"), card.get("batch_size")),
                        machine=machine, command=command)
     write(rep, run.out)

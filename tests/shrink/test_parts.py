@@ -136,6 +136,10 @@ def test_teacher_budget_from_its_card(tmp_path):
     ({"eval_max": 20}, "give --eval-n"),
     ({"eval_n": 10, "eval_max": 5}, "at least as large"),
     ({"training": {"lr": 0.0}}, "--lr must be positive"),
+    # every training setting meets TaskConfig's own checks at option time, not after the split and the probes
+    ({"training": {"doc_stride": 200}}, "at most half of --seq-len"),
+    ({"training": {"learning_rate": 1e-4}}, "training setting.*learning_rate"),
+    ({"threads": 0}, "--threads must be at least 1"),
 ])
 def test_options_are_checked_before_any_work(qa_teacher, train_file, dev_file, tmp_path, kw, message):
     args = dict(model=str(qa_teacher), task="qa", data=str(train_file), eval_data=str(dev_file), target="tflite",
@@ -156,8 +160,9 @@ def test_cli_usage_error_exits_2(qa_teacher, train_file, dev_file, tmp_path, cap
 
 def test_cli_lr_reaches_the_training_and_the_recorded_command(qa_teacher, train_file, dev_file, tmp_path,
                                                             monkeypatch):
-    # `--lr` is the CLI's name for training={"lr": ...}: the probes and the training share it (one `kw`), a
-    # resumed run with another rate is refused like any other option, and the report's command shows it.
+    # `--lr` is the CLI's name for training={"lr": ...}: the probes and the training share it (one
+    # `training_config`), a resumed run with another rate is refused like any other option, and the report's
+    # command shows it. `--heldout-n` likewise reaches the options and the command only when given.
     import edgekit.shrinker.run as R
     from edgekit.cli import main
 
@@ -174,6 +179,9 @@ def test_cli_lr_reaches_the_training_and_the_recorded_command(qa_teacher, train_
     assert seen["opts"].training == {"lr": 2e-4} and "--lr 0.0002" in seen["command"]
     assert main(base) == 2
     assert seen["opts"].training == {} and "--lr" not in seen["command"]
+    assert seen["opts"].heldout_n == R.DEFAULT_HELDOUT and "--heldout-n" not in seen["command"]
+    assert main(base + ["--heldout-n", "100"]) == 2
+    assert seen["opts"].heldout_n == 100 and "--heldout-n 100" in seen["command"]
     seen.clear()
     assert main(base + ["--lr", "-1"]) == 2 and not seen  # refused by ShrinkOptions before the run starts
 
@@ -191,6 +199,8 @@ def test_a_run_resumes_only_with_its_own_options(qa_teacher, train_file, dev_fil
     _Run(ShrinkOptions(**{**args, "resume": "auto", "threads": 2}), print).open()  # threads may change
     with pytest.raises(UsageError, match="training: {} then, {'lr': 0.0002} now"):
         _Run(ShrinkOptions(**{**args, "resume": "auto", "training": {"lr": 2e-4}}), print).open()
+    with pytest.raises(UsageError, match="heldout_n: 1000 then, 100 now"):  # the slice that chose the checkpoint
+        _Run(ShrinkOptions(**{**args, "resume": "auto", "heldout_n": 100}), print).open()
 
 
 def test_a_finished_run_redoes_its_files_for_other_buckets(qa_teacher, train_file, dev_file, tmp_path):
