@@ -131,7 +131,7 @@ def shrink(model: str | Path, task: str, data: str | Path, eval_data: str | Path
            bundle: str | None = None,
            resume: str | None = None, threads: int | None = None, passes: int = 3, timed_n: int = 100,
            eval_n: int | None = None, eval_max: int | None = None, heldout_n: int | None = None, progress: bool = True,
-           training: dict[str, Any] | None = None) -> Any:
+           training: dict[str, Any] | None = None, arm64: tuple[str, ...] | list[str] | None = None) -> Any:
     """From a fine-tuned teacher to the file to ship: the function ``edgekit shrink`` runs.
 
     Chooses the student's layer map and checkpoint on a held-out slice of ``data`` (never on
@@ -148,7 +148,10 @@ def shrink(model: str | Path, task: str, data: str | Path, eval_data: str | Path
     exported and timed again from the kept student. ``bundle="android"``/``"ios"`` bundles that file.
     ``heldout_n``: the rows of ``data`` held out to choose the layer map and the checkpoint (default
     ``shrinker.run.DEFAULT_HELDOUT``, 1,000; at most a fifth of it); the end of the schedule is kept
-    unless an earlier checkpoint beats it there by its paired 95% interval. ``training``: TaskConfig fields (``batch_size``, ``lr``, ``max_len`` …).
+    unless an earlier checkpoint beats it there by its paired 95% interval. ``arm64``: QEMU CPU models
+    (``("neoverse-n1", "max")``) on which every file's parity is also checked in its aarch64 runtime
+    (``make arm64-env``); a file that fails there is parity-failed and never chosen. ``training``:
+    TaskConfig fields (``batch_size``, ``lr``, ``max_len`` …).
     """
     from edgekit.shrinker.run import ShrinkOptions, shrink_run
 
@@ -157,7 +160,8 @@ def shrink(model: str | Path, task: str, data: str | Path, eval_data: str | Path
                          max_drop=max_f1_drop, precision=precision, seq_len=seq_len, bundle=bundle, resume=resume,
                          threads=threads, passes=passes, n_timed=timed_n, eval_n=eval_n, eval_max=eval_max,
                          **({} if heldout_n is None else {"heldout_n": heldout_n}),
-                         progress=progress, training=dict(training or {}))
+                         progress=progress, training=dict(training or {}),
+                         arm64=None if arm64 is None else tuple(arm64))
     return shrink_run(opts)
 
 

@@ -72,6 +72,9 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--timed-n", type=int, default=100,
                    help="DEV questions timed per pass and file (default 100; all are answered once)")
     p.add_argument("--no-progress", action="store_true", help="no training progress bar on stderr")
+    from edgekit.cli import _add_arch_args
+
+    _add_arch_args(p)  # --arch arm64: every candidate's parity also on the phone's CPU; a failing file is never chosen
     p.set_defaults(func=run)
 
 
@@ -89,6 +92,7 @@ def _argv(args: argparse.Namespace) -> list[str]:
                                 ("--resume", "resume", None), ("--threads", "threads", None),
                                 ("--passes", "passes", 3), ("--eval-n", "eval_n", None), ("--eval-max", "eval_max", None),
                                 ("--heldout-n", "heldout_n", DEFAULT_HELDOUT), ("--timed-n", "timed_n", 100),
+                                ("--arch", "arch", "x86_64"), ("--arm64-cpus", "arm64_cpus", None),
                                 ("--out", "out", None)):
         value = getattr(args, dest)
         if value is not None and value != default:
@@ -97,6 +101,7 @@ def _argv(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from edgekit.cli import _arm64
     from edgekit.core.console import console
     from edgekit.shrinker.run import ShrinkOptions, command_line, shrink_run
 
@@ -107,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
                          resume=args.resume, threads=args.threads, passes=args.passes, n_timed=args.timed_n,
                          eval_n=args.eval_n, eval_max=args.eval_max, heldout_n=args.heldout_n,
                          progress=not args.no_progress,
-                         training={} if args.lr is None else {"lr": args.lr})
+                         training={} if args.lr is None else {"lr": args.lr}, arm64=_arm64(args))
     rep = shrink_run(opts, command=command_line(_argv(args)))
     chosen = rep.chosen_candidate
     if chosen is None:

@@ -38,6 +38,7 @@ class Candidate:
     gate: str | None = None         # the export gate's verdict against the file's own PyTorch model
     note: str | None = None
     n: int | None = None            # DEV questions its metric, Δ and interval are on (more than n_dev: extended)
+    arm64: str | None = None        # the parity check in the aarch64 runtime under emulation (--arch arm64)
 
     @property
     def label(self) -> str:
@@ -138,8 +139,32 @@ COLUMNS = ["model", "precision", "lengths", "status", "{M}", "Δ{M} vs teacher",
            "verdict", "DEV n", "same answer", "MB", "ms/question", "speed-up"]
 
 
+def _checked_arm64(rep: ShrinkReport) -> bool:
+    return any(c.arm64 is not None for c in rep.candidates)
+
+
+def columns(rep: ShrinkReport) -> list[str]:
+    """The table's columns (``arm64`` when the run checked its files on the phone's CPU)."""
+    m = "F1" if rep.metric == "f1" else "accuracy"
+    return [c.replace("{M}", m) for c in COLUMNS] + (["arm64"] if _checked_arm64(rep) else [])
+
+
+def arm64_summary(result: dict[str, Any] | None) -> str | None:
+    """A record's ``arm64`` field in a few words: ``✓ neoverse-n1, max``, ``✗ max (…)``, ``not checked (…)``."""
+    if result is None:
+        return None
+    if not result.get("checked"):
+        return f"not checked ({result.get('reason')})"
+    cpus = result.get("cpus", {})
+    bad = [c for c, r in cpus.items() if not r.get("passed")]
+    if bad:
+        return "✗ " + ", ".join(f"{c} ({'; '.join(cpus[c].get('failures') or [])})" for c in bad)
+    return "✓ " + ", ".join(cpus)
+
+
 def rows(rep: ShrinkReport) -> list[list[str]]:
     out = []
+    arm = _checked_arm64(rep)
     for c in rep.candidates:
         mark = " ⭐" if c.artifact == rep.chosen else (" (baseline)" if c.baseline else "")
         out.append([c.model + mark, c.precision, _buckets(c.buckets), c.status, _f(c.metric, ".2f"),
@@ -149,7 +174,7 @@ def rows(rep: ShrinkReport) -> list[list[str]]:
                     _f(None if c.same_answer is None else 100 * c.same_answer, ".1f") + (
                         "%" if c.same_answer is not None else ""),
                     _f(c.size_mb, ".1f"), _f(c.ms_per_question, ".1f"), _f(c.speedup, ".2f") + (
-                        "x" if c.speedup is not None else "")])
+                        "x" if c.speedup is not None else "")] + ([c.arm64 or "—"] if arm else []))
     return out
 
 
@@ -188,13 +213,13 @@ def header_lines(rep: ShrinkReport) -> list[str]:
 
 def markdown(rep: ShrinkReport) -> str:
     m = "F1" if rep.metric == "f1" else "accuracy"
-    cols = [c.replace("{M}", m) for c in COLUMNS]
+    cols = columns(rep)
     out = [f"# edgekit shrink: {rep.teacher} → {rep.target}", ""]
     if rep.command:
         out += ["```", rep.command, "```", ""]
     out += [f"- {line}" for line in header_lines(rep)] + [""]
     out.append("| " + " | ".join(cols) + " |")
-    out.append("|" + "|".join("---" if i < 4 else "---:" for i in range(len(cols))) + "|")
+    out.append("|" + "|".join("---" if i < 4 or c == "arm64" else "---:" for i, c in enumerate(cols)) + "|")
     out += ["| " + " | ".join(r) + " |" for r in rows(rep)]
     out.append("")
     chosen = rep.chosen_candidate
@@ -283,10 +308,11 @@ def html(rep: ShrinkReport) -> str:
     chosen = rep.chosen_candidate
     out.append(f"<p><b>{'Chosen: ' + _esc(chosen.artifact) if chosen else 'No file chosen'}</b> — {_esc(rep.reason)}</p>")
     out.append("<div class='charts'>" + scatter_svg(rep) + "</div>")
-    cols = [c.replace("{M}", m) for c in COLUMNS]
+    cols = columns(rep)
     out.append("<table><thead><tr>" + "".join(f"<th>{_esc(c)}</th>" for c in cols) + "</tr></thead><tbody>")
     for r in rows(rep):
-        out.append("<tr>" + "".join(f"<td{' class=num' if i >= 4 else ''}>{_esc(v)}</td>" for i, v in enumerate(r))
+        out.append("<tr>" + "".join(f"<td{' class=num' if 4 <= i < len(COLUMNS) else ''}>{_esc(v)}</td>"
+                                    for i, v in enumerate(r))
                    + "</tr>")
     out.append("</tbody></table></body></html>")
     return "\n".join(out) + "\n"

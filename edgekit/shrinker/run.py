@@ -43,6 +43,7 @@ RESUME_MAY_CHANGE = ("resume", "progress", "threads", "bundle", "max_drop", "eva
 #: another ``--seq-len`` or ``--precision`` re-exports and re-times both models' files from the kept
 #: student, without training again; other DEV questions also re-answer the teacher in PyTorch.
 RESUME_REDOES = {"seq_len": ("files", "measured", "extended"), "precision": ("files", "measured", "extended"),
+                 "arm64": ("files", "measured", "extended"),
                  "eval_n": ("files", "teacher_dev", "measured", "extended"), "n_timed": ("measured",),
                  "passes": ("measured",)}
 
@@ -74,6 +75,7 @@ class ShrinkOptions:
     seed: int = 42
     progress: bool = True
     training: dict[str, Any] = field(default_factory=dict)  # TaskConfig fields (batch_size, lr, max_len …)
+    arm64: tuple[str, ...] | None = None  # QEMU CPU models: every file's parity also in its aarch64 runtime
 
     def __post_init__(self) -> None:
         from edgekit.core.tasks import Task
@@ -114,6 +116,11 @@ class ShrinkOptions:
         training_config(self, student=self.model, out=self.out, data=self.data)
         if self.threads is not None and self.threads < 1:
             raise UsageError("--threads must be at least 1")
+        if self.arm64 is not None:
+            cpus = tuple(str(c).strip() for c in self.arm64 if str(c).strip())
+            if not cpus:
+                raise UsageError("--arm64-cpus needs at least one CPU model, e.g. neoverse-n1,max")
+            object.__setattr__(self, "arm64", cpus)
         if self.seq_len is not None:
             object.__setattr__(self, "seq_len", str(check_buckets(self.seq_len, task)))
         if self.bundle is not None:
@@ -137,6 +144,13 @@ class ShrinkOptions:
         if self.seq_len is not None and "enumerated" not in registry.get(self.target).seq_kinds:
             raise UsageError(f"--seq-len: {self.target} files take one fixed length; give a target that takes "
                              "length buckets (`edgekit targets` lists them) or leave --seq-len out")
+        if self.arm64 is not None:
+            from edgekit.check.arm64 import unavailable
+
+            # refused now, not after hours of training with every file "arm64: not checked"
+            why = unavailable(self.target)
+            if why:
+                raise UsageError(f"--arch arm64: {why}")
 
 
 def precisions_of(target: str, precision: str) -> list[str]:
@@ -450,6 +464,7 @@ def _export_all(run: _Run, student: str) -> list[dict[str, Any]]:
     from edgekit.core.config import SeqLen
     from edgekit.quality.gate import Gate, GateOptions
     from edgekit.shrinker.data import write_calibration
+    from edgekit.shrinker.report import arm64_summary
 
     opts = run.opts
     precisions = precisions_of(opts.target, opts.precision)
@@ -477,7 +492,8 @@ def _export_all(run: _Run, student: str) -> list[dict[str, Any]]:
         if not jobs:
             continue
         gate.reference = references.get(who)
-        result = planner.run(jobs, model, opts.task, folder, gate=gate, validate=True, verbose=False)
+        result = planner.run(jobs, model, opts.task, folder, gate=gate, validate=True, verbose=False,
+                             arm64=opts.arm64)
         references[who] = gate.reference
         for rec in result.records:
             written.append({"model": who, "precision": rec.precision.value, "lengths": list(sl.values),
@@ -485,7 +501,7 @@ def _export_all(run: _Run, student: str) -> list[dict[str, Any]]:
                             "baseline": baseline, "status": rec.status.value,
                             "gate": (rec.quality.verdict if rec.quality is not None else None),
                             "size_mb": round(rec.size_bytes / 1e6, 3) if rec.size_bytes else None,
-                            "reason": rec.reason})
+                            "reason": rec.reason, "arm64": arm64_summary(rec.arm64) if opts.arm64 else None})
             run.say(f"  {rec.artifact}: {rec.status.value}")
     from edgekit.measure.render import write_reports
 
@@ -642,7 +658,8 @@ def _candidates(run: _Run, files: list[dict[str, Any]], dev_all: Any, n_dev: int
         m = measured.get(str(run.out / f["artifact"]), {})
         c = Candidate(model=f["model"], precision=f["precision"], buckets=f["lengths"], artifact=f["artifact"],
                       status=f["status"], size_mb=f["size_mb"], baseline=f["baseline"], gate=f.get("gate"),
-                      passes_ms=m.get("passes_ms", []), ms_per_question=m.get("ms_per_question"))
+                      passes_ms=m.get("passes_ms", []), ms_per_question=m.get("ms_per_question"),
+                      arm64=f.get("arm64"))
         if f["status"] not in ("validated",):
             c.note = f.get("reason")
         if m.get("error"):

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from edgekit.shrinker.report import Candidate, ShrinkReport, choose, html, markdown, to_json
+from edgekit.shrinker.report import Candidate, ShrinkReport, arm64_summary, choose, html, markdown, to_json
 
 
 def cand(name, ms, interval, verdict, status="validated", model="student", size=10.0):
@@ -69,6 +69,29 @@ def test_report_renders_every_candidate_in_every_format():
     assert back.chosen_candidate.precision == "mid-pass" and len(back.candidates) == len(cs)
     page = html(rep)
     assert "<svg" in page and "mid-pass" in page
+    assert "arm64" not in md.split("**Chosen")[0]  # no column when the run did not check on arm64
+
+
+def test_the_arm64_verdicts_are_a_column_of_the_report():
+    ok = {"checked": True, "cpus": {"neoverse-n1": {"passed": True}, "max": {"passed": True}}}
+    bad = {"checked": True, "cpus": {"neoverse-n1": {"passed": True},
+                                     "max": {"passed": False, "failures": ["start_logits: cosine 0.91 < 0.99"]}}}
+    assert arm64_summary(ok) == "✓ neoverse-n1, max"
+    assert arm64_summary(bad) == "✗ max (start_logits: cosine 0.91 < 0.99)"
+    assert arm64_summary({"checked": False, "reason": "no emulator"}) == "not checked (no emulator)"
+    assert arm64_summary(None) is None
+    cs = constructed()
+    for c in cs:
+        c.arm64 = arm64_summary(ok)
+    cs[-1].arm64 = arm64_summary(bad)  # the parity-failed file: never chosen
+    best, why = choose(cs, 2.0)
+    rep = ShrinkReport(task="question-answering", metric="f1", target="tflite", teacher="t", student="s", out="o",
+                       max_drop=2.0, n_dev=200, teacher_metric=70.0, candidates=cs, chosen=best.artifact, reason=why)
+    md = markdown(rep)
+    header = next(line for line in md.splitlines() if line.startswith("| model"))
+    assert header.endswith("| arm64 |") and md.count("✓ neoverse-n1, max") == len(cs) - 1
+    assert "✗ max (start_logits" in md and "<td>✗ max" in html(rep)
+    assert ShrinkReport.from_dict(json.loads(to_json(rep))).candidates[0].arm64 == "✓ neoverse-n1, max"
 
 
 @pytest.mark.parametrize("drop,interval,want", [(0.5, (0.1, 0.9), "pass"), (1.5, (0.8, 2.3), "undecided"),

@@ -140,6 +140,9 @@ def test_teacher_budget_from_its_card(tmp_path):
     ({"training": {"doc_stride": 200}}, "at most half of --seq-len"),
     ({"training": {"learning_rate": 1e-4}}, "training setting.*learning_rate"),
     ({"threads": 0}, "--threads must be at least 1"),
+    # the phone's CPU: refused before any work where the target's files cannot be checked there
+    ({"arm64": ("max",), "target": "coreml"}, "--arch arm64: coreml"),
+    ({"arm64": (" ",)}, "at least one CPU model"),
 ])
 def test_options_are_checked_before_any_work(qa_teacher, train_file, dev_file, tmp_path, kw, message):
     args = dict(model=str(qa_teacher), task="qa", data=str(train_file), eval_data=str(dev_file), target="tflite",

@@ -108,6 +108,40 @@ def test_a_poisoned_dev_changes_nothing_in_training(qa_teacher, train_file, dev_
     assert clean == bad
 
 
+def test_arm64_verdicts_reach_the_records_the_report_and_the_choice(qa_teacher, train_file, dev_file, tmp_path,
+                                                                    monkeypatch):
+    # --arch arm64 hands the CPU models to the plan's own ARM64 check (check.arm64, run for real under QEMU by
+    # tests/check/test_arm64.py; minutes per file there, so replaced here by one that fails the student's files):
+    # a file failing on the phone's CPU is parity-failed and never chosen, though it is the fastest.
+    import edgekit.check.arm64 as A
+    from edgekit.core.record import Status
+
+    seen = []
+
+    def fake_check(path, record, model, feeds, real, tolerance, cpus, index=None, verbose=True):
+        seen.append((Path(path).name, cpus))
+        bad = "3layers" in Path(path).name or "1layers" in Path(path).name
+        record.arm64 = {"checked": True, "cpus": {c: {"passed": not bad, "failures": ["cosine 0.5"] if bad else []}
+                                                  for c in cpus}}
+        if bad:
+            record.status, record.reason = Status.PARITY_FAILED, "arm64 max: cosine 0.5"
+
+    monkeypatch.setattr(A, "unavailable", lambda target: None)
+    monkeypatch.setattr(A, "check", fake_check)
+    out = tmp_path / "out"
+    rep = edgekit.shrink(qa_teacher, "qa", train_file, dev_file, "onnx", out, steps=2, layers=1, precision="fp32",
+                         passes=1, timed_n=3, heldout_n=8, threads=1, progress=False, training=TINY_TRAINING,
+                         max_f1_drop=100, arm64=["max"])
+    _check_report(rep, out)
+    assert len(seen) == len(rep.candidates) == 3 and all(cpus == ("max",) for _, cpus in seen)
+    student = [c for c in rep.candidates if c.model == "student"]
+    assert student and all(c.status == "parity-failed" and c.arm64 == "✗ max (cosine 0.5)" for c in student)
+    assert all(c.arm64 == "✓ max" for c in rep.candidates if c.model == "teacher")
+    assert rep.chosen_candidate.model == "teacher"
+    header = next(line for line in (out / "report.md").read_text().splitlines() if line.startswith("| model"))
+    assert header.endswith("| arm64 |")
+
+
 @pytest.mark.slow
 def test_tflite_end_to_end_bundles_the_chosen_file(qa_teacher, train_file, dev_file, tmp_path, capsys):
     from edgekit.cli import main
