@@ -299,7 +299,6 @@ def scatter_svg(rep: ShrinkReport, width: int = 680, height: int = 400) -> str:
 def html(rep: ShrinkReport) -> str:
     from edgekit.measure.html import CSS, _esc
 
-    m = "F1" if rep.metric == "f1" else "accuracy"
     title = f"edgekit shrink: {rep.teacher} → {rep.target}"
     out = ["<!doctype html><html lang='en'><head><meta charset='utf-8'>", f"<title>{_esc(title)}</title>",
            f"<style>{CSS}</style></head><body>", f"<h1>{_esc(title)}</h1><ul class='header'>"]

@@ -113,14 +113,7 @@ class ShrinkOptions:
             raise UsageError("--eval-max N scores undecided files on up to N DEV questions after the first --eval-n: "
                              "give --eval-n, and an --eval-max at least as large")
         # every training setting is checked by the one validator (TaskConfig) before any work
-        training_config(self, student=self.model, out=self.out, data=self.data)
-        if self.threads is not None and self.threads < 1:
-            raise UsageError("--threads must be at least 1")
-        if self.arm64 is not None:
-            cpus = tuple(str(c).strip() for c in self.arm64 if str(c).strip())
-            if not cpus:
-                raise UsageError("--arm64-cpus needs at least one CPU model, e.g. neoverse-n1,max")
-            object.__setattr__(self, "arm64", cpus)
+        training_config(self, student=self.model, out=self.out, data=self.data)  # threads too
         if self.seq_len is not None:
             object.__setattr__(self, "seq_len", str(check_buckets(self.seq_len, task)))
         if self.bundle is not None:
@@ -147,6 +140,10 @@ class ShrinkOptions:
         if self.arm64 is not None:
             from edgekit.check.arm64 import unavailable
 
+            cpus = tuple(str(c).strip() for c in self.arm64 if str(c).strip())
+            if not cpus:
+                raise UsageError("--arm64-cpus needs at least one CPU model, e.g. neoverse-n1,max")
+            object.__setattr__(self, "arm64", cpus)
             # refused now, not after hours of training with every file "arm64: not checked"
             why = unavailable(self.target)
             if why:

@@ -93,7 +93,7 @@ def train_student(cfg: Any, out: Path, score: Callable[[Path], list[float]], sta
         say(f"final step {step}: {tr['scores'][-1]['score']:.2f} on the held-out slice of TRAIN")
     tr["card"] = {k: v for k, v in card.items() if k not in ("final",)}
     tr["card"]["final_loss"] = (card.get("final") or {}).get("loss")
-    _keep(tr, best_dir, train_dir, say)
+    _keep(tr, tr["scores"], best_dir, train_dir, say)
     tr["done"] = True
     save_state()
     return tr
@@ -132,11 +132,12 @@ def choose(scores: list[dict[str, Any]], final: int) -> tuple[int, str]:
                    f"(best earlier: {gap})")
 
 
-def _keep(tr: dict[str, Any], best_dir: Path, train_dir: Path, say: Callable[[str], Any]) -> None:
-    """Apply ``choose`` and leave the chosen student in ``best_dir``, which holds the best earlier
-    checkpoint; the end of the schedule is ``train_dir``."""
+def _keep(tr: dict[str, Any], scores: list[dict[str, Any]], best_dir: Path, train_dir: Path,
+          say: Callable[[str], Any]) -> None:
+    """Apply ``choose`` to ``scores`` and leave the chosen student in ``best_dir``, which holds the best
+    earlier checkpoint; the end of the schedule is ``train_dir``."""
     final = tr["final_step"]
-    step, why = choose(tr["scores"], final)
+    step, why = choose(scores, final)
     if step == final:
         shutil.rmtree(best_dir, ignore_errors=True)
         shutil.copytree(train_dir, best_dir, ignore=shutil.ignore_patterns("checkpoints"))
@@ -151,24 +152,17 @@ def decide_again(tr: dict[str, Any], out: Path, train_dir: Path, score: Callable
     ``choose``. Returns True when the kept student changed (its files are then out of date)."""
     if not tr.get("done") or tr.get("rule") == RULE:
         return False
-    final = tr.get("final_step") or max(s["step"] for s in tr["scores"])
+    final = tr["final_step"] = tr.get("final_step") or max(s["step"] for s in tr["scores"])
     before = tr["chosen_step"]
-    say(f"the checkpoint was chosen by an older rule (step {before}); scoring the kept student and the end of "
-        "the schedule question by question")
     if before == final:  # the older rule kept the best point score: no earlier checkpoint scored higher
         tr.update(chosen_because="the end of the schedule: no earlier checkpoint scored higher", rule=RULE)
         return False
+    say(f"the checkpoint was chosen by an older rule (step {before}); scoring the kept student and the end of "
+        "the schedule question by question")
     by_step = {s["step"]: s for s in tr["scores"]}
     for step, folder in ((before, out / "student"), (final, train_dir)):
         if "each" not in by_step[step]:
             by_step[step].update(_scored(step, score(folder)))
-    tr["final_step"] = final
     # Only the two students still on disk can be compared: the others' weights are gone.
-    scored = [s for s in tr["scores"] if "each" in s]
-    step, why = choose(scored, final)
-    if step == final and before != final:
-        shutil.rmtree(out / "student", ignore_errors=True)
-        shutil.copytree(train_dir, out / "student", ignore=shutil.ignore_patterns("checkpoints"))
-    tr.update(chosen_step=step, chosen_because=why, rule=RULE)
-    say(f"kept step {step}: {why}")
-    return step != before
+    _keep(tr, [s for s in tr["scores"] if "each" in s], out / "student", train_dir, say)
+    return tr["chosen_step"] != before
