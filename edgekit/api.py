@@ -131,7 +131,8 @@ def shrink(model: str | Path, task: str, data: str | Path, eval_data: str | Path
            bundle: str | None = None,
            resume: str | None = None, threads: int | None = None, passes: int = 3, timed_n: int = 100,
            eval_n: int | None = None, eval_max: int | None = None, heldout_n: int | None = None, progress: bool = True,
-           training: dict[str, Any] | None = None, arm64: tuple[str, ...] | list[str] | None = None) -> Any:
+           training: dict[str, Any] | None = None, arm64: tuple[str, ...] | list[str] | None = None,
+           command: str | None = None) -> Any:
     """From a fine-tuned teacher to the file to ship: the function ``edgekit shrink`` runs.
 
     Chooses the student's layer map and checkpoint on a held-out slice of ``data`` (never on
@@ -151,18 +152,21 @@ def shrink(model: str | Path, task: str, data: str | Path, eval_data: str | Path
     unless an earlier checkpoint beats it there by its paired 95% interval. ``arm64``: QEMU CPU models
     (``("neoverse-n1", "max")``) on which every file's parity is also checked in its aarch64 runtime
     (``make arm64-env``); a file that fails there is parity-failed and never chosen. ``training``:
-    TaskConfig fields (``batch_size``, ``lr``, ``max_len`` …).
+    TaskConfig fields (``batch_size``, ``lr``, ``max_len`` …). ``command``: the command line the report
+    shows (``edgekit shrink`` passes its own; a call from Python shows none). Every option is checked
+    before any work (``UsageError``).
     """
     from edgekit.shrinker.run import ShrinkOptions, shrink_run
 
+    # The one mapping from arguments to options: `edgekit shrink` calls this function too.
     opts = ShrinkOptions(model=str(model), task=task, data=str(data), eval_data=str(eval_data), target=target,
                          out=str(out), layers=layers, budget_minutes=budget_minutes, steps=steps,
-                         max_drop=max_f1_drop, precision=precision, seq_len=seq_len, bundle=bundle, resume=resume,
-                         threads=threads, passes=passes, n_timed=timed_n, eval_n=eval_n, eval_max=eval_max,
+                         max_f1_drop=max_f1_drop, precision=precision, seq_len=seq_len, bundle=bundle, resume=resume,
+                         threads=threads, passes=passes, timed_n=timed_n, eval_n=eval_n, eval_max=eval_max,
                          **({} if heldout_n is None else {"heldout_n": heldout_n}),
                          progress=progress, training=dict(training or {}),
                          arm64=None if arm64 is None else tuple(arm64))
-    return shrink_run(opts)
+    return shrink_run(opts, command=command)
 
 
 @dataclass

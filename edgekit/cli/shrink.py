@@ -1,5 +1,5 @@
-"""``edgekit shrink``: the command-line layer over ``edgekit.shrinker.run`` (the same function as
-``edgekit.shrink(...)``)."""
+"""``edgekit shrink``: the command-line layer over ``edgekit.shrink(...)`` (flags in, the report's
+chosen file out; the options are mapped and checked there, not here)."""
 from __future__ import annotations
 
 import argparse
@@ -101,19 +101,18 @@ def _argv(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from edgekit import api
     from edgekit.cli import _arm64
     from edgekit.core.console import console
-    from edgekit.shrinker.run import ShrinkOptions, command_line, shrink_run
 
-    opts = ShrinkOptions(model=args.model, task=args.task, data=args.data, eval_data=args.eval_data,
-                         target=args.target, out=args.out, layers=args.layers, budget_minutes=args.budget_minutes,
-                         steps=args.steps, max_drop=args.max_f1_drop, precision=args.precision,
-                         seq_len=args.seq_len, bundle=args.bundle,
-                         resume=args.resume, threads=args.threads, passes=args.passes, n_timed=args.timed_n,
-                         eval_n=args.eval_n, eval_max=args.eval_max, heldout_n=args.heldout_n,
-                         progress=not args.no_progress,
-                         training={} if args.lr is None else {"lr": args.lr}, arm64=_arm64(args))
-    rep = shrink_run(opts, command=command_line(_argv(args)))
+    # A thin layer: the flags go to `edgekit.shrink` under the same names (one mapping to ShrinkOptions).
+    rep = api.shrink(args.model, args.task, args.data, args.eval_data, args.target, args.out, layers=args.layers,
+                     budget_minutes=args.budget_minutes, steps=args.steps, max_f1_drop=args.max_f1_drop,
+                     precision=args.precision, seq_len=args.seq_len, bundle=args.bundle, resume=args.resume,
+                     threads=args.threads, passes=args.passes, timed_n=args.timed_n, eval_n=args.eval_n,
+                     eval_max=args.eval_max, heldout_n=args.heldout_n, progress=not args.no_progress,
+                     training={} if args.lr is None else {"lr": args.lr}, arm64=_arm64(args),
+                     command=_command_line(_argv(args)))
     chosen = rep.chosen_candidate
     if chosen is None:
         console.print(f"no file chosen: {rep.reason}", markup=False, highlight=False)
@@ -122,3 +121,10 @@ def run(args: argparse.Namespace) -> int:
     console.print(f"chosen: {chosen.artifact} — {rep.reason}", markup=False, highlight=False)
     print(f"{rep.out}/report.md")
     return 0
+
+
+def _command_line(argv: list[str]) -> str:
+    """The command as one shell line (quoted where needed), as the report shows it."""
+    import shlex
+
+    return "edgekit " + " ".join(shlex.quote(a) for a in argv)

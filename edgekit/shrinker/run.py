@@ -21,7 +21,6 @@ that finished (and training from its newest checkpoint).
 from __future__ import annotations
 
 import json
-import shlex
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -38,14 +37,16 @@ DEFAULT_MAX_DROP = 2.0
 #: F1 apart (shrink.md, third run); 1,000 questions cost about 20 s per scoring of a 3-layer MiniLM.
 DEFAULT_HELDOUT = 1000
 #: Options a resumed run may change: they steer only what is still to run, never what was recorded.
-RESUME_MAY_CHANGE = ("resume", "progress", "threads", "bundle", "max_drop", "eval_max")
+RESUME_MAY_CHANGE = ("resume", "progress", "threads", "bundle", "max_f1_drop", "eval_max", "out")
 #: Options a resumed run may change by redoing what they decided (the state keys dropped, in run order):
 #: another ``--seq-len`` or ``--precision`` re-exports and re-times both models' files from the kept
 #: student, without training again; other DEV questions also re-answer the teacher in PyTorch.
 RESUME_REDOES = {"seq_len": ("files", "measured", "extended"), "precision": ("files", "measured", "extended"),
                  "arm64": ("files", "measured", "extended"),
-                 "eval_n": ("files", "teacher_dev", "measured", "extended"), "n_timed": ("measured",),
+                 "eval_n": ("files", "teacher_dev", "measured", "extended"), "timed_n": ("measured",),
                  "passes": ("measured",)}
+#: Option names a state written before 2026-12-06 used (now the API's and the flags' names).
+RENAMED_OPTIONS = {"max_drop": "max_f1_drop", "n_timed": "timed_n"}
 
 
 @dataclass(frozen=True)
@@ -61,14 +62,14 @@ class ShrinkOptions:
     layers: Any = None                 # a count (the map is measured), a map [0, 2, 4], or None (half)
     budget_minutes: float | None = None
     steps: int | None = None
-    max_drop: float = DEFAULT_MAX_DROP
+    max_f1_drop: float = DEFAULT_MAX_DROP
     precision: str = "all"
     seq_len: str | None = None         # the candidates' length buckets (QA; default DEFAULT_QA_BUCKETS)
     bundle: str | None = None          # an app: android | ios
     resume: str | None = None          # None | "auto"
     threads: int | None = None
     passes: int = 3
-    n_timed: int = 100                 # DEV questions timed per pass and file
+    timed_n: int = 100                 # DEV questions timed per pass and file
     eval_n: int | None = None          # the first N DEV questions (default: all)
     eval_max: int | None = None        # undecided files are scored on up to N DEV questions (default: all)
     heldout_n: int = DEFAULT_HELDOUT   # held-out slice of TRAIN (at most a fifth of it)
@@ -101,11 +102,11 @@ class ShrinkOptions:
             raise UsageError("--budget-minutes must be positive")
         if self.steps is not None and self.steps < 1:
             raise UsageError("--steps must be at least 1")
-        if not 0 <= self.max_drop <= 100:
+        if not 0 <= self.max_f1_drop <= 100:
             raise UsageError("--max-f1-drop must be between 0 and 100 (F1 or accuracy points)")
         if self.resume not in (None, "auto"):
             raise UsageError("--resume takes auto (continue the run in --out)")
-        if self.passes < 1 or self.n_timed < 1 or self.heldout_n < 1:
+        if self.passes < 1 or self.timed_n < 1 or self.heldout_n < 1:
             raise UsageError("passes, timed questions and the held-out slice must be at least 1")
         if self.eval_n is not None and self.eval_n < 1:
             raise UsageError("the DEV question count must be at least 1")
@@ -208,7 +209,7 @@ class _Run:
 
     def __init__(self, opts: ShrinkOptions, say: Callable[[str], Any]) -> None:
         self.opts = opts
-        self.out = Path(opts.out)
+        self.out = Path(opts.out).resolve()  # absolute in memory; "$OUT/…" in the state file (_relocate)
         self.work = self.out / "work"
         self.state_path = self.out / "shrink_state.json"
         self.t0 = time.perf_counter()
@@ -221,7 +222,7 @@ class _Run:
     def save(self) -> None:
         from edgekit.core.record import atomic_write_text
 
-        atomic_write_text(self.state_path, json.dumps(self.state, indent=2))
+        atomic_write_text(self.state_path, json.dumps(_relocate(self.state, str(self.out), OUT), indent=2))
 
     def open(self) -> None:
         from edgekit.model.preflight import check_out
@@ -232,7 +233,14 @@ class _Run:
                 raise UsageError(f"{self.out} holds a shrink run already: continue it with --resume auto, or give "
                                  "another --out")
             self.state = json.loads(self.state_path.read_text())
-            before, now = self.state.get("options", {}), self._options()
+            old_out = self.state.get("options", {}).get("out")
+            if old_out and Path(old_out).is_absolute() and Path(old_out) != self.out:
+                # a state written before paths were relative to OUT, in a folder since moved
+                self.state = _relocate(self.state, str(Path(old_out)), str(self.out))
+            self.state = _relocate(self.state, OUT, str(self.out))
+            before = {RENAMED_OPTIONS.get(k, k): v for k, v in self.state.get("options", {}).items()}
+            self.state["options"] = before
+            now = self._options()
             changed = sorted(k for k in now if k not in RESUME_MAY_CHANGE and before.get(k) != now[k])
             redo = [k for k in changed if k in RESUME_REDOES]
             changed = [k for k in changed if k not in RESUME_REDOES]
@@ -273,6 +281,21 @@ class _Run:
         self.forget(tuple(drop))
         self.state["options"] = {**before, **{k: now[k] for k in keys}}
         self.save()
+
+
+#: How the state file spells OUT: a run folder moved elsewhere (another disk, another machine) resumes there.
+OUT = "$OUT"
+
+
+def _relocate(value: Any, old: str, new: str) -> Any:
+    """``value`` (the state's JSON tree) with every path (keys too) under ``old`` moved under ``new``."""
+    if isinstance(value, dict):
+        return {_relocate(k, old, new): _relocate(v, old, new) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_relocate(v, old, new) for v in value]
+    if isinstance(value, str) and (value == old or value.startswith(old + "/")):
+        return new + value[len(old):]
+    return value
 
 
 def _scorer(task: str, questions: Any, geometry_len: int) -> Callable[[Path], list[float]]:
@@ -529,13 +552,13 @@ def _measure_and_report(run: _Run, student: str, files: list[dict[str, Any]], co
         run.say(f"measuring {len(todo)} files on DEV: {opts.passes} passes, each file in its own process, "
                 f"{threads} threads")
         st["measured"] = measure_files([(run.out / f["artifact"], f["source"]) for f in todo], task,
-                                       str(opts.eval_data), opts.eval_n, opts.n_timed, opts.passes, threads,
+                                       str(opts.eval_data), opts.eval_n, opts.timed_n, opts.passes, threads,
                                        run.out, say=run.say)
         st["machine"] = {"cpu": cpu_name(), "threads": threads, "passes": opts.passes}
         run.save()
     while True:
         cands = _candidates(run, files, dev_all, n_dev)
-        chosen, reason = choose(cands, opts.max_drop, n_dev, len(dev_all))
+        chosen, reason = choose(cands, opts.max_f1_drop, n_dev, len(dev_all))
         # An undecided file that would be faster than the choice could change it: score it on more DEV
         # questions (twice as many per round, up to --eval-max), never a slower one (it cannot win).
         failed = {a for a, e in st.get("extended", {}).items() if e.get("error")}
@@ -550,7 +573,7 @@ def _measure_and_report(run: _Run, student: str, files: list[dict[str, Any]], co
     measured = st["measured"]
     loads = [x for f in measured.values() for la in f.get("load_average", []) for x in la[:1]]
     machine = dict(st.get("machine", {}))
-    machine.update({"n_timed": min(opts.n_timed, n_dev), "load_min": round(min(loads), 2) if loads else None,
+    machine.update({"n_timed": min(opts.timed_n, n_dev), "load_min": round(min(loads), 2) if loads else None,
                     "load_max": round(max(loads), 2) if loads else None})
     tr = st.get("training", {})
     card = tr.get("card", {})
@@ -558,7 +581,7 @@ def _measure_and_report(run: _Run, student: str, files: list[dict[str, Any]], co
     training = {**tr, "scores": [{k: v for k, v in s.items() if k != "each"} for s in tr.get("scores", [])]}
     teacher_metric = _mean(_teacher_scores(st, dev_all)[:n_dev])
     rep = ShrinkReport(task=task, metric=metric, target=opts.target, teacher=opts.model, student=student,
-                       out=str(run.out), max_drop=opts.max_drop, n_dev=n_dev, teacher_metric=round(teacher_metric, 3),
+                       out=str(run.out), max_drop=opts.max_f1_drop, n_dev=n_dev, teacher_metric=round(teacher_metric, 3),
                        candidates=cands, chosen=chosen.artifact if chosen else None, reason=reason,
                        layer_map=st.get("layer_map", {}), training=training,
                        budget_note=budget_note(teacher_budget(opts.model), card.get("steps"), card.get("batch_size")),
@@ -673,7 +696,7 @@ def _candidates(run: _Run, files: list[dict[str, Any]], dev_all: Any, n_dev: int
             c.delta = round(c.metric - _mean(ref_scores[:n]), 3)
             lo, hi = paired_interval(ref_scores[:n], scores)
             c.interval = [round(lo, 3), round(hi, 3)]
-            c.verdict = verdict(-c.delta, (lo, hi), opts.max_drop)
+            c.verdict = verdict(-c.delta, (lo, hi), opts.max_f1_drop)
             c.same_answer = round(same_answer_rate(p, ref_preds), 4)
         if base_ms and c.ms_per_question:
             c.speedup = round(base_ms / c.ms_per_question, 2)
@@ -694,10 +717,6 @@ def _bundle(run: _Run, rep: ShrinkReport, student: str) -> dict[str, Any]:
                                 artifact=run.out / chosen.artifact))
     run.say(f"bundled {chosen.artifact} for {run.opts.bundle} in {dest}")
     return {"app": run.opts.bundle, "out": str(dest), "artifact": chosen.artifact, "sha256": card.get("sha256")}
-
-
-def command_line(argv: list[str]) -> str:
-    return "edgekit " + " ".join(shlex.quote(a) for a in argv)
 
 
 __all__ = ["ShrinkOptions", "ShrinkReport", "Candidate", "shrink_run"]

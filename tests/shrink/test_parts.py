@@ -125,7 +125,7 @@ def test_teacher_budget_from_its_card(tmp_path):
 @pytest.mark.parametrize("kw,message", [
     ({"steps": 5, "budget_minutes": 1.0}, "not both"),
     ({"bundle": "android", "target": "onnx"}, "ships a tflite file"),
-    ({"max_drop": -1}, "between 0 and 100"),
+    ({"max_f1_drop": -1}, "between 0 and 100"),
     ({"task": "mlm"}, "question-answering or sequence-classification"),
     ({"resume": "yes"}, "auto"),
     ({"eval_data": "missing.json"}, "does not exist"),
@@ -187,6 +187,42 @@ def test_cli_lr_reaches_the_training_and_the_recorded_command(qa_teacher, train_
     assert seen["opts"].heldout_n == 100 and "--heldout-n 100" in seen["command"]
     seen.clear()
     assert main(base + ["--lr", "-1"]) == 2 and not seen  # refused by ShrinkOptions before the run starts
+    # the other flags reach the options under the API's names (one mapping, in edgekit.shrink)
+    assert main(base + ["--max-f1-drop", "1.5", "--timed-n", "7", "--passes", "2", "--eval-n", "5", "--eval-max",
+                        "10", "--precision", "fp32,int8", "--steps", "3", "--layers", "0,2", "--threads", "1"]) == 2
+    o = seen["opts"]
+    assert (o.max_f1_drop, o.timed_n, o.passes, o.eval_n, o.eval_max, o.steps, o.layers, o.threads) == \
+        (1.5, 7, 2, 5, 10, 3, [0, 2], 1) and o.precision == "fp32,int8"
+    assert "--max-f1-drop 1.5" in seen["command"] and "--timed-n 7" in seen["command"]
+
+
+def test_cli_is_a_thin_layer_over_the_api(monkeypatch, tmp_path, capsys):
+    # One front door: `edgekit shrink` calls `edgekit.shrink` (never ShrinkOptions itself), and prints
+    # the chosen file (exit 0) or why none was chosen (exit 1) from the report it returns.
+    import edgekit.api as api
+    from edgekit.cli import main
+
+    calls = []
+
+    class Rep:
+        out, reason = str(tmp_path), "the fastest whose interval lies within 2 points"
+        chosen_candidate = type("C", (), {"artifact": "files/student/x.tflite"})()
+
+    def fake_shrink(*args, **kw):
+        calls.append((args, kw))
+        return Rep
+
+    monkeypatch.setattr(api, "shrink", fake_shrink)
+    argv = ["shrink", "--model", "M", "--task", "qa", "--data", "T", "--eval-data", "D", "--target", "onnx",
+            "--out", str(tmp_path), "--max-f1-drop", "1"]
+    assert main(argv) == 0
+    (args, kw), = calls
+    assert args == ("M", "qa", "T", "D", "onnx", str(tmp_path)) and kw["max_f1_drop"] == 1.0
+    assert kw["command"].startswith("edgekit shrink --model M") and "--max-f1-drop 1.0" in kw["command"]
+    out = capsys.readouterr()
+    assert out.out.strip() == f"{tmp_path}/report.md" and "chosen: files/student/x.tflite" in out.err
+    Rep.chosen_candidate = None
+    assert main(argv) == 1 and "no file chosen" in capsys.readouterr().err
 
 
 def test_a_run_resumes_only_with_its_own_options(qa_teacher, train_file, dev_file, tmp_path):
@@ -204,6 +240,16 @@ def test_a_run_resumes_only_with_its_own_options(qa_teacher, train_file, dev_fil
         _Run(ShrinkOptions(**{**args, "resume": "auto", "training": {"lr": 2e-4}}), print).open()
     with pytest.raises(UsageError, match="heldout_n: 1000 then, 100 now"):  # the slice that chose the checkpoint
         _Run(ShrinkOptions(**{**args, "resume": "auto", "heldout_n": 100}), print).open()
+    # a state written under the options' old names resumes as the same run (nothing redone, nothing refused)
+    state_path = tmp_path / "out" / "shrink_state.json"
+    st = json.loads(state_path.read_text())
+    st["options"]["max_drop"], st["options"]["n_timed"] = st["options"].pop("max_f1_drop"), st["options"].pop("timed_n")
+    st["measured"] = {"kept": 1}
+    state_path.write_text(json.dumps(st))
+    said = []
+    again = _Run(ShrinkOptions(**{**args, "resume": "auto"}), said.append)
+    again.open()
+    assert again.state["measured"] == {"kept": 1} and not [s for s in said if "redoing" in s]
 
 
 def test_a_finished_run_redoes_its_files_for_other_buckets(qa_teacher, train_file, dev_file, tmp_path):
@@ -262,3 +308,26 @@ def test_calibration_text_goes_only_to_the_plans_with_int8_static(qa_teacher, tr
     monkeypatch.setattr(P, "run", lambda jobs, *a, **k: types.SimpleNamespace(records=[]))
     R._export_all(r, str(qa_teacher))
     assert calls == [("fp32", False), ("fp32,int8-static", True), ("fp32,int8-static", True)]
+
+
+def test_a_state_with_absolute_paths_follows_its_folder(qa_teacher, train_file, dev_file, tmp_path):
+    # States written before "$OUT" named their paths absolutely; moved with their folder, they resume there.
+    from edgekit.shrinker.run import _Run
+
+    args = dict(model=str(qa_teacher), task="qa", data=str(train_file), eval_data=str(dev_file), target="onnx",
+                out=str(tmp_path / "old"), steps=5)
+    _Run(ShrinkOptions(**args), print).open()
+    old = str(tmp_path / "old")
+    legacy = json.loads((tmp_path / "old" / "shrink_state.json").read_text().replace("$OUT", old))
+    legacy.update({"student": f"{old}/student", "measured": {f"{old}/files/a.onnx": {"ms_per_question": 1.0}},
+                   "split": {"train": f"{old}/work/data/train.jsonl", "n_train": 3}})
+    (tmp_path / "old" / "shrink_state.json").write_text(json.dumps(legacy))
+    (tmp_path / "old").rename(tmp_path / "new")
+    run = _Run(ShrinkOptions(**{**args, "out": str(tmp_path / "new"), "resume": "auto"}), print)
+    run.open()
+    new = str(tmp_path / "new")
+    assert run.state["student"] == f"{new}/student" and list(run.state["measured"]) == [f"{new}/files/a.onnx"]
+    assert run.state["split"]["train"] == f"{new}/work/data/train.jsonl" and run.state["options"]["model"] == str(qa_teacher)
+    run.save()
+    assert old not in (tmp_path / "new" / "shrink_state.json").read_text() and new not in (
+        tmp_path / "new" / "shrink_state.json").read_text()

@@ -172,6 +172,19 @@ def test_classification_end_to_end(cls_teacher, cls_files, tmp_path):
     assert rep.metric == "accuracy" and rep.n_dev == 20
     _check_report(rep, tmp_path / "out")
     assert all(c.buckets == [128] for c in rep.candidates) and len(rep.candidates) == 4
+    # The state names OUT as "$OUT": the folder moved elsewhere resumes there, nothing trained, exported
+    # or timed again, and nothing read from the old place.
+    assert str(tmp_path) not in (tmp_path / "out" / "shrink_state.json").read_text()
+    (tmp_path / "out").rename(tmp_path / "moved")
+    files = sorted((tmp_path / "moved" / "files").rglob("*.onnx"))
+    stamps = [f.stat().st_mtime_ns for f in files]
+    again = edgekit.shrink(cls_teacher, "seq-cls", cls_files[0], cls_files[1], "onnx", tmp_path / "moved",
+                           resume="auto", steps=3, precision="fp32,int8-dynamic", passes=1, timed_n=3, heldout_n=10,
+                           threads=1, progress=False, max_f1_drop=100.0, training={"batch_size": 4, "max_len": 64})
+    assert [(c.artifact, c.metric, c.ms_per_question) for c in again.candidates] == [
+        (c.artifact, c.metric, c.ms_per_question) for c in rep.candidates]
+    assert files and [f.stat().st_mtime_ns for f in files] == stamps and again.out == str(tmp_path / "moved")
+    assert json.loads((tmp_path / "moved" / "shrink_state.json").read_text())["student"].startswith("$OUT/")
 
 
 def test_an_undecided_file_is_scored_on_more_dev_rows_until_decided(cls_teacher, cls_files, tmp_path, monkeypatch):
