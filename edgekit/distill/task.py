@@ -81,6 +81,7 @@ class TaskConfig:
     resume: str | None = None         # a checkpoint folder or "auto"
     stop_after: int | None = None     # leave after this many steps of this session, with a checkpoint
     threads: int | None = None        # PyTorch threads, kept all run; None: the free cores, followed
+    dropout: float | None = None      # every dropout of the student while training; None: its config's
 
     def __post_init__(self) -> None:
         t = _ALIASES.get(self.task)
@@ -103,6 +104,8 @@ class TaskConfig:
             raise UsageError("--threads must be at least 1")
         if not self.lr > 0:
             raise UsageError(f"--lr must be positive, not {self.lr}")
+        if self.dropout is not None and not 0 <= self.dropout < 1:
+            raise UsageError(f"--dropout must be in [0, 1), not {self.dropout}")
 
 
 def _check_weights(path: str) -> None:
@@ -128,9 +131,10 @@ def load_task_teacher(path: str, task: str) -> Any:
     return m.eval()
 
 
-def load_task_student(path: str, task: str, teacher: Any, labels: Any = None) -> Any:
+def load_task_student(path: str, task: str, teacher: Any, labels: Any = None, dropout: float | None = None) -> Any:
     """The student (BERT or DistilBERT) with a task head; labels come from the teacher, else from ``labels``
-    (anything with ``id2label``/``label2id``/``num_labels``, e.g. :func:`labels_from_rows`)."""
+    (anything with ``id2label``/``label2id``/``num_labels``, e.g. :func:`labels_from_rows`). ``dropout``
+    replaces every dropout of its config (the saved model's config then says so)."""
     import logging
 
     from transformers import AutoConfig, AutoModelForQuestionAnswering, AutoModelForSequenceClassification
@@ -145,13 +149,19 @@ def load_task_student(path: str, task: str, teacher: Any, labels: Any = None) ->
                          "(e.g. from `edgekit distill` or `edgekit distill init`)")
     # A base model has no task head yet: transformers' "newly initialized" warning is expected here.
     logging.getLogger("transformers.modeling_utils").setLevel(logging.ERROR)
+    drop: dict[str, float] = {}
+    if dropout is not None:
+        # every dropout the model has: encoder, attention and the task head (DistilBERT's heads have their own)
+        names = (("dropout", "attention_dropout", "qa_dropout", "seq_classif_dropout") if cfg.model_type == "distilbert"
+                 else ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout"))
+        drop = dict.fromkeys(names, float(dropout))
     if task == QA:
-        return AutoModelForQuestionAnswering.from_pretrained(path)
+        return AutoModelForQuestionAnswering.from_pretrained(path, **drop)
     lc = teacher.config if teacher is not None else labels
     if lc is None:
         raise UsageError("sequence classification needs labels: from a teacher or from the data")
     return AutoModelForSequenceClassification.from_pretrained(
-        path, num_labels=lc.num_labels, id2label=dict(lc.id2label), label2id=dict(lc.label2id))
+        path, num_labels=lc.num_labels, id2label=dict(lc.id2label), label2id=dict(lc.label2id), **drop)
 
 
 def init_task_student(teacher_path: str, out: str | os.PathLike, layers: list[int]) -> Path:
@@ -462,7 +472,7 @@ def distill_task(cfg: TaskConfig) -> dict:
     tok = load_tokenizer(cfg.teacher or cfg.student)
     labels = teacher.config if teacher is not None else (labels_from_rows(rows) if cfg.task == SEQ_CLS else None)
     say(f"loading the student {cfg.student}")
-    student = load_task_student(cfg.student, cfg.task, teacher, labels)
+    student = load_task_student(cfg.student, cfg.task, teacher, labels, cfg.dropout)
     say(f"tokenising {len(rows):,} examples into windows of {cfg.max_len} tokens")
     feats = encode(cfg.task, rows, tok, labels, cfg.max_len, cfg.doc_stride)
     say(f"{len(feats['input_ids']):,} training windows")
@@ -563,7 +573,7 @@ def distill_task(cfg: TaskConfig) -> dict:
                                                   else {"steps": cfg.steps or total}),
             "bf16_autocast": bf16, "lr": cfg.lr, "warmup": cfg.warmup, "weight_decay": cfg.weight_decay,
             "max_len": cfg.max_len, "doc_stride": cfg.doc_stride, "elapsed_s": round(el, 1),
-            "threads": follow.card(),
+            "threads": follow.card(), **({} if cfg.dropout is None else {"dropout": cfg.dropout}),
             "final": history[-1] if history else {}}
     if teacher is not None:
         card.update({"loss_weights": {"ce": cfg.alpha_ce, "task": cfg.alpha_task,

@@ -144,3 +144,7 @@ def test_task_flags_reach_the_config():
         task_config(_parse(["distill", "task", "--teacher", "t", "--student", "s", "--alpha-hid", "-1", *base]))
     with pytest.raises(UsageError, match="--lr must be positive"):
         task_config(_parse(["distill", "task", "--teacher", "t", "--student", "s", "--lr", "0", *base]))
+    assert task_config(_parse(["distill", "task", "--teacher", "t", "--student", "s", *base])).dropout is None
+    assert task_config(_parse(["distill", "task", "--teacher", "t", "--student", "s", "--dropout", "0", *base])).dropout == 0.0
+    with pytest.raises(UsageError, match=r"--dropout must be in \[0, 1\)"):
+        task_config(_parse(["distill", "task", "--teacher", "t", "--student", "s", "--dropout", "1", *base]))

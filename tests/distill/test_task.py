@@ -208,3 +208,21 @@ def test_bad_task_inputs(tmp_path):
     (tmp_path / "x.jsonl").write_text("[1, 2]")
     with pytest.raises(UsageError):
         TK.read_records(tmp_path / "x.jsonl")
+
+
+@pytest.mark.parametrize("kind", ["bert", "distilbert"])
+def test_dropout_replaces_the_students_own(tmp_path, tokenizer, task_student, kind):
+    # --dropout 0 trains the student without dropout: every Dropout module of the loaded student has p = 0
+    # (BERT and DistilBERT spell the config fields differently); without it the folder's config stands.
+    from transformers import AutoModelForQuestionAnswering
+
+    src = _teacher(tmp_path, tokenizer, "qa")[0] if kind == "bert" else task_student
+    names = (("hidden_dropout_prob", "attention_probs_dropout_prob") if kind == "bert"
+             else ("dropout", "attention_dropout"))
+    folder = tmp_path / "with_dropout"  # the tiny fixtures have none: give this copy 0.3
+    AutoModelForQuestionAnswering.from_pretrained(src, **dict.fromkeys(names, 0.3)).save_pretrained(folder)
+    ps = lambda m: {mod.p for mod in m.modules() if isinstance(mod, torch.nn.Dropout)}  # noqa: E731
+    own = TK.load_task_student(str(folder), "question-answering", None)
+    assert 0.3 in ps(own)
+    zero = TK.load_task_student(str(folder), "question-answering", None, dropout=0.0)
+    assert ps(zero) == {0.0}

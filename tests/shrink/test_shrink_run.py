@@ -77,7 +77,7 @@ def test_onnx_end_to_end_resumes_after_an_interruption(qa_teacher, train_file, d
     with pytest.raises(UsageError, match="--resume auto"):
         edgekit.shrink(qa_teacher, "qa", train_file, dev_file, "onnx", out, **kw)
     # other buckets on the finished run: the same student, files exported and timed again at the new lengths
-    student = json.loads((out / "shrink_state.json").read_text())["student"]
+    student = json.loads((out / "shrink_state.json").read_text())["student"].replace("$OUT", str(out))
     again = edgekit.shrink(qa_teacher, "qa", train_file, dev_file, "onnx", out, resume="auto", seq_len="192,384", **kw)
     assert again.student == student and again.training["scores"] == tr["scores"]
     assert sorted(tuple(c.buckets) for c in again.candidates) == [(192, 384), (192, 384), (384,)]
@@ -97,7 +97,8 @@ def _train_only(teacher, train, dev, out, monkeypatch):
         edgekit.shrink(teacher, "qa", train, dev, "onnx", out, steps=4, precision="fp32", heldout_n=8,
                        threads=1, progress=False, training=TINY_TRAINING)
     state = json.loads((out / "shrink_state.json").read_text())
-    weights = hashlib.sha256((Path(state["student"]) / "model.safetensors").read_bytes()).hexdigest()
+    student = Path(state["student"].replace("$OUT", str(out)))  # the state names OUT "$OUT"
+    weights = hashlib.sha256((student / "model.safetensors").read_bytes()).hexdigest()
     return state["layer_map"], state["training"]["scores"], state["training"]["chosen_step"], weights
 
 
