@@ -152,7 +152,7 @@ def extra_model_row(name: str, folder: str, args: argparse.Namespace, work: Path
         if p.is_file():
             c = json.loads(p.read_text())
             meta = {k: c.get(k) for k in ("teacher", "budget", "steps", "examples_seen", "elapsed_s", "batch_size",
-                                            "lr", "temperature", "loss_weights", "bf16_autocast") if k in c}
+                                            "lr", "temperature", "loss_weights", "bf16_autocast", "dropout") if k in c}
             init = Path(c.get("student_init", "")) / "edgekit_student.json"
             if init.is_file():
                 meta["layer_map"] = json.loads(init.read_text()).get("layer_map")
