@@ -2,9 +2,9 @@
 
 Reads the JSON that ``edgekit eval MODEL... --squad DEV --output X.json`` writes (every prediction), scores
 each question by the official v1.1 F1 (the gate's ``per_question_scores``) and prints, in Markdown: each
-model's F1 on all questions, on the first N and on the rest; each model's share of the teacher's F1 with a
-95% bootstrap interval (questions resampled, every model's answer to a question kept together); and the
-paired difference of every pair with the gate's ``paired_interval``. Why: a share or a difference read on
+model's F1 on all questions, on the first N and on the rest; each model's share of the teacher's F1 with its
+95% interval (the gate's ``share_interval``, as every share edgekit states); and the paired difference of
+every pair with the gate's ``paired_interval``. Why: a share or a difference read on
 one slice of DEV can mislead (``results/squad_quality.md``, "All 5,397 DEV questions").
 
     .venv/bin/edgekit eval A B TEACHER --squad ../shared/data/squad-v1.1/dev-even-articles.json.xz \\
@@ -40,11 +40,9 @@ def scores(eval_json: list[str], squad: str) -> dict[str, Any]:
     return {(Path(n).name if short.count(Path(n).name) == 1 else n): s for n, s in full.items()}
 
 
-def report(by_model: dict[str, Any], teacher: str, first: int = 1000, samples: int = 2000) -> str:
+def report(by_model: dict[str, Any], teacher: str, first: int = 1000) -> str:
     """Markdown: F1 by slice, share of ``teacher`` with its interval, paired differences."""
-    import numpy as np
-
-    from edgekit.quality.gate import paired_interval
+    from edgekit.quality.gate import paired_interval, share_interval
 
     if teacher not in by_model:
         raise SystemExit(f"--teacher {teacher!r} is none of the models: {', '.join(by_model)}")
@@ -52,12 +50,11 @@ def report(by_model: dict[str, Any], teacher: str, first: int = 1000, samples: i
     n = t.size
     first = min(first, n)
     rest = (lambda s: f"{s[first:].mean():.2f}") if first < n else (lambda s: "—")
-    idx = np.random.default_rng(0).integers(0, n, size=(samples, n))
     lines = [f"| model | F1 all {n:,} | F1 first {first:,} | F1 other {n - first:,} | % of the teacher's F1 (95%) |",
              "|---|---:|---:|---:|---|"]
     for name, s in by_model.items():
-        share = "100%" if name == teacher else "{:.1f}% [{:.1f}, {:.1f}]".format(
-            100 * s.mean() / t.mean(), *np.percentile(s[idx].mean(1) / t[idx].mean(1) * 100, [2.5, 97.5]))
+        got = None if name == teacher else share_interval(list(t), list(s))
+        share = "100%" if got is None else "{:.1f}% [{:.1f}, {:.1f}]".format(100 * got[0], *(100 * x for x in got[1]))
         lines.append(f"| {name} | {s.mean():.2f} | {s[:first].mean():.2f} | {rest(s)} | {share} |")
     lines += ["", f"| pair (b − a) | all {n:,} (95%) | first {first:,} |", "|---|---|---:|"]
     names = [m for m in by_model if m != teacher]

@@ -145,16 +145,13 @@ def mrr_share(student_ranks: Any, teacher_ranks: Any) -> dict:
     """The student's MRR as a share of the teacher's on the same questions, with a 95% paired bootstrap
     interval (questions resampled, each keeping both models' ranks): a few hundred questions move MRR by
     about a point, so a share is reported with the interval it comes with."""
-    from edgekit.quality.gate import paired_interval
+    from edgekit.quality.gate import share_interval
 
-    s = (1.0 / student_ranks).tolist()
-    t = (1.0 / teacher_ranks).tolist()
-    t_mrr = sum(t) / len(t)
-    if t_mrr <= 0:
+    got = share_interval((1.0 / teacher_ranks).tolist(), (1.0 / student_ranks).tolist())
+    if got is None:
         return {"share": None, "interval": None}
-    lo, hi = paired_interval(t, s)  # interval of teacher - student MRR
-    return {"share": round(1 - (t_mrr - sum(s) / len(s)) / t_mrr, 4),
-            "interval": [round(1 - hi / t_mrr, 4), round(1 - lo / t_mrr, 4)]}
+    share, (lo, hi) = got
+    return {"share": round(share, 4), "interval": [round(lo, 4), round(hi, 4)]}
 
 
 def _max_len(model: Any, want: int) -> int:

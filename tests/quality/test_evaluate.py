@@ -222,3 +222,15 @@ def test_gate_interval_and_verdict():
     assert noisy[0] <= 1.0 < noisy[1] and verdict(5.0, noisy, 1.0) == "undecided"
     # paired: the same per-question differences give the same interval whatever the scores' level
     assert paired_interval([50.0] * 100, [40.0] * 100) == paired_interval([90.0] * 100, [80.0] * 100)
+
+
+def test_share_interval_is_the_paired_drop_over_the_teachers_mean():
+    # One way to state a student's share of its teacher (MRR in distill, F1 in benchmarks/squad_paired.py).
+    from edgekit.quality.gate import paired_interval, share_interval
+
+    teacher = [100.0] * 150 + [0.0] * 50  # mean 75
+    student = [100.0] * 120 + [0.0] * 80  # mean 60
+    share, (lo, hi) = share_interval(teacher, student)
+    d_lo, d_hi = paired_interval(teacher, student)
+    assert share == 0.8 and (lo, hi) == (1 - d_hi / 75, 1 - d_lo / 75) and lo < 0.8 < hi
+    assert share_interval([0.0] * 10, [1.0] * 10) is None
