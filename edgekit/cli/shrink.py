@@ -127,4 +127,4 @@ def _command_line(argv: list[str]) -> str:
     """The command as one shell line (quoted where needed), as the report shows it."""
     import shlex
 
-    return "edgekit " + " ".join(shlex.quote(a) for a in argv)
+    return "edgekit " + shlex.join(argv)
