@@ -32,7 +32,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -443,6 +443,39 @@ class _Schedule:
 
 
 PROBE_STEPS = 5
+#: ``TaskConfig`` fields a resumed run may set otherwise: where the folders are (a run may move) and how this
+#: session runs. Every other field is the recipe, which a resumed run keeps (``distill.train.recipe_changes``);
+#: whether there is a teacher at all is checked apart (a distillation cannot go on as a plain fine-tune).
+RESUME_MAY_CHANGE = frozenset({"teacher", "student", "data", "out", "progress", "history", "bf16",
+                               "checkpoint_every", "keep_checkpoints", "resume", "stop_after", "threads"})
+
+
+def _saved_config(checkpoint: Path) -> dict[str, Any]:
+    """The ``TaskConfig`` a checkpoint's training started with (its ``state.json``), as JSON values."""
+    try:
+        saved = json.loads((Path(checkpoint) / "state.json").read_text()).get("config") or {}
+    except (OSError, ValueError, AttributeError) as e:
+        raise UsageError(f"{checkpoint} is not a readable training checkpoint (state.json: {e})") from None
+    return saved
+
+
+def recipe_changes_since(checkpoint: Path, cfg: TaskConfig) -> dict[str, tuple[Any, Any]]:
+    """The recipe fields ``cfg`` sets otherwise than the checkpoint's training: ``{field: (then, now)}``."""
+    from edgekit.distill.train import recipe_changes
+
+    saved = _saved_config(checkpoint)
+    changes = recipe_changes(saved, cfg, RESUME_MAY_CHANGE)
+    if (saved.get("teacher") is None) != (cfg.teacher is None):
+        changes["teacher"] = (saved.get("teacher"), cfg.teacher)
+    return changes
+
+
+def started_recipe(cfg: TaskConfig, checkpoint: Path) -> tuple[TaskConfig, dict[str, tuple[Any, Any]]]:
+    """``cfg`` with the recipe the checkpoint's training started with, and what that changed
+    (``{field: (then, asked now)}``): for a caller that owns both runs (``edgekit shrink``, whose own options
+    are checked on resume) and must continue a run begun under another version's recipe as it began."""
+    changes = recipe_changes_since(checkpoint, cfg)
+    return (replace(cfg, **{k: then for k, (then, _) in changes.items()}) if changes else cfg), changes
 
 
 def distill_task(cfg: TaskConfig) -> dict:
@@ -453,11 +486,22 @@ def distill_task(cfg: TaskConfig) -> dict:
 
     from edgekit.distill.student import load_tokenizer, save_student
     from edgekit.model.preflight import resume_checkpoint
-    from edgekit.distill.train import cpu_bf16_supported, load_checkpoint
+    from edgekit.distill.train import cpu_bf16_supported, load_checkpoint, refuse_recipe_changes
 
     acc = Accelerator(cpu=not torch.cuda.is_available())
     torch.manual_seed(cfg.seed)
     t_start = time.perf_counter()
+    out = Path(cfg.out)
+    ckdir = out / "checkpoints"
+    ck = None
+    if cfg.resume:
+        # A damaged checkpoint is named file by file; "auto" falls back to the newest good one. Checked before
+        # the minute of loading and tokenising: a resumed run trains on as it started, or not at all.
+        ck = resume_checkpoint(ckdir, cfg.resume, say=acc.print)
+        if ck is None and cfg.resume != "auto":
+            raise UsageError(f"checkpoint {cfg.resume} not found")
+        if ck is not None:
+            refuse_recipe_changes(ck, recipe_changes_since(ck, cfg))
 
     def say(what: str) -> None:  # start-up takes a minute or more on SQuAD: plain lines on stderr say what runs
         if acc.is_main_process:
@@ -495,20 +539,13 @@ def distill_task(cfg: TaskConfig) -> dict:
     holder = _holder(student)
     bf16 = cfg.bf16 == "yes" or (cfg.bf16 == "auto" and acc.device.type == "cpu" and cpu_bf16_supported())
     g = torch.Generator().manual_seed(cfg.seed)
-    out = Path(cfg.out)
-    ckdir = out / "checkpoints"
     step, elapsed0, history, order = 0, 0.0, [], []
-    if cfg.resume:
-        # A damaged checkpoint is named file by file; "auto" falls back to the newest good one.
-        ck = resume_checkpoint(ckdir, cfg.resume, say=acc.print)
-        if ck is not None:
-            st = load_checkpoint(acc, holder, opt, sched, ck)
-            step, elapsed0, history, order = st["step"], st["elapsed"], st["history"], st["order"]
-            schedule.total = total = st["total"]
-            g.set_state(torch.tensor(st["generator"], dtype=torch.uint8))
-            acc.print(f"resumed from {ck} at step {step}")
-        elif cfg.resume != "auto":
-            raise UsageError(f"checkpoint {cfg.resume} not found")
+    if ck is not None:
+        st = load_checkpoint(acc, holder, opt, sched, ck)
+        step, elapsed0, history, order = st["step"], st["elapsed"], st["history"], st["order"]
+        schedule.total = total = st["total"]
+        g.set_state(torch.tensor(st["generator"], dtype=torch.uint8))
+        acc.print(f"resumed from {ck} at step {step}")
     student.train()
     what = "distilling" if teacher is not None else "fine-tuning"
     bar = progress(total, f"{what} {cfg.task}", unit="steps", initial=step,

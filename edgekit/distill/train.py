@@ -83,6 +83,13 @@ class TrainConfig:
         return cls(**d)
 
 
+#: ``TrainConfig`` fields a resumed run may set otherwise: where things are and how this session runs. Every
+#: other field is the recipe, which a resumed run must keep (``recipe_changes``).
+RESUME_MAY_CHANGE = frozenset({"teacher", "student", "out", "data", "dataset", "cache_dir", "checkpoint_every",
+                               "keep_checkpoints", "resume", "stop_after", "mixed_precision", "cpu", "log_every",
+                               "progress", "card", "teacher_cache", "threads"})
+
+
 @dataclass
 class TrainResult:
     out: Path
@@ -241,6 +248,42 @@ def load_checkpoint(acc: Any, model: Any, optimizer: Any, scheduler: Any, path: 
     return json.loads((path / "state.json").read_text())
 
 
+def recipe_changes(saved: dict[str, Any], cfg: Any, may_change: frozenset[str]) -> dict[str, tuple[Any, Any]]:
+    """What a resumed run would train otherwise than its checkpoint: ``{field: (then, now)}`` for every field
+    of the config dataclass ``cfg`` outside ``may_change`` whose value differs from the checkpoint's
+    ``state["config"]`` (``saved``). A field an older checkpoint lacks held its default then.
+
+    Without this a resumed run takes the schedule's length from the checkpoint and everything else from
+    the new command line, so another ``--lr`` (or a recipe that changed between edgekit versions) gives a
+    model trained half one way and half the other, under a card that names only the second."""
+    from dataclasses import MISSING, fields
+
+    changes: dict[str, tuple[Any, Any]] = {}
+    for f in fields(cfg):
+        if f.name in may_change:
+            continue
+        default = f.default if f.default is not MISSING else (
+            f.default_factory() if f.default_factory is not MISSING else None)  # type: ignore[misc]
+        then = saved.get(f.name, _plain(default))
+        now = _plain(getattr(cfg, f.name))
+        if then != now:
+            changes[f.name] = (then, now)
+    return changes
+
+
+def _plain(value: Any) -> Any:
+    """A config value as its JSON state holds it (dataclasses as dicts, tuples as lists)."""
+    return json.loads(json.dumps(asdict(value) if hasattr(value, "__dataclass_fields__") else value))
+
+
+def refuse_recipe_changes(checkpoint: Path, changes: dict[str, tuple[Any, Any]], flag: str = "--out") -> None:
+    """A UsageError naming each changed setting, then and now, and what to do."""
+    if changes:
+        raise UsageError(f"{checkpoint} was trained with other settings ("
+                         + ", ".join(f"{k}: {a!r} then, {b!r} now" for k, (a, b) in sorted(changes.items()))
+                         + f"); resume with the settings it started with, or train into another {flag}")
+
+
 # ---------------------------------------------------------------------------------------------- training
 
 
@@ -326,6 +369,8 @@ def train(cfg: TrainConfig) -> TrainResult:
         # A damaged checkpoint is named file by file; "auto" falls back to the newest good one.
         ck = resume_checkpoint(ckdir, cfg.resume, say=acc.print)
         if ck is not None:
+            saved = json.loads((ck / "state.json").read_text()).get("config") or {}
+            refuse_recipe_changes(ck, recipe_changes(saved, cfg, RESUME_MAY_CHANGE))
             state = load_checkpoint(acc, model, optimizer, scheduler, ck)
             if state.get("world_size") != world and acc.distributed_type.name == "FSDP":
                 raise UsageError("an FSDP checkpoint must be resumed with the same number of processes")

@@ -57,7 +57,19 @@ def train_student(cfg: Any, out: Path, score: Callable[[Path], list[float]], sta
     out.mkdir(parents=True, exist_ok=True)
     best_dir = out / "student"   # the best-scoring earlier checkpoint so far, then the chosen student
     tmp_dir = out / "scored"     # the checkpoint being scored
-    resuming = _newest(ckdir) is not None
+    newest = _newest(ckdir)
+    resuming = newest is not None
+    if newest is not None:
+        # The run's own options were checked on resume (shrinker.run); a recipe that differs from the
+        # checkpoint's can only be this edgekit's (e.g. QA without dropout since 2026-12-06): the training
+        # goes on as it began, and its card, which records the config, says so.
+        from edgekit.distill.task import started_recipe
+
+        cfg, changed = started_recipe(cfg, newest[0])
+        if changed:
+            say("the training continues with the recipe it started with ("
+                + ", ".join(f"{k} {a!r}; this edgekit's recipe: {b!r}" for k, (a, b) in sorted(changed.items()))
+                + ")")
     card = None
     total = cfg.steps or _state_total(ckdir)
     while True:

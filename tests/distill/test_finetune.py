@@ -130,3 +130,37 @@ def test_distill_task_with_a_bert_student(qa_base, tmp_path):
                  "--steps", "4", "--batch-size", "4", "--max-examples", "8", "--bf16", "no", "--no-progress"]) == 0
     card = json.loads((tmp_path / "d" / "task_distillation_card.json").read_text())
     assert card["teacher_token_types"] and all(h["loss_ce"] > 0 for h in card["history"])
+
+def test_a_resumed_run_keeps_its_recipe(qa_base, tmp_path, capsys):
+    """Resuming with another recipe setting is refused, naming it then and now (the schedule's length came
+    from the checkpoint and the rest from the new flags: half one recipe, half another, under one card);
+    settings of the session (threads, progress) may change."""
+    out = tmp_path / "r"
+    assert _ft(qa_base, out, "--steps", "6", "--stop-after", "2") == 0
+    capsys.readouterr()
+    for extra, named in ((("--lr", "1e-3"), "lr: 0.0001 then, 0.001 now"),
+                         (("--dropout", "0"), "dropout: None then, 0.0 now"),
+                         (("--max-len", "96"), "max_len: 128 then, 96 now"),
+                         (("--steps", "9"), "steps: 6 then, 9 now")):
+        argv = ["--steps", "6", *extra] if extra[0] != "--steps" else list(extra)
+        assert _ft(qa_base, out, *argv, "--resume", "auto") == 2, extra
+        err = capsys.readouterr().err
+        assert named in err and "resume with the settings it started with" in err and "Traceback" not in err, err
+    assert not (out / "model.safetensors").exists()  # nothing trained by a refused resume
+    # A checkpoint written before a field existed held its default: the run resumes without it
+    from edgekit.distill.task import QA, TaskConfig, recipe_changes_since, started_recipe
+
+    ck = next((out / "checkpoints").glob("step-*"))
+    state = json.loads((ck / "state.json").read_text())
+    del state["config"]["dropout"]
+    (ck / "state.json").write_text(json.dumps(state))
+    cfg = TaskConfig(**{**state["config"], "dropout": None, "threads": 1, "resume": "auto"})
+    assert recipe_changes_since(ck, cfg) == {}
+    assert recipe_changes_since(ck, TaskConfig(**{**state["config"], "dropout": 0.0})) == {"dropout": (None, 0.0)}
+    # a fine-tune cannot go on as a distillation (nor the other way)
+    assert recipe_changes_since(ck, TaskConfig(**{**state["config"], "teacher": qa_base}))["teacher"] == (None, qa_base)
+    # the caller that owns both runs (shrink) continues as the run began
+    again, changed = started_recipe(TaskConfig(**{**state["config"], "lr": 1e-3, "task": QA}), ck)
+    assert changed == {"lr": (1e-4, 1e-3)} and again.lr == 1e-4
+    assert _ft(qa_base, out, "--steps", "6", "--resume", "auto", "--threads", "1") == 0
+    assert (out / "model.safetensors").is_file()

@@ -1,5 +1,5 @@
 """`distill train --resume` on a damaged checkpoint: a message naming the bad file, exit 2, and
-`--resume auto` continuing from the previous good checkpoint (issue 12)."""
+`--resume auto` continuing from the previous good checkpoint (issue 12); another recipe refused on resume."""
 from __future__ import annotations
 
 
@@ -29,6 +29,11 @@ def test_damaged_checkpoint_on_resume(tmp_path, mlm_teacher_dir, corpus_file, ca
     assert main([*argv, "--resume", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "optimizer.pt: unreadable" in err and f"--resume {good}" in err and "Traceback" not in err
+    # another recipe on resume is refused before anything is loaded (the schedule would be the checkpoint's,
+    # the rest the new flags'); the checkpoint's own settings resume
+    assert main([*argv, "--lr", "2e-3", "--resume", "auto"]) == 2
+    err = capsys.readouterr().err
+    assert "lr: 0.001 then, 0.002 now" in err and "Traceback" not in err, err
     assert main([*argv, "--resume", "auto"]) == 0
     printed = capsys.readouterr()
     assert f"skipping damaged checkpoint {bad}" in printed.out + printed.err

@@ -245,3 +245,26 @@ def test_a_wall_clock_budget_is_split_into_scored_segments(qa_teacher, train_fil
     assert tr["done"] and tr["card"]["budget"] == {"minutes": 0.1}
     steps = [s["step"] for s in tr["scores"]]
     assert steps[0] == 6 and len(steps) >= 2 and steps == sorted(steps) and steps[-1] == tr["card"]["steps"]
+
+
+def test_a_training_begun_under_another_recipe_goes_on_as_it_began(qa_teacher, train_file, tmp_path):
+    # A shrink run interrupted under an older edgekit (QA trained with its model's dropout) and resumed under
+    # this one (QA without dropout): its options are the same, so shrink's own check lets it on, and the
+    # training continues with the recipe its checkpoint started with (distill task alone would refuse), says
+    # so, and its card records that recipe.
+    from dataclasses import replace
+
+    from edgekit.distill.task import TaskConfig, distill_task
+    from edgekit.shrinker.train import train_student
+
+    train_dir = tmp_path / "train"
+    cfg = TaskConfig(task="qa", teacher=str(qa_teacher), student=str(qa_teacher), data=str(train_file),
+                     out=str(train_dir), steps=6, max_examples=16, progress=False, bf16="no", threads=1,
+                     dropout=0.0, **TINY_TRAINING)
+    distill_task(replace(cfg, dropout=None, stop_after=2, checkpoint_every=2))  # the older edgekit's session
+    said: list[str] = []
+    tr = train_student(cfg, tmp_path / "best", lambda folder: [50.0, 60.0], {}, lambda: None, said.append)
+    assert tr["done"] and tr["final_step"] == 6
+    assert any("recipe it started with (dropout None; this edgekit's recipe: 0.0)" in s for s in said), said
+    card = json.loads((train_dir / "task_distillation_card.json").read_text())
+    assert card["config"]["dropout"] is None and card["steps"] == 6
