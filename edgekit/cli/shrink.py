@@ -75,28 +75,23 @@ def add_parser(subparsers: Any) -> None:
     from edgekit.cli import _add_arch_args
 
     _add_arch_args(p)  # --arch arm64: every candidate's parity also on the phone's CPU; a failing file is never chosen
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, recorded_flags=_recorded_flags(p))
+
+
+def _recorded_flags(parser: argparse.ArgumentParser) -> tuple[tuple[str, str, object, bool], ...]:
+    """(long flag, dest, default, takes no value) of every option of ``parser``: what ``_argv`` compares, read
+    from the parser itself so that a flag or a default changed there is recorded as it is."""
+    return tuple((max(a.option_strings, key=len), a.dest, a.default, a.nargs == 0)
+                 for a in parser._actions if a.option_strings and a.dest != "help")
 
 
 def _argv(args: argparse.Namespace) -> list[str]:
     """The command as given (every option that differs from its default), for the report."""
-    from edgekit.shrinker.run import DEFAULT_HELDOUT
-
     argv = ["shrink"]
-    for flag, dest, default in (("--model", "model", None), ("--task", "task", None), ("--data", "data", None),
-                                ("--eval-data", "eval_data", None), ("--target", "target", None),
-                                ("--layers", "layers", None), ("--budget-minutes", "budget_minutes", None),
-                                ("--steps", "steps", None), ("--lr", "lr", None), ("--max-f1-drop", "max_f1_drop", 2.0),
-                                ("--precision", "precision", "all"), ("--seq-len", "seq_len", None),
-                                ("--bundle", "bundle", None),
-                                ("--resume", "resume", None), ("--threads", "threads", None),
-                                ("--passes", "passes", 3), ("--eval-n", "eval_n", None), ("--eval-max", "eval_max", None),
-                                ("--heldout-n", "heldout_n", DEFAULT_HELDOUT), ("--timed-n", "timed_n", 100),
-                                ("--arch", "arch", "x86_64"), ("--arm64-cpus", "arm64_cpus", None),
-                                ("--out", "out", None)):
+    for flag, dest, default, switch in args.recorded_flags:
         value = getattr(args, dest)
         if value is not None and value != default:
-            argv += [flag, str(value)]
+            argv += [flag] if switch else [flag, str(value)]
     return argv
 
 

@@ -188,12 +188,17 @@ def test_cli_lr_reaches_the_training_and_the_recorded_command(qa_teacher, train_
     seen.clear()
     assert main(base + ["--lr", "-1"]) == 2 and not seen  # refused by ShrinkOptions before the run starts
     # the other flags reach the options under the API's names (one mapping, in edgekit.shrink)
-    assert main(base + ["--max-f1-drop", "1.5", "--timed-n", "7", "--passes", "2", "--eval-n", "5", "--eval-max",
-                        "10", "--precision", "fp32,int8", "--steps", "3", "--layers", "0,2", "--threads", "1"]) == 2
+    given = ["--max-f1-drop", "1.5", "--timed-n", "7", "--passes", "2", "--eval-n", "5", "--eval-max", "10",
+             "--precision", "fp32,int8", "--steps", "3", "--layers", "0,2", "--threads", "1"]
+    assert main(base + given + ["--no-progress"]) == 2
     o = seen["opts"]
     assert (o.max_f1_drop, o.timed_n, o.passes, o.eval_n, o.eval_max, o.steps, o.layers, o.threads) == \
         (1.5, 7, 2, 5, 10, 3, [0, 2], 1) and o.precision == "fp32,int8"
-    assert "--max-f1-drop 1.5" in seen["command"] and "--timed-n 7" in seen["command"]
+    # the recorded command is every flag given, and no default (read from the parser: no list of its own)
+    assert all(f"{a} {b}" in seen["command"] for a, b in zip(given[::2], given[1::2])), seen["command"]
+    assert "--no-progress" in seen["command"]
+    main(base)
+    assert "--passes" not in seen["command"] and "--arch" not in seen["command"] and "--timed-n" not in seen["command"]
 
 
 def test_cli_is_a_thin_layer_over_the_api(monkeypatch, tmp_path, capsys):
