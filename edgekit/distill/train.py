@@ -276,12 +276,12 @@ def _plain(value: Any) -> Any:
     return json.loads(json.dumps(asdict(value) if hasattr(value, "__dataclass_fields__") else value))
 
 
-def refuse_recipe_changes(checkpoint: Path, changes: dict[str, tuple[Any, Any]], flag: str = "--out") -> None:
+def refuse_recipe_changes(checkpoint: Path, changes: dict[str, tuple[Any, Any]]) -> None:
     """A UsageError naming each changed setting, then and now, and what to do."""
     if changes:
         raise UsageError(f"{checkpoint} was trained with other settings ("
                          + ", ".join(f"{k}: {a!r} then, {b!r} now" for k, (a, b) in sorted(changes.items()))
-                         + f"); resume with the settings it started with, or train into another {flag}")
+                         + "); resume with the settings it started with, or train into another --out")
 
 
 # ---------------------------------------------------------------------------------------------- training
