@@ -450,20 +450,11 @@ RESUME_MAY_CHANGE = frozenset({"teacher", "student", "data", "out", "progress", 
                                "checkpoint_every", "keep_checkpoints", "resume", "stop_after", "threads"})
 
 
-def _saved_config(checkpoint: Path) -> dict[str, Any]:
-    """The ``TaskConfig`` a checkpoint's training started with (its ``state.json``), as JSON values."""
-    try:
-        saved = json.loads((Path(checkpoint) / "state.json").read_text()).get("config") or {}
-    except (OSError, ValueError, AttributeError) as e:
-        raise UsageError(f"{checkpoint} is not a readable training checkpoint (state.json: {e})") from None
-    return saved
-
-
 def recipe_changes_since(checkpoint: Path, cfg: TaskConfig) -> dict[str, tuple[Any, Any]]:
     """The recipe fields ``cfg`` sets otherwise than the checkpoint's training: ``{field: (then, now)}``."""
-    from edgekit.distill.train import recipe_changes
+    from edgekit.distill.train import recipe_changes, saved_config
 
-    saved = _saved_config(checkpoint)
+    saved = saved_config(checkpoint)
     changes = recipe_changes(saved, cfg, RESUME_MAY_CHANGE)
     if (saved.get("teacher") is None) != (cfg.teacher is None):
         changes["teacher"] = (saved.get("teacher"), cfg.teacher)

@@ -248,6 +248,14 @@ def load_checkpoint(acc: Any, model: Any, optimizer: Any, scheduler: Any, path: 
     return json.loads((path / "state.json").read_text())
 
 
+def saved_config(checkpoint: Path) -> dict[str, Any]:
+    """The config a checkpoint's training started with (``state.json``'s ``config``, as JSON values)."""
+    try:
+        return json.loads((Path(checkpoint) / "state.json").read_text()).get("config") or {}
+    except (OSError, ValueError, AttributeError) as e:
+        raise UsageError(f"{checkpoint} is not a readable training checkpoint (state.json: {e})") from None
+
+
 def recipe_changes(saved: dict[str, Any], cfg: Any, may_change: frozenset[str]) -> dict[str, tuple[Any, Any]]:
     """What a resumed run would train otherwise than its checkpoint: ``{field: (then, now)}`` for every field
     of the config dataclass ``cfg`` outside ``may_change`` whose value differs from the checkpoint's
@@ -369,8 +377,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         # A damaged checkpoint is named file by file; "auto" falls back to the newest good one.
         ck = resume_checkpoint(ckdir, cfg.resume, say=acc.print)
         if ck is not None:
-            saved = json.loads((ck / "state.json").read_text()).get("config") or {}
-            refuse_recipe_changes(ck, recipe_changes(saved, cfg, RESUME_MAY_CHANGE))
+            refuse_recipe_changes(ck, recipe_changes(saved_config(ck), cfg, RESUME_MAY_CHANGE))
             state = load_checkpoint(acc, model, optimizer, scheduler, ck)
             if state.get("world_size") != world and acc.distributed_type.name == "FSDP":
                 raise UsageError("an FSDP checkpoint must be resumed with the same number of processes")
