@@ -11,11 +11,16 @@ one slice of DEV can mislead (``results/squad_quality.md``, "All 5,397 DEV quest
         --threads 1 --output /tmp/all.json
     .venv/bin/python benchmarks/squad_paired.py /tmp/all.json --squad \\
         ../shared/data/squad-v1.1/dev-even-articles.json.xz --teacher TEACHER
+
+An output may be xz-compressed (``X.json.xz``): the answers behind a committed comparison are kept so in
+``results/squad_answers/``, where a later model can be paired with them without retraining the old ones (a
+trained folder does not outlive the machine it was trained on).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import lzma
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +38,8 @@ def scores(eval_json: list[str], squad: str) -> dict[str, Any]:
     qs = load_squad(squad)
     full: dict[str, Any] = {}
     for path in eval_json:
-        for r in json.loads(Path(path).read_text())["results"]:
+        raw = lzma.open(path).read() if str(path).endswith(".xz") else Path(path).read_bytes()
+        for r in json.loads(raw)["results"]:
             preds = {k: SimpleNamespace(**v) for k, v in r["predictions"].items()}  # text, start, end
             full[r["name"]] = np.asarray(per_question_scores("question-answering", qs, preds))
     short = [Path(n).name for n in full]

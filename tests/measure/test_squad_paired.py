@@ -41,3 +41,8 @@ def test_scores_read_an_eval_output(benchmark_script, tmp_path):
     (tmp_path / "a.json").write_text(json.dumps(out))
     got = sp.scores([str(tmp_path / "a.json")], str(squad))
     assert list(got) == ["model-a"] and got["model-a"][:2].tolist() == [100.0, 0.0]
+    # the committed answers are xz-compressed: read the same
+    import lzma
+
+    (tmp_path / "a.json.xz").write_bytes(lzma.compress(json.dumps(out).encode()))
+    assert sp.scores([str(tmp_path / "a.json.xz")], str(squad))["model-a"][:2].tolist() == [100.0, 0.0]
