@@ -228,6 +228,12 @@ def render(data: dict[str, Any]) -> str:
             lines.append(f"| {m['label']} | {m['layers']} | {m['em']:.2f} | {m['f1']:.2f} "
                          f"| {100 * m['f1'] / ref['f1']:.1f}% |{share(m)} {f(m.get('size_mb'), '.1f')} "
                          f"| {m['s_per_question']:.3f} | {tr_s} |")
+        if eq:
+            # Two teachers were trained for the students' 3,044 steps (two recipes): the column must say
+            # which one it divides by, and it is the stronger, so that no share is flattered.
+            lines += ["", f"The column \"% of the equal-budget teacher's F1\" divides by the row \"{eq['label']}\" "
+                          f"(F1 {eq['f1']:.2f})" + (f": {data['equal_budget_why']}" if data.get("equal_budget_why")
+                                                    else ".")]
     if data.get("not_run"):
         lines += ["", "Not run in this session: " + ", ".join(data["not_run"]) + "."]
     for extra in data.get("notes", []):
