@@ -19,8 +19,6 @@ trained folder does not outlive the machine it was trained on).
 from __future__ import annotations
 
 import argparse
-import json
-import lzma
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +31,12 @@ def scores(eval_json: list[str], squad: str) -> dict[str, Any]:
     from types import SimpleNamespace
 
     from edgekit.quality.gate import per_question_scores
-    from edgekit.quality.squad import load_squad
+    from edgekit.quality.squad import load_squad, read_json
 
     qs = load_squad(squad)
     full: dict[str, Any] = {}
     for path in eval_json:
-        raw = lzma.open(path).read() if str(path).endswith(".xz") else Path(path).read_bytes()
-        for r in json.loads(raw)["results"]:
+        for r in read_json(path)["results"]:  # plain or .xz (the committed answers)
             preds = {k: SimpleNamespace(**v) for k, v in r["predictions"].items()}  # text, start, end
             full[r["name"]] = np.asarray(per_question_scores("question-answering", qs, preds))
     short = [Path(n).name for n in full]

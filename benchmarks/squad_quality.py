@@ -230,7 +230,7 @@ def render(data: dict[str, Any]) -> str:
                          f"| {m['s_per_question']:.3f} | {tr_s} |")
         if eq:
             # Two teachers were trained for the students' 3,044 steps (two recipes): the column must say
-            # which one it divides by, and it is the stronger, so that no share is flattered.
+            # which one it divides by (the json's equal_budget_teacher, and equal_budget_why for the choice).
             lines += ["", f"The column \"% of the equal-budget teacher's F1\" divides by the row \"{eq['label']}\" "
                           f"(F1 {eq['f1']:.2f})" + (f": {data['equal_budget_why']}" if data.get("equal_budget_why")
                                                     else ".")]
