@@ -343,10 +343,23 @@ def train_main(argv: list[str] | None = None) -> int:
 _BF16_FLAG = {"auto": "auto", "yes": "bf16", "no": "no"}
 
 
+def recipe_help(name: str, finetune: bool) -> str:
+    """The default of one training setting per task, from ``edgekit.distill.task.RECIPES`` (the one source)."""
+    from edgekit.distill.task import QA, SEQ_CLS, recipe
+
+    def shown(v: Any) -> str:
+        if v is None:
+            return "the model's own"
+        return f"{v:.0e}".replace("e-0", "e-") if 0 < v < 1e-3 else f"{v:g}"  # 2e-4, not 0.0002
+
+    qa, cls = (recipe(t, distil=not finetune)[name] for t in (QA, SEQ_CLS))
+    return shown(qa) if qa == cls else f"{shown(qa)} for qa, {shown(cls)} for seq-cls"
+
+
 def add_task_args(p: argparse.ArgumentParser, finetune: bool = False) -> None:
     """Flags of ``edgekit distill task`` (and, with ``finetune``, of ``edgekit finetune``: no teacher)."""
     from edgekit.cli.vocabulary import retired
-    from edgekit.distill.task import TASK_NAMES
+    from edgekit.distill.task import RECIPE_STRIDE, TASK_NAMES
 
     p.add_argument("--task", required=True, choices=sorted(TASK_NAMES), metavar="TASK",
                    help="the model's task: question-answering (qa) or sequence-classification (seq-cls)")
@@ -369,27 +382,27 @@ def add_task_args(p: argparse.ArgumentParser, finetune: bool = False) -> None:
                        help="weight of intermediate-layer alignment: cosine distance of every student layer's "
                             "output to the teacher's at the same relative depth, the last to the last (default 0: "
                             "off)")
-    p.add_argument("--seq-len", dest="max_len", type=int, metavar="N", default=256,
-                   help="window length in tokens (default 256)")
+    p.add_argument("--seq-len", dest="max_len", type=int, metavar="N", default=None,
+                   help=f"window length in tokens (default: {recipe_help('max_len', finetune)})")
     retired(p, "--max-len", "--seq-len")
-    p.add_argument("--doc-stride", type=int, default=128 if finetune else 64,
-                   help="overlap of consecutive context windows in tokens")
-    p.add_argument("--batch-size", type=int, default=32 if finetune else 16,
-                   help=f"windows per optimizer step (default {32 if finetune else 16})")
+    p.add_argument("--doc-stride", type=int, default=None,
+                   help=f"overlap of consecutive context windows in tokens (default {RECIPE_STRIDE}, at most half "
+                        "of --seq-len)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help=f"windows per optimizer step (default: {recipe_help('batch_size', finetune)})")
     p.add_argument("--epochs", type=float, default=1.0, help="passes over the data (default 1)")
     p.add_argument("--steps", type=int, default=None, help="optimizer steps (overrides --epochs)")
     p.add_argument("--budget-minutes", type=float, default=None,
                    help="wall-clock budget: the warm-up/decay schedule is fitted to it (overrides --epochs)")
-    p.add_argument("--lr", type=float, default=1e-4 if finetune else 5e-5,
-                   help=f"peak learning rate (default {1e-4 if finetune else 5e-5:g})")
+    p.add_argument("--lr", type=float, default=None,
+                   help=f"peak learning rate (default: {recipe_help('lr', finetune)})")
     p.add_argument("--warmup-fraction", dest="warmup", type=float, metavar="FRACTION", default=0.1,
                    help="fraction of the steps with linear warm-up (default 0.1)")
     retired(p, "--warmup", "--warmup-fraction")
-    p.add_argument("--weight-decay", type=float, default=0.01 if finetune else 0.0,
-                   help=f"AdamW weight decay (default {0.01 if finetune else 0.0:g})")
+    p.add_argument("--weight-decay", type=float, default=None,
+                   help=f"AdamW weight decay (default: {recipe_help('weight_decay', finetune)})")
     p.add_argument("--dropout", type=float, default=None,
-                   help="every dropout of the student while training (default: its config's; "
-                        "0 trained the 3-layer QA student better in one epoch, squad_quality.md)")
+                   help=f"every dropout of the student while training (default: {recipe_help('dropout', finetune)})")
     p.add_argument("--mixed-precision", default="auto", choices=["auto", "no", "bf16"],
                    help="training autocast: auto = bf16 on CPUs with native bf16 (never on GPU), no = fp32, "
                         "bf16 = always (default auto)")
@@ -406,21 +419,22 @@ def add_task_args(p: argparse.ArgumentParser, finetune: bool = False) -> None:
 
 def task_config(ns: argparse.Namespace) -> TaskConfig:
     """``edgekit.distill.task.TaskConfig`` from the task flags (no --teacher: fine-tuning, task loss only)."""
-    from edgekit.distill.task import TaskConfig
+    from edgekit.distill.task import RECIPE_FIELDS, TaskConfig
 
     teacher = getattr(ns, "teacher", None)
+    # a flag not given (None) leaves its field at the task's recipe (distill.task.RECIPES)
+    given = {f: getattr(ns, f) for f in RECIPE_FIELDS if getattr(ns, f) is not None}
     return TaskConfig(task=ns.task, teacher=teacher, student=ns.student, data=ns.data,
                       out=ns.out, alpha_ce=getattr(ns, "alpha_ce", 0.0) if teacher else 0.0,
                       alpha_task=getattr(ns, "alpha_task", 1.0) if teacher else 1.0,
                       temperature=getattr(ns, "temperature", 2.0),
                       alpha_hid=getattr(ns, "alpha_hid", 0.0) if teacher else 0.0,
-                      max_len=ns.max_len, doc_stride=ns.doc_stride,
-                      batch_size=ns.batch_size, epochs=ns.epochs, steps=ns.steps, lr=ns.lr, warmup=ns.warmup,
+                      epochs=ns.epochs, steps=ns.steps, warmup=ns.warmup,
                       seed=ns.seed, max_examples=ns.max_examples, progress=not ns.no_progress,
-                      budget_minutes=ns.budget_minutes, weight_decay=ns.weight_decay,
+                      budget_minutes=ns.budget_minutes,
                       bf16={"bf16": "yes"}.get(ns.mixed_precision, ns.mixed_precision),
                       checkpoint_every=ns.checkpoint_every, resume=ns.resume, stop_after=ns.stop_after,
-                      threads=ns.threads, dropout=ns.dropout)
+                      threads=ns.threads, **given)
 
 
 def _print_task_card(out: str, card: dict) -> None:

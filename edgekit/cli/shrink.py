@@ -11,6 +11,7 @@ from edgekit.core.tasks import ALIASES
 def add_parser(subparsers: Any) -> None:
     """Register ``shrink`` on the top-level ``edgekit`` sub-parsers."""
     from edgekit.apps.bundle import apps
+    from edgekit.cli.distill import recipe_help
     from edgekit.shrinker.run import DEFAULT_HELDOUT
 
     p = subparsers.add_parser(
@@ -43,8 +44,8 @@ def add_parser(subparsers: Any) -> None:
                         help="wall-clock budget of the training: the warm-up/decay schedule is fitted to it")
     budget.add_argument("--steps", type=int, default=None, help="optimizer steps of the training (default: one epoch)")
     p.add_argument("--lr", type=float, default=None,
-                   help="peak learning rate of the student's training and of the layer-map probes (default: 2e-4 for "
-                        "question answering, 1e-4 for classification)")
+                   help="peak learning rate of the student's training and of the layer-map probes (default: "
+                        f"{recipe_help('lr', finetune=False)})")
     p.add_argument("--max-f1-drop", type=float, default=2.0,
                    help="largest F1 (accuracy) drop below the teacher the chosen file may have: its whole 95%% "
                         "interval must lie within it (default 2.0)")

@@ -272,7 +272,7 @@ def recipe_changes(saved: dict[str, Any], cfg: Any, may_change: frozenset[str]) 
             continue
         default = f.default if f.default is not MISSING else (
             f.default_factory() if f.default_factory is not MISSING else None)  # type: ignore[misc]
-        then = saved.get(f.name, _plain(default))
+        then = saved[f.name] if f.name in saved else _plain(default)
         now = _plain(getattr(cfg, f.name))
         if then != now:
             changes[f.name] = (then, now)

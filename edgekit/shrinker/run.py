@@ -28,10 +28,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from edgekit.core.errors import UsageError
+from edgekit.distill.task import QA, RECIPES, SEQ_CLS
 from edgekit.shrinker.report import Candidate, ShrinkReport
 
-QA = "question-answering"
-SEQ_CLS = "sequence-classification"
 DEFAULT_MAX_DROP = 2.0
 #: Held-out TRAIN rows that choose the layer map and the checkpoint. 100 could not rank checkpoints 1-2
 #: F1 apart (shrink.md, third run); 1,000 questions cost about 20 s per scoring of a 3-layer MiniLM.
@@ -186,8 +185,8 @@ def check_buckets(text: str, task: str) -> Any:
     return sl
 
 
-#: Sequence-classification files are exported at this fixed length (the student's training length).
-SEQ_CLS_LENGTH = 128
+#: Sequence-classification files are exported at this fixed length: the student's training length.
+SEQ_CLS_LENGTH: int = RECIPES[(SEQ_CLS, True)]["max_len"]
 
 
 def lengths_of(target: str, task: str, seq_len: str | None = None) -> tuple[list[int], list[int] | None]:
@@ -323,31 +322,16 @@ PROBE_MAX_STEPS = 300
 
 
 def training_config(opts: ShrinkOptions, **where: Any) -> Any:
-    """The student's ``TaskConfig`` (the layer-map probes' and the training's): the recipe of the committed
-    half-depth student (``benchmarks/results/squad_quality.md``: batch 32 windows of 256, stride 128, AdamW
-    weight decay 0.01; question answering at lr 2e-4 without dropout; classification at lr 1e-4, at its export
-    length),
-    then ``opts.training``; ``where`` names the student, the output folder, the data and the length. A bad
-    setting is a usage error."""
+    """The student's ``TaskConfig`` (the layer-map probes' and the training's): the distillation recipe of
+    ``edgekit.distill.task.RECIPES`` (the one every task run defaults to; measured on the committed half-depth
+    student, ``benchmarks/results/squad_quality.md``), then ``opts.training``; ``where`` names the student,
+    the output folder, the data and the length. A bad setting is a usage error."""
     from edgekit.distill.task import TaskConfig
 
-    kw: dict[str, Any] = {"max_len": 256 if opts.task == QA else 128, "doc_stride": 128, "batch_size": 32,
-                          "lr": 1e-4, "weight_decay": 0.01}
-    if opts.task == QA:
-        # One epoch of SQuAD without dropout: +1.94 F1 [+1.35, +2.55] on all 5,397 DEV questions for the
-        # 3-layer student of the equal-budget teacher, and 38% less time per step; at lr 2e-4 rather than
-        # 1e-4, another +1.77 [+1.23, +2.29] (squad_quality.md; +2.1 for the shared model's student, with
-        # dropout, shrink.md). Classification (small data, several epochs) keeps lr 1e-4 and its model's
-        # dropout: not measured there.
-        kw["dropout"] = 0.0
-        kw["lr"] = 2e-4
-    kw.update(opts.training)
-    if "doc_stride" not in opts.training:
-        kw["doc_stride"] = min(kw["doc_stride"], kw["max_len"] // 2)
     base = dict(task=opts.task, teacher=opts.model, student=opts.model, data=opts.data, out=opts.out,
                 seed=opts.seed, threads=opts.threads)
     try:
-        return TaskConfig(**{**base, **kw, **where})
+        return TaskConfig(**{**base, **opts.training, **where})
     except TypeError as e:  # a key TaskConfig does not have
         raise UsageError(f"training setting: {e}") from None
 

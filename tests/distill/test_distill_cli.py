@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from edgekit.cli.distill import add_parser
+from edgekit.cli.distill import add_finetune_parser, add_parser
 from edgekit.core.errors import UsageError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -17,7 +17,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _parse(argv):
     p = argparse.ArgumentParser(prog="edgekit")
-    add_parser(p.add_subparsers(dest="command", required=True))
+    sub = p.add_subparsers(dest="command", required=True)
+    add_parser(sub)
+    add_finetune_parser(sub)
     return p.parse_args(argv)
 
 
@@ -144,7 +146,65 @@ def test_task_flags_reach_the_config():
         task_config(_parse(["distill", "task", "--teacher", "t", "--student", "s", "--alpha-hid", "-1", *base]))
     with pytest.raises(UsageError, match="--lr must be positive"):
         task_config(_parse(["distill", "task", "--teacher", "t", "--student", "s", "--lr", "0", *base]))
-    assert task_config(_parse(["distill", "task", "--teacher", "t", "--student", "s", *base])).dropout is None
+    # the recipe: question-answering distillation trains without dropout, fine-tuning keeps the model's
+    assert task_config(_parse(["distill", "task", "--teacher", "t", "--student", "s", *base])).dropout == 0.0
+    assert task_config(_parse(["finetune", "--model", "s", *base])).dropout is None
     assert task_config(_parse(["distill", "task", "--teacher", "t", "--student", "s", "--dropout", "0", *base])).dropout == 0.0
     with pytest.raises(UsageError, match=r"--dropout must be in \[0, 1\)"):
         task_config(_parse(["distill", "task", "--teacher", "t", "--student", "s", "--dropout", "1", *base]))
+
+
+@pytest.mark.parametrize("task", ["qa", "seq-cls"])
+def test_every_front_door_trains_with_the_one_recipe(task, tmp_path):
+    # distill task, finetune, shrink and TaskConfig (the Python API) used to carry their own defaults (lr 5e-5,
+    # batch 16, stride 64 for `distill task`; 2e-4 without dropout in shrink): a user following the README's
+    # `distill task` got another recipe than the measured one. Now each reads edgekit.distill.task.RECIPES.
+    from edgekit.cli.distill import task_config
+    from dataclasses import replace
+
+    from edgekit.distill.task import RECIPE, RECIPE_FIELDS, RECIPES, TaskConfig, recipe
+    from edgekit.shrinker.run import ShrinkOptions, training_config
+
+    base = ["--task", task, "--data", "d.json", "--out", "o"]
+    cli_kd = task_config(_parse(["distill", "task", "--teacher", "t", "--student", "s", *base]))
+    cli_ft = task_config(_parse(["finetune", "--model", "s", *base]))
+    api_kd = TaskConfig(task=task, teacher="t", student="s", data="d.json", out="o")
+    api_ft = TaskConfig(task=task, teacher=None, student="s", data="d.json", out="o")
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "config.json").write_text("{}")  # shrink checks its files exist before anything else
+    for name in ("d.json", "e.json"):
+        (tmp_path / name).write_text("{}")
+    shrink = training_config(ShrinkOptions(model=str(tmp_path / "t"), task=task, data=str(tmp_path / "d.json"),
+                                           eval_data=str(tmp_path / "e.json"), target="onnx",
+                                           out=str(tmp_path / "out")))
+
+    def settings(cfg):
+        return {f: getattr(cfg, f) for f in RECIPE_FIELDS}
+
+    assert settings(cli_kd) == settings(api_kd) == settings(shrink)
+    assert settings(cli_ft) == settings(api_ft)
+    for cfg, distil in ((api_kd, True), (api_ft, False)):
+        want = recipe(task, distil)
+        assert {f: getattr(cfg, f) for f in want} == want
+        assert cfg.doc_stride == min(128, cfg.max_len // 2)
+    assert RECIPES[(api_kd.task, True)]["lr"] == (2e-4 if task == "qa" else 1e-4)
+    # None keeps the model's own dropout (a checkpoint of an older recipe says so), the sentinel takes the recipe's
+    assert replace(api_kd, dropout=None).dropout is None and replace(api_kd, dropout=RECIPE).dropout == api_kd.dropout
+    # a flag still wins, and the stride follows a shorter window
+    short = task_config(_parse(["distill", "task", "--teacher", "t", "--student", "s", "--seq-len", "64",
+                                "--lr", "3e-5", *base]))
+    assert (short.max_len, short.doc_stride, short.lr) == (64, 32, 3e-5)
+    with pytest.raises(UsageError, match="unknown task|not a task|task"):
+        recipe("translation", True)
+
+
+def test_the_help_shows_the_recipes_defaults(capsys):
+    with pytest.raises(SystemExit):
+        _parse(["distill", "task", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "peak learning rate (default: 2e-4 for qa, 1e-4 for seq-cls)" in out
+    assert "(default: 0 for qa, the model's own for seq-cls)" in out
+    with pytest.raises(SystemExit):
+        _parse(["finetune", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "peak learning rate (default: 1e-4)" in out
