@@ -39,6 +39,7 @@ from typing import Any
 from edgekit.quality.data import read_records  # noqa: F401 - the one task-data reader
 from edgekit.core.errors import ModelLoadError, UsageError
 from edgekit.core.tasks import Task, task_names
+from edgekit.distill.train import ABSENT
 
 QA = "question-answering"
 SEQ_CLS = "sequence-classification"
@@ -69,8 +70,8 @@ RECIPES: dict[tuple[str, bool], dict[str, Any]] = {
 }
 
 
-#: The ``TaskConfig`` fields a recipe sets (``RECIPES`` has all but the stride, which follows the window).
-RECIPE_FIELDS = ("max_len", "doc_stride", "batch_size", "lr", "weight_decay", "dropout")
+#: The ``TaskConfig`` fields a recipe sets: those of ``RECIPES`` and the stride, which follows the window.
+RECIPE_FIELDS = (*RECIPES[(QA, True)], "doc_stride")
 
 
 class _Recipe:
@@ -85,15 +86,20 @@ class _Recipe:
 RECIPE: Any = _Recipe()
 
 
-def recipe(task: str, distil: bool) -> dict[str, Any]:
-    """The default training settings of ``task`` (any of ``TASK_NAMES``) for distillation (``distil``)
-    or fine-tuning alone: a copy of its ``RECIPES`` entry."""
+def _full_task(task: str) -> str:
+    """The full name of ``task`` (any of ``TASK_NAMES``); another name is a usage error."""
     t = _ALIASES.get(task)
     if t is None:
         from edgekit.core.errors import unknown_choice
 
         raise unknown_choice("task", task, list(_ALIASES))
-    return dict(RECIPES[(t, bool(distil))])
+    return t
+
+
+def recipe(task: str, distil: bool) -> dict[str, Any]:
+    """The default training settings of ``task`` (any of ``TASK_NAMES``) for distillation (``distil``)
+    or fine-tuning alone: a copy of its ``RECIPES`` entry."""
+    return dict(RECIPES[(_full_task(task), bool(distil))])
 
 
 @dataclass(frozen=True)
@@ -130,15 +136,12 @@ class TaskConfig:
     stop_after: int | None = None     # leave after this many steps of this session, with a checkpoint
     threads: int | None = None        # PyTorch threads, kept all run; None: the free cores, followed
     # every dropout of the student while training; None: the model's own; RECIPE: the task's recipe
-    # (question-answering distillation 0, otherwise the model's own)
-    dropout: float | None = RECIPE
+    # (question-answering distillation 0, otherwise the model's own). A checkpoint from before this field
+    # (2026-12-06) trained with the model's own (``ABSENT``: what ``recipe_changes`` compares it with).
+    dropout: float | None = field(default=RECIPE, metadata={ABSENT: None})
 
     def __post_init__(self) -> None:
-        t = _ALIASES.get(self.task)
-        if t is None:
-            from edgekit.core.errors import unknown_choice
-
-            raise unknown_choice("task", self.task, list(_ALIASES))
+        t = _full_task(self.task)
         object.__setattr__(self, "task", t)  # the full name, whatever alias was given
         for name, value in recipe(t, distil=self.teacher is not None).items():
             given = getattr(self, name)
@@ -510,9 +513,7 @@ def recipe_changes_since(checkpoint: Path, cfg: TaskConfig) -> dict[str, tuple[A
     """The recipe fields ``cfg`` sets otherwise than the checkpoint's training: ``{field: (then, now)}``."""
     from edgekit.distill.train import recipe_changes, saved_config
 
-    # Every recipe field was saved since it existed, but for dropout (added 2026-12-06 with None, the
-    # model's own): a checkpoint without it trained with its model's dropout, not with today's recipe.
-    saved = {"dropout": None, **saved_config(checkpoint)}
+    saved = saved_config(checkpoint)
     changes = recipe_changes(saved, cfg, RESUME_MAY_CHANGE)
     if (saved.get("teacher") is None) != (cfg.teacher is None):
         changes["teacher"] = (saved.get("teacher"), cfg.teacher)

@@ -83,6 +83,10 @@ class TrainConfig:
         return cls(**d)
 
 
+#: Field metadata key of a config dataclass: the value a checkpoint written before the field existed trained
+#: with, when that is not the field's default today (``recipe_changes``).
+ABSENT = "absent_from_older_checkpoints"
+
 #: ``TrainConfig`` fields a resumed run may set otherwise: where things are and how this session runs. Every
 #: other field is the recipe, which a resumed run must keep (``recipe_changes``).
 RESUME_MAY_CHANGE = frozenset({"teacher", "student", "out", "data", "dataset", "cache_dir", "checkpoint_every",
@@ -259,7 +263,8 @@ def saved_config(checkpoint: Path) -> dict[str, Any]:
 def recipe_changes(saved: dict[str, Any], cfg: Any, may_change: frozenset[str]) -> dict[str, tuple[Any, Any]]:
     """What a resumed run would train otherwise than its checkpoint: ``{field: (then, now)}`` for every field
     of the config dataclass ``cfg`` outside ``may_change`` whose value differs from the checkpoint's
-    ``state["config"]`` (``saved``). A field an older checkpoint lacks held its default then.
+    ``state["config"]`` (``saved``). A field an older checkpoint lacks held its default then, or, when the
+    default has changed since, the value its ``ABSENT`` metadata names.
 
     Without this a resumed run takes the schedule's length from the checkpoint and everything else from
     the new command line, so another ``--lr`` (or a recipe that changed between edgekit versions) gives a
@@ -270,8 +275,12 @@ def recipe_changes(saved: dict[str, Any], cfg: Any, may_change: frozenset[str]) 
     for f in fields(cfg):
         if f.name in may_change:
             continue
-        default = f.default if f.default is not MISSING else (
-            f.default_factory() if f.default_factory is not MISSING else None)  # type: ignore[misc]
+        if ABSENT in f.metadata:
+            default = f.metadata[ABSENT]
+        elif f.default is not MISSING:
+            default = f.default
+        else:
+            default = f.default_factory() if f.default_factory is not MISSING else None  # type: ignore[misc]
         then = saved[f.name] if f.name in saved else _plain(default)
         now = _plain(getattr(cfg, f.name))
         if then != now:

@@ -159,6 +159,9 @@ def test_a_resumed_run_keeps_its_recipe(qa_base, tmp_path, capsys):
     assert recipe_changes_since(ck, TaskConfig(**{**state["config"], "dropout": 0.0})) == {"dropout": (None, 0.0)}
     # a fine-tune cannot go on as a distillation (nor the other way)
     assert recipe_changes_since(ck, TaskConfig(**{**state["config"], "teacher": qa_base}))["teacher"] == (None, qa_base)
+    # the checkpoint lacking dropout trained with the model's own (the field's ABSENT), not with today's recipe
+    # default (a distillation's 0)
+    assert recipe_changes_since(ck, TaskConfig(**{**state["config"], "teacher": qa_base}))["dropout"] == (None, 0.0)
     # the caller that owns both runs (shrink) continues as the run began
     again, changed = started_recipe(TaskConfig(**{**state["config"], "lr": 1e-3, "task": QA}), ck)
     assert changed == {"lr": (1e-4, 1e-3)} and again.lr == 1e-4
