@@ -359,7 +359,9 @@ def recipe_help(name: str, finetune: bool) -> str:
 def add_task_args(p: argparse.ArgumentParser, finetune: bool = False) -> None:
     """Flags of ``edgekit distill task`` (and, with ``finetune``, of ``edgekit finetune``: no teacher)."""
     from edgekit.cli.vocabulary import retired
-    from edgekit.distill.task import RECIPE_STRIDE, TASK_NAMES
+    from dataclasses import fields
+
+    from edgekit.distill.task import LOSS_FIELDS, RECIPE_STRIDE, TASK_NAMES, TaskConfig
 
     p.add_argument("--task", required=True, choices=sorted(TASK_NAMES), metavar="TASK",
                    help="the model's task: question-answering (qa) or sequence-classification (seq-cls)")
@@ -375,13 +377,18 @@ def add_task_args(p: argparse.ArgumentParser, finetune: bool = False) -> None:
                         'seq-cls {"text", "text_pair"?, "label"}')
     p.add_argument("--out", required=True, help="output folder: the trained model, its card and checkpoints")
     if not finetune:
-        p.add_argument("--alpha-ce", type=float, default=0.5, help="weight of the KL to the teacher (default 0.5)")
-        p.add_argument("--alpha-task", type=float, default=0.5, help="weight of the task loss (default 0.5)")
-        p.add_argument("--temperature", type=float, default=2.0, help="softmax temperature of the KL (default 2)")
-        p.add_argument("--alpha-hid", type=float, default=0.0,
+        # the loss's defaults are TaskConfig's (a flag not given is left out), so help and run cannot differ
+        loss = {f.name: f.default for f in fields(TaskConfig) if f.name in LOSS_FIELDS}
+        p.add_argument("--alpha-ce", type=float, default=None,
+                       help=f"weight of the KL to the teacher (default {loss['alpha_ce']:g})")
+        p.add_argument("--alpha-task", type=float, default=None,
+                       help=f"weight of the task loss (default {loss['alpha_task']:g})")
+        p.add_argument("--temperature", type=float, default=None,
+                       help=f"softmax temperature of the KL (default {loss['temperature']:g})")
+        p.add_argument("--alpha-hid", type=float, default=None,
                        help="weight of intermediate-layer alignment: cosine distance of every student layer's "
-                            "output to the teacher's at the same relative depth, the last to the last (default 0: "
-                            "off)")
+                            "output to the teacher's at the same relative depth, the last to the last (default "
+                            f"{loss['alpha_hid']:g}: off)")
     p.add_argument("--seq-len", dest="max_len", type=int, metavar="N", default=None,
                    help=f"window length in tokens (default: {recipe_help('max_len', finetune)})")
     retired(p, "--max-len", "--seq-len")
@@ -419,22 +426,18 @@ def add_task_args(p: argparse.ArgumentParser, finetune: bool = False) -> None:
 
 def task_config(ns: argparse.Namespace) -> TaskConfig:
     """``edgekit.distill.task.TaskConfig`` from the task flags (no --teacher: fine-tuning, task loss only)."""
-    from edgekit.distill.task import RECIPE_FIELDS, TaskConfig
+    from edgekit.distill.task import LOSS_FIELDS, RECIPE_FIELDS, TaskConfig
 
-    teacher = getattr(ns, "teacher", None)
-    # a flag not given (None) leaves its field at the task's recipe (distill.task.RECIPES)
-    given = {f: getattr(ns, f) for f in RECIPE_FIELDS if getattr(ns, f) is not None}
-    return TaskConfig(task=ns.task, teacher=teacher, student=ns.student, data=ns.data,
-                      out=ns.out, alpha_ce=getattr(ns, "alpha_ce", 0.0) if teacher else 0.0,
-                      alpha_task=getattr(ns, "alpha_task", 1.0) if teacher else 1.0,
-                      temperature=getattr(ns, "temperature", 2.0),
-                      alpha_hid=getattr(ns, "alpha_hid", 0.0) if teacher else 0.0,
-                      epochs=ns.epochs, steps=ns.steps, warmup=ns.warmup,
+    # a flag not given (None) leaves its field at TaskConfig's default: the task's recipe (distill.task.RECIPES)
+    # and the distillation loss's weights (finetune has no loss flags: without a teacher they train nothing)
+    given = {f: getattr(ns, f, None) for f in (*RECIPE_FIELDS, *LOSS_FIELDS)}
+    return TaskConfig(task=ns.task, teacher=getattr(ns, "teacher", None), student=ns.student, data=ns.data,
+                      out=ns.out, epochs=ns.epochs, steps=ns.steps, warmup=ns.warmup,
                       seed=ns.seed, max_examples=ns.max_examples, progress=not ns.no_progress,
                       budget_minutes=ns.budget_minutes,
                       bf16={"bf16": "yes"}.get(ns.mixed_precision, ns.mixed_precision),
                       checkpoint_every=ns.checkpoint_every, resume=ns.resume, stop_after=ns.stop_after,
-                      threads=ns.threads, **given)
+                      threads=ns.threads, **{f: v for f, v in given.items() if v is not None})
 
 
 def _print_task_card(out: str, card: dict) -> None:

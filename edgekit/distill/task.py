@@ -507,6 +507,10 @@ PROBE_STEPS = 5
 #: whether there is a teacher at all is checked apart (a distillation cannot go on as a plain fine-tune).
 RESUME_MAY_CHANGE = frozenset({"teacher", "student", "data", "out", "progress", "history", "bf16",
                                "checkpoint_every", "keep_checkpoints", "resume", "stop_after", "threads"})
+#: The distillation loss's fields: they train nothing without a teacher (``task_terms``), so a fine-tune's
+#: checkpoint is not refused over them (``edgekit finetune`` wrote 0/1/0 for the weights until 2026-12-06,
+#: the API the dataclass's defaults).
+LOSS_FIELDS = frozenset({"alpha_ce", "alpha_task", "temperature", "alpha_hid"})
 
 
 def recipe_changes_since(checkpoint: Path, cfg: TaskConfig) -> dict[str, tuple[Any, Any]]:
@@ -514,7 +518,7 @@ def recipe_changes_since(checkpoint: Path, cfg: TaskConfig) -> dict[str, tuple[A
     from edgekit.distill.train import recipe_changes, saved_config
 
     saved = saved_config(checkpoint)
-    changes = recipe_changes(saved, cfg, RESUME_MAY_CHANGE)
+    changes = recipe_changes(saved, cfg, RESUME_MAY_CHANGE | (LOSS_FIELDS if cfg.teacher is None else frozenset()))
     if (saved.get("teacher") is None) != (cfg.teacher is None):
         changes["teacher"] = (saved.get("teacher"), cfg.teacher)
     return changes

@@ -204,7 +204,10 @@ def test_the_help_shows_the_recipes_defaults(capsys):
     out = " ".join(capsys.readouterr().out.split())
     assert "peak learning rate (default: 2e-4 for qa, 1e-4 for seq-cls)" in out
     assert "(default: 0 for qa, the model's own for seq-cls)" in out
+    # the loss's defaults come from TaskConfig (the flags default to "not given")
+    assert "weight of the KL to the teacher (default 0.5)" in out and "temperature of the KL (default 2)" in out
     with pytest.raises(SystemExit):
         _parse(["finetune", "--help"])
     out = " ".join(capsys.readouterr().out.split())
     assert "peak learning rate (default: 1e-4)" in out
+    assert "--alpha-ce" not in out and "--temperature" not in out  # no teacher, no distillation loss

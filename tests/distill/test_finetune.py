@@ -165,5 +165,12 @@ def test_a_resumed_run_keeps_its_recipe(qa_base, tmp_path, capsys):
     # the caller that owns both runs (shrink) continues as the run began
     again, changed = started_recipe(TaskConfig(**{**state["config"], "lr": 1e-3, "task": QA}), ck)
     assert changed == {"lr": (1e-4, 1e-3)} and again.lr == 1e-4
+    # the loss's weights train nothing without a teacher: a fine-tune's checkpoint written with `edgekit
+    # finetune`'s old weights (0/1, the API wrote the dataclass's defaults) resumes; a distillation's is refused
+    state["config"].update(alpha_ce=0.0, alpha_task=1.0, alpha_hid=0.0, temperature=3.0)
+    (ck / "state.json").write_text(json.dumps(state))
+    assert recipe_changes_since(ck, cfg) == {}
+    assert recipe_changes_since(ck, TaskConfig(**{**state["config"], "alpha_ce": 0.5, "teacher": qa_base,
+                                                  "dropout": None}))["alpha_ce"] == (0.0, 0.5)
     assert _ft(qa_base, out, "--steps", "6", "--resume", "auto", "--threads", "1") == 0
     assert (out / "model.safetensors").is_file()

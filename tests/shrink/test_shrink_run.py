@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import edgekit
-from conftest import TINY_TRAINING, squad
+from shrink_fixtures import TINY_TRAINING, squad
 from edgekit.core.record import ArtifactRecord
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
