@@ -192,6 +192,8 @@ def header_lines(rep: ShrinkReport) -> list[str]:
             length = f"{pb['steps']} steps" if "steps" in pb else f"{pb.get('budget_minutes', 0):g} minutes"
             line += (f"; after a probe of {length}: "
                      + ", ".join(f"{x['map']} {x['score']:.2f}" for x in lm["probed"]))
+        if lm.get("margin"):
+            line += f"; the kept map {lm['margin']['text']}"
         lines.append(line + ")")
     tr = rep.training
     if tr:

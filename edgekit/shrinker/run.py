@@ -402,10 +402,6 @@ def shrink_run(opts: ShrinkOptions, say: Callable[[str], Any] | None = None,
     from edgekit.core.geometry import DEFAULT_QA_LENGTH
 
     score_each = _scorer(task, heldout, DEFAULT_QA_LENGTH if task == QA else 128)
-
-    def score(folder: Path) -> float:
-        return _mean(score_each(folder))
-
     # what the probes of the layer map and the training share: one place, so neither can miss a setting
     common = dict(data=st["split"]["train"], progress=opts.progress)
     # 2. the layer map
@@ -421,7 +417,7 @@ def shrink_run(opts: ShrinkOptions, say: Callable[[str], Any] | None = None,
             distill_task(training_config(opts, student=str(init), out=str(out), **probe_budget, **common))
             return out
 
-        st["layer_map"] = choose_layer_map(opts.model, opts.layers, run.work / "layers", score, run.say, probe)
+        st["layer_map"] = choose_layer_map(opts.model, opts.layers, run.work / "layers", score_each, run.say, probe)
         st["layer_map"]["probe"] = probe_budget
         run.save()
         run.say(f"layer map {st['layer_map']['map']}")

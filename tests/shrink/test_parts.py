@@ -54,9 +54,12 @@ def test_the_probe_decides_the_layer_map_not_the_untrained_score(tmp_path, monke
     untrained = {(0, 3, 4): 15.35, (0, 2, 4): 14.94, (1, 3, 5): 11.37}
     after = {(0, 3, 4): 38.3, (0, 2, 4): 58.1, (1, 3, 5): 50.0}
 
-    def score(folder):
+    spread = {(1, 3, 5): [8.0, -8.0, 0.0]}  # per-question scores around a map's mean (paired with the others)
+
+    def score(folder):  # each question's score: three questions
         m = tuple(json.loads((folder / "map.json").read_text()))
-        return after[m] if (folder / "trained").exists() else untrained.get(m, 1.0)
+        mean = after[m] if (folder / "trained").exists() else untrained.get(m, 1.0)
+        return [mean + d for d in spread.get(m, [0.0, 0.0, 0.0])]
 
     probed = []
 
@@ -70,7 +73,7 @@ def test_the_probe_decides_the_layer_map_not_the_untrained_score(tmp_path, monke
     said = []
     got = L.choose_layer_map("t", 3, tmp_path / "layers", score, said.append, probe)
     assert len(got["measured"]) == 20 and probed == [[0, 3, 4], [0, 2, 4], [1, 3, 5]]
-    assert got["map"] == [0, 2, 4] and got["chosen_by"] == "probe"
+    assert got["map"] == [0, 2, 4] and got["chosen_by"] == "probe" and "margin" not in got
     assert json.loads((tmp_path / "layers" / "init" / "map.json").read_text()) == [0, 2, 4]
     assert sorted(p.name for p in (tmp_path / "layers").iterdir()) == ["init"]  # no copy left behind
     # without a probe the untrained score decides, as before
@@ -80,6 +83,16 @@ def test_the_probe_decides_the_layer_map_not_the_untrained_score(tmp_path, monke
     probed.clear()
     assert L.choose_layer_map("t", 3, tmp_path / "l3", score, said.append, probe)["map"] == [0, 2, 4]
     assert probed == [[0, 3, 4], [1, 3, 5], [0, 2, 4]]
+    # another map kept: how far it is ahead of the evenly spaced one, with the paired interval, is recorded
+    after[(1, 3, 5)] = 60.0
+    got = L.choose_layer_map("t", 3, tmp_path / "l4", score, said.append, probe)
+    assert got["map"] == [1, 3, 5] and got["margin"]["over"] == [0, 2, 4] and got["margin"]["n"] == 3
+    lo, hi = got["margin"]["interval"]
+    assert got["margin"]["diff"] == pytest.approx(1.9) and lo < 0 < hi  # questions disagree: not decided
+    assert "+1.90 [" in said[-1] and "over the evenly spaced [0, 2, 4] on 3 held-out questions (within" in said[-1]
+    spread[(1, 3, 5)] = [0.5, 0.5, 0.5]
+    got = L.choose_layer_map("t", 3, tmp_path / "l5", score, said.append, probe)
+    assert got["margin"]["interval"][0] > 0 and "(beyond the sampling error)" in said[-1]
 
 
 def test_probe_length():
@@ -354,3 +367,19 @@ def test_the_qa_recipe_trains_without_dropout_at_2e_4(qa_teacher, train_file, de
     opts = ShrinkOptions(**args)
     object.__setattr__(opts, "task", "sequence-classification")
     assert training_config(opts).dropout is None and training_config(opts).lr == 1e-4
+
+
+def test_the_report_shows_how_far_the_kept_map_is_ahead():
+    from edgekit.shrinker.layers import probe_margin
+    from edgekit.shrinker.report import ShrinkReport, header_lines
+
+    margin = probe_margin([0, 1, 3], [70.0, 80.0, 60.0, 72.0], [0, 2, 4], [70.0, 70.0, 70.0, 70.0])
+    lm = {"map": [0, 1, 3], "teacher_layers": 6, "chosen_by": "probe", "measured": [{"map": [0, 1, 3], "score": 15.0}],
+          "probed": [{"map": [0, 1, 3], "score": 70.5}, {"map": [0, 2, 4], "score": 70.0}], "probe": {"steps": 271},
+          "margin": margin}
+    rep = ShrinkReport(task="question-answering", metric="f1", target="onnx", teacher="t", student="s", out="o",
+                       max_drop=2.0, n_dev=10, teacher_metric=80.0, candidates=[], chosen=None, reason="", layer_map=lm)
+    line = next(x for x in header_lines(rep) if x.startswith("Student:"))
+    assert "after a probe of 271 steps: [0, 1, 3] 70.50, [0, 2, 4] 70.00" in line
+    assert f"the kept map +0.50 [{margin['interval'][0]:+.2f}, {margin['interval'][1]:+.2f}] over the evenly spaced " \
+           "[0, 2, 4] on 4 held-out questions (within the sampling error)" in line
