@@ -358,9 +358,9 @@ def recipe_help(name: str, finetune: bool) -> str:
 
 def add_task_args(p: argparse.ArgumentParser, finetune: bool = False) -> None:
     """Flags of ``edgekit distill task`` (and, with ``finetune``, of ``edgekit finetune``: no teacher)."""
-    from edgekit.cli.vocabulary import retired
     from dataclasses import fields
 
+    from edgekit.cli.vocabulary import retired
     from edgekit.distill.task import LOSS_FIELDS, RECIPE_STRIDE, TASK_NAMES, TaskConfig
 
     p.add_argument("--task", required=True, choices=sorted(TASK_NAMES), metavar="TASK",

@@ -66,6 +66,11 @@ def per_question_scores(task: str, data: Any, predictions: dict[str, Any], label
     return [100.0 * (predictions.get(str(i)) == _label_index(row["label"], labels or [])) for i, row in enumerate(data)]
 
 
+def mean_score(scores: list[float]) -> float:
+    """The metric of per-question scores (:func:`per_question_scores`): their mean; 0 for none."""
+    return sum(scores) / max(1, len(scores))
+
+
 def paired_interval(reference: list[float], artifact: list[float], samples: int = BOOTSTRAP_SAMPLES,
                     seed: int = 0) -> tuple[float, float]:
     """95% paired bootstrap interval of mean(reference - artifact): questions are resampled with

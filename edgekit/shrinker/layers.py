@@ -109,6 +109,7 @@ def choose_layer_map(teacher: str, layers: int | list[int] | None, work: Path,
     95% interval over that map on the same questions (:func:`probe_margin`); the chosen untrained copy is
     left in ``work/init`` for training. A map given by the user is used as is (and scored, for the report)."""
     from edgekit.distill.task import init_task_student
+    from edgekit.quality.gate import mean_score
 
     n = teacher_depth(teacher)
     if isinstance(layers, list):
@@ -130,7 +131,7 @@ def choose_layer_map(teacher: str, layers: int | list[int] | None, work: Path,
     measured = []
     for m in maps:
         folder = copy(m)
-        s = _mean(score(folder))
+        s = mean_score(score(folder))
         measured.append({"map": m, "score": round(s, 3)})
         say(f"layer map {m}: {s:.2f} on the held-out slice of TRAIN (untrained)")
         shutil.rmtree(folder, ignore_errors=True)
@@ -144,7 +145,7 @@ def choose_layer_map(teacher: str, layers: int | list[int] | None, work: Path,
             start = copy(m)
             trained = probe(start, work / ("probe-" + "-".join(map(str, m))))
             each[tuple(m)] = score(trained)
-            s = _mean(each[tuple(m)])
+            s = mean_score(each[tuple(m)])
             probed.append({"map": m, "score": round(s, 3)})
             say(f"layer map {m}: {s:.2f} on the held-out slice of TRAIN after a short training (probe)")
             shutil.rmtree(start, ignore_errors=True)
@@ -170,16 +171,13 @@ def probe_margin(chosen: list[int], chosen_each: list[float], spaced: list[int],
     best point score; the interval says whether the held-out slice could tell the two apart, which the
     report shows beside it (on the shared SQuAD model's second teacher the probes kept [0,1,3], 0.81 ahead
     of [0,2,4] on 1,000 questions)."""
-    from edgekit.quality.gate import paired_interval
+    from edgekit.quality.gate import mean_score, paired_interval
 
     lo, hi = paired_interval(chosen_each, spaced_each)
-    diff = _mean(chosen_each) - _mean(spaced_each)
+    diff = mean_score(chosen_each) - mean_score(spaced_each)
     decided = "beyond" if lo > 0 else "within"
     return {"over": spaced, "diff": round(diff, 3), "interval": [round(lo, 3), round(hi, 3)],
             "n": len(chosen_each),
             "text": (f"{diff:+.2f} [{lo:+.2f}, {hi:+.2f}] over the evenly spaced {spaced} on {len(chosen_each)} "
                      f"held-out questions ({decided} the sampling error)")}
 
-
-def _mean(xs: list[float]) -> float:
-    return sum(xs) / max(1, len(xs))

@@ -29,6 +29,7 @@ from typing import Any, Callable
 
 from edgekit.core.errors import UsageError
 from edgekit.distill.task import QA, RECIPES, SEQ_CLS
+from edgekit.quality.gate import mean_score
 from edgekit.shrinker.report import Candidate, ShrinkReport
 
 DEFAULT_MAX_DROP = 2.0
@@ -569,7 +570,7 @@ def _measure_and_report(run: _Run, student: str, files: list[dict[str, Any]], co
     card = tr.get("card", {})
     # the report keeps each checkpoint's mean; each question's score stays in the state
     training = {**tr, "scores": [{k: v for k, v in s.items() if k != "each"} for s in tr.get("scores", [])]}
-    teacher_metric = _mean(_teacher_scores(st, dev_all)[:n_dev])
+    teacher_metric = mean_score(_teacher_scores(st, dev_all)[:n_dev])
     rep = ShrinkReport(task=task, metric=metric, target=opts.target, teacher=opts.model, student=student,
                        out=str(run.out), max_drop=opts.max_f1_drop, n_dev=n_dev, teacher_metric=round(teacher_metric, 3),
                        candidates=cands, chosen=chosen.artifact if chosen else None, reason=reason,
@@ -579,10 +580,6 @@ def _measure_and_report(run: _Run, student: str, files: list[dict[str, Any]], co
     write(rep, run.out)
     run.say(f"report: {run.out / 'report.md'}")
     return rep
-
-
-def _mean(xs: list[float]) -> float:
-    return sum(xs) / max(1, len(xs))
 
 
 def _predictions(raw: dict[str, Any]) -> dict[str, Any]:
@@ -682,8 +679,8 @@ def _candidates(run: _Run, files: list[dict[str, Any]], dev_all: Any, n_dev: int
             p = _predictions({**m["predictions"], **e.get("predictions", {})})
             scores = per_question_scores(task, dev_all[:n], p, labels)
             c.n = n
-            c.metric = round(_mean(scores), 3)
-            c.delta = round(c.metric - _mean(ref_scores[:n]), 3)
+            c.metric = round(mean_score(scores), 3)
+            c.delta = round(c.metric - mean_score(ref_scores[:n]), 3)
             lo, hi = paired_interval(ref_scores[:n], scores)
             c.interval = [round(lo, 3), round(hi, 3)]
             c.verdict = verdict(-c.delta, (lo, hi), opts.max_f1_drop)

@@ -112,7 +112,9 @@ def train_student(cfg: Any, out: Path, score: Callable[[Path], list[float]], sta
 
 
 def _scored(step: int, each: list[float]) -> dict[str, Any]:
-    return {"step": step, "score": round(sum(each) / max(1, len(each)), 3), "each": [round(x, 2) for x in each]}
+    from edgekit.quality.gate import mean_score
+
+    return {"step": step, "score": round(mean_score(each), 3), "each": [round(x, 2) for x in each]}
 
 
 def _best_earlier(scores: list[dict[str, Any]], final: int | None = None) -> int | None:
