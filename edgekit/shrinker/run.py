@@ -402,7 +402,7 @@ def shrink_run(opts: ShrinkOptions, say: Callable[[str], Any] | None = None,
     heldout = D.heldout_questions(task, Path(st["split"]["heldout"]))
     from edgekit.core.geometry import DEFAULT_QA_LENGTH
 
-    score_each = _scorer(task, heldout, DEFAULT_QA_LENGTH if task == QA else 128)
+    score_each = _scorer(task, heldout, DEFAULT_QA_LENGTH if task == QA else SEQ_CLS_LENGTH)
     # what the probes of the layer map and the training share: one place, so neither can miss a setting
     common = dict(data=st["split"]["train"], progress=opts.progress)
     # 2. the layer map
