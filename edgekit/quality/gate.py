@@ -90,11 +90,11 @@ def share_interval(reference: list[float], artifact: list[float]) -> tuple[float
     """``artifact``'s mean as a share of ``reference``'s on the same items, with the 95% interval of
     :func:`paired_interval` (of reference − artifact) over the reference's mean; None when that mean is 0.
     The one way a student's share of its teacher is stated (MRR, SQuAD F1)."""
-    ref = sum(reference) / len(reference) if reference else 0.0
+    ref = mean_score(reference)
     if ref <= 0:
         return None
     lo, hi = paired_interval(reference, artifact)
-    return 1 - (ref - sum(artifact) / len(artifact)) / ref, (1 - hi / ref, 1 - lo / ref)
+    return 1 - (ref - mean_score(artifact)) / ref, (1 - hi / ref, 1 - lo / ref)
 
 
 def verdict(drop: float, interval: tuple[float, float], bound: float) -> str:
