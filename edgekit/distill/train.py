@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgekit.core.errors import MissingDependencyError, UsageError
+from edgekit.core.errors import MissingDependencyError, ModelLoadError, UsageError
 from edgekit.distill.weights import LossWeights
 
 DEFAULT_CACHE = Path(os.environ.get("EDGEKIT_CACHE", Path.home() / ".cache" / "edgekit")) / "distill"
@@ -331,13 +331,21 @@ def train(cfg: TrainConfig) -> TrainResult:
     spath = Path(cfg.student)
     if not (spath / "config.json").is_file():
         raise UsageError(f"student {spath} is not a model folder; create it with `edgekit distill init`")
+    # The type is read from config.json before loading: a BERT folder given --dropout would otherwise fail
+    # inside transformers (DistilBERT's dropout keywords) with a traceback instead of this message.
+    try:
+        s_type = json.loads((spath / "config.json").read_text()).get("model_type")
+    except (OSError, ValueError) as e:
+        raise ModelLoadError(f"cannot read {spath / 'config.json'}: {e}") from e
+    if s_type != "distilbert":
+        raise UsageError(f"student {spath} is a {s_type!r} model; expected a DistilBERT folder: create one with "
+                         "`edgekit distill init --teacher TEACHER --out STUDENT` (a shallower copy of a BERT task "
+                         "model trains with `edgekit distill task` instead)")
     student_cls = AutoModelForMaskedLM if teacher.kind == MLM else AutoModel
     kw = {}
     if cfg.dropout is not None:
         kw = {"dropout": cfg.dropout, "attention_dropout": cfg.dropout}
     student = student_cls.from_pretrained(str(spath), **kw)
-    if getattr(student.config, "model_type", None) != "distilbert":
-        raise UsageError(f"student {spath} is a {student.config.model_type!r} model; expected a DistilBERT folder")
     if teacher.kind == MLM and not hasattr(student, "vocab_projector"):
         raise UsageError("the teacher has an MLM head but the student has none; re-create it with distill init")
     tok = load_tokenizer(spath if (spath / "tokenizer.json").is_file() or (spath / "vocab.txt").is_file()

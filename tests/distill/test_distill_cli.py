@@ -60,6 +60,17 @@ def test_usage_errors(tmp_path, mlm_teacher_dir):
         ns.func(ns)
 
 
+def test_a_bert_student_is_refused_with_what_to_do(tmp_path, mlm_teacher_dir, corpus_file):
+    # A BERT folder (here the teacher itself) with --dropout once reached transformers with DistilBERT's dropout
+    # keywords and died in a TypeError traceback; it is refused before loading, with the command to run.
+    for extra in ([], ["--dropout", "0"]):
+        ns = _parse(["distill", "train", "--teacher", str(mlm_teacher_dir), "--student", str(mlm_teacher_dir),
+                     "--out", str(tmp_path / "o"), "--data", str(corpus_file), "--cache-dir", str(tmp_path / "c"),
+                     "--steps", "1", "--batch-size", "2", "--max-len", "16", "--no-progress", *extra])
+        with pytest.raises(UsageError, match=r"is a 'bert' model; expected a DistilBERT folder.*edgekit distill init"):
+            ns.func(ns)
+
+
 @pytest.mark.slow
 def test_embedded_default_runs_end_to_end(tmp_path, capsys):
     """`edgekit distill` with no sub-command: real all-MiniLM-L6-v2 teacher, shipped Wikipedia slice (kept tiny)."""
