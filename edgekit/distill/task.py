@@ -149,8 +149,15 @@ class TaskConfig:
                 object.__setattr__(self, name, value)
         if self.doc_stride is RECIPE or self.doc_stride is None:
             object.__setattr__(self, "doc_stride", min(RECIPE_STRIDE, self.max_len // 2))
-        if self.temperature <= 0 or self.alpha_ce < 0 or self.alpha_task < 0 or self.alpha_hid < 0:
-            raise UsageError("temperature must be positive and loss weights non-negative")
+        # Every number is checked here, not where it is first used: a None, a zero batch or a negative
+        # weight decay from the Python API would otherwise fail minutes later, inside torch, with a traceback.
+        for name, low, strict, kind in _NUMBERS:
+            _check_number(name, getattr(self, name), low, strict, kind)
+        for name in ("max_examples", "stop_after"):
+            if getattr(self, name) is not None:
+                _check_number(name, getattr(self, name), 1, False, int)
+        if not self.warmup < 1:
+            raise UsageError(f"--warmup-fraction is a fraction of the steps, in [0, 1), not {self.warmup}")
         if not 0 <= self.doc_stride <= self.max_len // 2:
             raise UsageError(f"--doc-stride ({self.doc_stride}) must be at most half of --seq-len ({self.max_len})")
         if self.bf16 not in ("auto", "yes", "no"):
@@ -161,10 +168,32 @@ class TaskConfig:
             raise UsageError("--steps must be at least 1")
         if self.threads is not None and self.threads < 1:
             raise UsageError("--threads must be at least 1")
-        if not self.lr > 0:
-            raise UsageError(f"--lr must be positive, not {self.lr}")
         if self.dropout is not None and not 0 <= self.dropout < 1:
             raise UsageError(f"--dropout must be in [0, 1), not {self.dropout}")
+
+
+#: (field, lower bound, bound excluded?, type) of every number of ``TaskConfig`` that has no None meaning.
+_NUMBERS = (("alpha_ce", 0, False, float), ("alpha_task", 0, False, float), ("temperature", 0, True, float),
+            ("alpha_hid", 0, False, float), ("max_len", 8, False, int), ("doc_stride", 0, False, int),
+            ("batch_size", 1, False, int), ("epochs", 0, True, float), ("lr", 0, True, float),
+            ("warmup", 0, False, float), ("seed", 0, False, int), ("weight_decay", 0, False, float),
+            ("checkpoint_every", 0, False, int), ("keep_checkpoints", 1, False, int))
+
+
+#: The fields whose command-line flag is not their name (keep_checkpoints has none: Python API only).
+_FLAGS = {"max_len": "--seq-len", "warmup": "--warmup-fraction", "keep_checkpoints": "keep_checkpoints"}
+
+
+def _check_number(name: str, value: Any, low: float, strict: bool, kind: type) -> None:
+    """A usage error, named by the field's flag, unless ``value`` is a number of ``kind`` (an int for ``int``)
+    at least ``low`` (above it when ``strict``)."""
+    flag = _FLAGS.get(name, "--" + name.replace("_", "-"))
+    ok_type = isinstance(value, int) if kind is int else isinstance(value, (int, float))
+    if isinstance(value, bool) or not ok_type or value != value:  # bools are ints; NaN is a float
+        raise UsageError(f"{flag} must be {'an integer' if kind is int else 'a number'}, not {value!r}")
+    if value < low or (strict and value == low):
+        bound = "positive" if strict and low == 0 else f"{'above' if strict else 'at least'} {low}"
+        raise UsageError(f"{flag} must be {bound}, not {value!r}")
 
 
 def _check_weights(path: str) -> None:

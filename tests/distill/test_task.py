@@ -210,6 +210,39 @@ def test_bad_task_inputs(tmp_path):
         TK.read_records(tmp_path / "x.jsonl")
 
 
+@pytest.mark.parametrize("given, message", [
+    ({"batch_size": 0}, "--batch-size must be at least 1, not 0"),
+    ({"batch_size": 8.0}, "--batch-size must be an integer"),
+    ({"batch_size": True}, "--batch-size must be an integer"),
+    ({"max_len": 0}, "--seq-len must be at least 8"),
+    ({"epochs": None}, "--epochs must be a number, not None"),
+    ({"epochs": 0}, "--epochs must be positive"),
+    ({"weight_decay": -0.01}, "--weight-decay must be at least 0"),
+    ({"warmup": 1.0}, r"--warmup-fraction is a fraction of the steps, in \[0, 1\)"),
+    ({"temperature": None}, "--temperature must be a number, not None"),
+    ({"alpha_ce": float("nan")}, "--alpha-ce must be a number, not nan"),
+    ({"seed": None}, "--seed must be an integer, not None"),
+    ({"checkpoint_every": -5}, "--checkpoint-every must be at least 0"),
+    ({"keep_checkpoints": 0}, "keep_checkpoints must be at least 1"),
+    ({"max_examples": 0}, "--max-examples must be at least 1"),
+    ({"stop_after": 0}, "--stop-after must be at least 1"),
+    ({"lr": 0.0}, "--lr must be positive"),
+])
+def test_every_number_is_checked_when_the_config_is_made(given, message):
+    # The Python API is a front door too: these once passed and failed later inside torch, or not at all.
+    with pytest.raises(UsageError, match=message):
+        TK.TaskConfig(task="qa", teacher=None, student="s", data="d", out="o", **given)
+
+
+def test_none_still_means_the_recipe():
+    c = TK.TaskConfig(task="qa", teacher="t", student="s", data="d", out="o", lr=None, batch_size=None,
+                      max_len=None, weight_decay=None, doc_stride=None, max_examples=None, stop_after=None)
+    r = TK.recipe("qa", distil=True)
+    assert (c.lr, c.batch_size, c.max_len, c.weight_decay) == (r["lr"], r["batch_size"], r["max_len"],
+                                                               r["weight_decay"])
+    assert c.doc_stride == TK.RECIPE_STRIDE
+
+
 @pytest.mark.parametrize("kind", ["bert", "distilbert"])
 def test_dropout_replaces_the_students_own(tmp_path, tokenizer, task_student, kind):
     # --dropout 0 trains the student without dropout: every Dropout module of the loaded student has p = 0
