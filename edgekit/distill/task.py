@@ -176,7 +176,7 @@ class TaskConfig:
 _NUMBERS = (("alpha_ce", 0, False, float), ("alpha_task", 0, False, float), ("temperature", 0, True, float),
             ("alpha_hid", 0, False, float), ("max_len", 8, False, int), ("doc_stride", 0, False, int),
             ("batch_size", 1, False, int), ("epochs", 0, True, float), ("lr", 0, True, float),
-            ("warmup", 0, False, float), ("seed", 0, False, int), ("weight_decay", 0, False, float),
+            ("warmup", 0, False, float), ("seed", -math.inf, False, int), ("weight_decay", 0, False, float),
             ("checkpoint_every", 0, False, int), ("keep_checkpoints", 1, False, int))
 
 

@@ -241,6 +241,7 @@ def test_none_still_means_the_recipe():
     assert (c.lr, c.batch_size, c.max_len, c.weight_decay) == (r["lr"], r["batch_size"], r["max_len"],
                                                                r["weight_decay"])
     assert c.doc_stride == TK.RECIPE_STRIDE
+    assert TK.TaskConfig(task="qa", teacher=None, student="s", data="d", out="o", seed=-3).seed == -3  # torch takes it
 
 
 @pytest.mark.parametrize("kind", ["bert", "distilbert"])
