@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgekit.core.errors import MissingDependencyError, ModelLoadError, UsageError
+from edgekit.core.errors import MissingDependencyError, UsageError
 from edgekit.distill.weights import LossWeights
 
 DEFAULT_CACHE = Path(os.environ.get("EDGEKIT_CACHE", Path.home() / ".cache" / "edgekit")) / "distill"
@@ -322,7 +322,9 @@ def train(cfg: TrainConfig) -> TrainResult:
     world, rank = acc.num_processes, acc.process_index
     torch.manual_seed(cfg.seed + rank)
 
-    from transformers import AutoModel, AutoModelForMaskedLM
+    from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM
+
+    from edgekit.model.preflight import check_model_folder
 
     teacher = load_teacher(cfg.teacher, kind=cfg.teacher_kind)
     teacher.model.to(acc.device).eval()
@@ -331,12 +333,11 @@ def train(cfg: TrainConfig) -> TrainResult:
     spath = Path(cfg.student)
     if not (spath / "config.json").is_file():
         raise UsageError(f"student {spath} is not a model folder; create it with `edgekit distill init`")
-    # The type is read from config.json before loading: a BERT folder given --dropout would otherwise fail
-    # inside transformers (DistilBERT's dropout keywords) with a traceback instead of this message.
-    try:
-        s_type = json.loads((spath / "config.json").read_text()).get("model_type")
-    except (OSError, ValueError) as e:
-        raise ModelLoadError(f"cannot read {spath / 'config.json'}: {e}") from e
+    # The type is read from the config before loading: a BERT folder given --dropout would otherwise fail
+    # inside transformers (DistilBERT's dropout keywords) with a traceback instead of this message. The
+    # folder gets the teacher's preflight (config readable, tensors-only weights) first.
+    check_model_folder(spath)
+    s_type = AutoConfig.from_pretrained(str(spath)).model_type
     if s_type != "distilbert":
         raise UsageError(f"student {spath} is a {s_type!r} model; expected a DistilBERT folder: create one with "
                          "`edgekit distill init --teacher TEACHER --out STUDENT` (a shallower copy of a BERT task "
