@@ -153,21 +153,15 @@ class TaskConfig:
         # weight decay from the Python API would otherwise fail minutes later, inside torch, with a traceback.
         for name, low, strict, kind in _NUMBERS:
             _check_number(name, getattr(self, name), low, strict, kind)
-        for name in ("max_examples", "stop_after"):
+        for name, low, strict, kind in _OPTIONAL_NUMBERS:
             if getattr(self, name) is not None:
-                _check_number(name, getattr(self, name), 1, False, int)
+                _check_number(name, getattr(self, name), low, strict, kind)
         if not self.warmup < 1:
             raise UsageError(f"--warmup-fraction is a fraction of the steps, in [0, 1), not {self.warmup}")
         if not 0 <= self.doc_stride <= self.max_len // 2:
             raise UsageError(f"--doc-stride ({self.doc_stride}) must be at most half of --seq-len ({self.max_len})")
         if self.bf16 not in ("auto", "yes", "no"):
             raise UsageError(f"--bf16 must be auto, yes or no, not {self.bf16!r}")
-        if self.budget_minutes is not None and self.budget_minutes <= 0:
-            raise UsageError("--budget-minutes must be positive")
-        if self.steps is not None and self.steps < 1:
-            raise UsageError("--steps must be at least 1")
-        if self.threads is not None and self.threads < 1:
-            raise UsageError("--threads must be at least 1")
         if self.dropout is not None and not 0 <= self.dropout < 1:
             raise UsageError(f"--dropout must be in [0, 1), not {self.dropout}")
 
@@ -178,6 +172,11 @@ _NUMBERS = (("alpha_ce", 0, False, float), ("alpha_task", 0, False, float), ("te
             ("batch_size", 1, False, int), ("epochs", 0, True, float), ("lr", 0, True, float),
             ("warmup", 0, False, float), ("seed", -math.inf, False, int), ("weight_decay", 0, False, float),
             ("checkpoint_every", 0, False, int), ("keep_checkpoints", 1, False, int))
+
+
+#: The same for the numbers whose None means "none" (no budget, no limit, the free cores).
+_OPTIONAL_NUMBERS = (("budget_minutes", 0, True, float), ("steps", 1, False, int), ("threads", 1, False, int),
+                     ("max_examples", 1, False, int), ("stop_after", 1, False, int))
 
 
 #: The fields whose command-line flag is not their name (keep_checkpoints has none: Python API only).
