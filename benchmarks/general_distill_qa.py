@@ -1,14 +1,15 @@
 """General distillation of a cut QA student on Wikipedia before its task distillation (issue 26 probe).
 
-The record of the probe in ``results/squad_quality.md``, "General distillation before task distillation":
+The record of the probe in ``results/squad_quality.md``, "General distillation before the task":
 the DistilBERT recipe's first phase (distil on general text, then on the task), applied to the shallower copy
 of a BERT QA teacher that ``edgekit.distill.task.init_task_student`` makes. ``edgekit distill train`` does
 general distillation for DistilBERT students of masked-LM or sentence-embedding teachers only: it cannot
 take a BERT task student with token types, which is why this probe is a script and not a flag yet.
 
-What it does: the student's encoder learns the teacher's final hidden states (token-level MSE over the real
-tokens: ``edgekit.distill.losses``' ``hmse`` term) on paragraph-length Wikipedia text laid out as a QA input
-is: a packed line's first sentence as segment A (the "question"), the rest as segment B (the "context"), up to
+What it does: the student's encoder learns the teacher's final hidden states (the squared error summed over
+the hidden dimensions, averaged over the real tokens: the hidden size times ``edgekit.distill.losses``' ``hmse``
+term, which averages over the dimensions; kept so because the probe ran so, with its clipping at norm 1) on
+paragraph-length Wikipedia text laid out as a QA input is: a packed line's first sentence as segment A (the "question"), the rest as segment B (the "context"), up to
 256 tokens. Lines pack consecutive sentences of ``../shared/data/enwiki-sentences`` to at least 170 words. No
 SQuAD text is read: the sentences of the SQuAD dev articles and contexts were taken out of that corpus. AdamW
 (lr 2e-4, weight decay 0.01), 5% warm-up then linear decay, bf16 autocast, gradient norm clipped at 1,
