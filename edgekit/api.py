@@ -132,6 +132,7 @@ def shrink(model: str | Path, task: str, data: str | Path, eval_data: str | Path
            resume: str | None = None, threads: int | None = None, passes: int = 3, timed_n: int = 100,
            eval_n: int | None = None, eval_max: int | None = None, heldout_n: int | None = None, progress: bool = True,
            training: dict[str, Any] | None = None, arm64: tuple[str, ...] | list[str] | None = None,
+           general_data: str | Path | None = None, general_steps: int | None = None,
            command: str | None = None) -> Any:
     """From a fine-tuned teacher to the file to ship: the function ``edgekit shrink`` runs.
 
@@ -152,7 +153,10 @@ def shrink(model: str | Path, task: str, data: str | Path, eval_data: str | Path
     unless an earlier checkpoint beats it there by its paired 95% interval. ``arm64``: QEMU CPU models
     (``("neoverse-n1", "max")``) on which every file's parity is also checked in its aarch64 runtime
     (``make arm64-env``); a file that fails there is parity-failed and never chosen. ``training``:
-    TaskConfig fields (``batch_size``, ``lr``, ``max_len`` …). ``command``: the command line the report
+    TaskConfig fields (``batch_size``, ``lr``, ``max_len`` …). ``general_data``: unlabelled text (one
+    sentence per line) on which the chosen cut first learns the teacher's final hidden states for
+    ``general_steps`` (default ``shrinker.run.DEFAULT_GENERAL_STEPS``) before its task training: the
+    DistilBERT recipe's general distillation (``edgekit distill general``). ``command``: the command line the report
     shows (``edgekit shrink`` passes its own; a call from Python shows none). Every option is checked
     before any work (``UsageError``).
     """
@@ -165,7 +169,8 @@ def shrink(model: str | Path, task: str, data: str | Path, eval_data: str | Path
                          threads=threads, passes=passes, timed_n=timed_n, eval_n=eval_n, eval_max=eval_max,
                          **({} if heldout_n is None else {"heldout_n": heldout_n}),
                          progress=progress, training=dict(training or {}),
-                         arm64=None if arm64 is None else tuple(arm64))
+                         arm64=None if arm64 is None else tuple(arm64),
+                         general_data=None if general_data is None else str(general_data), general_steps=general_steps)
     return shrink_run(opts, command=command)
 
 

@@ -101,7 +101,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--no-retrieval", action="store_true",
                    help="skip the SQuAD question -> paragraph retrieval score (shipped 300-question slice)")
     p.set_defaults(func=run_default)
-    sub = p.add_subparsers(dest="distill_command", metavar="{init,train,task,compare}")
+    sub = p.add_subparsers(dest="distill_command", metavar="{init,train,task,general,compare}")
 
     q = sub.add_parser("init", help="create a student folder from a teacher by copying layers",
                        description="Teacher (BERT masked-LM, BERT encoder or DistilBERT) -> DistilBERT student with "
@@ -133,6 +133,17 @@ def add_parser(subparsers: Any) -> None:
                     '"answers": {"text": [...], "answer_start": [...]}}.')
     add_task_args(q)
     q.set_defaults(func=run_task)
+
+    q = sub.add_parser(
+        "general", help="general distillation of a task student on unlabelled text, before `distill task`",
+        description="The DistilBERT recipe's first phase for a task student (e.g. the output of `edgekit distill "
+                    "init` or `init_task_student`): it learns the teacher's final hidden states on plain text "
+                    "(one sentence per line; consecutive lines packed into paragraphs, laid out as the task's "
+                    "input: for qa the first sentence as the question, the rest as the context). Then run "
+                    "`edgekit distill task --student OUT`. Measured on SQuAD: benchmarks/results/squad_quality.md, "
+                    "'General distillation before the task'.")
+    add_task_args(q, general=True)
+    q.set_defaults(func=run_task, phase="general")
 
     q = sub.add_parser("compare", help="compare student and teacher sentence embeddings on held-out text")
     q.add_argument("--student", required=True, help="student model folder")
@@ -356,12 +367,13 @@ def recipe_help(name: str, finetune: bool) -> str:
     return shown(qa) if qa == cls else f"{shown(qa)} for qa, {shown(cls)} for seq-cls"
 
 
-def add_task_args(p: argparse.ArgumentParser, finetune: bool = False) -> None:
-    """Flags of ``edgekit distill task`` (and, with ``finetune``, of ``edgekit finetune``: no teacher)."""
+def add_task_args(p: argparse.ArgumentParser, finetune: bool = False, general: bool = False) -> None:
+    """Flags of ``edgekit distill task`` (with ``finetune``, of ``edgekit finetune``: no teacher; with
+    ``general``, of ``edgekit distill general``: unlabelled text, no loss weights, no windows' overlap)."""
     from dataclasses import fields
 
     from edgekit.cli.vocabulary import retired
-    from edgekit.distill.task import LOSS_FIELDS, RECIPE_STRIDE, TASK_NAMES, TaskConfig
+    from edgekit.distill.task import GENERAL_MIN_WORDS, LOSS_FIELDS, RECIPE_STRIDE, TASK_NAMES, TaskConfig
 
     p.add_argument("--task", required=True, choices=sorted(TASK_NAMES), metavar="TASK",
                    help="the model's task: question-answering (qa) or sequence-classification (seq-cls)")
@@ -372,11 +384,17 @@ def add_task_args(p: argparse.ArgumentParser, finetune: bool = False) -> None:
         p.add_argument("--teacher", required=True, help="fine-tuned BERT/DistilBERT teacher folder")
         p.add_argument("--student", required=True,
                        help="BERT/DistilBERT student folder (e.g. the output of edgekit distill or distill init)")
-    p.add_argument("--data", required=True,
-                   help='SQuAD v1.1 JSON (.json/.json.xz), or JSON lines: qa {"question", "context", "answers"}, '
-                        'seq-cls {"text", "text_pair"?, "label"}')
+    if general:
+        p.add_argument("--data", required=True,
+                       help="plain text, one sentence per line (.xz/.gz/.bz2 decompressed), e.g. Wikipedia "
+                            "sentences; consecutive lines are packed into paragraphs of at least "
+                            f"{GENERAL_MIN_WORDS} words")
+    else:
+        p.add_argument("--data", required=True,
+                       help='SQuAD v1.1 JSON (.json/.json.xz), or JSON lines: qa {"question", "context", "answers"}, '
+                            'seq-cls {"text", "text_pair"?, "label"}')
     p.add_argument("--out", required=True, help="output folder: the trained model, its card and checkpoints")
-    if not finetune:
+    if not finetune and not general:
         # the loss's defaults are TaskConfig's (a flag not given is left out), so help and run cannot differ
         loss = {f.name: f.default for f in fields(TaskConfig) if f.name in LOSS_FIELDS}
         p.add_argument("--alpha-ce", type=float, default=None,
@@ -390,13 +408,16 @@ def add_task_args(p: argparse.ArgumentParser, finetune: bool = False) -> None:
                             "output to the teacher's at the same relative depth, the last to the last (default "
                             f"{loss['alpha_hid']:g}: off)")
     p.add_argument("--seq-len", dest="max_len", type=int, metavar="N", default=None,
-                   help=f"window length in tokens (default: {recipe_help('max_len', finetune)})")
+                   help=("paragraph length in tokens, longer ones are cut" if general else "window length in tokens")
+                        + f" (default: {recipe_help('max_len', finetune)})")
     retired(p, "--max-len", "--seq-len")
-    p.add_argument("--doc-stride", type=int, default=None,
-                   help=f"overlap of consecutive context windows in tokens (default {RECIPE_STRIDE}, at most half "
-                        "of --seq-len)")
+    if not general:
+        p.add_argument("--doc-stride", type=int, default=None,
+                       help=f"overlap of consecutive context windows in tokens (default {RECIPE_STRIDE}, at most "
+                            "half of --seq-len)")
     p.add_argument("--batch-size", type=int, default=None,
-                   help=f"windows per optimizer step (default: {recipe_help('batch_size', finetune)})")
+                   help=f"{'paragraphs' if general else 'windows'} per optimizer step "
+                        f"(default: {recipe_help('batch_size', finetune)})")
     p.add_argument("--epochs", type=float, default=1.0, help="passes over the data (default 1)")
     p.add_argument("--steps", type=int, default=None, help="optimizer steps (overrides --epochs)")
     p.add_argument("--budget-minutes", type=float, default=None,
@@ -419,7 +440,8 @@ def add_task_args(p: argparse.ArgumentParser, finetune: bool = False) -> None:
     p.add_argument("--stop-after", type=int, default=None,
                    help="leave after N steps of this session with a checkpoint (time slices)")
     p.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
-    p.add_argument("--max-examples", type=int, default=None, help="read only the first N examples (default: all)")
+    p.add_argument("--max-examples", type=int, default=None,
+                   help=f"read only the first N {'paragraphs' if general else 'examples'} (default: all)")
     p.add_argument("--threads", type=int, default=None, help=THREADS_HELP)
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
@@ -437,7 +459,8 @@ def task_config(ns: argparse.Namespace) -> TaskConfig:
                       budget_minutes=ns.budget_minutes,
                       bf16={"bf16": "yes"}.get(ns.mixed_precision, ns.mixed_precision),
                       checkpoint_every=ns.checkpoint_every, resume=ns.resume, stop_after=ns.stop_after,
-                      threads=ns.threads, **{f: v for f, v in given.items() if v is not None})
+                      threads=ns.threads, phase=getattr(ns, "phase", "task"),
+                      **{f: v for f, v in given.items() if v is not None})
 
 
 def _print_task_card(out: str, card: dict) -> None:
@@ -447,6 +470,8 @@ def _print_task_card(out: str, card: dict) -> None:
     line = f"saved {out}: {card['steps']} steps, {card['elapsed_s']:.0f} s, final loss {card['final']['loss']:.4f}"
     if card.get("teacher_agreement") is not None:
         line += f", student/teacher agreement {card['teacher_agreement']:.1%}"
+    if card.get("phase") == "general":
+        line += f"; next: edgekit distill task --student {out} ..."
     print(line)
 
 

@@ -12,7 +12,7 @@ def add_parser(subparsers: Any) -> None:
     """Register ``shrink`` on the top-level ``edgekit`` sub-parsers."""
     from edgekit.apps.bundle import apps
     from edgekit.cli.distill import recipe_help
-    from edgekit.shrinker.run import DEFAULT_HELDOUT
+    from edgekit.shrinker.run import DEFAULT_GENERAL_STEPS, DEFAULT_HELDOUT
 
     p = subparsers.add_parser(
         "shrink", help="from a fine-tuned model to the file to ship: distil, export, gate, measure, choose",
@@ -43,6 +43,12 @@ def add_parser(subparsers: Any) -> None:
     budget.add_argument("--budget-minutes", type=float, default=None,
                         help="wall-clock budget of the training: the warm-up/decay schedule is fitted to it")
     budget.add_argument("--steps", type=int, default=None, help="optimizer steps of the training (default: one epoch)")
+    p.add_argument("--general-data", default=None, metavar="TEXT",
+                   help="unlabelled text, one sentence per line (.xz/.gz/.bz2 fine), e.g. Wikipedia: the student first "
+                        "learns the teacher's hidden states on it (general distillation, `edgekit distill general`), "
+                        "then its task (default: no general phase)")
+    p.add_argument("--general-steps", type=int, default=None, metavar="N",
+                   help=f"steps of the general distillation (default {DEFAULT_GENERAL_STEPS}, with --general-data)")
     p.add_argument("--lr", type=float, default=None,
                    help="peak learning rate of the student's training and of the layer-map probes (default: "
                         f"{recipe_help('lr', finetune=False)})")
@@ -109,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
                      threads=args.threads, passes=args.passes, timed_n=args.timed_n, eval_n=args.eval_n,
                      eval_max=args.eval_max, heldout_n=args.heldout_n, progress=not args.no_progress,
                      training={} if args.lr is None else {"lr": args.lr}, arm64=_arm64(args),
+                     general_data=args.general_data, general_steps=args.general_steps,
                      command=_command_line(_argv(args)))
     chosen = rep.chosen_candidate
     if chosen is None:

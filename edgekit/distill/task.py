@@ -18,6 +18,14 @@ while the DistilBERT student, which has no token types, receives only ids and ma
 tokenizer output to both models (or drops token types for both, as Trainer-based scripts tend to) gives the
 teacher inputs it was never trained on.
 
+General distillation (``phase="general"``, ``edgekit distill general``): the DistilBERT recipe's first phase,
+run on the task student before its task. The data is unlabelled text (one sentence per line, plain or
+.xz/.gz/.bz2); consecutive lines are packed into paragraphs of at least ``GENERAL_MIN_WORDS`` words, each laid
+out as the task's input (question answering: its first sentence as segment A, the rest as segment B, as a
+question and its context are), and the loss is the squared error between the student's and the teacher's
+final hidden states, summed over the hidden dimensions and averaged over the real tokens. No labels, no KL:
+the task phase follows from the folder it writes.
+
 Data: JSON lines (or a JSON list). Sequence classification: ``{"text": ..., "text_pair": ... (optional),
 "label": int or label name}``. Question answering: ``{"question": ..., "context": ..., "answers": {"text":
 [...], "answer_start": [...]}}`` per line, or an official SQuAD v1.1 file (``{"data": [articles]}``, plain
@@ -49,6 +57,14 @@ _ALIASES = {n: Task.parse(n).value for n in task_names([Task.QUESTION_ANSWERING,
 #: Every name ``TaskConfig.task`` accepts.
 TASK_NAMES = tuple(sorted(_ALIASES))
 
+
+#: What a run trains: the task (labelled data; KL to the teacher + the task loss) or the general
+#: distillation before it (unlabelled text; the teacher's final hidden states).
+TASK_PHASE, GENERAL = "task", "general"
+PHASES = (TASK_PHASE, GENERAL)
+#: General distillation packs consecutive lines of its text into paragraphs of at least this many words: the
+#: length of a SQuAD context (benchmarks/general_distill_qa.py, the probe measured in squad_quality.md).
+GENERAL_MIN_WORDS = 170
 
 #: Overlap of QA training windows (tokens) in every recipe; a shorter window takes half its length.
 RECIPE_STRIDE = 128
@@ -139,10 +155,17 @@ class TaskConfig:
     # (question-answering distillation 0, otherwise the model's own). A checkpoint from before this field
     # (2026-12-06) trained with the model's own (``ABSENT``: what ``recipe_changes`` compares it with).
     dropout: float | None = field(default=RECIPE, metadata={ABSENT: None})
+    #: ``TASK_PHASE`` or ``GENERAL`` (``data`` is then unlabelled text); the general phase takes the task
+    #: distillation's recipe (``RECIPES[(task, True)]``) and needs a teacher.
+    phase: str = TASK_PHASE
 
     def __post_init__(self) -> None:
         t = _full_task(self.task)
         object.__setattr__(self, "task", t)  # the full name, whatever alias was given
+        if self.phase not in PHASES:
+            raise UsageError(f"phase must be one of {', '.join(PHASES)}, not {self.phase!r}")
+        if self.phase == GENERAL and self.teacher is None:
+            raise UsageError("general distillation learns a teacher's hidden states: give --teacher")
         for name, value in recipe(t, distil=self.teacher is not None).items():
             given = getattr(self, name)
             if given is RECIPE or (given is None and name != "dropout"):
@@ -395,6 +418,58 @@ def _answer_tokens(enc: Any, rows: list[dict]) -> tuple[list[int], list[int]]:
     return starts, ends
 
 
+def general_texts(path: str, limit: int | None = None, min_words: int = GENERAL_MIN_WORDS) -> list[str]:
+    """Paragraphs of the text file ``path`` (one sentence or paragraph per line; .xz/.gz/.bz2 decompressed):
+    consecutive lines joined until they hold ``min_words`` words; the last, shorter one is dropped unless it
+    is the only one. ``limit``: at most this many paragraphs."""
+    from edgekit.distill.corpus import check_text_file, read_lines
+
+    check_text_file(path)
+    out: list[str] = []
+    buf: list[str] = []
+    words = 0
+    for line in read_lines(path):
+        buf.append(line)
+        words += len(line.split())
+        if words >= min_words:
+            out.append(" ".join(buf))
+            buf, words = [], 0
+            if limit is not None and len(out) >= limit:
+                break
+    if not out and buf:
+        out.append(" ".join(buf))
+    return out
+
+
+def as_pair(text: str) -> tuple[str, str]:
+    """A paragraph laid out as a question and its context: the first sentence (segment A) and the rest
+    (segment B); without a sentence end in the first 300 characters, the first 100 characters and the rest."""
+    i = text.find(". ")
+    return (text[: i + 1], text[i + 2:]) if 0 < i < 300 else (text[:100], text[100:])
+
+
+def encode_general(task: str, texts: list[str], tokenizer: Any, max_len: int) -> dict[str, list]:
+    """Token ids and types of unlabelled paragraphs laid out as ``task``'s input, cut at ``max_len`` tokens:
+    question answering as (first sentence, rest) pairs (:func:`as_pair`), classification as single texts."""
+    import numpy as np
+
+    ids, types = [], []
+    for c in range(0, len(texts), ENCODE_CHUNK):
+        chunk = texts[c:c + ENCODE_CHUNK]
+        if task == QA:
+            pairs = [as_pair(t) for t in chunk]
+            # "longest_first" cuts the longer segment token by token: the context, as the probe's "only_second"
+            # did (the same ids for 2,999 of 3,000 Wikipedia paragraphs at 256), and also a first sentence
+            # longer than what is left of the context, where "only_second" stops with an error
+            enc = tokenizer([a for a, _ in pairs], [b for _, b in pairs], truncation="longest_first",
+                            max_length=max_len, return_token_type_ids=True)
+        else:
+            enc = tokenizer(chunk, truncation=True, max_length=max_len, return_token_type_ids=True)
+        ids += [np.asarray(x, dtype=np.int32) for x in enc["input_ids"]]
+        types += [np.asarray(x, dtype=np.int8) for x in enc["token_type_ids"]]
+    return {"input_ids": ids, "token_type_ids": types}
+
+
 def collate(features: dict[str, list], idx: list[int], pad_id: int) -> dict[str, Any]:
     import torch
 
@@ -466,6 +541,26 @@ def hidden_cos(s_hidden: tuple, t_hidden: tuple, mask: Any) -> Any:
     return tot / count.clamp(min=1)
 
 
+def general_terms(student: Any, teacher: Any, batch: dict) -> dict[str, Any]:
+    """The general phase's loss: ``{"hmse": squared error of the final hidden states, summed over the hidden
+    dimensions and averaged over the real tokens, "total": the same}`` (``ce``, ``task``, ``hid``: 0)."""
+    import torch
+
+    s_last = student_outputs(student, batch, hidden=True).hidden_states[-1]
+    kw = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+    if teacher.config.model_type == "bert":
+        kw["token_type_ids"] = batch["token_type_ids"]
+    with torch.inference_mode():
+        t_last = teacher(**kw, output_hidden_states=True).hidden_states[-1].clone()
+    if t_last.shape[-1] != s_last.shape[-1]:
+        raise UsageError(f"general distillation needs the student's hidden size to equal the teacher's "
+                         f"({s_last.shape[-1]} vs {t_last.shape[-1]})")
+    real = batch["attention_mask"].bool()
+    hmse = ((s_last.float() - t_last.float()) ** 2).sum(-1)[real].mean()
+    zero = torch.zeros((), device=hmse.device)
+    return {"ce": zero, "task": zero, "hid": zero, "hmse": hmse, "total": hmse, "teacher": None}
+
+
 def task_terms(student: Any, teacher: Any, batch: dict, cfg: TaskConfig) -> dict[str, Any]:
     """``{"ce": KL term, "task": task loss, "hid": hidden-state term, "total": weighted sum}`` (means over
     the batch).
@@ -478,6 +573,8 @@ def task_terms(student: Any, teacher: Any, batch: dict, cfg: TaskConfig) -> dict
 
     from edgekit.distill.losses import task_kl_sum
 
+    if cfg.phase == GENERAL:
+        return general_terms(student, teacher, batch)
     want_hidden = teacher is not None and cfg.alpha_hid > 0
     out = student_outputs(student, batch, hidden=want_hidden)
     B = batch["input_ids"].shape[0]
@@ -593,14 +690,19 @@ def distill_task(cfg: TaskConfig) -> dict:
         say(f"loading the teacher {cfg.teacher}")
     teacher = load_task_teacher(cfg.teacher, cfg.task).to(acc.device) if cfg.teacher else None
     say(f"reading {cfg.data}")
-    rows = read_records(cfg.data, cfg.max_examples)
+    general = cfg.phase == GENERAL
+    rows = general_texts(cfg.data, cfg.max_examples) if general else read_records(cfg.data, cfg.max_examples)
     # The teacher's tokenizer when there is one: it emits the token types the teacher needs.
     tok = load_tokenizer(cfg.teacher or cfg.student)
     labels = teacher.config if teacher is not None else (labels_from_rows(rows) if cfg.task == SEQ_CLS else None)
     say(f"loading the student {cfg.student}")
     student = load_task_student(cfg.student, cfg.task, teacher, labels, cfg.dropout)
-    say(f"tokenising {len(rows):,} examples into windows of {cfg.max_len} tokens")
-    feats = encode(cfg.task, rows, tok, labels, cfg.max_len, cfg.doc_stride)
+    if general:
+        say(f"tokenising {len(rows):,} paragraphs of at least {GENERAL_MIN_WORDS} words ({cfg.max_len} tokens at most)")
+        feats = encode_general(cfg.task, rows, tok, cfg.max_len)
+    else:
+        say(f"tokenising {len(rows):,} examples into windows of {cfg.max_len} tokens")
+        feats = encode(cfg.task, rows, tok, labels, cfg.max_len, cfg.doc_stride)
     say(f"{len(feats['input_ids']):,} training windows")
     n = len(feats["input_ids"])
     if n == 0:
@@ -629,7 +731,7 @@ def distill_task(cfg: TaskConfig) -> dict:
         g.set_state(torch.tensor(st["generator"], dtype=torch.uint8))
         acc.print(f"resumed from {ck} at step {step}")
     student.train()
-    what = "distilling" if teacher is not None else "fine-tuning"
+    what = "general distillation before" if general else "distilling" if teacher is not None else "fine-tuning"
     bar = progress(total, f"{what} {cfg.task}", unit="steps", initial=step,
                    enabled=cfg.progress and acc.is_main_process)
     t0 = time.perf_counter()
@@ -665,7 +767,7 @@ def distill_task(cfg: TaskConfig) -> dict:
         follow.step()
         rec = {"step": step, "loss": terms["total"].item(), "loss_ce": terms["ce"].item(),
                "loss_task": terms["task"].item(), "lr": lr, "elapsed_s": round(elapsed(), 2)}
-        if cfg.alpha_hid > 0:
+        if cfg.alpha_hid > 0 and not general:
             rec["loss_hid"] = terms["hid"].item()
         history.append(rec)
         if total is None and step == PROBE_STEPS:
@@ -685,7 +787,8 @@ def distill_task(cfg: TaskConfig) -> dict:
         return {"steps": step, "stopped": True, "checkpoint": str(ckdir)}
     el = elapsed()
     model = acc.unwrap_model(student)
-    agree = _agreement(model, teacher, feats, cfg, tok.pad_token_id or 0, acc.device) if teacher is not None else None
+    agree = (_agreement(model, teacher, feats, cfg, tok.pad_token_id or 0, acc.device)
+             if teacher is not None and not general else None)
     card = {"task": cfg.task, "teacher": cfg.teacher, "student_init": cfg.student, "steps": step,
             "planned_steps": total, "examples": len(rows), "features": n, "batch_size": bs,
             "examples_seen": step * bs, "budget": ({"minutes": cfg.budget_minutes} if cfg.budget_minutes
@@ -694,16 +797,29 @@ def distill_task(cfg: TaskConfig) -> dict:
             "max_len": cfg.max_len, "doc_stride": cfg.doc_stride, "elapsed_s": round(el, 1),
             "threads": follow.card(), **({} if cfg.dropout is None else {"dropout": cfg.dropout}),
             "final": history[-1] if history else {}}
-    if teacher is not None:
+    if general:
+        card.update({"phase": GENERAL, "text": cfg.data, "paragraph_min_words": GENERAL_MIN_WORDS,
+                     "loss": "squared error of the final hidden states, summed over the hidden dimensions, "
+                             "averaged over the real tokens",
+                     "teacher_token_types": teacher.config.model_type == "bert"})
+    elif teacher is not None:
         card.update({"loss_weights": {"ce": cfg.alpha_ce, "task": cfg.alpha_task,
                                       **({"hid": cfg.alpha_hid} if cfg.alpha_hid > 0 else {})},
                      "temperature": cfg.temperature,
                      "teacher_agreement": agree, "teacher_token_types": teacher.config.model_type == "bert"})
     if acc.is_main_process:
-        key = "task_distillation" if teacher is not None else "finetune"
+        key = "general_distillation" if general else "task_distillation" if teacher is not None else "finetune"
         bert = getattr(model.config, "model_type", None) == "bert"
+        # The record of the folder it started from (its layer map, an earlier phase's card) is kept beside this
+        # run's: a task student after a general phase says both what it was cut from and how it was trained.
+        meta_in = Path(cfg.student) / "edgekit_student.json"
+        try:
+            meta = json.loads(meta_in.read_text()) if meta_in.is_file() else {}
+        except ValueError:
+            meta = {}
+        meta = {k: v for k, v in (meta if isinstance(meta, dict) else {}).items() if k != key}
         # save_student rewrites a BERT tokenizer for DistilBERT (no token types); a BERT student keeps its own.
-        save_student(model, cfg.out, None if bert else tok, {key: card})
+        save_student(model, cfg.out, None if bert else tok, {**meta, key: card})
         if bert:
             tok.save_pretrained(cfg.out)
         from edgekit.core.record import atomic_write_text

@@ -341,7 +341,8 @@ def train(cfg: TrainConfig) -> TrainResult:
     if s_type != "distilbert":
         raise UsageError(f"student {spath} is a {s_type!r} model; expected a DistilBERT folder: create one with "
                          "`edgekit distill init --teacher TEACHER --out STUDENT` (a shallower copy of a BERT task "
-                         "model trains with `edgekit distill task` instead)")
+                         "model trains with `edgekit distill task` instead, after `edgekit distill general` "
+                         "for its general distillation)")
     student_cls = AutoModelForMaskedLM if teacher.kind == MLM else AutoModel
     kw = {}
     if cfg.dropout is not None:

@@ -67,6 +67,7 @@ class ShrinkReport:
     reason: str
     layer_map: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
+    general: dict[str, Any] = field(default_factory=dict)  # the general distillation before training, if run
     budget_note: str | None = None
     machine: dict[str, Any] = field(default_factory=dict)
     bundle: dict[str, Any] | None = None
@@ -195,6 +196,13 @@ def header_lines(rep: ShrinkReport) -> list[str]:
         if lm.get("margin"):
             line += f"; the kept map {lm['margin']['text']}"
         lines.append(line + ")")
+    g = rep.general
+    if g:
+        gc = g.get("card", {})
+        loss = (f", loss {g['first_loss']:.3g} -> {g['final_loss']:.3g}"
+                if g.get("first_loss") is not None and g.get("final_loss") is not None else "")
+        lines.append(f"General distillation before the task: {gc.get('steps')} steps of {gc.get('batch_size')} "
+                     f"paragraphs of {g.get('text')} (the teacher's final hidden states), {gc.get('elapsed_s')} s{loss}")
     tr = rep.training
     if tr:
         card = tr.get("card", {})

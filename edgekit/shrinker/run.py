@@ -33,6 +33,9 @@ from edgekit.quality.gate import mean_score
 from edgekit.shrinker.report import Candidate, ShrinkReport
 
 DEFAULT_MAX_DROP = 2.0
+#: Steps of general distillation when ``--general-data`` is given without ``--general-steps``: the length
+#: measured on SQuAD (squad_quality.md, "General distillation before the task": +0.72 F1 [+0.12, +1.32]).
+DEFAULT_GENERAL_STEPS = 1500
 #: Held-out TRAIN rows that choose the layer map and the checkpoint. 100 could not rank checkpoints 1-2
 #: F1 apart (shrink.md, third run); 1,000 questions cost about 20 s per scoring of a 3-layer MiniLM.
 DEFAULT_HELDOUT = 1000
@@ -77,6 +80,8 @@ class ShrinkOptions:
     progress: bool = True
     training: dict[str, Any] = field(default_factory=dict)  # TaskConfig fields (batch_size, lr, max_len …)
     arm64: tuple[str, ...] | None = None  # QEMU CPU models: every file's parity also in its aarch64 runtime
+    general_data: str | None = None    # unlabelled text: the student's general distillation before its task
+    general_steps: int | None = None   # its steps (default DEFAULT_GENERAL_STEPS)
 
     def __post_init__(self) -> None:
         from edgekit.core.tasks import Task
@@ -113,6 +118,16 @@ class ShrinkOptions:
         if self.eval_max is not None and (self.eval_n is None or self.eval_max < self.eval_n):
             raise UsageError("--eval-max N scores undecided files on up to N DEV questions after the first --eval-n: "
                              "give --eval-n, and an --eval-max at least as large")
+        if self.general_steps is not None:
+            if self.general_data is None:
+                raise UsageError("--general-steps sets the general distillation's length: give --general-data too")
+            if isinstance(self.general_steps, bool) or not isinstance(self.general_steps, int) \
+                    or self.general_steps < 1:
+                raise UsageError(f"--general-steps must be an integer, at least 1, not {self.general_steps!r}")
+        if self.general_data is not None:
+            from edgekit.distill.corpus import check_text_file
+
+            check_text_file(self.general_data)  # refused now, not after the layer map's probes
         # every training setting is checked by the one validator (TaskConfig) before any work
         training_config(self, student=self.model, out=self.out, data=self.data)  # threads too
         if self.seq_len is not None:
@@ -364,9 +379,15 @@ def teacher_budget(teacher: str) -> dict[str, Any] | None:
     return None
 
 
-def budget_note(teacher: dict[str, Any] | None, student_steps: int | None, student_batch: int | None) -> str:
+def budget_note(teacher: dict[str, Any] | None, student_steps: int | None, student_batch: int | None,
+                general_steps: int | None = None) -> str:
+    """The teacher's training budget beside the student's, said when the student trained longer; a general
+    distillation (``general_steps`` on unlabelled text) is named as the student's extra budget."""
+    extra = (f" Before its task steps the student also trained {general_steps:,} steps on unlabelled text (general "
+             "distillation), outside that comparison, as the teacher's base had its pre-training."
+             if general_steps else "")
     if teacher is None:
-        return "The teacher's own training budget is not known (no training card beside it)."
+        return "The teacher's own training budget is not known (no training card beside it)." + extra
     t = f"{teacher['steps']:,} steps" + (f" of {teacher['batch']}" if teacher.get("batch") else "")
     line = f"Teacher's own training budget ({teacher['card']}): {t}."
     if student_steps is not None:
@@ -376,7 +397,7 @@ def budget_note(teacher: dict[str, Any] | None, student_steps: int | None, stude
         if longer:
             line += (f" The student trained longer ({student_steps:,} steps of {student_batch}): its ratio to the "
                      "teacher overstates what distillation keeps against a teacher trained as long.")
-    return line
+    return line + extra
 
 
 def shrink_run(opts: ShrinkOptions, say: Callable[[str], Any] | None = None,
@@ -422,11 +443,14 @@ def shrink_run(opts: ShrinkOptions, say: Callable[[str], Any] | None = None,
         st["layer_map"]["probe"] = probe_budget
         run.save()
         run.say(f"layer map {st['layer_map']['map']}")
-    # 3. training
+    # 3. general distillation of the cut (with --general-data), then its task training
+    init = run.work / "layers" / "init"
+    if opts.general_data is not None:
+        init = _general(run, init, progress=opts.progress)
     from edgekit.shrinker.train import train_student
 
     if not st.get("training", {}).get("done"):
-        cfg = training_config(opts, student=str(run.work / "layers" / "init"), out=str(run.work / "train"),
+        cfg = training_config(opts, student=str(init), out=str(run.work / "train"),
                               steps=opts.steps, budget_minutes=opts.budget_minutes, **common)
         run.say("distilling the student (checkpoints scored on the held-out slice of TRAIN; Ctrl-C and "
                 "--resume auto continue)")
@@ -461,6 +485,34 @@ def shrink_run(opts: ShrinkOptions, say: Callable[[str], Any] | None = None,
 
         write(rep, run.out)
     return rep
+
+
+def _general(run: _Run, init: Path, progress: bool) -> Path:
+    """The student's general distillation (``distill.task``'s phase ``GENERAL``) on ``--general-data``,
+    from the cut ``init``: the folder the task training starts from. Checkpointed: an interrupted run
+    continues it with ``--resume auto``. DEV is not read; the text is the user's, unlabelled."""
+    from edgekit.distill.task import GENERAL, distill_task
+
+    opts, st = run.opts, run.state
+    out = run.work / "general"
+    if st.get("general", {}).get("done"):
+        return out
+    steps = opts.general_steps or DEFAULT_GENERAL_STEPS
+    run.say(f"general distillation of the student: {steps} steps on {opts.general_data} (Ctrl-C and --resume auto "
+            "continue)")
+    # The whole text is read and the steps draw their paragraphs from all of it in a random order, as the
+    # measured probe did: the first paragraphs of a dump are its first articles (Wikipedia's start: "A" topics).
+    card = distill_task(training_config(opts, phase=GENERAL, student=str(init), out=str(out), data=opts.general_data,
+                                        steps=steps, checkpoint_every=max(1, steps // 10), resume="auto",
+                                        progress=progress))
+    history = json.loads((out / "general_distillation_card.json").read_text()).get("history") or [{}]
+    st["general"] = {"done": True, "text": opts.general_data,
+                     "card": {k: card.get(k) for k in ("steps", "batch_size", "examples", "elapsed_s", "lr")},
+                     "first_loss": history[0].get("loss"), "final_loss": history[-1].get("loss")}
+    run.save()
+    run.say(f"general distillation: {card.get('steps')} steps, loss {st['general']['first_loss']} -> "
+            f"{st['general']['final_loss']}")
+    return out
 
 
 def _quiet(folder: Path) -> None:
@@ -574,8 +626,9 @@ def _measure_and_report(run: _Run, student: str, files: list[dict[str, Any]], co
     rep = ShrinkReport(task=task, metric=metric, target=opts.target, teacher=opts.model, student=student,
                        out=str(run.out), max_drop=opts.max_f1_drop, n_dev=n_dev, teacher_metric=round(teacher_metric, 3),
                        candidates=cands, chosen=chosen.artifact if chosen else None, reason=reason,
-                       layer_map=st.get("layer_map", {}), training=training,
-                       budget_note=budget_note(teacher_budget(opts.model), card.get("steps"), card.get("batch_size")),
+                       layer_map=st.get("layer_map", {}), training=training, general=st.get("general", {}),
+                       budget_note=budget_note(teacher_budget(opts.model), card.get("steps"), card.get("batch_size"),
+                                               (st.get("general") or {}).get("card", {}).get("steps")),
                        machine=machine, command=command)
     write(rep, run.out)
     run.say(f"report: {run.out / 'report.md'}")

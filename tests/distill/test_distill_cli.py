@@ -67,7 +67,8 @@ def test_a_bert_student_is_refused_with_what_to_do(tmp_path, mlm_teacher_dir, co
         ns = _parse(["distill", "train", "--teacher", str(mlm_teacher_dir), "--student", str(mlm_teacher_dir),
                      "--out", str(tmp_path / "o"), "--data", str(corpus_file), "--cache-dir", str(tmp_path / "c"),
                      "--steps", "1", "--batch-size", "2", "--max-len", "16", "--no-progress", *extra])
-        with pytest.raises(UsageError, match=r"is a 'bert' model; expected a DistilBERT folder.*edgekit distill init"):
+        with pytest.raises(UsageError, match=r"is a 'bert' model; expected a DistilBERT folder.*edgekit distill init"
+                                             r".*edgekit distill general"):
             ns.func(ns)
 
 
@@ -163,6 +164,21 @@ def test_task_flags_reach_the_config():
     assert task_config(_parse(["distill", "task", "--teacher", "t", "--student", "s", "--dropout", "0", *base])).dropout == 0.0
     with pytest.raises(UsageError, match=r"--dropout must be in \[0, 1\)"):
         task_config(_parse(["distill", "task", "--teacher", "t", "--student", "s", "--dropout", "1", *base]))
+
+
+def test_general_flags_reach_the_config(capsys):
+    from edgekit.cli.distill import task_config
+
+    base = ["distill", "general", "--task", "qa", "--teacher", "t", "--student", "s", "--data", "wiki.txt.xz",
+            "--out", "o"]
+    cfg = task_config(_parse([*base, "--steps", "1500"]))
+    assert (cfg.phase, cfg.steps, cfg.lr, cfg.dropout, cfg.max_len) == ("general", 1500, 2e-4, 0.0, 256)
+    assert task_config(_parse(["distill", "task", *base[2:]])).phase == "task"
+    for flag in (["--alpha-ce", "1"], ["--doc-stride", "64"]):  # no KL, no windows: refused, not ignored
+        with pytest.raises(SystemExit) as e:
+            _parse([*base, *flag])
+        assert e.value.code == 2
+    assert "unrecognized arguments" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("task", ["qa", "seq-cls"])

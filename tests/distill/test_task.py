@@ -260,3 +260,92 @@ def test_dropout_replaces_the_students_own(tmp_path, tokenizer, task_student, ki
     assert 0.3 in ps(own)
     zero = TK.load_task_student(str(folder), "question-answering", None, dropout=0.0)
     assert ps(zero) == {0.0}
+
+
+# ---- general distillation before the task (phase "general", edgekit distill general)
+
+
+def test_general_texts_pack_consecutive_lines_into_paragraphs(tmp_path):
+    f = tmp_path / "text.txt"
+    f.write_text("\n".join(f"sentence {i} has five words." for i in range(10)) + "\n\n")
+    paras = TK.general_texts(str(f), min_words=12)
+    # 5 words a line: 3 lines make a paragraph (15 >= 12); the tenth line alone is too short and is dropped
+    assert paras == [" ".join(f"sentence {i} has five words." for i in range(j, j + 3)) for j in (0, 3, 6)]
+    assert TK.general_texts(str(f), limit=2, min_words=12) == paras[:2]
+    assert TK.general_texts(str(f), min_words=1000) == [" ".join(f"sentence {i} has five words." for i in range(10))]
+    assert TK.as_pair("The first one. The rest of it. And more.") == ("The first one.", "The rest of it. And more.")
+    assert TK.as_pair("x" * 150) == ("x" * 100, "x" * 50)  # no sentence end: the first 100 characters
+    with pytest.raises(UsageError, match="does not exist"):
+        TK.general_texts(str(tmp_path / "missing.txt"))
+
+
+def test_general_phase_needs_a_teacher_and_a_known_phase():
+    with pytest.raises(UsageError, match="give --teacher"):
+        TK.TaskConfig(task="qa", teacher=None, student="s", data="d", out="o", phase="general")
+    with pytest.raises(UsageError, match="phase must be one of task, general"):
+        TK.TaskConfig(task="qa", teacher="t", student="s", data="d", out="o", phase="pretrain")
+    c = TK.TaskConfig(task="qa", teacher="t", student="s", data="d", out="o", phase="general")
+    assert (c.lr, c.dropout, c.max_len) == (2e-4, 0.0, 256)  # the task distillation's recipe
+
+
+def _wiki(tmp_path, n=200):
+    f = tmp_path / "wiki.txt"
+    f.write_text("\n".join(SENTS[i % len(SENTS)] for i in range(n)))
+    return f
+
+
+def test_general_phase_learns_the_teachers_hidden_states_then_the_task_runs_from_it(tmp_path, tokenizer):
+    from transformers import AutoModelForQuestionAnswering
+
+    tdir, teacher = _teacher(tmp_path, tokenizer, "qa")
+    init = TK.init_task_student(str(tdir), tmp_path / "init", [1])
+    text = _wiki(tmp_path)
+    cfg = TK.TaskConfig(task="qa", teacher=str(tdir), student=str(init), data=str(text), out=str(tmp_path / "gd"),
+                        phase="general", steps=30, batch_size=4, lr=3e-3, max_len=64, progress=False)
+    # the loss is the probe's (benchmarks/general_distill_qa.py): the squared error of the final hidden states,
+    # summed over the hidden dimensions, averaged over the real tokens, with the teacher's token types
+    feats = TK.encode_general("question-answering", TK.general_texts(str(text), min_words=30), tokenizer, 64)
+    assert any(1 in t for t in feats["token_type_ids"])  # the rest of each paragraph is segment B
+    batch = TK.collate(feats, [0, 1], tokenizer.pad_token_id)
+    student = TK.load_task_student(str(init), "question-answering", None)
+    with torch.no_grad():
+        terms = TK.task_terms(student, teacher, batch, cfg)
+        s, t = student.bert(**batch).last_hidden_state, teacher.bert(**batch).last_hidden_state
+    want = ((s - t) ** 2).sum(-1)[batch["attention_mask"].bool()].mean()
+    assert terms["total"].item() == pytest.approx(want.item(), rel=1e-5) and terms["hmse"] is terms["total"]
+    assert terms["ce"].item() == terms["task"].item() == 0
+
+    card = TK.distill_task(cfg)
+    hist = json.loads((tmp_path / "gd" / "general_distillation_card.json").read_text())["history"]
+    assert hist[-1]["loss"] < 0.5 * hist[0]["loss"], [h["loss"] for h in hist]
+    assert card["phase"] == "general" and "teacher_agreement" not in card and card["text"] == str(text)
+    meta = json.loads((tmp_path / "gd" / "edgekit_student.json").read_text())
+    assert meta["layer_map"] == [1] and meta["general_distillation"]["steps"] == 30  # the cut's record is kept
+    gd = AutoModelForQuestionAnswering.from_pretrained(tmp_path / "gd")
+    assert type(gd).__name__ == "BertForQuestionAnswering"
+    # the task head is the teacher's, untouched: the general loss does not reach it
+    assert torch.equal(gd.qa_outputs.weight, teacher.qa_outputs.weight)
+
+    rows = [{"question": f"which word is fourth in: {x[:20]}?", "context": x,
+             "answers": {"text": [x.split()[3]], "answer_start": [x.index(" " + x.split()[3] + " ") + 1]}}
+            for x in SENTS]
+    data = tmp_path / "qa.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in rows))
+    TK.distill_task(TK.TaskConfig(task="qa", teacher=str(tdir), student=str(tmp_path / "gd"), data=str(data),
+                                  out=str(tmp_path / "kd"), steps=3, batch_size=4, max_len=64, doc_stride=16,
+                                  progress=False))
+    meta = json.loads((tmp_path / "kd" / "edgekit_student.json").read_text())
+    assert meta["layer_map"] == [1] and "general_distillation" in meta and meta["task_distillation"]["steps"] == 3
+
+
+def test_a_general_checkpoint_is_not_resumed_as_a_task_run(tmp_path, tokenizer):
+    tdir, _ = _teacher(tmp_path, tokenizer, "qa")
+    init = TK.init_task_student(str(tdir), tmp_path / "init", [0])
+    kw = dict(task="qa", teacher=str(tdir), student=str(init), out=str(tmp_path / "gd"), steps=4, batch_size=4,
+              max_len=64, progress=False)
+    card = TK.distill_task(TK.TaskConfig(data=str(_wiki(tmp_path)), phase="general", stop_after=2, **kw))
+    assert card["stopped"]
+    with pytest.raises(UsageError, match="phase: 'general' then, 'task' now"):
+        TK.distill_task(TK.TaskConfig(data=str(_wiki(tmp_path)), resume="auto", **kw))
+    card = TK.distill_task(TK.TaskConfig(data=str(_wiki(tmp_path)), phase="general", resume="auto", **kw))
+    assert card["steps"] == 4 and card["phase"] == "general"

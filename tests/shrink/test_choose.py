@@ -70,6 +70,24 @@ def test_report_renders_every_candidate_in_every_format():
     page = html(rep)
     assert "<svg" in page and "mid-pass" in page
     assert "arm64" not in md.split("**Chosen")[0]  # no column when the run did not check on arm64
+    assert "General distillation" not in md  # no general phase, no line
+    # a report.json written before the general phase existed still reads
+    old = json.loads(to_json(rep))
+    old.pop("general")
+    assert ShrinkReport.from_dict(old).general == {}
+
+
+def test_the_report_names_the_general_distillation():
+    cs = constructed()
+    best, why = choose(cs, 2.0)
+    rep = ShrinkReport(task="question-answering", metric="f1", target="tflite", teacher="t", student="s", out="o",
+                       max_drop=2.0, n_dev=200, teacher_metric=70.0, candidates=cs, chosen=best.artifact, reason=why,
+                       general={"done": True, "text": "wiki.txt.xz", "first_loss": 207.1, "final_loss": 4.2,
+                                "card": {"steps": 1500, "batch_size": 32, "elapsed_s": 1899.0}})
+    line = ("General distillation before the task: 1500 steps of 32 paragraphs of wiki.txt.xz (the teacher's final "
+            "hidden states), 1899.0 s, loss 207 -> 4.2")
+    assert line in markdown(rep) and line.replace("'", "&#x27;").replace(">", "&gt;") in html(rep)
+    assert ShrinkReport.from_dict(json.loads(to_json(rep))).general["card"]["steps"] == 1500
 
 
 def test_the_arm64_verdicts_are_a_column_of_the_report():

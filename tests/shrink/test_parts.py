@@ -133,6 +133,10 @@ def test_teacher_budget_from_its_card(tmp_path):
     assert "930 steps" in note and "trained longer" in note
     assert "trained longer" not in budget_note(t, 500, 32)
     assert "not known" in budget_note(None, 10, 4)
+    # a general distillation is the student's budget too, named beside the teacher's
+    assert "also trained 1,500 steps on unlabelled text" in budget_note(t, 3044, 32, 1500)
+    assert "also trained 20 steps on unlabelled text" in budget_note(None, 10, 4, 20)
+    assert "unlabelled" not in budget_note(t, 3044, 32)
 
 
 @pytest.mark.parametrize("kw,message", [
@@ -156,6 +160,10 @@ def test_teacher_budget_from_its_card(tmp_path):
     # the phone's CPU: refused before any work where the target's files cannot be checked there
     ({"arm64": ("max",), "target": "coreml"}, "--arch arm64: coreml"),
     ({"arm64": (" ",)}, "at least one CPU model"),
+    # the general distillation's text and length: refused now, not after the layer map's probes
+    ({"general_data": "missing.txt"}, "missing.txt does not exist"),
+    ({"general_steps": 100}, "give --general-data too"),
+    ({"general_data": __file__, "general_steps": 0}, "--general-steps must be an integer, at least 1, not 0"),
 ])
 def test_options_are_checked_before_any_work(qa_teacher, train_file, dev_file, tmp_path, kw, message):
     args = dict(model=str(qa_teacher), task="qa", data=str(train_file), eval_data=str(dev_file), target="tflite",

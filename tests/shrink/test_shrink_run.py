@@ -102,6 +102,61 @@ def _train_only(teacher, train, dev, out, monkeypatch):
     return state["layer_map"], state["training"]["scores"], state["training"]["chosen_step"], weights
 
 
+def test_general_distillation_runs_before_the_task_and_resumes(qa_teacher, train_file, dev_file, tmp_path,
+                                                                monkeypatch, capsys):
+    # --general-data: the chosen cut first learns the teacher's hidden states on unlabelled text, then its task
+    # training starts from that folder; Ctrl-C inside the general phase continues there with --resume auto.
+    import edgekit.build.plan as P
+    import edgekit.distill.train as T
+
+    d = json.loads(__import__("lzma").open(Path(__file__).parents[1] / "data" / "squad-dev-50.json.xz", "rt").read())
+    text = tmp_path / "text.txt"
+    text.write_text("\n".join(s.strip() + "." for a in d["data"] for p in a["paragraphs"]
+                               for s in p["context"].split(". ") if s.strip()))
+    real, calls = T.save_checkpoint, []
+
+    def interrupting(*a, **kw):  # Ctrl-C once the general phase's second checkpoint is on disk
+        path = real(*a, **kw)
+        calls.append(path)
+        if "general" in str(path) and len([c for c in calls if "general" in str(c)]) == 2:
+            raise KeyboardInterrupt
+        return path
+
+    def stop(*a, **kw):  # stop where the exports start: this test is about training
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(T, "save_checkpoint", interrupting)
+    monkeypatch.setattr(P, "run", stop)
+    out = tmp_path / "out"
+    kw = dict(steps=4, precision="fp32", heldout_n=8, threads=1, progress=False, training=TINY_TRAINING,
+              general_data=text, general_steps=6)
+    with pytest.raises(KeyboardInterrupt):
+        edgekit.shrink(qa_teacher, "qa", train_file, dev_file, "onnx", out, **kw)
+    state = json.loads((out / "shrink_state.json").read_text())
+    assert "general" not in state and "training" not in state
+    capsys.readouterr()
+    with pytest.raises(KeyboardInterrupt):
+        edgekit.shrink(qa_teacher, "qa", train_file, dev_file, "onnx", out, resume="auto", **kw)
+    got = capsys.readouterr()
+    assert f"resumed from {out / 'work' / 'general' / 'checkpoints'}" in got.err + got.out
+    state = json.loads((out / "shrink_state.json").read_text())
+    g = state["general"]
+    assert g["done"] and g["card"]["steps"] == 6 and g["final_loss"] < g["first_loss"]
+    card = json.loads((out / "work" / "general" / "general_distillation_card.json").read_text())
+    assert len(card["history"]) == 6 and card["config"]["phase"] == "general"
+    # the task training started from the general phase's folder, and the kept student says both
+    task_card = json.loads((out / "work" / "train" / "task_distillation_card.json").read_text())
+    assert task_card["student_init"] == str(out / "work" / "general")
+    student = Path(state["student"].replace("$OUT", str(out)))
+    meta = json.loads((student / "edgekit_student.json").read_text())
+    assert meta["general_distillation"]["steps"] == 6 and meta["layer_map"] == state["layer_map"]["map"]
+    # another length of general distillation is another run
+    from edgekit.core.errors import UsageError
+
+    with pytest.raises(UsageError, match="general_steps: 6 then, 7 now"):
+        edgekit.shrink(qa_teacher, "qa", train_file, dev_file, "onnx", out, resume="auto", **{**kw, "general_steps": 7})
+
+
 def test_a_poisoned_dev_changes_nothing_in_training(qa_teacher, train_file, dev_file, tmp_path, monkeypatch):
     poisoned = squad(tmp_path / "poisoned.json", garble=True, n=30)
     clean = _train_only(qa_teacher, train_file, dev_file, tmp_path / "clean", monkeypatch)
