@@ -2,9 +2,10 @@
 
 The record of the probe in ``results/squad_quality.md``, "General distillation before the task":
 the DistilBERT recipe's first phase (distil on general text, then on the task), applied to the shallower copy
-of a BERT QA teacher that ``edgekit.distill.task.init_task_student`` makes. ``edgekit distill train`` does
-general distillation for DistilBERT students of masked-LM or sentence-embedding teachers only: it cannot
-take a BERT task student with token types, which is why this probe is a script and not a flag yet.
+of a BERT QA teacher that ``edgekit.distill.task.init_task_student`` makes. The probe was a script; edgekit
+now runs the same phase as ``edgekit distill general`` and ``edgekit shrink --general-data``
+(``TaskConfig(phase="general")``, DESIGN.md "General distillation of the task student", which lists what the
+port changed). This script stays the record of the measured runs.
 
 What it does: the student's encoder learns the teacher's final hidden states (the squared error summed over
 the hidden dimensions, averaged over the real tokens: the hidden size times ``edgekit.distill.losses``' ``hmse``

@@ -703,7 +703,7 @@ def distill_task(cfg: TaskConfig) -> dict:
     else:
         say(f"tokenising {len(rows):,} examples into windows of {cfg.max_len} tokens")
         feats = encode(cfg.task, rows, tok, labels, cfg.max_len, cfg.doc_stride)
-    say(f"{len(feats['input_ids']):,} training windows")
+    say(f"{len(feats['input_ids']):,} training {'paragraphs' if general else 'windows'}")
     n = len(feats["input_ids"])
     if n == 0:
         raise UsageError(f"{cfg.data} gave no training examples")
