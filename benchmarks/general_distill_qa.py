@@ -23,7 +23,6 @@ dropout 0, seed 0. The student's QA head is kept as it was (the teacher's) and s
 from __future__ import annotations
 
 import argparse
-import lzma
 import random
 import shutil
 import sys
@@ -31,28 +30,6 @@ import time
 from pathlib import Path
 
 WIKI = "../shared/data/enwiki-sentences/enwiki-2015-sentences-1m.txt.xz"
-
-
-def packed_lines(path: str, min_words: int = 170) -> list[str]:
-    """Consecutive sentences joined into lines of at least ``min_words`` words (the last, shorter one dropped)."""
-    out, buf, n = [], [], 0
-    with lzma.open(path, "rt") as f:
-        for s in f:
-            s = s.strip()
-            if not s:
-                continue
-            buf.append(s)
-            n += len(s.split())
-            if n >= min_words:
-                out.append(" ".join(buf))
-                buf, n = [], 0
-    return out
-
-
-def as_pair(line: str) -> tuple[str, str]:
-    """(segment A, segment B): the first sentence and the rest, or the first 100 characters and the rest."""
-    i = line.find(". ")
-    return (line[: i + 1], line[i + 2:]) if 0 < i < 300 else (line[:100], line[100:])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,7 +57,10 @@ def main(argv: list[str] | None = None) -> int:
                                                          attention_probs_dropout_prob=0.0)
     student = full.bert.train()
     tok = AutoTokenizer.from_pretrained(a.student)
-    lines = packed_lines(a.text)
+    # edgekit's packing and layout (distill.task.general_texts / as_pair) are the probe's own, moved there
+    from edgekit.distill.task import as_pair, general_texts
+
+    lines = general_texts(a.text)
     random.shuffle(lines)
     if a.steps * a.batch_size > len(lines):
         p.error(f"{a.steps} steps of {a.batch_size} need {a.steps * a.batch_size} lines; the text has {len(lines)}")

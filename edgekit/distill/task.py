@@ -490,6 +490,15 @@ def collate(features: dict[str, list], idx: list[int], pad_id: int) -> dict[str,
     return out
 
 
+def model_inputs(model: Any, batch: dict) -> dict[str, Any]:
+    """What ``model`` takes of ``batch``: ids and mask, and the token types when it is a BERT model (a
+    DistilBERT model has none)."""
+    kw = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+    if getattr(model.config, "model_type", None) == "bert":
+        kw["token_type_ids"] = batch["token_type_ids"]
+    return kw
+
+
 def teacher_logits(teacher: Any, batch: dict, task: str, hidden: bool = False) -> dict[str, Any]:
     """Teacher logits under inference mode; BERT teachers get their token types, DistilBERT ones cannot.
 
@@ -497,11 +506,8 @@ def teacher_logits(teacher: Any, batch: dict, task: str, hidden: bool = False) -
     """
     import torch
 
-    kw = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
-    if teacher.config.model_type == "bert":
-        kw["token_type_ids"] = batch["token_type_ids"]
     with torch.inference_mode():
-        out = teacher(**kw, output_hidden_states=hidden)
+        out = teacher(**model_inputs(teacher, batch), output_hidden_states=hidden)
     res = ({"start": out.start_logits.clone(), "end": out.end_logits.clone()} if task == QA
            else {"logits": out.logits.clone()})
     if hidden:
@@ -511,10 +517,7 @@ def teacher_logits(teacher: Any, batch: dict, task: str, hidden: bool = False) -
 
 def student_outputs(student: Any, batch: dict, hidden: bool = False) -> Any:
     """The student's forward pass; a BERT student gets the token types a DistilBERT one does not have."""
-    kw = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
-    if getattr(student.config, "model_type", None) == "bert":
-        kw["token_type_ids"] = batch["token_type_ids"]
-    return student(**kw, output_hidden_states=hidden)
+    return student(**model_inputs(student, batch), output_hidden_states=hidden)
 
 
 def layer_pairs(n_student: int, n_teacher: int) -> list[tuple[int, int]]:
@@ -547,11 +550,8 @@ def general_terms(student: Any, teacher: Any, batch: dict) -> dict[str, Any]:
     import torch
 
     s_last = student_outputs(student, batch, hidden=True).hidden_states[-1]
-    kw = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
-    if teacher.config.model_type == "bert":
-        kw["token_type_ids"] = batch["token_type_ids"]
     with torch.inference_mode():
-        t_last = teacher(**kw, output_hidden_states=True).hidden_states[-1].clone()
+        t_last = teacher(**model_inputs(teacher, batch), output_hidden_states=True).hidden_states[-1].clone()
     if t_last.shape[-1] != s_last.shape[-1]:
         raise UsageError(f"general distillation needs the student's hidden size to equal the teacher's "
                          f"({s_last.shape[-1]} vs {t_last.shape[-1]})")

@@ -448,7 +448,7 @@ def shrink_run(opts: ShrinkOptions, say: Callable[[str], Any] | None = None,
     # 3. general distillation of the cut (with --general-data), then its task training
     init = run.work / "layers" / "init"
     if opts.general_data is not None:
-        init = _general(run, init, progress=opts.progress)
+        init = _general(run, init)
     from edgekit.shrinker.train import train_student
 
     if not st.get("training", {}).get("done"):
@@ -489,7 +489,7 @@ def shrink_run(opts: ShrinkOptions, say: Callable[[str], Any] | None = None,
     return rep
 
 
-def _general(run: _Run, init: Path, progress: bool) -> Path:
+def _general(run: _Run, init: Path) -> Path:
     """The student's general distillation (``distill.task``'s phase ``GENERAL``) on ``--general-data``,
     from the cut ``init``: the folder the task training starts from. Checkpointed: an interrupted run
     continues it with ``--resume auto``. DEV is not read; the text is the user's, unlabelled."""
@@ -506,7 +506,7 @@ def _general(run: _Run, init: Path, progress: bool) -> Path:
     # measured probe did: the first paragraphs of a dump are its first articles (Wikipedia's start: "A" topics).
     card = distill_task(training_config(opts, phase=GENERAL, student=str(init), out=str(out), data=opts.general_data,
                                         steps=steps, checkpoint_every=max(1, steps // 10), resume="auto",
-                                        progress=progress))
+                                        progress=opts.progress))
     history = json.loads((out / "general_distillation_card.json").read_text()).get("history") or [{}]
     st["general"] = {"done": True, "text": opts.general_data,
                      "card": {k: card.get(k) for k in ("steps", "batch_size", "examples", "elapsed_s", "lr")},
