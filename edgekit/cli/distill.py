@@ -407,6 +407,10 @@ def add_task_args(p: argparse.ArgumentParser, finetune: bool = False, general: b
                        help="weight of intermediate-layer alignment: cosine distance of every student layer's "
                             "output to the teacher's at the same relative depth, the last to the last (default "
                             f"{loss['alpha_hid']:g}: off)")
+        p.add_argument("--alpha-general", type=float, default=None,
+                       help="weight of the general phase's loss on the task's windows: squared error of the "
+                            "student's final hidden states to the teacher's, summed over the hidden dimensions "
+                            f"(default {loss['alpha_general']:g}: off)")
     p.add_argument("--seq-len", dest="max_len", type=int, metavar="N", default=None,
                    help=("paragraph length in tokens, longer ones are cut" if general else "window length in tokens")
                         + f" (default: {recipe_help('max_len', finetune)})")

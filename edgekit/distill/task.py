@@ -9,7 +9,8 @@ data order) from which ``--resume`` continues exactly.
 Loss = alpha_ce x KL(teacher_T || student_T) x T^2 on the task logits + alpha_task x the task's own loss
 (defaults 0.5 / 0.5, T = 2) [+ alpha_hid x the mean cosine distance between every student layer's output and
 the teacher's output at the same relative depth, the last to the last (TinyBERT's uniform map: a 3-layer
-student of a 6-layer teacher meets the teacher's layers 2, 4, 6), over the real tokens; off by default].
+student of a 6-layer teacher meets the teacher's layers 2, 4, 6), over the real tokens; off by default]
+[+ alpha_general x the general phase's loss below on the task's own windows; off by default].
 Question answering distils start and end logits (over the real tokens of each window); sequence
 classification distils the class logits.
 
@@ -131,6 +132,7 @@ class TaskConfig:
     alpha_task: float = 0.5
     temperature: float = 2.0
     alpha_hid: float = 0.0            # intermediate-layer alignment (hidden-state cosine); 0: off
+    alpha_general: float = 0.0        # the general phase's loss (final hidden states' squared error); 0: off
     # RECIPE (or None): the task's recipe (``RECIPES``; doc_stride: 128, at most half of max_len)
     max_len: int = RECIPE
     doc_stride: int = RECIPE
@@ -191,10 +193,10 @@ class TaskConfig:
 
 #: (field, lower bound, bound excluded?, type) of every number of ``TaskConfig`` that has no None meaning.
 _NUMBERS = (("alpha_ce", 0, False, float), ("alpha_task", 0, False, float), ("temperature", 0, True, float),
-            ("alpha_hid", 0, False, float), ("max_len", 8, False, int), ("doc_stride", 0, False, int),
-            ("batch_size", 1, False, int), ("epochs", 0, True, float), ("lr", 0, True, float),
-            ("warmup", 0, False, float), ("seed", -math.inf, False, int), ("weight_decay", 0, False, float),
-            ("checkpoint_every", 0, False, int), ("keep_checkpoints", 1, False, int))
+            ("alpha_hid", 0, False, float), ("alpha_general", 0, False, float), ("max_len", 8, False, int),
+            ("doc_stride", 0, False, int), ("batch_size", 1, False, int), ("epochs", 0, True, float),
+            ("lr", 0, True, float), ("warmup", 0, False, float), ("seed", -math.inf, False, int),
+            ("weight_decay", 0, False, float), ("checkpoint_every", 0, False, int), ("keep_checkpoints", 1, False, int))
 
 
 #: The same for the numbers whose None means "none" (no budget, no limit, the free cores).
@@ -502,7 +504,8 @@ def model_inputs(model: Any, batch: dict) -> dict[str, Any]:
 def teacher_logits(teacher: Any, batch: dict, task: str, hidden: bool = False) -> dict[str, Any]:
     """Teacher logits under inference mode; BERT teachers get their token types, DistilBERT ones cannot.
 
-    ``hidden``: also ``"hidden"``, every layer's output (embeddings first), for the ``alpha_hid`` term.
+    ``hidden``: also ``"hidden"``, every layer's output (embeddings first), for the ``alpha_hid`` and
+    ``alpha_general`` terms.
     """
     import torch
 
@@ -544,29 +547,34 @@ def hidden_cos(s_hidden: tuple, t_hidden: tuple, mask: Any) -> Any:
     return tot / count.clamp(min=1)
 
 
+def final_sq_error(s_last: Any, t_last: Any, mask: Any) -> Any:
+    """The general phase's loss: the squared error of the final hidden states, summed over the hidden
+    dimensions and averaged over the real tokens (``mask``). Also the task phase's ``alpha_general`` term."""
+    if t_last.shape[-1] != s_last.shape[-1]:
+        raise UsageError(f"matching the teacher's final hidden states needs the student's hidden size to equal "
+                         f"the teacher's ({s_last.shape[-1]} vs {t_last.shape[-1]})")
+    return ((s_last.float() - t_last.float()) ** 2).sum(-1)[mask.bool()].mean()
+
+
 def general_terms(student: Any, teacher: Any, batch: dict) -> dict[str, Any]:
-    """The general phase's loss: ``{"hmse": squared error of the final hidden states, summed over the hidden
-    dimensions and averaged over the real tokens, "total": the same}`` (``ce``, ``task``, ``hid``: 0)."""
+    """The general phase's loss: ``{"hmse": :func:`final_sq_error`, "total": the same}`` (``ce``, ``task``,
+    ``hid``: 0)."""
     import torch
 
     s_last = student_outputs(student, batch, hidden=True).hidden_states[-1]
     with torch.inference_mode():
         t_last = teacher(**model_inputs(teacher, batch), output_hidden_states=True).hidden_states[-1].clone()
-    if t_last.shape[-1] != s_last.shape[-1]:
-        raise UsageError(f"general distillation needs the student's hidden size to equal the teacher's "
-                         f"({s_last.shape[-1]} vs {t_last.shape[-1]})")
-    real = batch["attention_mask"].bool()
-    hmse = ((s_last.float() - t_last.float()) ** 2).sum(-1)[real].mean()
+    hmse = final_sq_error(s_last, t_last, batch["attention_mask"])
     zero = torch.zeros((), device=hmse.device)
     return {"ce": zero, "task": zero, "hid": zero, "hmse": hmse, "total": hmse, "teacher": None}
 
 
 def task_terms(student: Any, teacher: Any, batch: dict, cfg: TaskConfig) -> dict[str, Any]:
-    """``{"ce": KL term, "task": task loss, "hid": hidden-state term, "total": weighted sum}`` (means over
-    the batch).
+    """``{"ce": KL term, "task": task loss, "hid": hidden-state term, "hmse": final hidden states' squared
+    error, "total": weighted sum}`` (means over the batch).
 
-    Without a teacher (plain fine-tuning) ``ce`` and ``hid`` are 0 and ``total`` is the task loss; ``hid`` is
-    computed only when ``cfg.alpha_hid`` > 0.
+    Without a teacher (plain fine-tuning) ``ce``, ``hid`` and ``hmse`` are 0 and ``total`` is the task loss;
+    ``hid`` and ``hmse`` are computed only when their weight (``cfg.alpha_hid``, ``cfg.alpha_general``) is > 0.
     """
     import torch
     import torch.nn.functional as F
@@ -575,7 +583,7 @@ def task_terms(student: Any, teacher: Any, batch: dict, cfg: TaskConfig) -> dict
 
     if cfg.phase == GENERAL:
         return general_terms(student, teacher, batch)
-    want_hidden = teacher is not None and cfg.alpha_hid > 0
+    want_hidden = teacher is not None and (cfg.alpha_hid > 0 or cfg.alpha_general > 0)
     out = student_outputs(student, batch, hidden=want_hidden)
     B = batch["input_ids"].shape[0]
     if cfg.task == QA:
@@ -586,7 +594,7 @@ def task_terms(student: Any, teacher: Any, batch: dict, cfg: TaskConfig) -> dict
         task_loss = F.cross_entropy(logits, batch["labels"])
     if teacher is None:
         zero = torch.zeros((), device=task_loss.device)
-        return {"ce": zero, "task": task_loss, "hid": zero, "total": task_loss, "teacher": None}
+        return {"ce": zero, "task": task_loss, "hid": zero, "hmse": zero, "total": task_loss, "teacher": None}
     t = teacher_logits(teacher, batch, cfg.task, hidden=want_hidden)
     T = cfg.temperature
     if cfg.task == QA:
@@ -595,11 +603,16 @@ def task_terms(student: Any, teacher: Any, batch: dict, cfg: TaskConfig) -> dict
     else:
         ce = task_kl_sum(logits, t["logits"].float(), T) / B
     total = cfg.alpha_ce * ce + cfg.alpha_task * task_loss
-    hid = torch.zeros((), device=task_loss.device)
+    hid = hmse = torch.zeros((), device=task_loss.device)
     if want_hidden:
-        hid = hidden_cos(out.hidden_states, t.pop("hidden"), batch["attention_mask"])
-        total = total + cfg.alpha_hid * hid
-    return {"ce": ce, "task": task_loss, "hid": hid, "total": total, "teacher": t}
+        t_hidden = t.pop("hidden")
+        if cfg.alpha_hid > 0:
+            hid = hidden_cos(out.hidden_states, t_hidden, batch["attention_mask"])
+            total = total + cfg.alpha_hid * hid
+        if cfg.alpha_general > 0:
+            hmse = final_sq_error(out.hidden_states[-1], t_hidden[-1], batch["attention_mask"])
+            total = total + cfg.alpha_general * hmse
+    return {"ce": ce, "task": task_loss, "hid": hid, "hmse": hmse, "total": total, "teacher": t}
 
 
 def _holder(student: Any) -> Any:
@@ -635,7 +648,7 @@ RESUME_MAY_CHANGE = frozenset({"teacher", "student", "data", "out", "progress", 
 #: The distillation loss's fields: they train nothing without a teacher (``task_terms``), so a fine-tune's
 #: checkpoint is not refused over them (``edgekit finetune`` wrote 0/1/0 for the weights until 2026-12-06,
 #: the API the dataclass's defaults).
-LOSS_FIELDS = frozenset({"alpha_ce", "alpha_task", "temperature", "alpha_hid"})
+LOSS_FIELDS = frozenset({"alpha_ce", "alpha_task", "temperature", "alpha_hid", "alpha_general"})
 
 
 def recipe_changes_since(checkpoint: Path, cfg: TaskConfig) -> dict[str, tuple[Any, Any]]:
@@ -769,6 +782,8 @@ def distill_task(cfg: TaskConfig) -> dict:
                "loss_task": terms["task"].item(), "lr": lr, "elapsed_s": round(elapsed(), 2)}
         if cfg.alpha_hid > 0 and not general:
             rec["loss_hid"] = terms["hid"].item()
+        if cfg.alpha_general > 0 and not general:
+            rec["loss_general"] = terms["hmse"].item()
         history.append(rec)
         if total is None and step == PROBE_STEPS:
             # Fit the schedule to the wall-clock budget from the measured step time.
@@ -804,7 +819,8 @@ def distill_task(cfg: TaskConfig) -> dict:
                      "teacher_token_types": teacher.config.model_type == "bert"})
     elif teacher is not None:
         card.update({"loss_weights": {"ce": cfg.alpha_ce, "task": cfg.alpha_task,
-                                      **({"hid": cfg.alpha_hid} if cfg.alpha_hid > 0 else {})},
+                                      **({"hid": cfg.alpha_hid} if cfg.alpha_hid > 0 else {}),
+                                      **({"general": cfg.alpha_general} if cfg.alpha_general > 0 else {})},
                      "temperature": cfg.temperature,
                      "teacher_agreement": agree, "teacher_token_types": teacher.config.model_type == "bert"})
     if acc.is_main_process:

@@ -154,6 +154,10 @@ def test_task_flags_reach_the_config():
     cfg = task_config(_parse(["distill", "task", "--teacher", "t", "--student", "s", "--alpha-hid", "0.5", *base]))
     assert (cfg.alpha_hid, cfg.alpha_ce, cfg.alpha_task) == (0.5, 0.5, 0.5)
     assert task_config(_parse(["distill", "task", "--teacher", "t", "--student", "s", *base])).alpha_hid == 0.0
+    cfg = task_config(_parse(["distill", "task", "--teacher", "t", "--student", "s", "--alpha-general", "0.25", *base]))
+    assert (cfg.alpha_general, cfg.alpha_hid) == (0.25, 0.0)
+    with pytest.raises(UsageError, match="--alpha-general must be at least 0, not -1.0"):
+        task_config(_parse(["distill", "task", "--teacher", "t", "--student", "s", "--alpha-general", "-1", *base]))
     with pytest.raises(UsageError, match="--alpha-hid must be at least 0, not -1.0"):
         task_config(_parse(["distill", "task", "--teacher", "t", "--student", "s", "--alpha-hid", "-1", *base]))
     with pytest.raises(UsageError, match="--lr must be positive"):

@@ -121,6 +121,42 @@ def test_hidden_alignment_term(tmp_path, tokenizer):
     assert student.bert.encoder.layer[0].output.dense.weight.grad.abs().sum() > 0
 
 
+def test_final_hidden_error_term(tmp_path, tokenizer):
+    """alpha_general adds the general phase's loss on the task's own windows: 0 for a student that is the
+    teacher, the hand-computed squared error of the final hidden states for a cut, nothing when off."""
+    tdir, teacher = _teacher(tmp_path, tokenizer, "qa")
+    ctx = SENTS[0]
+    rows = [{"question": f"what is word {i}?", "context": ctx,
+             "answers": {"text": [ctx.split()[i]], "answer_start": [ctx.index(ctx.split()[i])]}} for i in (1, 3, 5)]
+    feats = TK.encode(TK.QA, rows, tokenizer, teacher.config, 64, 16)
+    batch = TK.collate(feats, list(range(len(rows))), 0)
+    base = dict(task="qa", teacher=str(tdir), data="-", out="-", max_len=64, doc_stride=16)
+
+    same = TK.init_task_student(str(tdir), tmp_path / "same", [0, 1])
+    student = TK.load_task_student(str(same), TK.QA, teacher).eval()
+    terms = TK.task_terms(student, teacher, batch, TK.TaskConfig(student=str(same), alpha_general=1.0, **base))
+    assert terms["hmse"].item() == pytest.approx(0.0, abs=1e-6)
+
+    cut = TK.init_task_student(str(tdir), tmp_path / "cut", [0])
+    student = TK.load_task_student(str(cut), TK.QA, teacher).eval()
+    off = TK.task_terms(student, teacher, batch, TK.TaskConfig(student=str(cut), **base))
+    on = TK.task_terms(student, teacher, batch, TK.TaskConfig(student=str(cut), alpha_general=0.5, **base))
+    assert off["hmse"].item() == 0.0 and on["hid"].item() == 0.0  # one term does not switch on the other
+    with torch.no_grad():
+        kw = {k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids")}
+        s_h = student(**kw, output_hidden_states=True).hidden_states[-1]
+        t_h = teacher(**kw, output_hidden_states=True).hidden_states[-1]
+    expected = ((s_h - t_h) ** 2).sum(-1)[batch["attention_mask"].bool()].mean().item()
+    assert expected > 0.01  # the cut differs from the teacher, so the check below can fail
+    assert on["hmse"].item() == pytest.approx(expected, rel=1e-4)
+    assert on["total"].item() == pytest.approx(off["total"].item() + 0.5 * expected, rel=1e-4)
+    # the same quantity as the general phase's loss, on these windows
+    gen = TK.general_terms(student, teacher, batch)
+    assert gen["hmse"].item() == pytest.approx(expected, rel=1e-4)
+    on["total"].backward()  # the term trains the student
+    assert student.bert.encoder.layer[0].output.dense.weight.grad.abs().sum() > 0
+
+
 def test_qa_targets_point_at_the_answer(tokenizer):
     ctx = SENTS[0]
     rows = [{"question": "what does the parser return?", "context": ctx,
