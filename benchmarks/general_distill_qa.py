@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     opt = torch.optim.AdamW([q for q in student.parameters() if q.requires_grad], lr=a.lr, weight_decay=0.01)
     warm = max(1, int(0.05 * a.steps))
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: (s + 1) / warm if s < warm else max(0.0, (a.steps - s) / (a.steps - warm)))
+        opt, lambda s: (s + 1) / warm if s < warm else max(0.0, (a.steps - s) / max(1, a.steps - warm)))
     t0, losses = time.time(), []
     for step in range(a.steps):
         pairs = [as_pair(x) for x in lines[step * a.batch_size:(step + 1) * a.batch_size]]
