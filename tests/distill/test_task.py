@@ -85,18 +85,23 @@ def test_layer_pairs_meet_the_last_layer():
         TK.layer_pairs(4, 2)
 
 
-def test_hidden_alignment_term(tmp_path, tokenizer):
-    """alpha_hid adds the mean cosine distance of each student layer to the teacher's at the same depth:
-    0 for a student that is the teacher, the hand-computed value for a 1-layer cut, absent when off."""
-    import torch.nn.functional as F
-
+def _qa_batch(tmp_path, tokenizer):
+    """A tiny QA teacher, one batch of three of its windows and the TaskConfig fields the term tests share."""
     tdir, teacher = _teacher(tmp_path, tokenizer, "qa")
     ctx = SENTS[0]
     rows = [{"question": f"what is word {i}?", "context": ctx,
              "answers": {"text": [ctx.split()[i]], "answer_start": [ctx.index(ctx.split()[i])]}} for i in (1, 3, 5)]
     feats = TK.encode(TK.QA, rows, tokenizer, teacher.config, 64, 16)
     batch = TK.collate(feats, list(range(len(rows))), 0)
-    base = dict(task="qa", teacher=str(tdir), data="-", out="-", max_len=64, doc_stride=16)
+    return tdir, teacher, batch, dict(task="qa", teacher=str(tdir), data="-", out="-", max_len=64, doc_stride=16)
+
+
+def test_hidden_alignment_term(tmp_path, tokenizer):
+    """alpha_hid adds the mean cosine distance of each student layer to the teacher's at the same depth:
+    0 for a student that is the teacher, the hand-computed value for a 1-layer cut, absent when off."""
+    import torch.nn.functional as F
+
+    tdir, teacher, batch, base = _qa_batch(tmp_path, tokenizer)
 
     same = TK.init_task_student(str(tdir), tmp_path / "same", [0, 1])  # the teacher itself
     student = TK.load_task_student(str(same), TK.QA, teacher).eval()
@@ -124,13 +129,7 @@ def test_hidden_alignment_term(tmp_path, tokenizer):
 def test_final_hidden_error_term(tmp_path, tokenizer):
     """alpha_general adds the general phase's loss on the task's own windows: 0 for a student that is the
     teacher, the hand-computed squared error of the final hidden states for a cut, nothing when off."""
-    tdir, teacher = _teacher(tmp_path, tokenizer, "qa")
-    ctx = SENTS[0]
-    rows = [{"question": f"what is word {i}?", "context": ctx,
-             "answers": {"text": [ctx.split()[i]], "answer_start": [ctx.index(ctx.split()[i])]}} for i in (1, 3, 5)]
-    feats = TK.encode(TK.QA, rows, tokenizer, teacher.config, 64, 16)
-    batch = TK.collate(feats, list(range(len(rows))), 0)
-    base = dict(task="qa", teacher=str(tdir), data="-", out="-", max_len=64, doc_stride=16)
+    tdir, teacher, batch, base = _qa_batch(tmp_path, tokenizer)
 
     same = TK.init_task_student(str(tdir), tmp_path / "same", [0, 1])
     student = TK.load_task_student(str(same), TK.QA, teacher).eval()
