@@ -15,8 +15,8 @@ meets
 
 The records carry no answers (``answer_start`` empty), so only the teacher's outputs can teach from them:
 run ``edgekit distill task`` on them with ``--alpha-task 0``. Only the train file is read; DEV is never
-touched. Article of a question: the second field of its id (``recon11tr_<article>_<paragraph>_<question>``),
-or the context's position in its article for an official file.
+touched. Article of a question: the second field of its id (``recon11tr_<article>_<paragraph>_<question>``);
+ids of another form (the official file's hashes) put every context in one article.
 
     .venv/bin/python benchmarks/squad_pseudo_pairs.py --out PAIRS.jsonl.xz
     .venv/bin/edgekit distill task --task qa --teacher TEACHER --student GD --data PAIRS.jsonl.xz \\
