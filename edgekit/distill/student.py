@@ -344,12 +344,35 @@ def save_student(student: nn.Module, out_dir: str | os.PathLike, tokenizer: Any 
                     conf["tokenizer_class"] = "DistilBertTokenizer"
                     tc.write_text(json.dumps(conf, indent=2))
         if meta is not None:
-            (tmp / "edgekit_student.json").write_text(json.dumps(meta, indent=2))
+            (tmp / STUDENT_RECORD).write_text(json.dumps(meta, indent=2))
         for f in sorted(tmp.iterdir()):
             os.replace(f, out / f.name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+STUDENT_RECORD = "edgekit_student.json"
+
+
+def read_student_record(folder: str | os.PathLike) -> dict[str, Any]:
+    """The record a student folder carries (teacher, layer map, earlier phases' cards); ``{}`` when it has none.
+
+    The one reader of ``edgekit_student.json``: a damaged record is refused with what to do rather than read as
+    empty, since the layer map in it decides which teacher layers the student is compared with.
+    """
+    path = Path(folder) / STUDENT_RECORD
+    if not path.is_file():
+        return {}
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise UsageError(f"{path} cannot be read ({e}); restore it from the run that wrote the folder, "
+                         "or delete it to train without a layer map") from e
+    if not isinstance(record, dict):
+        raise UsageError(f"{path} holds a {type(record).__name__}, not a record; restore it from the run that "
+                         "wrote the folder, or delete it to train without a layer map")
+    return record
 
 
 def load_tokenizer(path: str | os.PathLike) -> Any:

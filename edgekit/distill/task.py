@@ -676,13 +676,15 @@ def distill_task(cfg: TaskConfig) -> dict:
     from accelerate import Accelerator
     from edgekit.core.console import progress
 
-    from edgekit.distill.student import load_tokenizer, save_student
+    from edgekit.distill.student import load_tokenizer, read_student_record, save_student
     from edgekit.model.preflight import resume_checkpoint
     from edgekit.distill.train import cpu_bf16_supported, load_checkpoint, refuse_recipe_changes
 
     acc = Accelerator(cpu=not torch.cuda.is_available())
     torch.manual_seed(cfg.seed)
     t_start = time.perf_counter()
+    # Read before training, not after it: a damaged record of the starting folder stops the run at once.
+    meta_in = read_student_record(cfg.student)
     out = Path(cfg.out)
     ckdir = out / "checkpoints"
     ck = None
@@ -828,12 +830,7 @@ def distill_task(cfg: TaskConfig) -> dict:
         bert = getattr(model.config, "model_type", None) == "bert"
         # The record of the folder it started from (its layer map, an earlier phase's card) is kept beside this
         # run's: a task student after a general phase says both what it was cut from and how it was trained.
-        meta_in = Path(cfg.student) / "edgekit_student.json"
-        try:
-            meta = json.loads(meta_in.read_text()) if meta_in.is_file() else {}
-        except ValueError:
-            meta = {}
-        meta = {k: v for k, v in (meta if isinstance(meta, dict) else {}).items() if k != key}
+        meta = {k: v for k, v in meta_in.items() if k != key}
         # save_student rewrites a BERT tokenizer for DistilBERT (no token types); a BERT student keeps its own.
         save_student(model, cfg.out, None if bert else tok, {**meta, key: card})
         if bert:

@@ -312,7 +312,7 @@ def train(cfg: TrainConfig) -> TrainResult:
 
     from edgekit.distill import data as D
     from edgekit.distill.objective import TERMS, StudentStep, combine, step_terms
-    from edgekit.distill.student import MLM, load_teacher, load_tokenizer, save_student
+    from edgekit.distill.student import MLM, load_teacher, load_tokenizer, read_student_record, save_student
 
     if cfg.steps < 1 or cfg.batch_size < 1 or cfg.grad_accum < 1:
         raise UsageError("--steps, --batch-size and --grad-accum must be at least 1")
@@ -337,6 +337,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     # inside transformers (DistilBERT's dropout keywords) with a traceback instead of this message. The
     # folder gets the teacher's preflight (config readable, tensors-only weights) first.
     check_model_folder(spath)
+    meta_in = read_student_record(spath)  # read once, before training: a damaged record stops the run at once
     s_type = AutoConfig.from_pretrained(str(spath)).model_type
     if s_type != "distilbert":
         raise UsageError(f"student {spath} is a {s_type!r} model; expected a DistilBERT folder: create one with "
@@ -407,8 +408,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     kind = teacher.kind
     weights = cfg.weights.resolve(kind)
     if kind != MLM and weights.hid > 0:
-        lm = json.loads((spath / "edgekit_student.json").read_text()).get("layer_map") \
-            if (spath / "edgekit_student.json").is_file() else None
+        lm = meta_in.get("layer_map")
         if not lm:
             raise UsageError("--alpha-hid needs the student's layer map (a folder from `edgekit distill init`)")
         acc.unwrap_model(model).layer_map = list(lm)
@@ -520,10 +520,6 @@ def train(cfg: TrainConfig) -> TrainResult:
     full_sd = acc.get_state_dict(model)
     if acc.is_main_process:
         full_sd = {k[len("student."):]: v for k, v in full_sd.items() if k.startswith("student.")}
-        meta_in = {}
-        mp = spath / "edgekit_student.json"
-        if mp.is_file():
-            meta_in = json.loads(mp.read_text())
         meta = {**meta_in, "teacher": cfg.teacher, "teacher_kind": kind, "steps": step, "tokens_seen": tokens_seen,
                 "loss_weights": weights.as_dict(), "final": final}
         save_student(acc.unwrap_model(model).student, out, tok, meta, state_dict=full_sd)

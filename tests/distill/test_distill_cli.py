@@ -72,6 +72,24 @@ def test_a_bert_student_is_refused_with_what_to_do(tmp_path, mlm_teacher_dir, co
             ns.func(ns)
 
 
+@pytest.mark.parametrize("command", ["train", "task"])
+def test_a_damaged_student_record_stops_the_run_before_training(tmp_path, mlm_teacher_dir, corpus_file, command):
+    # `distill train` read edgekit_student.json twice (a JSONDecodeError traceback); `distill task` read it after
+    # training and took a damaged one as empty, dropping the layer map from the new folder. One reader now
+    # refuses it, with what to do, before the first step.
+    from edgekit.distill.student import init_student
+
+    student, _ = init_student(mlm_teacher_dir, tmp_path / "s")
+    (student / "edgekit_student.json").write_text('{"layer_map": [0, 2')
+    tail = (["--data", str(corpus_file), "--cache-dir", str(tmp_path / "c"), "--max-len", "16"] if command == "train"
+            else ["--task", "qa", "--data", str(tmp_path / "absent.jsonl")])
+    ns = _parse(["distill", command, "--teacher", str(mlm_teacher_dir), "--student", str(student),
+                 "--out", str(tmp_path / "o"), "--steps", "1", "--batch-size", "2", "--no-progress", *tail])
+    with pytest.raises(UsageError, match=r"edgekit_student.json cannot be read .*restore it .* or delete it"):
+        ns.func(ns)
+    assert not (tmp_path / "o" / "model.safetensors").exists()
+
+
 @pytest.mark.slow
 def test_embedded_default_runs_end_to_end(tmp_path, capsys):
     """`edgekit distill` with no sub-command: real all-MiniLM-L6-v2 teacher, shipped Wikipedia slice (kept tiny)."""

@@ -130,3 +130,14 @@ def test_init_student_writes_loadable_folder(tmp_path, mlm_teacher_dir):
     assert m(**enc).logits.shape[-1] == tiny_bert_config().vocab_size
     meta = json.loads((out / "edgekit_student.json").read_text())
     assert meta["layer_map"] == [0, 2] and meta["teacher_kind"] == "mlm"
+
+
+def test_the_student_record_has_one_reader(tmp_path):
+    assert S.read_student_record(tmp_path) == {}  # a folder without a record (a plain model) is not an error
+    (tmp_path / S.STUDENT_RECORD).write_text(json.dumps({"layer_map": [0, 2], "teacher": "t"}))
+    assert S.read_student_record(tmp_path) == {"layer_map": [0, 2], "teacher": "t"}
+    for damaged in ('{"layer_map": [0,', "[0, 2]", b"\xff\xfe{"):
+        f = tmp_path / S.STUDENT_RECORD
+        f.write_bytes(damaged if isinstance(damaged, bytes) else damaged.encode())
+        with pytest.raises(UsageError, match=r"edgekit_student.json .*restore it from the run that wrote the folder"):
+            S.read_student_record(tmp_path)
