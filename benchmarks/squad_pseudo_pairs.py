@@ -78,17 +78,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, help="JSON lines, .xz-compressed when the name ends in .xz")
     a = p.parse_args(argv)
 
+    from edgekit.core.record import atomic_write_bytes
     from edgekit.quality.data import read_records
 
     rows = read_records(a.train)
     pairs = pseudo_pairs(rows, a.seed)
     text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in pairs)
     out = Path(a.out)
-    if out.suffix == ".xz":
-        with lzma.open(out, "wt", encoding="utf-8", preset=6) as f:
-            f.write(text)
-    else:
-        out.write_text(text, encoding="utf-8")
+    data = text.encode("utf-8")
+    # Through a temp file and a rename: an interrupted run leaves no truncated .xz for `distill task` to refuse.
+    atomic_write_bytes(out, lzma.compress(data, preset=6) if out.suffix == ".xz" else data)
     n = {m: sum(r["id"].endswith(m) for r in pairs) for m in MODES}
     print(f"{len(pairs):,} records from {len(rows):,} questions ({n}) -> {out}", file=sys.stderr)
     return 0

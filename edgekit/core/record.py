@@ -374,12 +374,18 @@ def atomic_write_text(path: Path, text: str, durable: bool = False) -> None:
 
     ``durable``: the bytes are fsynced before the rename and the folder after it, so a power loss
     leaves the old text or the new text (records are written so)."""
+    atomic_write_bytes(path, text.encode("utf-8"), durable)
+
+
+def atomic_write_bytes(path: Path, data: bytes, durable: bool = False) -> None:
+    """:func:`atomic_write_text` for bytes (a compressed corpus, a packed answers file)."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     durable = durable and fsync_enabled()
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             if durable:
                 f.flush()
                 os.fsync(f.fileno())

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from edgekit.core.record import atomic_write_bytes, atomic_write_text
+
 _SENT = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\"'`])")
 _SKIP_DIRS = {"test", "tests", "idle_test", "site-packages", "dist-packages", "__pycache__", "lib2to3", "turtledemo"}
 
@@ -84,9 +86,7 @@ def write_corpus(path: str | os.PathLike, sentences: list[str]) -> Path:
     text = "\n".join(sentences) + "\n"
     if p.is_file() and p.read_text(encoding="utf-8") == text:
         return p
-    tmp = p.with_name(f".{p.name}.tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, p)
+    atomic_write_text(p, text)
     return p
 
 
@@ -228,8 +228,10 @@ def make_wiki_slices(source: str | os.PathLike, out_dir: str | os.PathLike = DAT
     paths = []
     for name, sents in ((WIKI_TRAIN.name, train), (WIKI_HELD_OUT.name, held)):
         p = out / name
-        with lzma.open(p, "wt", encoding="utf-8", preset=9 | lzma.PRESET_EXTREME) as fh:
-            fh.write("\n".join(sents) + "\n")
+        # Compressed whole, then written through a temp file and a rename: an interrupted run leaves the old
+        # slice or none, never a truncated .xz that the reader would refuse.
+        atomic_write_bytes(p, lzma.compress(("\n".join(sents) + "\n").encode("utf-8"),
+                                            preset=9 | lzma.PRESET_EXTREME))
         paths.append(p)
     return paths[0], paths[1]
 
@@ -297,8 +299,8 @@ def make_squad_slice(source: str | os.PathLike, out: str | os.PathLike = SQUAD_T
     import lzma
 
     p = Path(out)
-    with lzma.open(p, "wt", encoding="utf-8", preset=9 | lzma.PRESET_EXTREME) as fh:
-        fh.write("\n".join(squad_train_texts(source, **kw)) + "\n")
+    atomic_write_bytes(p, lzma.compress(("\n".join(squad_train_texts(source, **kw)) + "\n").encode("utf-8"),
+                                        preset=9 | lzma.PRESET_EXTREME))
     return p
 
 

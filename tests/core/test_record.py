@@ -6,7 +6,8 @@ import pytest
 from edgekit.core.config import SeqLen
 from edgekit.core.errors import UsageError
 from edgekit.core.precision import Precision
-from edgekit.core.record import ArtifactRecord, Quality, Status, TensorSpec, atomic_write_text, sha256_of, size_of
+from edgekit.core.record import (ArtifactRecord, Quality, Status, TensorSpec, atomic_write_bytes, atomic_write_text,
+                                 sha256_of, size_of)
 from edgekit.core.tasks import Task
 
 
@@ -74,19 +75,21 @@ def test_unknown_schema_fails_naming_it(tmp_path):
         ArtifactRecord.load(tmp_path / "x.pt")
 
 
-def test_atomic_write_leaves_no_temp_on_failure(tmp_path, monkeypatch):
+@pytest.mark.parametrize("write, old, new", [(atomic_write_text, "old", "new"),
+                                             (atomic_write_bytes, b"\xfd7zXZ\x00old", b"\xfd7zXZ\x00new")])
+def test_atomic_write_leaves_no_temp_on_failure(tmp_path, monkeypatch, write, old, new):
     target = tmp_path / "x.json"
-    atomic_write_text(target, "old")
+    write(target, old, durable=True)
+    assert (target.read_text() if isinstance(old, str) else target.read_bytes()) == old
+    assert oct(target.stat().st_mode & 0o777) == "0o644"
 
     def boom(*a, **k):
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", boom)
-    try:
-        atomic_write_text(target, "new")
-    except OSError:
-        pass
-    assert target.read_text() == "old"
+    with pytest.raises(OSError, match="disk full"):
+        write(target, new)
+    assert (target.read_text() if isinstance(old, str) else target.read_bytes()) == old
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.json"]
 
 

@@ -88,3 +88,26 @@ def test_cli_exits_2_without_traceback_on_empty_data(tmp_path):
                          capture_output=True, text=True, cwd=REPO, timeout=120)
     assert out.returncode == 2, out.stderr[-2000:]
     assert "Traceback" not in out.stderr and "is empty" in out.stderr
+
+
+def test_slices_are_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    # The slice writers compressed straight into the target: an interrupted run left a truncated .xz that
+    # every later reader refused. They now write through a temp file and a rename.
+    import os
+
+    from edgekit.distill.corpus import make_wiki_slices
+
+    src = tmp_path / "src.txt"
+    src.write_text("".join(f"Sentence number {i} has a few more words in it.\n" for i in range(2000)))
+    train, held = make_wiki_slices(src, tmp_path / "out", n_train=50, n_held=3)
+    first = (train.read_bytes(), held.read_bytes())
+    assert len(list(read_lines(train))) == 50 and len(list(read_lines(held))) == 3
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError, match="disk full"):
+        make_wiki_slices(src, tmp_path / "out", n_train=40, n_held=2)
+    assert (train.read_bytes(), held.read_bytes()) == first
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted([train.name, held.name])
