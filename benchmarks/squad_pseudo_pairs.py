@@ -22,6 +22,10 @@ ids of another form (the official file's hashes) put every context in one articl
     .venv/bin/edgekit distill task --task qa --teacher TEACHER --student GD --data PAIRS.jsonl.xz \\
         --alpha-task 0 --alpha-ce 1 --alpha-general 0.1 --steps 3000 ... --out AUG
     .venv/bin/edgekit distill task --task qa --teacher TEACHER --student AUG --data TRAIN ... --out OUT
+
+Measured (session 28, ``results/squad_quality.md``, "Pseudo-pairs of SQuAD train"): between a 6,000-step
+general phase and the labelled epoch, 3,000 steps on these pairs gave the 3-layer student +1.11 F1
+[+0.61, +1.59] on all 5,397 DEV questions, 97.8% of the equal-budget teacher (one run).
 """
 from __future__ import annotations
 
