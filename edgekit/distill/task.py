@@ -831,6 +831,10 @@ def distill_task(cfg: TaskConfig) -> dict:
         # The record of the folder it started from (its layer map, an earlier phase's card) is kept beside this
         # run's: a task student after a general phase says both what it was cut from and how it was trained.
         meta = {k: v for k, v in meta_in.items() if k != key}
+        if key in meta_in:
+            # A second phase of the same kind (a general run continued from another, pseudo-pairs before the
+            # labelled epoch) once replaced the first's card: the folder then hid part of its training.
+            meta["earlier_phases"] = [*meta_in.get("earlier_phases", []), {key: meta_in[key]}]
         # save_student rewrites a BERT tokenizer for DistilBERT (no token types); a BERT student keeps its own.
         save_student(model, cfg.out, None if bert else tok, {**meta, key: card})
         if bert:

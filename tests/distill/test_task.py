@@ -371,6 +371,14 @@ def test_general_phase_learns_the_teachers_hidden_states_then_the_task_runs_from
                                   progress=False))
     meta = json.loads((tmp_path / "kd" / "edgekit_student.json").read_text())
     assert meta["layer_map"] == [1] and "general_distillation" in meta and meta["task_distillation"]["steps"] == 3
+    assert "earlier_phases" not in meta
+    # a second task phase from that student (pseudo-pairs, then the labelled epoch) keeps the first's card
+    TK.distill_task(TK.TaskConfig(task="qa", teacher=str(tdir), student=str(tmp_path / "kd"), data=str(data),
+                                  out=str(tmp_path / "kd2"), steps=2, batch_size=4, max_len=64, doc_stride=16,
+                                  progress=False))
+    meta2 = json.loads((tmp_path / "kd2" / "edgekit_student.json").read_text())
+    assert meta2["task_distillation"]["steps"] == 2 and meta2["general_distillation"] == meta["general_distillation"]
+    assert meta2["earlier_phases"] == [{"task_distillation": meta["task_distillation"]}]
 
 
 def test_a_general_checkpoint_is_not_resumed_as_a_task_run(tmp_path, tokenizer):
