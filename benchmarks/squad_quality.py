@@ -141,7 +141,7 @@ def run_variant(label: str, target: str, precision: str, extra: dict[str, Any], 
 
 def extra_model_row(name: str, folder: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     """A PyTorch-only row (teacher, task-distilled student, plain fine-tune) on the same questions."""
-    from edgekit.distill.student import STUDENT_RECORD, read_student_record
+    from edgekit.distill.student import read_student_record
     from edgekit.quality import evaluate
     from edgekit.quality.squad import load_squad
 
@@ -154,8 +154,9 @@ def extra_model_row(name: str, folder: str, args: argparse.Namespace, work: Path
             c = json.loads(p.read_text())
             meta = {k: c.get(k) for k in ("teacher", "budget", "steps", "examples_seen", "elapsed_s", "batch_size",
                                             "lr", "temperature", "loss_weights", "bf16_autocast", "dropout") if k in c}
-            if c.get("student_init") and (Path(c["student_init"]) / STUDENT_RECORD).is_file():
-                meta["layer_map"] = read_student_record(c["student_init"]).get("layer_map")
+            init = read_student_record(c["student_init"]) if c.get("student_init") else {}
+            if init:
+                meta["layer_map"] = init.get("layer_map")
     cfg = json.loads((Path(folder) / "config.json").read_text())
     layers = cfg.get("num_hidden_layers", cfg.get("n_layers"))
     return {"label": name, "folder": str(folder), "layers": layers, "em": r.metrics["exact_match"],

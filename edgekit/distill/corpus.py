@@ -202,8 +202,6 @@ def make_wiki_slices(source: str | os.PathLike, out_dir: str | os.PathLike = DAT
     Training sentences: every k-th line outside the held-out rule, unique after :func:`normalise`.
     Held-out sentences: every j-th line inside it, unique after :func:`normalise`.
     """
-    import lzma
-
     lines = list(read_lines(source))
     held_all = [s for s in lines if is_held_out(s)]
     rest = [s for s in lines if not is_held_out(s)]
@@ -225,15 +223,18 @@ def make_wiki_slices(source: str | os.PathLike, out_dir: str | os.PathLike = DAT
     train, held = pick(rest, n_train), pick(held_all, n_held)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, sents in ((WIKI_TRAIN.name, train), (WIKI_HELD_OUT.name, held)):
-        p = out / name
-        # Compressed whole, then written through a temp file and a rename: an interrupted run leaves the old
-        # slice or none, never a truncated .xz that the reader would refuse.
-        atomic_write_bytes(p, lzma.compress(("\n".join(sents) + "\n").encode("utf-8"),
-                                            preset=9 | lzma.PRESET_EXTREME))
-        paths.append(p)
-    return paths[0], paths[1]
+    return _write_slice(out / WIKI_TRAIN.name, train), _write_slice(out / WIKI_HELD_OUT.name, held)
+
+
+def _write_slice(path: Path, sentences: list[str]) -> Path:
+    """A shipped slice: one sentence per line, xz at the strongest preset (the repository carries it)."""
+    import lzma
+
+    # Compressed whole, then written through a temp file and a rename: an interrupted run leaves the old
+    # slice or none, never a truncated .xz that the reader would refuse.
+    atomic_write_bytes(path, lzma.compress(("\n".join(sentences) + "\n").encode("utf-8"),
+                                           preset=9 | lzma.PRESET_EXTREME))
+    return path
 
 
 def write_long_corpus(source: str | os.PathLike, path: str | os.PathLike) -> Path:
@@ -296,12 +297,7 @@ def squad_train_texts(source: str | os.PathLike, n_questions: int = 30_000, n_co
 
 def make_squad_slice(source: str | os.PathLike, out: str | os.PathLike = SQUAD_TRAIN, **kw: Any) -> Path:
     """Write the shipped SQuAD-train slice (``python -m edgekit.distill.corpus --squad TRAIN_JSON``)."""
-    import lzma
-
-    p = Path(out)
-    atomic_write_bytes(p, lzma.compress(("\n".join(squad_train_texts(source, **kw)) + "\n").encode("utf-8"),
-                                        preset=9 | lzma.PRESET_EXTREME))
-    return p
+    return _write_slice(Path(out), squad_train_texts(source, **kw))
 
 
 if __name__ == "__main__":  # python -m edgekit.distill.corpus SOURCE | --squad TRAIN_JSON: regenerate a slice
